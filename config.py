@@ -1,0 +1,116 @@
+"""Kartoteka settings.
+
+Two shapes of deployment share these classes:
+
+* the embedded default: a SQLite file in the instance folder and an in-memory
+  rate-limit store, one process (``make run``);
+* scale-out: ``DATABASE_URL=postgresql+psycopg://...`` and
+  ``RATELIMIT_STORAGE_URI=redis://...`` with several gunicorn workers.
+
+Every upper-case setting below can be overridden by an environment variable of
+the same name (see :func:`apply_environment`); ``DATABASE_URL`` is the usual
+alias of ``SQLALCHEMY_DATABASE_URI``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, MutableMapping
+
+from flask_appbuilder.security.manager import AUTH_DB
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+
+#: The secret a developer machine may run with in debug mode only. The app
+#: refuses to start with it (or with none) outside debug.
+DEVELOPMENT_SECRET_KEY = "kartoteka-development-only-secret-do-not-deploy"
+
+
+class Config:
+    """The embedded default."""
+
+    APP_NAME = "Kartoteka"
+    APP_THEME = ""
+    INSTANCE_PATH = str(PROJECT_ROOT / "instance")
+
+    SECRET_KEY: str | None = None
+    #: A file holding the secret key; ``make run`` writes one with mode 0600.
+    SECRET_KEY_FILE = str(PROJECT_ROOT / "instance" / "secret_key")
+    JWT_SECRET_KEY: str | None = None
+
+    #: Relative SQLite paths are resolved in the instance folder by Flask-SQLAlchemy.
+    SQLALCHEMY_DATABASE_URI = "sqlite:///kartoteka.db"
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+    # Flask-AppBuilder: the schema is Alembic's, permissions are synchronised by
+    # `flask crm init`, never implicitly at start-up.
+    FAB_CREATE_DB = False
+    FAB_UPDATE_PERMS = False
+    FAB_API_SWAGGER_UI = True
+    FAB_ADD_SECURITY_VIEWS = True
+    FAB_INDEX_VIEW = "crm.views.HomeView"
+    AUTH_TYPE = AUTH_DB
+    AUTH_ROLE_ADMIN = "Administrator"
+    AUTH_ROLE_PUBLIC = "Public"
+    AUTH_USER_REGISTRATION = False
+
+    # FAB limits only the form-login POST; the limiter's storage must be shared
+    # (redis://) when several workers serve the app.
+    RATELIMIT_ENABLED = True
+    RATELIMIT_STORAGE_URI = "memory://"
+    AUTH_RATE_LIMITED = True
+    AUTH_RATE_LIMIT = "20 per minute"
+
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = 3600 * 8
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+
+    BABEL_DEFAULT_LOCALE = "pl"
+    BABEL_TRANSLATION_DIRECTORIES = str(PROJECT_ROOT / "translations")
+    LANGUAGES = {
+        "pl": {"flag": "pl", "name": "Polski"},
+        "en": {"flag": "gb", "name": "English"},
+    }
+
+    FAB_API_MAX_PAGE_SIZE = 100
+    #: Rows the demo loader writes per transaction.
+    CRM_DEMO_BATCH_SIZE = 500
+
+
+class TestConfig(Config):
+    """Settings the test-suite starts from; tests pass the database URL."""
+
+    TESTING = True
+    SECRET_KEY = "test-secret-key-with-enough-entropy-0123456789abcdef"
+    JWT_SECRET_KEY = "test-jwt-secret-key-with-enough-entropy-0123456789"
+    SECRET_KEY_FILE = ""
+    AUTH_RATE_LIMIT = "1000 per minute"
+
+
+def _coerce(raw: str, default: Any) -> Any:
+    """Turn an environment string into the type of the setting's default."""
+    if isinstance(default, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, (dict, list)):
+        return json.loads(raw)
+    return raw
+
+
+def apply_environment(settings: MutableMapping[str, Any], environ=os.environ) -> None:
+    """Override every upper-case setting by the environment variable of its name."""
+    if environ.get("DATABASE_URL"):
+        settings["SQLALCHEMY_DATABASE_URI"] = environ["DATABASE_URL"]
+    for key in list(settings):
+        if key.isupper() and key in environ:
+            settings[key] = _coerce(environ[key], settings[key])
+    for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
+        if environ.get(key):
+            settings[key] = environ[key]

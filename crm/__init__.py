@@ -1,0 +1,96 @@
+"""Kartoteka: a GDPR-first CRM back office on Flask-AppBuilder."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import configure_mappers
+
+import config as settings
+
+log = logging.getLogger(__name__)
+
+
+class ConfigurationError(RuntimeError):
+    """The app cannot start safely with these settings; the message says what to set."""
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the Kartoteka app: settings, extensions, views, CLI, in that order.
+
+    ``test_config`` overrides settings after the environment has been applied.
+    """
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("INSTANCE_PATH", settings.Config.INSTANCE_PATH),
+        template_folder=str(settings.PROJECT_ROOT / "templates"),
+    )
+    app.config.from_object(settings.TestConfig if test_config else settings.Config)
+    settings.apply_environment(app.config)
+    if test_config:
+        app.config.update(test_config)
+    _load_secrets(app)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    _init_extensions(app)
+    from crm.cli import crm_cli
+
+    app.cli.add_command(crm_cli)
+    return app
+
+
+def _load_secrets(app: Flask) -> None:
+    """Take the secret key from the environment or its file; refuse a weak one outside debug."""
+    key_file = app.config.get("SECRET_KEY_FILE")
+    if not app.config.get("SECRET_KEY") and key_file and os.path.exists(key_file):
+        app.config["SECRET_KEY"] = Path(key_file).read_text(encoding="utf-8").strip()
+    secret = app.config.get("SECRET_KEY")
+    if not secret or secret == settings.DEVELOPMENT_SECRET_KEY:
+        if not app.debug:
+            raise ConfigurationError(
+                "Kartoteka will not start without a secret key outside debug mode. "
+                "Set SECRET_KEY to a random string of at least 32 characters "
+                '(e.g. python -c "import secrets; print(secrets.token_hex(32))"), '
+                "or write one to the file SECRET_KEY_FILE names "
+                f"({key_file or 'not set'}), readable by the app's user only."
+            )
+        log.warning("Using the development secret key: debug mode only, never deploy this.")
+        app.config["SECRET_KEY"] = settings.DEVELOPMENT_SECRET_KEY
+    elif len(secret) < 32 and not app.debug:
+        raise ConfigurationError("SECRET_KEY is shorter than 32 characters; set a longer random one.")
+    if not app.config.get("JWT_SECRET_KEY"):
+        # A key of its own, derived so that a JWT secret never equals the cookie secret.
+        app.config["JWT_SECRET_KEY"] = hmac.new(
+            app.config["SECRET_KEY"].encode(), b"kartoteka-jwt", hashlib.sha256
+        ).hexdigest()
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """SQLite enforces foreign keys only when asked, per connection."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+
+def _init_extensions(app: Flask) -> None:
+    from crm import models  # noqa: F401  (all mappers, before Continuum builds versions)
+    from crm.extensions import appbuilder, csrf, db, migrate
+    from crm.views import register_views
+
+    configure_mappers()
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(settings.PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    with app.app_context():
+        appbuilder.init_app(app, db.session)
+        register_views(appbuilder)

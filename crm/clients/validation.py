@@ -1,0 +1,149 @@
+"""Validation rules of the client card: pure functions over plain values.
+
+The same rules serve the web forms (:mod:`crm.forms`) and the REST API, so a
+value refused in one is refused in the other with the same message.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any, Mapping
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import lazy_gettext as _l
+
+NIP_WEIGHTS = (6, 5, 7, 2, 3, 4, 5, 6, 7)
+PESEL_WEIGHTS = (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)
+_SEPARATORS = re.compile(r"[\s\-.]")
+_POLISH_POSTAL_CODE = re.compile(r"^\d{2}-\d{3}$")
+_PHONE = re.compile(r"^\+?[\d\s\-()]+$")
+
+
+def digits_only(value: str | None) -> str:
+    """The value without spaces, dashes and dots (``123-456-32-18`` -> ``1234563218``)."""
+    return _SEPARATORS.sub("", value or "")
+
+
+def normalize_nip(value: str | None) -> str:
+    """A NIP as ten digits, without separators or the ``PL`` prefix."""
+    compact = digits_only(value).upper()
+    return compact[2:] if compact.startswith("PL") else compact
+
+
+def is_valid_nip(value: str | None) -> bool:
+    """True for a ten-digit NIP whose checksum digit matches."""
+    nip = normalize_nip(value)
+    if not re.fullmatch(r"\d{10}", nip):
+        return False
+    checksum = sum(int(d) * w for d, w in zip(nip, NIP_WEIGHTS)) % 11
+    return checksum != 10 and checksum == int(nip[9])
+
+
+def pesel_birth_date(value: str | None) -> date | None:
+    """The date of birth encoded in a PESEL, or None when it encodes no real date."""
+    pesel = digits_only(value)
+    if not re.fullmatch(r"\d{11}", pesel):
+        return None
+    year, month, day = int(pesel[0:2]), int(pesel[2:4]), int(pesel[4:6])
+    century = {0: 1900, 1: 2000, 2: 2100, 3: 2200, 4: 1800}.get(month // 20)
+    if century is None:
+        return None
+    try:
+        return date(century + year, month % 20, day)
+    except ValueError:
+        return None
+
+
+def is_valid_pesel(value: str | None) -> bool:
+    """True for an eleven-digit PESEL with a real birth date and a matching checksum."""
+    pesel = digits_only(value)
+    if pesel_birth_date(pesel) is None:
+        return False
+    checksum = (10 - sum(int(d) * w for d, w in zip(pesel, PESEL_WEIGHTS)) % 10) % 10
+    return checksum == int(pesel[10])
+
+
+def is_valid_email(value: str) -> bool:
+    """True for a syntactically valid address (no DNS look-up)."""
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def is_valid_phone(value: str) -> bool:
+    """Digits with optional ``+``, spaces, dashes and brackets; 7 to 15 digits."""
+    digit_count = sum(ch.isdigit() for ch in value)
+    return bool(_PHONE.match(value)) and 7 <= digit_count <= 15
+
+
+def is_valid_postal_code(value: str, country: str | None) -> bool:
+    """Polish codes must read ``NN-NNN``; other countries' codes are taken as given."""
+    if (country or "PL").upper() == "PL":
+        return bool(_POLISH_POSTAL_CODE.match(value))
+    return True
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def contact_errors(values: Mapping[str, Any]) -> dict[str, str]:
+    """Field -> message for the email and phone of any record that has them."""
+    errors: dict[str, str] = {}
+    email = values.get("email")
+    if not _blank(email) and not is_valid_email(email.strip()):
+        errors["email"] = _l("Enter a valid email address, e.g. jan.kowalski@example.pl.")
+    phone = values.get("phone")
+    if not _blank(phone) and not is_valid_phone(phone.strip()):
+        errors["phone"] = _l(
+            "Enter a phone number of 7 to 15 digits, e.g. +48 601 234 567."
+        )
+    return errors
+
+
+def client_errors(values: Mapping[str, Any]) -> dict[str, str]:
+    """Field -> translated message for every rule the client values break."""
+    errors = contact_errors(values)
+    kind = values.get("kind")
+    if kind == "company" and _blank(values.get("company_name")):
+        errors["company_name"] = _l("A company needs its name.")
+    if kind == "person":
+        for field in ("first_name", "last_name"):
+            if _blank(values.get(field)):
+                errors[field] = _l("A person needs a first and a last name.")
+    nip = values.get("nip")
+    if not _blank(nip) and not is_valid_nip(nip):
+        errors["nip"] = _l("This is not a valid NIP: it needs 10 digits with a correct check digit.")
+    pesel = values.get("pesel")
+    if not _blank(pesel):
+        if kind != "person":
+            errors["pesel"] = _l("Only a person has a PESEL.")
+        elif not is_valid_pesel(pesel):
+            errors["pesel"] = _l(
+                "This is not a valid PESEL: it needs 11 digits, a real date of birth and a correct check digit."
+            )
+    postal_code = values.get("postal_code")
+    if not _blank(postal_code) and not is_valid_postal_code(postal_code.strip(), values.get("country")):
+        errors["postal_code"] = _l("A Polish postal code reads NN-NNN, e.g. 00-950.")
+    country = values.get("country")
+    if not _blank(country) and not re.fullmatch(r"[A-Za-z]{2}", country.strip()):
+        errors["country"] = _l("Enter a two-letter country code, e.g. PL.")
+    return errors
+
+
+def normalized_client_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Values as stored: identifiers as digits only, country upper-case, blanks as None."""
+    result = {key: (None if _blank(value) else value) for key, value in values.items()}
+    for key, value in result.items():
+        if isinstance(value, str):
+            result[key] = value.strip()
+    if result.get("nip"):
+        result["nip"] = normalize_nip(result["nip"])
+    if result.get("pesel"):
+        result["pesel"] = digits_only(result["pesel"])
+    if result.get("country"):
+        result["country"] = result["country"].upper()
+    return result

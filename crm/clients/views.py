@@ -1,0 +1,197 @@
+"""Generated screens of the client card, its contact persons and notes."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import g
+from flask_appbuilder.fieldwidgets import DatePickerWidget, Select2Widget
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_babel import lazy_gettext as _l
+from wtforms import DateField, SelectField
+from wtforms.validators import DataRequired
+
+from crm.clients import service
+from crm.clients.choices import CLIENT_KIND_LABELS, CLIENT_STATUS_LABELS, NOTE_KIND_LABELS, label_of
+from crm.clients.models import Client, ContactPerson, Note
+from crm.clients.validation import client_errors, contact_errors
+from crm.forms import RuleValidator, rule_validators
+from crm.mailing.views import SubscriptionModelView
+from crm.modelviews import VersionedModelView
+
+CLIENT_LABELS = {
+    "display_name": _l("Name"),
+    "kind": _l("Kind"),
+    "company_name": _l("Company name"),
+    "first_name": _l("First name"),
+    "last_name": _l("Last name"),
+    "email": _l("Email"),
+    "phone": _l("Phone"),
+    "street": _l("Street and number"),
+    "postal_code": _l("Postal code"),
+    "city": _l("City"),
+    "country": _l("Country"),
+    "nip": _l("NIP"),
+    "pesel": _l("PESEL"),
+    "status": _l("Status"),
+    "owner": _l("Owner"),
+    "remarks": _l("Remarks"),
+    "created_at": _l("Created at"),
+    "updated_at": _l("Updated at"),
+    "mailing_lists": _l("Mailing list"),
+    "lock_version": _l("Version"),
+}
+
+CLIENT_FORM_COLUMNS = [
+    "kind",
+    "company_name",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "street",
+    "postal_code",
+    "city",
+    "country",
+    "nip",
+    "pesel",
+    "status",
+    "owner",
+    "remarks",
+]
+
+
+def _choice_field(label, labels, rules=None):
+    validators = [DataRequired()]
+    if rules is not None:
+        validators.append(RuleValidator(rules))
+    return SelectField(
+        label,
+        choices=[(key, value) for key, value in labels.items()],
+        validators=validators,
+        widget=Select2Widget(),
+    )
+
+
+def _client_choice_fields():
+    return {
+        "kind": _choice_field(_l("Kind"), CLIENT_KIND_LABELS, client_errors),
+        "status": _choice_field(_l("Status"), CLIENT_STATUS_LABELS),
+    }
+
+
+class ContactPersonModelView(VersionedModelView):
+    """Contact persons, also shown as a tab of the client card."""
+
+    datamodel = SQLAInterface(ContactPerson)
+    list_title = _l("Contact persons")
+    show_title = _l("Contact person")
+    add_title = _l("Add contact person")
+    edit_title = _l("Edit contact person")
+    label_columns = {
+        "client": _l("Client"),
+        "first_name": _l("First name"),
+        "last_name": _l("Last name"),
+        "position": _l("Position"),
+        "email": _l("Email"),
+        "phone": _l("Phone"),
+    }
+    list_columns = ["first_name", "last_name", "position", "email", "phone", "client"]
+    show_columns = ["client", "first_name", "last_name", "position", "email", "phone"]
+    add_columns = ["client", "first_name", "last_name", "position", "email", "phone"]
+    edit_columns = add_columns
+    search_columns = ["first_name", "last_name", "email", "client"]
+    order_columns = ["first_name", "last_name", "position"]
+    validators_columns = rule_validators(contact_errors, ["email", "phone"])
+
+
+class NoteModelView(VersionedModelView):
+    """Notes and activities, also shown as a tab of the client card."""
+
+    datamodel = SQLAInterface(Note)
+    list_title = _l("Notes and activities")
+    show_title = _l("Note")
+    add_title = _l("Add note or activity")
+    edit_title = _l("Edit note or activity")
+    label_columns = {
+        "client": _l("Client"),
+        "kind": _l("Kind"),
+        "occurred_on": _l("Date"),
+        "text": _l("Text"),
+        "author": _l("Author"),
+        "created_at": _l("Created at"),
+    }
+    list_columns = ["occurred_on", "kind", "text", "author", "client"]
+    show_columns = ["client", "kind", "occurred_on", "text", "author", "created_at"]
+    add_columns = ["client", "kind", "occurred_on", "text"]
+    edit_columns = add_columns
+    search_columns = ["kind", "occurred_on", "author", "client", "text"]
+    order_columns = ["occurred_on", "kind"]
+    base_order = ("occurred_on", "desc")
+    formatters_columns = {"kind": lambda key: label_of(NOTE_KIND_LABELS, key)}
+    add_form_extra_fields = {
+        "kind": _choice_field(_l("Kind"), NOTE_KIND_LABELS),
+        "occurred_on": DateField(
+            _l("Date"), default=date.today, validators=[DataRequired()], widget=DatePickerWidget()
+        ),
+    }
+    edit_form_extra_fields = dict(add_form_extra_fields)
+
+    def pre_add(self, item):
+        if item.author is None:
+            item.author = g.user
+
+
+class ClientModelView(VersionedModelView):
+    """The client card: list, show (with related tabs), add, edit, delete."""
+
+    datamodel = SQLAInterface(Client)
+    list_title = _l("Clients")
+    show_title = _l("Client card")
+    add_title = _l("Add client")
+    edit_title = _l("Edit client")
+    label_columns = CLIENT_LABELS
+    list_columns = ["display_name", "kind", "email", "phone", "city", "status", "owner"]
+    show_fieldsets = [
+        (_l("Client"), {"fields": ["kind", "company_name", "first_name", "last_name", "status", "owner"]}),
+        (_l("Contact"), {"fields": ["email", "phone", "street", "postal_code", "city", "country"]}),
+        (_l("Identifiers"), {"fields": ["nip", "pesel"]}),
+        (_l("Remarks"), {"fields": ["remarks"]}),
+        (_l("Record"), {"fields": ["created_at", "updated_at", "lock_version"], "expanded": False}),
+    ]
+    add_columns = CLIENT_FORM_COLUMNS
+    edit_columns = CLIENT_FORM_COLUMNS
+    search_columns = [
+        "company_name",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "city",
+        "status",
+        "kind",
+        "owner",
+        "mailing_lists",
+        "nip",
+        "created_at",
+    ]
+    order_columns = ["company_name", "last_name", "email", "city", "status", "created_at", "updated_at"]
+    base_order = ("updated_at", "desc")
+    formatters_columns = {
+        "kind": lambda key: label_of(CLIENT_KIND_LABELS, key),
+        "status": lambda key: label_of(CLIENT_STATUS_LABELS, key),
+    }
+    add_form_extra_fields = _client_choice_fields()
+    edit_form_extra_fields = _client_choice_fields()
+    validators_columns = rule_validators(
+        client_errors,
+        ["company_name", "first_name", "last_name", "email", "phone", "postal_code", "country", "nip", "pesel"],
+    )
+    related_views = [ContactPersonModelView, NoteModelView, SubscriptionModelView]
+    show_template = "appbuilder/general/model/show_cascade.html"
+
+    def pre_add(self, item):
+        service.prepare_for_save(item, acting_user=g.user)
+
+    def pre_update(self, item):
+        service.prepare_for_save(item, acting_user=g.user)

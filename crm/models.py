@@ -1,0 +1,8 @@
+"""Every mapped model of the application, imported in one place.
+
+Alembic's autogenerate and ``configure_mappers`` (which makes Continuum build
+the version classes) need all models imported.
+"""
+
+from crm.clients.models import Client, ContactPerson, Note  # noqa: F401
+from crm.mailing.models import MailingList, Subscription  # noqa: F401

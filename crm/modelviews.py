@@ -1,0 +1,218 @@
+"""Base classes of the generated screens and REST APIs of versioned records.
+
+They add to Flask-AppBuilder's what every Kartoteka record needs: optimistic
+locking on ``lock_version`` and database errors reported without their SQL
+(which can quote personal data) in the user's language.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import abort, flash, request
+from flask_appbuilder import ModelRestApi, ModelView
+from flask_appbuilder.api import ModelKeyType
+from flask_appbuilder.api.convert import Model2SchemaConverter
+from flask_appbuilder.const import API_RESULT_RES_KEY
+from flask_appbuilder.exceptions import DatabaseException
+from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_args, get_page_size_args
+from flask_babel import lazy_gettext as _l
+from flask_babel import gettext
+from marshmallow import ValidationError
+from sqlalchemy.orm.exc import StaleDataError
+
+from crm.forms import Rules, schema_rules_mixin
+from crm.locking import CONFLICT_MESSAGE, MISSING_LOCK_MESSAGE, LockVersionField, is_current, parse_lock_version
+
+log = logging.getLogger(__name__)
+
+SAVE_FAILED_MESSAGE = _l(
+    "The record could not be saved because it conflicts with other data "
+    "(for example a duplicate or a record that no longer exists). Nothing was changed."
+)
+
+
+def _is_conflict(error: Exception) -> bool:
+    return isinstance(error, StaleDataError) or isinstance(error.__cause__, StaleDataError)
+
+
+class VersionedModelView(ModelView):
+    """A ModelView whose edit form refuses to overwrite a newer version."""
+
+    page_size = 25
+
+    def __init__(self, **kwargs):
+        extra = dict(self.edit_form_extra_fields or {})
+        extra["lock_version"] = LockVersionField()
+        self.edit_form_extra_fields = extra
+        self.edit_columns = [*self.edit_columns, "lock_version"]
+        super().__init__(**kwargs)
+
+    def _edit(self, pk):
+        if request.method != "POST":
+            return super()._edit(pk)
+        # Flask-AppBuilder's POST branch, with the version check and a conflict
+        # message in place of its generic "Database Error".
+        get_filter_args(self._filters, disallow_if_not_in_search=False)
+        exclude_cols = self._filters.get_relation_cols()
+        item = self.datamodel.get(pk, self._base_filters)
+        if not item:
+            abort(404)
+        pk = self.datamodel.get_pk_value(item)
+        form = self.edit_form.refresh(request.form)
+        self._fill_form_exclude_cols(exclude_cols, form)
+        form._id = pk
+        if not is_current(item, parse_lock_version(form.lock_version.data)):
+            flash(str(CONFLICT_MESSAGE), "danger")
+            return self._edit_widgets(item, form, exclude_cols)
+        if not form.validate():
+            return self._edit_widgets(item, form, exclude_cols)
+        self.process_form(form, False)
+        try:
+            form.populate_obj(item)
+            self.pre_update(item)
+        except ValueError as error:
+            self.datamodel.session.rollback()
+            flash(str(error), "danger")
+            return self._edit_widgets(item, form, exclude_cols)
+        try:
+            self.datamodel.edit(item)
+        except DatabaseException as error:
+            flash(str(CONFLICT_MESSAGE if _is_conflict(error) else SAVE_FAILED_MESSAGE), "danger")
+            return None
+        self.post_update(item)
+        flash(str(self.edit_row_message), "success")
+        return None
+
+    def _edit_widgets(self, item, form, exclude_cols):
+        widgets = self._get_edit_widget(form=form, exclude_cols=exclude_cols)
+        return self._get_related_views_widgets(
+            item,
+            filters={},
+            orders=get_order_args(),
+            pages=get_page_args(),
+            page_sizes=get_page_size_args(),
+            widgets=widgets,
+        )
+
+    def _add(self):
+        if request.method != "POST":
+            return super()._add()
+        get_filter_args(self._filters, disallow_if_not_in_search=False)
+        exclude_cols = self._filters.get_relation_cols()
+        form = self.add_form.refresh()
+        self._fill_form_exclude_cols(exclude_cols, form)
+        if not form.validate():
+            return self._get_add_widget(form=form, exclude_cols=exclude_cols)
+        self.process_form(form, True)
+        item = self.datamodel.obj()
+        try:
+            form.populate_obj(item)
+            self.pre_add(item)
+        except ValueError as error:
+            self.datamodel.session.rollback()
+            flash(str(error), "danger")
+            return self._get_add_widget(form=form, exclude_cols=exclude_cols)
+        try:
+            self.datamodel.add(item)
+        except DatabaseException:
+            flash(str(SAVE_FAILED_MESSAGE), "danger")
+            return self._get_add_widget(form=form, exclude_cols=exclude_cols)
+        self.post_add(item)
+        flash(str(self.add_row_message), "success")
+        return None
+
+
+class RulesSchemaConverter(Model2SchemaConverter):
+    """Builds API schemas that also apply a set of pure validation rules."""
+
+    def __init__(self, datamodel, validators_columns, rules: Rules | None = None):
+        super().__init__(datamodel, validators_columns)
+        self.rules = rules
+
+    def _meta_schema_factory(self, columns, model, class_mixin, parent_schema_name=None):
+        if self.rules is not None:
+            class_mixin = type(
+                "RulesSchemaMixin", (schema_rules_mixin(self.rules), class_mixin), {}
+            )
+        return super()._meta_schema_factory(
+            columns, model, class_mixin, parent_schema_name=parent_schema_name
+        )
+
+
+class VersionedModelRestApi(ModelRestApi):
+    """A ModelRestApi with optimistic locking and validation rules.
+
+    PUT must carry the ``lock_version`` the client read; a stale one answers
+    409 and changes nothing.
+    """
+
+    #: Pure rules (field -> message) applied to POST and PUT bodies.
+    validation_rules: Rules | None = None
+    allow_browser_login = False
+
+    def __init__(self):
+        rules = type(self).validation_rules
+        self.model2schemaconverter = lambda datamodel, validators: RulesSchemaConverter(
+            datamodel, validators, rules
+        )
+        super().__init__()
+
+    def post_headless(self):
+        if not request.is_json or not isinstance(request.json, dict):
+            return self.response_400(message=gettext("Send a JSON object."))
+        try:
+            item = self.add_model_schema.load(request.json)
+        except ValidationError as err:
+            return self.response_422(message=err.messages)
+        try:
+            self.pre_add(item)
+        except ValueError as error:
+            self.datamodel.session.rollback()
+            return self.response_422(message=str(error))
+        try:
+            self.datamodel.add(item)
+        except DatabaseException:
+            return self.response_422(message=str(SAVE_FAILED_MESSAGE))
+        self.post_add(item)
+        return self.response(
+            201,
+            **{
+                API_RESULT_RES_KEY: self.add_model_schema.dump(item, many=False),
+                "id": self.datamodel.get_pk_value(item),
+            },
+        )
+
+    def put_headless(self, pk: ModelKeyType):
+        item = self.datamodel.get(pk, self._base_filters)
+        if not item:
+            return self.response_404()
+        if not request.is_json or not isinstance(request.json, dict):
+            return self.response_400(message=gettext("Send a JSON object."))
+        data = dict(request.json)
+        submitted = parse_lock_version(data.pop("lock_version", None))
+        if submitted is None:
+            return self.response_422(message={"lock_version": [str(MISSING_LOCK_MESSAGE)]})
+        if not is_current(item, submitted):
+            return self.response(409, message=str(CONFLICT_MESSAGE))
+        try:
+            data = self._merge_update_item(item, data)
+            item = self.edit_model_schema.load(data, instance=item)
+        except ValidationError as err:
+            self.datamodel.session.rollback()
+            return self.response_422(message=err.messages)
+        try:
+            self.pre_update(item)
+        except ValueError as error:
+            self.datamodel.session.rollback()
+            return self.response_422(message=str(error))
+        try:
+            self.datamodel.edit(item)
+        except DatabaseException as error:
+            if _is_conflict(error):
+                return self.response(409, message=str(CONFLICT_MESSAGE))
+            return self.response_422(message=str(SAVE_FAILED_MESSAGE))
+        self.post_update(item)
+        return self.response(
+            200, **{API_RESULT_RES_KEY: self.edit_model_schema.dump(item, many=False)}
+        )

@@ -1,0 +1,48 @@
+"""Every screen, API and menu entry of Kartoteka, registered in one place."""
+
+from __future__ import annotations
+
+from flask import g, redirect, url_for
+from flask_appbuilder import IndexView, expose
+from flask_babel import lazy_gettext as _l
+
+from crm.clients.api import ClientApi
+from crm.clients.views import ClientModelView, ContactPersonModelView, NoteModelView
+from crm.mailing.views import MailingListModelView, SubscriptionModelView
+
+
+class HomeView(IndexView):
+    """The start page: the client list for those who may see it."""
+
+    index_template = "home.html"
+
+    @expose("/")
+    def index(self):
+        user = getattr(g, "user", None)
+        if user is None or not user.is_authenticated:
+            return redirect(url_for(f"{self.appbuilder.sm.auth_view.endpoint}.login"))
+        if self.appbuilder.sm.has_access("can_list", "ClientModelView"):
+            return redirect(url_for("ClientModelView.list"))
+        return self.render_template(self.index_template, appbuilder=self.appbuilder)
+
+
+def register_views(appbuilder) -> None:
+    """Add every view, API and menu entry; the names are permission keys."""
+    clients = {"category": "Clients", "category_label": _l("Clients"), "category_icon": "fa-address-card"}
+    appbuilder.add_view(
+        ClientModelView, "Client cards", label=_l("Client cards"), icon="fa-address-card", **clients
+    )
+    appbuilder.add_view(
+        ContactPersonModelView, "Contact persons", label=_l("Contact persons"), icon="fa-user", **clients
+    )
+    appbuilder.add_view(
+        NoteModelView, "Notes and activities", label=_l("Notes and activities"), icon="fa-sticky-note", **clients
+    )
+    mailing = {"category": "Mailing", "category_label": _l("Mailing"), "category_icon": "fa-envelope"}
+    appbuilder.add_view(
+        MailingListModelView, "Mailing lists", label=_l("Mailing lists"), icon="fa-list", **mailing
+    )
+    appbuilder.add_view(
+        SubscriptionModelView, "Subscriptions", label=_l("Subscriptions"), icon="fa-check-square", **mailing
+    )
+    appbuilder.add_api(ClientApi)
