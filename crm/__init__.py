@@ -30,7 +30,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """
     app = Flask(
         __name__,
-        instance_path=os.environ.get("INSTANCE_PATH", settings.Config.INSTANCE_PATH),
+        instance_path=(test_config or {}).get("INSTANCE_PATH")
+        or os.environ.get("INSTANCE_PATH", settings.Config.INSTANCE_PATH),
         template_folder=str(settings.PROJECT_ROOT / "templates"),
     )
     app.config.from_object(settings.TestConfig if test_config else settings.Config)

@@ -40,6 +40,7 @@ class VersionedModelView(ModelView):
     """A ModelView whose edit form refuses to overwrite a newer version."""
 
     page_size = 25
+    show_template = "crm/show.html"
 
     def __init__(self, **kwargs):
         extra = dict(self.edit_form_extra_fields or {})

@@ -148,3 +148,8 @@ class Note(Model):
 
     def __repr__(self) -> str:
         return f"<Note {self.id} {self.kind} of client {self.client_id}>"
+
+
+# Client's relationships name the mailing models; importing them here makes the
+# mapper configurable whichever module is imported first.
+from crm.mailing.models import MailingList, Subscription  # noqa: E402,F401

@@ -8,13 +8,13 @@ from flask import g
 from flask_appbuilder.fieldwidgets import DatePickerWidget, Select2Widget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, SelectField
-from wtforms.validators import DataRequired
+from wtforms import DateField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional
 
 from crm.clients import service
 from crm.clients.choices import CLIENT_KIND_LABELS, CLIENT_STATUS_LABELS, NOTE_KIND_LABELS, label_of
 from crm.clients.models import Client, ContactPerson, Note
-from crm.clients.validation import client_errors, contact_errors
+from crm.clients.validation import client_errors, contact_errors, digits_only, normalize_nip
 from crm.forms import RuleValidator, rule_validators
 from crm.mailing.views import SubscriptionModelView
 from crm.modelviews import VersionedModelView
@@ -73,10 +73,21 @@ def _choice_field(label, labels, rules=None):
     )
 
 
-def _client_choice_fields():
+def _identifier_field(label, normalize, max_length):
+    """A text field that drops separators before checking length and rules."""
+    return StringField(
+        label,
+        filters=[lambda value: normalize(value) if value else value],
+        validators=[Optional(), Length(max=max_length), RuleValidator(client_errors)],
+    )
+
+
+def _client_form_fields():
     return {
         "kind": _choice_field(_l("Kind"), CLIENT_KIND_LABELS, client_errors),
         "status": _choice_field(_l("Status"), CLIENT_STATUS_LABELS),
+        "nip": _identifier_field(_l("NIP"), normalize_nip, 10),
+        "pesel": _identifier_field(_l("PESEL"), digits_only, 11),
     }
 
 
@@ -181,14 +192,13 @@ class ClientModelView(VersionedModelView):
         "kind": lambda key: label_of(CLIENT_KIND_LABELS, key),
         "status": lambda key: label_of(CLIENT_STATUS_LABELS, key),
     }
-    add_form_extra_fields = _client_choice_fields()
-    edit_form_extra_fields = _client_choice_fields()
+    add_form_extra_fields = _client_form_fields()
+    edit_form_extra_fields = _client_form_fields()
     validators_columns = rule_validators(
         client_errors,
-        ["company_name", "first_name", "last_name", "email", "phone", "postal_code", "country", "nip", "pesel"],
+        ["company_name", "first_name", "last_name", "email", "phone", "postal_code", "country"],
     )
     related_views = [ContactPersonModelView, NoteModelView, SubscriptionModelView]
-    show_template = "appbuilder/general/model/show_cascade.html"
 
     def pre_add(self, item):
         service.prepare_for_save(item, acting_user=g.user)

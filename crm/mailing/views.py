@@ -76,4 +76,3 @@ class MailingListModelView(VersionedModelView):
     search_columns = ["name"]
     order_columns = ["name", "created_at"]
     related_views = [SubscriptionModelView]
-    show_template = "appbuilder/general/model/show_cascade.html"

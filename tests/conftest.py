@@ -1,0 +1,203 @@
+"""Test fixtures: one app on a fresh database per run, real logins with CSRF tokens.
+
+The database is SQLite in a temporary folder unless ``TEST_DATABASE_URL`` names a
+PostgreSQL server, in which case a fresh database is created on it for this run
+and dropped afterwards. ``TEST_RATELIMIT_STORAGE_URI`` selects the limiter store
+(``redis://...`` in the scale-out run).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import secrets
+import uuid
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from crm import create_app
+
+ADMIN_PASSWORD = "Adm1n-Test-Passw0rd-Long"
+STAFF_PASSWORD = "Staff-Test-Passw0rd-Long"
+CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+_unique = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    """A value no other test uses."""
+    return f"{prefix}{next(_unique)}{uuid.uuid4().hex[:6]}"
+
+
+class FreshDatabase:
+    """Creates empty databases for this run and drops them at the end."""
+
+    def __init__(self, base_url: str | None, tmp_path_factory):
+        self.base_url = base_url
+        self.tmp_path_factory = tmp_path_factory
+        self.created: list[str] = []
+
+    def new(self) -> str:
+        if not self.base_url:
+            folder = self.tmp_path_factory.mktemp("db")
+            return f"sqlite:///{folder / 'kartoteka.db'}"
+        url = make_url(self.base_url)
+        name = f"kartoteka_test_{os.getpid()}_{secrets.token_hex(4)}"
+        with self._server().connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        self.created.append(name)
+        return url.set(database=name).render_as_string(hide_password=False)
+
+    def _server(self):
+        url = make_url(self.base_url).set(database="postgres")
+        return create_engine(url, isolation_level="AUTOCOMMIT")
+
+    def drop_all(self):
+        if not self.created:
+            return
+        engine = self._server()
+        with engine.connect() as connection:
+            for name in self.created:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory):
+    fresh = FreshDatabase(os.environ.get("TEST_DATABASE_URL"), tmp_path_factory)
+    yield fresh
+    fresh.drop_all()
+
+
+@pytest.fixture(scope="session")
+def app(databases, tmp_path_factory):
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": databases.new(),
+            "RATELIMIT_STORAGE_URI": os.environ.get("TEST_RATELIMIT_STORAGE_URI", "memory://"),
+            "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
+        }
+    )
+    result = app.test_cli_runner().invoke(
+        args=["crm", "init"], env={"CRM_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    )
+    assert result.exit_code == 0, result.output
+    yield app
+    from crm.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    match = CSRF_INPUT.search(html)
+    assert match, "no csrf_token on the page"
+    return match.group(1)
+
+
+@dataclass
+class Auth:
+    """Logs a test client in and out through the real login form."""
+
+    client: object
+
+    def login(self, username: str = "admin", password: str = ADMIN_PASSWORD, follow=True):
+        page = self.client.get("/login/")
+        return self.client.post(
+            "/login/",
+            data={"username": username, "password": password, "csrf_token": csrf_token(page.text)},
+            follow_redirects=follow,
+        )
+
+    def logout(self):
+        return self.client.get("/logout/", follow_redirects=True)
+
+
+@pytest.fixture()
+def auth(client):
+    return Auth(client)
+
+
+@pytest.fixture()
+def make_user(app):
+    """A callable creating a staff user with the given built-in role; returns the username."""
+
+    def _make(role: str, password: str = STAFF_PASSWORD, **names) -> str:
+        from crm.extensions import appbuilder
+
+        username = unique(role.lower().replace(" ", "_") + "_")
+        with app.app_context():
+            sm = appbuilder.sm
+            user = sm.add_user(
+                username=username,
+                first_name=names.get("first_name", "Test"),
+                last_name=names.get("last_name", role),
+                email=f"{username}@kartoteka.invalid",
+                role=sm.find_role(role),
+                password=password,
+            )
+            assert user, f"could not create user with role {role}"
+        return username
+
+    return _make
+
+
+@pytest.fixture()
+def db_session(app):
+    """Run assertions against the database in a short app context."""
+    from crm.extensions import db
+
+    def _query(fn):
+        with app.app_context():
+            try:
+                return fn(db.session)
+            finally:
+                db.session.remove()
+
+    return _query
+
+
+def company_form(**overrides) -> dict:
+    """Valid add-form data for a company client."""
+    data = {
+        "kind": "company",
+        "company_name": unique("Przędzalnia Łódź "),
+        "first_name": "",
+        "last_name": "",
+        "email": f"{unique('biuro')}@przedzalnia.pl",
+        "phone": "+48 601 234 567",
+        "street": "ul. Żelazna 12",
+        "postal_code": "90-001",
+        "city": "Łódź",
+        "country": "PL",
+        "nip": "5260250274",
+        "pesel": "",
+        "status": "lead",
+        "remarks": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def person_form(**overrides) -> dict:
+    """Valid add-form data for a person client."""
+    data = company_form(
+        kind="person",
+        company_name="",
+        first_name="Żaneta",
+        last_name=unique("Wiśniewska"),
+        nip="",
+        pesel="44051401359",
+    )
+    data.update(overrides)
+    return data
