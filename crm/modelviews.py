@@ -150,6 +150,8 @@ class VersionedModelRestApi(ModelRestApi):
 
     #: Pure rules (field -> message) applied to POST and PUT bodies.
     validation_rules: Rules | None = None
+    #: Pure function giving the body as it is to be validated (e.g. compact identifiers).
+    prepare_payload = staticmethod(dict)
     allow_browser_login = False
 
     def __init__(self):
@@ -163,7 +165,7 @@ class VersionedModelRestApi(ModelRestApi):
         if not request.is_json or not isinstance(request.json, dict):
             return self.response_400(message=gettext("Send a JSON object."))
         try:
-            item = self.add_model_schema.load(request.json)
+            item = self.add_model_schema.load(self.prepare_payload(request.json))
         except ValidationError as err:
             return self.response_422(message=err.messages)
         try:
@@ -190,7 +192,7 @@ class VersionedModelRestApi(ModelRestApi):
             return self.response_404()
         if not request.is_json or not isinstance(request.json, dict):
             return self.response_400(message=gettext("Send a JSON object."))
-        data = dict(request.json)
+        data = self.prepare_payload(request.json)
         submitted = parse_lock_version(data.pop("lock_version", None))
         if submitted is None:
             return self.response_422(message={"lock_version": [str(MISSING_LOCK_MESSAGE)]})

@@ -174,7 +174,7 @@ def test_huge_field_is_refused_with_a_message(client, auth, db_session):
     data = company_form(company_name="Ż" * 10_000)
     response = add_client(client, data)
     assert response.status_code == 200
-    assert "200" in response.text  # the length limit is named
+    assert "nie może mieć więcej niż 200 znaków" in response.text
     assert db_session(lambda s: s.scalar(select(Client.id).where(Client.company_name.like("ŻŻŻ%")))) is None
 
 
@@ -231,8 +231,7 @@ def test_polish_is_the_default_language_and_english_is_one_click_away(client, au
     assert "Zarejestruj się" not in login_page.text
     auth.login()
     page = client.get("/clientmodelview/list/")
-    assert "Karty klientów" in page.text and "Dodaj klienta" not in page.text or "Klienci" in page.text
-    assert "Karty klientów" in page.text
+    assert "Karty klientów" in page.text and "Klienci" in page.text and "Wyloguj" in page.text
     client.get("/lang/en")
     page = client.get("/clientmodelview/list/")
     assert "Client cards" in page.text

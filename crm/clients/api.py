@@ -7,7 +7,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 
 from crm.clients import service
 from crm.clients.models import Client
-from crm.clients.validation import client_errors
+from crm.clients.validation import client_errors, with_compact_identifiers
 from crm.modelviews import VersionedModelRestApi
 
 CLIENT_API_FIELDS = [
@@ -35,6 +35,7 @@ class ClientApi(VersionedModelRestApi):
     resource_name = "client"
     datamodel = SQLAInterface(Client)
     validation_rules = staticmethod(client_errors)
+    prepare_payload = staticmethod(with_compact_identifiers)
     list_columns = [
         "id",
         *(field for field in CLIENT_API_FIELDS if field != "owner"),

@@ -134,6 +134,16 @@ def client_errors(values: Mapping[str, Any]) -> dict[str, str]:
     return errors
 
 
+def with_compact_identifiers(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values with NIP and PESEL stripped of separators, as forms and the API take them."""
+    result = dict(values)
+    if isinstance(result.get("nip"), str) and result["nip"].strip():
+        result["nip"] = normalize_nip(result["nip"])
+    if isinstance(result.get("pesel"), str) and result["pesel"].strip():
+        result["pesel"] = digits_only(result["pesel"])
+    return result
+
+
 def normalized_client_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """Values as stored: identifiers as digits only, country upper-case, blanks as None."""
     result = {key: (None if _blank(value) else value) for key, value in values.items()}

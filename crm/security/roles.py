@@ -29,6 +29,9 @@ OWN_ACCOUNT = {
     "UserDBModelView": ("can_userinfo",),
 }
 
+#: The OpenAPI document and its Swagger UI, for roles that use the REST API.
+API_DOCS = {"OpenApi": ("can_get",), "SwaggerView": ("can_show",)}
+
 #: Menu entries (category and item names as registered in crm.views).
 CLIENT_MENUS = ("Clients", "Client cards", "Contact persons", "Notes and activities")
 MAILING_MENUS = ("Mailing", "Mailing lists", "Subscriptions")
@@ -49,6 +52,7 @@ BUILTIN_ROLES: dict[str, set[tuple[str, str]]] = {
             "SubscriptionModelView": FULL,
             "MailingListModelView": FULL,
             "ClientApi": API_FULL,
+            **API_DOCS,
         },
         CLIENT_MENUS + MAILING_MENUS,
     ),
@@ -60,6 +64,7 @@ BUILTIN_ROLES: dict[str, set[tuple[str, str]]] = {
             "SubscriptionModelView": FULL,
             "MailingListModelView": READ,
             "ClientApi": API_WRITE,
+            **API_DOCS,
         },
         CLIENT_MENUS + MAILING_MENUS,
     ),
@@ -71,6 +76,7 @@ BUILTIN_ROLES: dict[str, set[tuple[str, str]]] = {
             "SubscriptionModelView": READ,
             "MailingListModelView": READ,
             "ClientApi": API_READ,
+            **API_DOCS,
         },
         CLIENT_MENUS + MAILING_MENUS,
     ),
@@ -82,6 +88,7 @@ BUILTIN_ROLES: dict[str, set[tuple[str, str]]] = {
             "SubscriptionModelView": READ,
             "MailingListModelView": READ,
             "ClientApi": API_READ,
+            **API_DOCS,
         },
         CLIENT_MENUS + MAILING_MENUS,
     ),
