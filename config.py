@@ -77,6 +77,9 @@ class Config:
     }
 
     FAB_API_MAX_PAGE_SIZE = 100
+    #: FAB's security screens mount a file "download" route reading this folder;
+    #: Kartoteka stores no files there, so it stays an empty folder.
+    UPLOAD_FOLDER = str(PROJECT_ROOT / "instance" / "uploads")
     #: Rows the demo loader writes per transaction.
     CRM_DEMO_BATCH_SIZE = 500
 

@@ -40,6 +40,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config.update(test_config)
     _load_secrets(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if app.config["UPLOAD_FOLDER"] == settings.Config.UPLOAD_FOLDER:
+        app.config["UPLOAD_FOLDER"] = os.path.join(app.instance_path, "uploads")
+    Path(app.config["UPLOAD_FOLDER"]).mkdir(exist_ok=True)
 
     _init_extensions(app)
     from crm.cli import crm_cli

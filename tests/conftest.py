@@ -110,12 +110,15 @@ class Auth:
     """Logs a test client in and out through the real login form."""
 
     client: object
+    #: The session's CSRF token, taken from the login form; valid for the session.
+    csrf: str | None = None
 
     def login(self, username: str = "admin", password: str = ADMIN_PASSWORD, follow=True):
         page = self.client.get("/login/")
+        self.csrf = csrf_token(page.text)
         return self.client.post(
             "/login/",
-            data={"username": username, "password": password, "csrf_token": csrf_token(page.text)},
+            data={"username": username, "password": password, "csrf_token": self.csrf},
             follow_redirects=follow,
         )
 
