@@ -15,11 +15,14 @@ from flask_appbuilder.api import ModelKeyType
 from flask_appbuilder.api.convert import Model2SchemaConverter
 from flask_appbuilder.const import API_RESULT_RES_KEY
 from flask_appbuilder.exceptions import DatabaseException
+from flask_appbuilder.fields import QuerySelectField
+from flask_appbuilder.widgets import ShowWidget
 from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_args, get_page_size_args
 from flask_babel import lazy_gettext as _l
 from flask_babel import gettext
 from marshmallow import ValidationError
 from sqlalchemy.orm.exc import StaleDataError
+from wtforms.fields.core import UnboundField
 
 from crm.forms import Rules, schema_rules_mixin
 from crm.locking import CONFLICT_MESSAGE, MISSING_LOCK_MESSAGE, LockVersionField, is_current, parse_lock_version
@@ -30,6 +33,9 @@ SAVE_FAILED_MESSAGE = _l(
     "The record could not be saved because it conflicts with other data "
     "(for example a duplicate or a record that no longer exists). Nothing was changed."
 )
+
+
+ADD_FROM_PARENT_MESSAGE = _l("Open the client card and add the record from its tab.")
 
 
 def _is_conflict(error: Exception) -> bool:
@@ -48,11 +54,41 @@ class NoFileDownload:
         self.base_permissions = [p for p in self.base_permissions if p != "can_download"]
 
 
+class CrmShowWidget(ShowWidget):
+    """The record's fields, with edit and delete buttons where the role allows."""
+
+    template = "crm/widgets/show.html"
+
+
+def blank_if_none(formatter=None):
+    """A column formatter showing an empty cell, not "None", for a missing value."""
+
+    def format_value(value):
+        if value is None:
+            return ""
+        return formatter(value) if formatter else value
+
+    return format_value
+
+
+def _label_blank_choices(form_class) -> None:
+    """Give optional relation selects a visible "none" choice instead of "__None"."""
+    for field in vars(form_class).values():
+        if isinstance(field, UnboundField) and field.field_class is QuerySelectField:
+            if field.kwargs.get("allow_blank"):
+                field.kwargs["blank_text"] = "—"
+
+
 class VersionedModelView(NoFileDownload, ModelView):
     """A ModelView whose edit form refuses to overwrite a newer version."""
 
     page_size = 25
     show_template = "crm/show.html"
+    show_widget = CrmShowWidget
+    #: Set to the relation name ("client") for records added only from their
+    #: parent card's tab, which fixes the parent; a form choosing among every
+    #: client would not scale to a real client base.
+    add_from_parent: str | None = None
 
     def __init__(self, **kwargs):
         extra = dict(self.edit_form_extra_fields or {})
@@ -60,6 +96,12 @@ class VersionedModelView(NoFileDownload, ModelView):
         self.edit_form_extra_fields = extra
         self.edit_columns = [*self.edit_columns, "lock_version"]
         super().__init__(**kwargs)
+        self.formatters_columns = {
+            column: blank_if_none(self.formatters_columns.get(column))
+            for column in {*self.list_columns, *self.show_columns}
+        }
+        for form in (self.add_form, self.edit_form):
+            _label_blank_choices(form)
 
     def _edit(self, pk):
         if request.method != "POST":
@@ -109,6 +151,9 @@ class VersionedModelView(NoFileDownload, ModelView):
         )
 
     def _add(self):
+        if self.add_from_parent and f"_flt_0_{self.add_from_parent}" not in request.args:
+            flash(str(ADD_FROM_PARENT_MESSAGE), "info")
+            return None
         if request.method != "POST":
             return super()._add()
         get_filter_args(self._filters, disallow_if_not_in_search=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import g
-from flask_appbuilder.fieldwidgets import DatePickerWidget, Select2Widget
+from flask_appbuilder.fieldwidgets import BS3TextFieldWidget, DatePickerWidget, Select2Widget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import lazy_gettext as _l
 from wtforms import DateField, SelectField, StringField
@@ -73,12 +73,17 @@ def _choice_field(label, labels, rules=None):
     )
 
 
-def _identifier_field(label, normalize, max_length):
+#: Typed identifiers may carry separators and a "PL" prefix; the rules check the digits.
+MAX_TYPED_IDENTIFIER = 20
+
+
+def _identifier_field(label, normalize):
     """A text field that drops separators before checking length and rules."""
     return StringField(
         label,
         filters=[lambda value: normalize(value) if value else value],
-        validators=[Optional(), Length(max=max_length), RuleValidator(client_errors)],
+        widget=BS3TextFieldWidget(),
+        validators=[Optional(), Length(max=MAX_TYPED_IDENTIFIER), RuleValidator(client_errors)],
     )
 
 
@@ -86,8 +91,8 @@ def _client_form_fields():
     return {
         "kind": _choice_field(_l("Kind"), CLIENT_KIND_LABELS, client_errors),
         "status": _choice_field(_l("Status"), CLIENT_STATUS_LABELS),
-        "nip": _identifier_field(_l("NIP"), normalize_nip, 10),
-        "pesel": _identifier_field(_l("PESEL"), digits_only, 11),
+        "nip": _identifier_field(_l("NIP"), normalize_nip),
+        "pesel": _identifier_field(_l("PESEL"), digits_only),
     }
 
 
@@ -114,6 +119,7 @@ class ContactPersonModelView(VersionedModelView):
     search_columns = ["first_name", "last_name", "email", "client"]
     order_columns = ["first_name", "last_name", "position"]
     validators_columns = rule_validators(contact_errors, ["email", "phone"])
+    add_from_parent = "client"
 
 
 class NoteModelView(VersionedModelView):
@@ -147,6 +153,7 @@ class NoteModelView(VersionedModelView):
         ),
     }
     edit_form_extra_fields = dict(add_form_extra_fields)
+    add_from_parent = "client"
 
     def pre_add(self, item):
         if item.author is None:

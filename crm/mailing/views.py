@@ -48,6 +48,7 @@ class SubscriptionModelView(VersionedModelView):
     formatters_columns = {"source": lambda key: label_of(SUBSCRIPTION_SOURCE_LABELS, key)}
     add_form_extra_fields = {"source": _source_field()}
     edit_form_extra_fields = {"source": _source_field()}
+    add_from_parent = "client"
 
     def pre_add(self, item):
         service.refuse_duplicate(item)

@@ -1,0 +1,64 @@
+# Kartoteka: the two commands of the README are `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app app
+HOST ?= 127.0.0.1
+PORT ?= 5000
+DEMO_CLIENTS ?= 200
+INSTANCE := $(CURDIR)/instance
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: help install run test test-postgres translations bench clean
+
+help:
+	@echo "make run     install, initialise, load demo data on first run, serve on http://$(HOST):$(PORT)"
+	@echo "make test    install and run the test suite (SQLite, in-memory limiter)"
+	@echo "make test-postgres   the same suite on PostgreSQL and Redis (see .ci/run)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# The embedded default's secret key: generated once, readable by its owner only.
+$(INSTANCE)/secret_key:
+	mkdir -p $(INSTANCE)
+	umask 077 && $(BIN)/python -c 'import secrets; print(secrets.token_hex(32))' > $@
+
+run: install $(INSTANCE)/secret_key
+	$(FLASK) crm init
+	$(FLASK) crm has-clients || $(FLASK) crm demo --clients $(DEMO_CLIENTS)
+	@echo "Kartoteka: http://$(HOST):$(PORT)/  user: admin  password: printed by the first 'crm init' above"
+	@echo "(lost it? $(FLASK) fab reset-password --username admin)"
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+# Browser tests drive Debian's Chromium; install it where we may.
+$(CHROMIUM):
+	@if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	else echo "Install Debian's chromium (sudo apt-get install chromium) for the browser tests." && exit 1; fi
+
+test: install $(CHROMIUM)
+	$(BIN)/python -m pytest
+
+test-postgres: install $(CHROMIUM)
+	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres} \
+	TEST_RATELIMIT_STORAGE_URI=$${TEST_RATELIMIT_STORAGE_URI:-redis://127.0.0.1:6379/0} \
+	$(BIN)/python -m pytest
+
+# Re-extract strings, merge them into the catalogs, compile. Translate what is
+# new in translations/pl (and en) before committing: the catalog test checks.
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k gettext -k _ \
+		--no-location --sort-output -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/python translations/english.py
+	$(BIN)/pybabel compile -d translations
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,107 @@
+"""A person's path through the screens, in Debian's Chromium driven by Playwright."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.conftest import ADMIN_PASSWORD, unique
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Chromium must not reach for Google's services: this machine has no network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="module")
+def live_server(app):
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture()
+def page(browser):
+    context = browser.new_context(locale="pl-PL")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def log_in(page, base_url, username="admin", password=ADMIN_PASSWORD):
+    page.goto(f"{base_url}/login/")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.get_by_role("button", name="Zaloguj się").or_(page.locator("input[type=submit]")).first.click()
+    page.wait_for_url(f"{base_url}/clientmodelview/list/")
+
+
+def test_add_edit_and_find_a_client_with_polish_characters(page, live_server):
+    log_in(page, live_server)
+    last_name = unique("Źdźbło-Wężyk")
+
+    page.goto(f"{live_server}/clientmodelview/add")
+    page.select_option("#kind", "person")
+    page.fill("#first_name", "Grażyna")
+    page.fill("#last_name", last_name)
+    page.fill("#email", "grazyna.wezyk@poczta.pl")
+    page.fill("#phone", "+48 512 345 678")
+    page.fill("#street", "ul. Śląska 7/3")
+    page.fill("#postal_code", "40-001")
+    page.fill("#city", "Żory")
+    page.fill("#pesel", "44051401359")
+    page.get_by_role("button", name="Zapisz").click()
+    page.wait_for_load_state()
+    assert "Dodano rekord" in page.content()
+
+    page.goto(f"{live_server}/clientmodelview/list/?_flt_0_last_name={last_name}")
+    row = page.locator("table tr", has_text=last_name)
+    assert row.count() == 1
+    assert "Żory" in row.inner_text()
+
+    row.locator("a[href*='/clientmodelview/edit/']").click()
+    page.fill("#city", "Łęczyca")
+    page.fill("#postal_code", "99-100")
+    page.get_by_role("button", name="Zapisz").click()
+    page.wait_for_load_state()
+    assert "Zapisano zmiany" in page.content()
+
+    page.goto(f"{live_server}/clientmodelview/list/?_flt_0_city=Łęczyca")
+    row = page.locator("table tr", has_text=last_name)
+    assert row.count() == 1
+    assert "Grażyna" in row.inner_text() and "Łęczyca" in row.inner_text()
+
+
+def test_invalid_nip_is_explained_on_the_form(page, live_server):
+    log_in(page, live_server)
+    page.goto(f"{live_server}/clientmodelview/add")
+    page.fill("#company_name", unique("Hurtownia „Bałtyk” "))
+    page.fill("#nip", "526-025-02-75")
+    page.get_by_role("button", name="Zapisz").click()
+    page.wait_for_load_state()
+    assert "To nie jest poprawny NIP" in page.content()

@@ -1,0 +1,110 @@
+"""The ``flask crm`` commands, run as a user runs them: a real ``flask`` process."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from crm.clients.validation import is_valid_nip, is_valid_pesel
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+FLASK = [sys.executable, "-m", "flask", "--app", "app"]
+
+
+def run_flask(args, env_overrides, input_text=None):
+    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "SECRET_KEY", "FLASK_DEBUG"}}
+    env.update(env_overrides)
+    return subprocess.run(
+        [*FLASK, *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        input=input_text,
+        timeout=300,
+    )
+
+
+@pytest.fixture()
+def fresh_env(databases, tmp_path):
+    """Settings of a production-like process on an empty database."""
+    return {
+        "DATABASE_URL": databases.new(),
+        "SECRET_KEY": "cli-test-secret-0123456789abcdef0123456789",
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+    }
+
+
+def count(url, sql):
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text(sql)).scalar()
+    finally:
+        engine.dispose()
+
+
+def test_init_creates_schema_roles_and_prints_generated_admin_password_once(fresh_env):
+    first = run_flask(["crm", "init"], fresh_env)
+    assert first.returncode == 0, first.stderr
+    match = re.search(r"Created administrator 'admin' with password: (\S+)", first.stdout)
+    assert match and len(match.group(1)) >= 20
+    assert "Administrator (" in first.stdout and "Back office (" in first.stdout
+
+    second = run_flask(["crm", "init"], fresh_env)
+    assert second.returncode == 0, second.stderr
+    assert match.group(1) not in second.stdout
+    assert "Administrator 'admin' is ready." in second.stdout
+    roles = count(fresh_env["DATABASE_URL"], "SELECT count(*) FROM ab_role")
+    assert roles == 6  # five built-in roles and Public
+    assert count(fresh_env["DATABASE_URL"], "SELECT count(*) FROM ab_user") == 1
+
+
+def test_init_takes_admin_password_from_environment_or_file(fresh_env, tmp_path):
+    password_file = tmp_path / "admin-password"
+    password_file.write_text("Pl1k-z-Hasłem-Długim\n", encoding="utf-8")
+    result = run_flask(["crm", "init", "--admin-password-file", str(password_file)], fresh_env)
+    assert result.returncode == 0, result.stderr
+    assert "Pl1k-z-Hasłem-Długim" not in result.stdout
+    assert "with password" not in result.stdout
+
+
+def test_init_refuses_a_short_admin_password(fresh_env):
+    result = run_flask(["crm", "init"], {**fresh_env, "CRM_ADMIN_PASSWORD": "abc"})
+    assert result.returncode != 0
+    assert "at least 12 characters" in result.stderr
+    assert count(fresh_env["DATABASE_URL"], "SELECT count(*) FROM ab_user") == 0
+
+
+def test_app_refuses_to_start_outside_debug_without_a_secret(fresh_env):
+    env = {key: value for key, value in fresh_env.items() if key != "SECRET_KEY"}
+    result = run_flask(["crm", "init"], env)
+    assert result.returncode != 0
+    assert "Set SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stderr or "ConfigurationError" in result.stderr
+
+
+def test_demo_writes_valid_polish_clients_with_versions(fresh_env):
+    assert run_flask(["crm", "init"], fresh_env).returncode == 0
+    result = run_flask(["crm", "demo", "--clients", "120"], fresh_env)
+    assert result.returncode == 0, result.stderr
+    assert "Wrote 120 demo clients" in result.stdout
+    url = fresh_env["DATABASE_URL"]
+    assert count(url, "SELECT count(*) FROM client") == 120
+    assert count(url, "SELECT count(*) FROM client_version WHERE operation_type = 0") == 120
+    # CLI writes are the system's: no staff user, no remote address.
+    assert count(url, 'SELECT count(*) FROM "transaction" WHERE user_id IS NOT NULL OR remote_addr IS NOT NULL') == 0
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT nip, pesel, first_name, last_name, company_name, city FROM client")).all()
+    engine.dispose()
+    assert all(is_valid_nip(nip) for nip, *_ in rows if nip)
+    assert all(is_valid_pesel(pesel) for _, pesel, *_ in rows if pesel)
+    text_values = " ".join(str(value) for row in rows for value in row if value)
+    assert set("ąęłóśż") & set(text_values.lower())
