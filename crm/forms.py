@@ -27,10 +27,23 @@ class RuleValidator:
             raise ValidationError(str(message))
 
 
-def rule_validators(rules: Rules, fields: Iterable[str]) -> dict[str, list]:
+class ValidatorsColumns(dict):
+    """A ``validators_columns`` mapping that hands out a copy of each list.
+
+    FAB appends its own Length/Optional validators to the list it gets, once per
+    form it builds (add and edit), so a shared list would carry them twice and
+    show every length message twice.
+    """
+
+    def get(self, key, default=None):
+        value = super().get(key, default)
+        return list(value) if isinstance(value, list) else value
+
+
+def rule_validators(rules: Rules, fields: Iterable[str]) -> ValidatorsColumns:
     """``validators_columns`` for a FAB ModelView: one RuleValidator per field."""
     validator = RuleValidator(rules)
-    return {field: [validator] for field in fields}
+    return ValidatorsColumns({field: [validator] for field in fields})
 
 
 def schema_rules_mixin(rules: Rules) -> type:
