@@ -43,6 +43,11 @@ class Config:
     #: Relative SQLite paths are resolved in the instance folder by Flask-SQLAlchemy.
     SQLALCHEMY_DATABASE_URI = "sqlite:///kartoteka.db"
     SQLALCHEMY_TRACK_MODIFICATIONS = False
+    #: Database errors (which FAB logs) must not quote the row's values.
+    SQLALCHEMY_ENGINE_OPTIONS = {"hide_parameters": True}
+    #: Largest request body; a form field alone may not exceed MAX_FORM_MEMORY_SIZE.
+    MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+    MAX_FORM_MEMORY_SIZE = 1024 * 1024
 
     # Flask-AppBuilder: the schema is Alembic's, permissions are synchronised by
     # `flask crm init`, never implicitly at start-up.

@@ -46,7 +46,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     _init_extensions(app)
     from crm.cli import crm_cli
+    from crm.errors import register_error_handlers
 
+    register_error_handlers(app)
     app.cli.add_command(crm_cli)
     return app
 

@@ -21,6 +21,8 @@ from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_
 from flask_babel import lazy_gettext as _l
 from flask_babel import gettext
 from marshmallow import ValidationError
+from sqlalchemy import inspect as sqlalchemy_inspect
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms.fields.core import UnboundField
 
@@ -181,12 +183,31 @@ class VersionedModelView(NoFileDownload, ModelView):
         return None
 
 
+UNKNOWN_RECORD_MESSAGE = _l("There is no such record.")
+
+
+def must_exist(value) -> None:
+    """Marshmallow validator: a related record must already be in the database.
+
+    marshmallow-sqlalchemy builds a new related object for an id it cannot find
+    (even from a dict of its columns); saving it would create, say, a staff user.
+    """
+    if value is not None and not sqlalchemy_inspect(value).persistent:
+        raise ValidationError(str(UNKNOWN_RECORD_MESSAGE))
+
+
 class RulesSchemaConverter(Model2SchemaConverter):
-    """Builds API schemas that also apply a set of pure validation rules."""
+    """Builds API schemas that apply pure validation rules and refuse unknown related ids."""
 
     def __init__(self, datamodel, validators_columns, rules: Rules | None = None):
         super().__init__(datamodel, validators_columns)
         self.rules = rules
+
+    def _column2relation(self, datamodel, column, nested=False, parent_schema_name=None):
+        field = super()._column2relation(datamodel, column, nested=nested, parent_schema_name=parent_schema_name)
+        if not nested:
+            field.validators.append(must_exist)
+        return field
 
     def _meta_schema_factory(self, columns, model, class_mixin, parent_schema_name=None):
         if self.rules is not None:
@@ -232,7 +253,7 @@ class VersionedModelRestApi(ModelRestApi):
             return self.response_422(message=str(error))
         try:
             self.datamodel.add(item)
-        except DatabaseException:
+        except (DatabaseException, SQLAlchemyError):
             return self.response_422(message=str(SAVE_FAILED_MESSAGE))
         self.post_add(item)
         return self.response(

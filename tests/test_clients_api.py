@@ -132,3 +132,17 @@ def test_openapi_document_describes_the_client_api(client, make_user):
     assert {"/api/v1/client/", "/api/v1/client/{pk}", "/api/v1/security/login"} <= set(paths)
     put_schema = spec.json["components"]["schemas"]["ClientApi.put"]["properties"]
     assert "nip" in put_schema and "pesel" in put_schema
+
+
+def test_owner_is_chosen_by_id_and_an_unknown_id_is_refused(client, make_user, db_session):
+    from crm.extensions import appbuilder
+
+    owner = make_user("Back office")
+    owner_id = db_session(lambda s: appbuilder.sm.find_user(username=owner).id)
+    headers = token_for(client, make_user("Manager"))
+    created = client.post("/api/v1/client/", json=new_company(owner=owner_id), headers=headers)
+    assert created.status_code == 201
+    assert created.json["result"]["owner"] == owner_id
+    refused = client.post("/api/v1/client/", json=new_company(owner=987654), headers=headers, query_string={"_l_": "en"})
+    assert refused.status_code == 422
+    assert refused.json["message"]["owner"] == ["There is no such record."]

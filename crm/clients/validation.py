@@ -13,6 +13,8 @@ from typing import Any, Mapping
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 
+from crm.clients.choices import CLIENT_KINDS, CLIENT_STATUSES
+
 NIP_WEIGHTS = (6, 5, 7, 2, 3, 4, 5, 6, 7)
 PESEL_WEIGHTS = (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)
 _SEPARATORS = re.compile(r"[\s\-.]")
@@ -108,6 +110,10 @@ def client_errors(values: Mapping[str, Any]) -> dict[str, str]:
     """Field -> translated message for every rule the client values break."""
     errors = contact_errors(values)
     kind = values.get("kind")
+    if kind not in CLIENT_KINDS:
+        errors["kind"] = _l("Choose whether the client is a company or a person.")
+    if values.get("status") is not None and values.get("status") not in CLIENT_STATUSES:
+        errors["status"] = _l("Choose a status: lead, active or former.")
     if kind == "company" and _blank(values.get("company_name")):
         errors["company_name"] = _l("A company needs its name.")
     if kind == "person":
