@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import abort, flash, request
-from flask_appbuilder import ModelRestApi, ModelView
+from flask import abort, flash, redirect, request, url_for
+from flask_appbuilder import ModelRestApi, ModelView, expose, has_access, permission_name
 from flask_appbuilder.api import ModelKeyType
 from flask_appbuilder.api.convert import Model2SchemaConverter
 from flask_appbuilder.const import API_RESULT_RES_KEY
 from flask_appbuilder.exceptions import DatabaseException
 from flask_appbuilder.fields import QuerySelectField
-from flask_appbuilder.widgets import ShowWidget
+from flask_appbuilder.widgets import SearchWidget, ShowWidget
 from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_args, get_page_size_args
 from flask_babel import lazy_gettext as _l
 from flask_babel import gettext
@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms.fields.core import UnboundField
 
+from crm import searches
 from crm.forms import Rules, schema_rules_mixin
 from crm.locking import CONFLICT_MESSAGE, MISSING_LOCK_MESSAGE, LockVersionField, is_current, parse_lock_version
 
@@ -54,6 +55,15 @@ class NoFileDownload:
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.base_permissions = [p for p in self.base_permissions if p != "can_download"]
+
+
+class CrmSearchWidget(SearchWidget):
+    """FAB's search form, posted so that search terms stay out of the address."""
+
+    template = "crm/widgets/search.html"
+
+
+SEARCH_EXPIRED_MESSAGE = _l("That search is no longer available; search again.")
 
 
 class CrmShowWidget(ShowWidget):
@@ -87,6 +97,7 @@ class VersionedModelView(NoFileDownload, ModelView):
     page_size = 25
     show_template = "crm/show.html"
     show_widget = CrmShowWidget
+    search_widget = CrmSearchWidget
     #: Set to the relation name ("client") for records added only from their
     #: parent card's tab, which fixes the parent; a form choosing among every
     #: client would not scale to a real client base.
@@ -104,6 +115,35 @@ class VersionedModelView(NoFileDownload, ModelView):
         }
         for form in (self.add_form, self.edit_form):
             _label_blank_choices(form)
+
+    @expose("/search", methods=["POST"])
+    @has_access
+    @permission_name("list")
+    def search(self):
+        """Keep the posted search in the session and open the list by its token."""
+        token = searches.remember(searches.filter_fields(request.form))
+        return redirect(url_for(f"{self.endpoint}.list", **{searches.TOKEN_ARG: token}))
+
+    def _list(self, **kwargs):
+        token = request.args.get(searches.TOKEN_ARG)
+        saved = searches.recall(token)
+        if token and saved is None:
+            flash(str(SEARCH_EXPIRED_MESSAGE), "info")
+        if saved is None:
+            return super()._list(**kwargs)
+        # FAB's _list, with the filters taken from the session instead of the URL.
+        order_column, order_direction = get_order_args().get(type(self).__name__, ("", ""))
+        searches.apply_filter_fields(self._filters, saved)
+        widgets = self._get_list_widget(
+            filters=self._filters,
+            order_column=order_column,
+            order_direction=order_direction,
+            page=get_page_args().get(type(self).__name__),
+            page_size=get_page_size_args().get(type(self).__name__),
+            **kwargs,
+        )
+        self.update_redirect()
+        return self._get_search_widget(form=self.search_form.refresh(), widgets=widgets)
 
     def _edit(self, pk):
         if request.method != "POST":

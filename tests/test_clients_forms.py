@@ -258,3 +258,40 @@ def test_client_show_page_carries_related_tabs(client, auth, db_session):
     page = client.get(f"/clientmodelview/show/{saved.id}")
     for tab in ("Osoby kontaktowe", "Notatki i aktywności", "Subskrypcje"):
         assert tab in page.text
+
+
+def test_search_terms_are_posted_and_never_put_in_the_address(client, auth):
+    auth.login()
+    email = f"{unique('szukany')}@poczta.pl"
+    wanted = company_form(email=email)
+    other = company_form()
+    add_client(client, wanted)
+    add_client(client, other)
+
+    listing = client.get("/clientmodelview/list/")
+    response = client.post(
+        "/clientmodelview/search",
+        data={"csrf_token": csrf_token(listing.text), "_flt_0_email": email},
+    )
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert re.search(r"/clientmodelview/list/\?_s=[\w-]+$", location)
+    assert "szukany" not in location and "poczta" not in location
+
+    page = client.get(location)
+    assert wanted["company_name"] in page.text
+    assert other["company_name"] not in page.text
+    links = re.findall(r'href="([^"]*clientmodelview/list[^"]*)"', page.text)
+    assert links and not any("szukany" in link for link in links)
+
+
+def test_search_without_csrf_token_is_refused(client, auth):
+    auth.login()
+    assert client.post("/clientmodelview/search", data={"_flt_0_email": "x@y.pl"}).status_code == 400
+
+
+def test_unknown_search_token_shows_the_whole_list_with_a_note(client, auth):
+    auth.login()
+    page = client.get("/clientmodelview/list/?_s=nonexistent")
+    assert page.status_code == 200
+    assert "To wyszukiwanie nie jest już dostępne" in page.text
