@@ -37,8 +37,15 @@ class Config:
 
     SECRET_KEY: str | None = None
     #: A file holding the secret key; ``make run`` writes one with mode 0600.
-    SECRET_KEY_FILE = str(PROJECT_ROOT / "instance" / "secret_key")
+    #: Default: ``secret_key`` in the instance folder.
+    SECRET_KEY_FILE: str | None = None
     JWT_SECRET_KEY: str | None = None
+
+    #: Encryption keys as key-file lines separated by ";" (see crm/privacy/keys.py).
+    CRM_ENCRYPTION_KEYS: str | None = None
+    #: The key file used when CRM_ENCRYPTION_KEYS is not set; mode 0600, kept
+    #: outside the database. Default: ``encryption.keys`` in the instance folder.
+    CRM_KEY_FILE: str | None = None
 
     #: Relative SQLite paths are resolved in the instance folder by Flask-SQLAlchemy.
     SQLALCHEMY_DATABASE_URI = "sqlite:///kartoteka.db"
@@ -89,13 +96,20 @@ class Config:
     CRM_DEMO_BATCH_SIZE = 500
 
 
+#: Fixed keys of the test-suite (never used outside tests).
+TEST_ENCRYPTION_KEYS = (
+    "index MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=;"
+    "k1 dGVzdC1rZXktb25lLXRlc3Qta2V5LW9uZS10ZXN0LWs="
+)
+
+
 class TestConfig(Config):
     """Settings the test-suite starts from; tests pass the database URL."""
 
     TESTING = True
     SECRET_KEY = "test-secret-key-with-enough-entropy-0123456789abcdef"
     JWT_SECRET_KEY = "test-jwt-secret-key-with-enough-entropy-0123456789"
-    SECRET_KEY_FILE = ""
+    CRM_ENCRYPTION_KEYS = TEST_ENCRYPTION_KEYS
     AUTH_RATE_LIMIT = "1000 per minute"
 
 

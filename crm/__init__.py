@@ -15,6 +15,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import configure_mappers
 
 import config as settings
+from crm.privacy.crypto import bind_key_ring
+from crm.privacy.keys import KeyRingError, load_key_ring, write_new_key_file
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +40,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     settings.apply_environment(app.config)
     if test_config:
         app.config.update(test_config)
-    _load_secrets(app)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    _load_secrets(app)
+    _load_keys(app)
     if app.config["UPLOAD_FOLDER"] == settings.Config.UPLOAD_FOLDER:
         app.config["UPLOAD_FOLDER"] = os.path.join(app.instance_path, "uploads")
     Path(app.config["UPLOAD_FOLDER"]).mkdir(exist_ok=True)
@@ -55,7 +58,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 def _load_secrets(app: Flask) -> None:
     """Take the secret key from the environment or its file; refuse a weak one outside debug."""
-    key_file = app.config.get("SECRET_KEY_FILE")
+    key_file = app.config.get("SECRET_KEY_FILE") or os.path.join(app.instance_path, "secret_key")
     if not app.config.get("SECRET_KEY") and key_file and os.path.exists(key_file):
         app.config["SECRET_KEY"] = Path(key_file).read_text(encoding="utf-8").strip()
     secret = app.config.get("SECRET_KEY")
@@ -79,6 +82,27 @@ def _load_secrets(app: Flask) -> None:
         ).hexdigest()
 
 
+def _load_keys(app: Flask) -> None:
+    """Bind the encryption key ring; generate a key file in debug, refuse to start without keys otherwise."""
+    key_file = app.config.get("CRM_KEY_FILE") or os.path.join(app.instance_path, "encryption.keys")
+    app.config["CRM_KEY_FILE"] = key_file
+    try:
+        ring = load_key_ring(app.config.get("CRM_ENCRYPTION_KEYS"), key_file)
+        if ring is None and app.debug:
+            write_new_key_file(key_file)
+            log.warning("Generated encryption keys in %s (debug mode); back the file up.", key_file)
+            ring = load_key_ring(None, key_file)
+    except KeyRingError as error:
+        raise ConfigurationError(f"Encryption keys: {error}") from None
+    if ring is None:
+        raise ConfigurationError(
+            "Kartoteka will not start without encryption keys outside debug mode. Set "
+            "CRM_ENCRYPTION_KEYS, or create the key file CRM_KEY_FILE names "
+            f"({key_file}) with: python -m crm.privacy.keys new-file {key_file}"
+        )
+    bind_key_ring(ring)
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
     """SQLite enforces foreign keys only when asked, per connection."""
@@ -90,10 +114,12 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
 
 def _init_extensions(app: Flask) -> None:
     from crm import models  # noqa: F401  (all mappers, before Continuum builds versions)
+    from crm.privacy.framework_models import declare_framework_models
     from crm.extensions import appbuilder, csrf, db, migrate
     from crm.views import register_views
 
     configure_mappers()
+    declare_framework_models()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(settings.PROJECT_ROOT / "migrations"))
     csrf.init_app(app)

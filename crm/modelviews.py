@@ -83,6 +83,12 @@ def blank_if_none(formatter=None):
     return format_value
 
 
+def sortable(datamodel, columns) -> list[str]:
+    """The columns the database can sort: not the encrypted ones (their order is random)."""
+    is_encrypted = getattr(datamodel, "is_encrypted", lambda column: False)
+    return [column for column in columns if not is_encrypted(column)]
+
+
 def _label_blank_choices(form_class) -> None:
     """Give optional relation selects a visible "none" choice instead of "__None"."""
     for field in vars(form_class).values():
@@ -115,6 +121,7 @@ class VersionedModelView(NoFileDownload, ModelView):
         }
         for form in (self.add_form, self.edit_form):
             _label_blank_choices(form)
+        self.order_columns = sortable(self.datamodel, self.order_columns)
 
     @expose("/search", methods=["POST"])
     @has_access
@@ -278,6 +285,7 @@ class VersionedModelRestApi(ModelRestApi):
             datamodel, validators, rules
         )
         super().__init__()
+        self.order_columns = sortable(self.datamodel, self.order_columns)
 
     def post_headless(self):
         if not request.is_json or not isinstance(request.json, dict):

@@ -14,7 +14,8 @@ MALFORMED_SCREEN_URLS = {
     "/clientmodelview/list/?psize_ClientModelView=abc": 400,
     "/clientmodelview/list/?psize_ClientModelView=1000000": 400,
     "/clientmodelview/list/?_oc_ClientModelView=nonexistent&_od_ClientModelView=asc": 400,
-    "/clientmodelview/list/?_oc_ClientModelView=city&_od_ClientModelView=sideways": 200,
+    "/clientmodelview/list/?_oc_ClientModelView=status&_od_ClientModelView=sideways": 200,
+    "/clientmodelview/list/?_oc_ClientModelView=email&_od_ClientModelView=asc": 400,  # encrypted: not sortable
     "/clientmodelview/list/?_flt_0_created_at=notadate": 200,
     "/clientmodelview/list/?_flt_0_owner=abc": 200,
     "/clientmodelview/list/?_flt_0_mailing_lists=abc": 200,

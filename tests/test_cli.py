@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from config import TEST_ENCRYPTION_KEYS
 from crm.clients.validation import is_valid_nip, is_valid_pesel
+from crm.privacy.crypto import decrypt
+from crm.privacy.keys import parse_keys
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FLASK = [sys.executable, "-m", "flask", "--app", "app"]
@@ -37,6 +40,7 @@ def fresh_env(databases, tmp_path):
     return {
         "DATABASE_URL": databases.new(),
         "SECRET_KEY": "cli-test-secret-0123456789abcdef0123456789",
+        "CRM_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEYS,
         "INSTANCE_PATH": str(tmp_path / "instance"),
     }
 
@@ -90,6 +94,13 @@ def test_app_refuses_to_start_outside_debug_without_a_secret(fresh_env):
     assert "Traceback" not in result.stderr or "ConfigurationError" in result.stderr
 
 
+def test_app_refuses_to_start_outside_debug_without_encryption_keys(fresh_env):
+    env = {key: value for key, value in fresh_env.items() if key != "CRM_ENCRYPTION_KEYS"}
+    result = run_flask(["crm", "init"], env)
+    assert result.returncode != 0
+    assert "without encryption keys" in result.stderr and "CRM_ENCRYPTION_KEYS" in result.stderr
+
+
 def test_demo_writes_valid_polish_clients_with_versions(fresh_env):
     assert run_flask(["crm", "init"], fresh_env).returncode == 0
     result = run_flask(["crm", "demo", "--clients", "120"], fresh_env)
@@ -101,10 +112,16 @@ def test_demo_writes_valid_polish_clients_with_versions(fresh_env):
     # CLI writes are the system's: no staff user, no remote address.
     assert count(url, 'SELECT count(*) FROM "transaction" WHERE user_id IS NOT NULL OR remote_addr IS NOT NULL') == 0
     engine = create_engine(url)
+    columns = ("nip", "pesel", "first_name", "last_name", "company_name", "city")
     with engine.connect() as connection:
-        rows = connection.execute(text("SELECT nip, pesel, first_name, last_name, company_name, city FROM client")).all()
+        rows = connection.execute(text(f"SELECT {', '.join(columns)} FROM client")).all()
     engine.dispose()
-    assert all(is_valid_nip(nip) for nip, *_ in rows if nip)
-    assert all(is_valid_pesel(pesel) for _, pesel, *_ in rows if pesel)
-    text_values = " ".join(str(value) for row in rows for value in row if value)
+    ring = parse_keys(TEST_ENCRYPTION_KEYS)
+    clear = [
+        {name: decrypt(value, f"client.{name}", ring) if value else None for name, value in zip(columns, row)}
+        for row in rows
+    ]
+    assert all(is_valid_nip(row["nip"]) for row in clear if row["nip"])
+    assert all(is_valid_pesel(row["pesel"]) for row in clear if row["pesel"])
+    text_values = " ".join(str(value) for row in clear for value in row.values() if value)
     assert set("ąęłóśż") & set(text_values.lower())

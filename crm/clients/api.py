@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import g
-from flask_appbuilder.models.sqla.interface import SQLAInterface
+from crm.privacy.filters import PrivacyAwareInterface
 
 from crm.clients import service
 from crm.clients.models import Client
@@ -33,7 +33,7 @@ class ClientApi(VersionedModelRestApi):
     """Clients over the REST API; PUT needs the ``lock_version`` read by GET."""
 
     resource_name = "client"
-    datamodel = SQLAInterface(Client)
+    datamodel = PrivacyAwareInterface(Client)
     validation_rules = staticmethod(client_errors)
     prepare_payload = staticmethod(with_compact_identifiers)
     list_columns = [
@@ -48,8 +48,11 @@ class ClientApi(VersionedModelRestApi):
     show_columns = list_columns
     add_columns = CLIENT_API_FIELDS
     edit_columns = CLIENT_API_FIELDS
-    search_columns = ["company_name", "first_name", "last_name", "email", "city", "status", "owner", "kind"]
-    order_columns = ["id", "company_name", "last_name", "city", "status", "created_at", "updated_at"]
+    search_columns = [
+        "company_name", "first_name", "last_name", "email", "phone", "city", "nip", "pesel", "status", "owner", "kind",
+    ]
+    #: personal columns are stored encrypted: the database cannot sort them
+    order_columns = ["id", "kind", "status", "created_at", "updated_at"]
     page_size = 25
     max_page_size = 100
 

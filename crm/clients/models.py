@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     CheckConstraint,
     Column,
@@ -24,6 +25,9 @@ from sqlalchemy.orm import relationship
 
 import crm.versioning  # noqa: F401  (make_versioned before any versioned model)
 from crm.clients.choices import CLIENT_KINDS, CLIENT_STATUSES, NOTE_KINDS
+from crm.privacy.categories import ADDRESS, CONTACT, EMPLOYMENT, FREE_TEXT, IDENTIFIERS, IDENTITY
+from crm.privacy.registry import Erasure, Personal, PersonalData, register_models
+from crm.privacy.types import EncryptedString, EncryptedText
 from crm.timeutil import utcnow
 
 
@@ -45,25 +49,32 @@ class Client(Model):
     id = Column(Integer, primary_key=True)
     #: ``person`` or ``company``
     kind = Column(String(10), nullable=False, default="company")
-    company_name = Column(String(200))
-    first_name = Column(String(100))
-    last_name = Column(String(100), index=True)
-    email = Column(String(254))
-    phone = Column(String(32))
-    street = Column(String(200))
-    postal_code = Column(String(12))
-    city = Column(String(100), index=True)
+    company_name = Column(EncryptedString("client.company_name", 200))
+    first_name = Column(EncryptedString("client.first_name", 100))
+    last_name = Column(EncryptedString("client.last_name", 100))
+    email = Column(EncryptedString("client.email", 254))
+    email_bidx = Column(String(32), index=True)
+    phone = Column(EncryptedString("client.phone", 32))
+    phone_bidx = Column(String(32), index=True)
+    street = Column(EncryptedString("client.street", 200))
+    postal_code = Column(EncryptedString("client.postal_code", 12))
+    city = Column(EncryptedString("client.city", 100))
+    city_bidx = Column(String(32), index=True)
     #: ISO 3166-1 alpha-2
     country = Column(String(2), nullable=False, default="PL")
     #: Polish tax id, 10 digits, checksum-validated
-    nip = Column(String(10))
+    nip = Column(EncryptedString("client.nip", 10))
+    nip_bidx = Column(String(32), index=True)
     #: Polish national id of a person, 11 digits, checksum-validated
-    pesel = Column(String(11))
+    pesel = Column(EncryptedString("client.pesel", 11))
+    pesel_bidx = Column(String(32), index=True)
+    #: keyed hashes of the words of the names, for "find by one word"
+    word_index = Column(Text)
     #: ``lead``, ``active`` or ``former``
     status = Column(String(10), nullable=False, default="lead", index=True)
     owner_id = Column(Integer, ForeignKey("ab_user.id"), index=True)
     owner = relationship(User, foreign_keys=[owner_id])
-    remarks = Column(Text)
+    remarks = Column(EncryptedText("client.remarks", 10_000))
     created_at = Column(DateTime, nullable=False, default=utcnow)
     updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
     lock_version = Column(Integer, nullable=False)
@@ -81,6 +92,25 @@ class Client(Model):
     )
 
     __mapper_args__ = {"version_id_col": lock_version}
+    __personal_data__ = PersonalData(
+        description=_l("Client cards: the person, or the company and its people"),
+        subject="id",
+        erasure=Erasure.DELETE,
+        word_index=("company_name", "first_name", "last_name"),
+        columns={
+            "company_name": Personal(IDENTITY),
+            "first_name": Personal(IDENTITY),
+            "last_name": Personal(IDENTITY),
+            "email": Personal(CONTACT, blind_index="email"),
+            "phone": Personal(CONTACT, blind_index="phone"),
+            "street": Personal(ADDRESS),
+            "postal_code": Personal(ADDRESS),
+            "city": Personal(ADDRESS, blind_index="text"),
+            "nip": Personal(IDENTIFIERS, blind_index="identifier"),
+            "pesel": Personal(IDENTIFIERS, blind_index="identifier"),
+            "remarks": Personal(FREE_TEXT),
+        },
+    )
 
     @property
     def display_name(self) -> str:
@@ -107,14 +137,30 @@ class ContactPerson(Model):
         Integer, ForeignKey("client.id", ondelete="CASCADE"), nullable=False, index=True
     )
     client = relationship(Client, back_populates="contacts")
-    first_name = Column(String(100), nullable=False)
-    last_name = Column(String(100), nullable=False)
-    position = Column(String(100))
-    email = Column(String(254))
-    phone = Column(String(32))
+    first_name = Column(EncryptedString("contact_person.first_name", 100), nullable=False)
+    last_name = Column(EncryptedString("contact_person.last_name", 100), nullable=False)
+    position = Column(EncryptedString("contact_person.position", 100))
+    email = Column(EncryptedString("contact_person.email", 254))
+    email_bidx = Column(String(32), index=True)
+    phone = Column(EncryptedString("contact_person.phone", 32))
+    phone_bidx = Column(String(32), index=True)
+    word_index = Column(Text)
     lock_version = Column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": lock_version}
+    __personal_data__ = PersonalData(
+        description=_l("Contact persons of company clients"),
+        subject="client_id",
+        erasure=Erasure.DELETE,
+        word_index=("first_name", "last_name"),
+        columns={
+            "first_name": Personal(IDENTITY),
+            "last_name": Personal(IDENTITY),
+            "position": Personal(EMPLOYMENT),
+            "email": Personal(CONTACT, blind_index="email"),
+            "phone": Personal(CONTACT, blind_index="phone"),
+        },
+    )
 
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name}"
@@ -138,13 +184,19 @@ class Note(Model):
     #: ``call``, ``meeting``, ``email`` or ``note``
     kind = Column(String(10), nullable=False, default="note")
     occurred_on = Column(Date, nullable=False)
-    text = Column(Text, nullable=False)
+    text = Column(EncryptedText("note.text", 20_000), nullable=False)
     author_id = Column(Integer, ForeignKey("ab_user.id"), index=True)
     author = relationship(User, foreign_keys=[author_id])
     created_at = Column(DateTime, nullable=False, default=utcnow)
     lock_version = Column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": lock_version}
+    __personal_data__ = PersonalData(
+        description=_l("Notes and activities on client cards"),
+        subject="client_id",
+        erasure=Erasure.DELETE,
+        columns={"text": Personal(FREE_TEXT)},
+    )
 
     def __repr__(self) -> str:
         return f"<Note {self.id} {self.kind} of client {self.client_id}>"
@@ -153,3 +205,5 @@ class Note(Model):
 # Client's relationships name the mailing models; importing them here makes the
 # mapper configurable whichever module is imported first.
 from crm.mailing.models import MailingList, Subscription  # noqa: E402,F401
+
+register_models(Client, ContactPerson, Note)

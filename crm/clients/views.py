@@ -6,7 +6,7 @@ from datetime import date
 
 from flask import g
 from flask_appbuilder.fieldwidgets import BS3TextFieldWidget, DatePickerWidget, Select2Widget
-from flask_appbuilder.models.sqla.interface import SQLAInterface
+from crm.privacy.filters import PrivacyAwareInterface
 from flask_babel import lazy_gettext as _l
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
@@ -99,7 +99,7 @@ def _client_form_fields():
 class ContactPersonModelView(VersionedModelView):
     """Contact persons, also shown as a tab of the client card."""
 
-    datamodel = SQLAInterface(ContactPerson)
+    datamodel = PrivacyAwareInterface(ContactPerson)
     list_title = _l("Contact persons")
     show_title = _l("Contact person")
     add_title = _l("Add contact person")
@@ -116,8 +116,9 @@ class ContactPersonModelView(VersionedModelView):
     show_columns = ["client", "first_name", "last_name", "position", "email", "phone"]
     add_columns = ["client", "first_name", "last_name", "position", "email", "phone"]
     edit_columns = add_columns
-    search_columns = ["first_name", "last_name", "email", "client"]
-    order_columns = ["first_name", "last_name", "position"]
+    search_columns = ["first_name", "last_name", "email", "phone", "client"]
+    #: names are stored encrypted: they cannot be sorted by the database
+    order_columns: list[str] = []
     validators_columns = rule_validators(contact_errors, ["email", "phone"])
     add_from_parent = "client"
 
@@ -125,7 +126,7 @@ class ContactPersonModelView(VersionedModelView):
 class NoteModelView(VersionedModelView):
     """Notes and activities, also shown as a tab of the client card."""
 
-    datamodel = SQLAInterface(Note)
+    datamodel = PrivacyAwareInterface(Note)
     list_title = _l("Notes and activities")
     show_title = _l("Note")
     add_title = _l("Add note or activity")
@@ -142,7 +143,7 @@ class NoteModelView(VersionedModelView):
     show_columns = ["client", "kind", "occurred_on", "text", "author", "created_at"]
     add_columns = ["client", "kind", "occurred_on", "text"]
     edit_columns = add_columns
-    search_columns = ["kind", "occurred_on", "author", "client", "text"]
+    search_columns = ["kind", "occurred_on", "author", "client"]
     order_columns = ["occurred_on", "kind"]
     base_order = ("occurred_on", "desc")
     formatters_columns = {"kind": lambda key: label_of(NOTE_KIND_LABELS, key)}
@@ -163,7 +164,7 @@ class NoteModelView(VersionedModelView):
 class ClientModelView(VersionedModelView):
     """The client card: list, show (with related tabs), add, edit, delete."""
 
-    datamodel = SQLAInterface(Client)
+    datamodel = PrivacyAwareInterface(Client)
     list_title = _l("Clients")
     show_title = _l("Client card")
     add_title = _l("Add client")
@@ -191,9 +192,11 @@ class ClientModelView(VersionedModelView):
         "owner",
         "mailing_lists",
         "nip",
+        "pesel",
         "created_at",
     ]
-    order_columns = ["company_name", "last_name", "email", "city", "status", "created_at", "updated_at"]
+    #: personal columns are stored encrypted: the database cannot sort them
+    order_columns = ["kind", "status", "created_at", "updated_at"]
     base_order = ("updated_at", "desc")
     formatters_columns = {
         "kind": lambda key: label_of(CLIENT_KIND_LABELS, key),

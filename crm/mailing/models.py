@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from flask_appbuilder import Model
 from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import relationship
 
 import crm.versioning  # noqa: F401  (make_versioned before any versioned model)
 from crm.mailing.choices import SUBSCRIPTION_SOURCES
+from crm.privacy.registry import Erasure, PersonalData, register_models
 from crm.timeutil import utcnow
 
 
@@ -64,6 +66,17 @@ class Subscription(Model):
     lock_version = Column(Integer, nullable=False)
 
     __mapper_args__ = {"version_id_col": lock_version}
+    #: No personal column of its own, but it tells which lists a client is on:
+    #: it goes with the client.
+    __personal_data__ = PersonalData(
+        description=_l("Mailing list subscriptions of clients"),
+        subject="client_id",
+        erasure=Erasure.DELETE,
+        columns={},
+    )
 
     def __repr__(self) -> str:
         return f"<Subscription {self.id} client {self.client_id} list {self.mailing_list_id}>"
+
+
+register_models(Subscription)

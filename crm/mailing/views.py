@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_appbuilder.fieldwidgets import Select2Widget
-from flask_appbuilder.models.sqla.interface import SQLAInterface
+from crm.privacy.filters import PrivacyAwareInterface
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectField
 from wtforms.validators import DataRequired
@@ -27,7 +27,7 @@ def _source_field():
 class SubscriptionModelView(VersionedModelView):
     """Subscriptions of clients to lists, also a tab of the client card."""
 
-    datamodel = SQLAInterface(Subscription)
+    datamodel = PrivacyAwareInterface(Subscription)
     list_title = _l("Subscriptions")
     show_title = _l("Subscription")
     add_title = _l("Add subscription")
@@ -60,7 +60,7 @@ class SubscriptionModelView(VersionedModelView):
 class MailingListModelView(VersionedModelView):
     """Mailing lists, with their subscribers as a tab."""
 
-    datamodel = SQLAInterface(MailingList)
+    datamodel = PrivacyAwareInterface(MailingList)
     list_title = _l("Mailing lists")
     show_title = _l("Mailing list")
     add_title = _l("Add mailing list")

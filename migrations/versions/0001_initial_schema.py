@@ -1,6 +1,9 @@
-"""Initial schema: FAB security, client card, mailing, Continuum version tables
+"""Initial schema: FAB security, client card, mailing, Continuum version tables.
 
-Revision ID: fb0f8825d9a3
+Personal columns are Text holding ciphertext (crm.privacy.types.EncryptedText);
+their ``*_bidx`` and ``word_index`` columns hold keyed hashes.
+
+Revision ID: 0001
 Revises: 
 Create Date: 2026-11-29 01:48:02.619597
 
@@ -94,17 +97,23 @@ def upgrade():
     op.create_table('client_version',
     sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('kind', sa.String(length=10), autoincrement=False, nullable=True),
-    sa.Column('company_name', sa.String(length=200), autoincrement=False, nullable=True),
-    sa.Column('first_name', sa.String(length=100), autoincrement=False, nullable=True),
-    sa.Column('last_name', sa.String(length=100), autoincrement=False, nullable=True),
-    sa.Column('email', sa.String(length=254), autoincrement=False, nullable=True),
-    sa.Column('phone', sa.String(length=32), autoincrement=False, nullable=True),
-    sa.Column('street', sa.String(length=200), autoincrement=False, nullable=True),
-    sa.Column('postal_code', sa.String(length=12), autoincrement=False, nullable=True),
-    sa.Column('city', sa.String(length=100), autoincrement=False, nullable=True),
+    sa.Column('company_name', sa.String(), autoincrement=False, nullable=True),
+    sa.Column('first_name', sa.String(), autoincrement=False, nullable=True),
+    sa.Column('last_name', sa.String(), autoincrement=False, nullable=True),
+    sa.Column('email', sa.String(), autoincrement=False, nullable=True),
+    sa.Column('email_bidx', sa.String(length=32), autoincrement=False, nullable=True),
+    sa.Column('phone', sa.String(), autoincrement=False, nullable=True),
+    sa.Column('phone_bidx', sa.String(length=32), autoincrement=False, nullable=True),
+    sa.Column('street', sa.String(), autoincrement=False, nullable=True),
+    sa.Column('postal_code', sa.String(), autoincrement=False, nullable=True),
+    sa.Column('city', sa.String(), autoincrement=False, nullable=True),
+    sa.Column('city_bidx', sa.String(length=32), autoincrement=False, nullable=True),
     sa.Column('country', sa.String(length=2), autoincrement=False, nullable=True),
-    sa.Column('nip', sa.String(length=10), autoincrement=False, nullable=True),
-    sa.Column('pesel', sa.String(length=11), autoincrement=False, nullable=True),
+    sa.Column('nip', sa.String(), autoincrement=False, nullable=True),
+    sa.Column('nip_bidx', sa.String(length=32), autoincrement=False, nullable=True),
+    sa.Column('pesel', sa.String(), autoincrement=False, nullable=True),
+    sa.Column('pesel_bidx', sa.String(length=32), autoincrement=False, nullable=True),
+    sa.Column('word_index', sa.Text(), autoincrement=False, nullable=True),
     sa.Column('status', sa.String(length=10), autoincrement=False, nullable=True),
     sa.Column('owner_id', sa.Integer(), autoincrement=False, nullable=True),
     sa.Column('remarks', sa.Text(), autoincrement=False, nullable=True),
@@ -117,11 +126,14 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', 'transaction_id')
     )
     with op.batch_alter_table('client_version', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_client_version_city'), ['city'], unique=False)
+        batch_op.create_index(batch_op.f('ix_client_version_city_bidx'), ['city_bidx'], unique=False)
+        batch_op.create_index(batch_op.f('ix_client_version_email_bidx'), ['email_bidx'], unique=False)
         batch_op.create_index(batch_op.f('ix_client_version_end_transaction_id'), ['end_transaction_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_client_version_last_name'), ['last_name'], unique=False)
+        batch_op.create_index(batch_op.f('ix_client_version_nip_bidx'), ['nip_bidx'], unique=False)
         batch_op.create_index(batch_op.f('ix_client_version_operation_type'), ['operation_type'], unique=False)
         batch_op.create_index(batch_op.f('ix_client_version_owner_id'), ['owner_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_client_version_pesel_bidx'), ['pesel_bidx'], unique=False)
+        batch_op.create_index(batch_op.f('ix_client_version_phone_bidx'), ['phone_bidx'], unique=False)
         batch_op.create_index('ix_client_version_pk_transaction_id', ['id', sa.literal_column('transaction_id DESC')], unique=False)
         batch_op.create_index('ix_client_version_pk_validity', ['id', 'transaction_id', 'end_transaction_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_client_version_status'), ['status'], unique=False)
@@ -130,11 +142,14 @@ def upgrade():
     op.create_table('contact_person_version',
     sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('client_id', sa.Integer(), autoincrement=False, nullable=True),
-    sa.Column('first_name', sa.String(length=100), autoincrement=False, nullable=True),
-    sa.Column('last_name', sa.String(length=100), autoincrement=False, nullable=True),
-    sa.Column('position', sa.String(length=100), autoincrement=False, nullable=True),
-    sa.Column('email', sa.String(length=254), autoincrement=False, nullable=True),
-    sa.Column('phone', sa.String(length=32), autoincrement=False, nullable=True),
+    sa.Column('first_name', sa.String(), autoincrement=False, nullable=True),
+    sa.Column('last_name', sa.String(), autoincrement=False, nullable=True),
+    sa.Column('position', sa.String(), autoincrement=False, nullable=True),
+    sa.Column('email', sa.String(), autoincrement=False, nullable=True),
+    sa.Column('email_bidx', sa.String(length=32), autoincrement=False, nullable=True),
+    sa.Column('phone', sa.String(), autoincrement=False, nullable=True),
+    sa.Column('phone_bidx', sa.String(length=32), autoincrement=False, nullable=True),
+    sa.Column('word_index', sa.Text(), autoincrement=False, nullable=True),
     sa.Column('lock_version', sa.Integer(), autoincrement=False, nullable=True),
     sa.Column('transaction_id', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('end_transaction_id', sa.BigInteger(), nullable=True),
@@ -143,8 +158,10 @@ def upgrade():
     )
     with op.batch_alter_table('contact_person_version', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contact_person_version_client_id'), ['client_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contact_person_version_email_bidx'), ['email_bidx'], unique=False)
         batch_op.create_index(batch_op.f('ix_contact_person_version_end_transaction_id'), ['end_transaction_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_contact_person_version_operation_type'), ['operation_type'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contact_person_version_phone_bidx'), ['phone_bidx'], unique=False)
         batch_op.create_index('ix_contact_person_version_pk_transaction_id', ['id', sa.literal_column('transaction_id DESC')], unique=False)
         batch_op.create_index('ix_contact_person_version_pk_validity', ['id', 'transaction_id', 'end_transaction_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_contact_person_version_transaction_id'), ['transaction_id'], unique=False)
@@ -295,17 +312,23 @@ def upgrade():
     op.create_table('client',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=10), nullable=False),
-    sa.Column('company_name', sa.String(length=200), nullable=True),
-    sa.Column('first_name', sa.String(length=100), nullable=True),
-    sa.Column('last_name', sa.String(length=100), nullable=True),
-    sa.Column('email', sa.String(length=254), nullable=True),
-    sa.Column('phone', sa.String(length=32), nullable=True),
-    sa.Column('street', sa.String(length=200), nullable=True),
-    sa.Column('postal_code', sa.String(length=12), nullable=True),
-    sa.Column('city', sa.String(length=100), nullable=True),
+    sa.Column('company_name', sa.String(), nullable=True),
+    sa.Column('first_name', sa.String(), nullable=True),
+    sa.Column('last_name', sa.String(), nullable=True),
+    sa.Column('email', sa.String(), nullable=True),
+    sa.Column('email_bidx', sa.String(length=32), nullable=True),
+    sa.Column('phone', sa.String(), nullable=True),
+    sa.Column('phone_bidx', sa.String(length=32), nullable=True),
+    sa.Column('street', sa.String(), nullable=True),
+    sa.Column('postal_code', sa.String(), nullable=True),
+    sa.Column('city', sa.String(), nullable=True),
+    sa.Column('city_bidx', sa.String(length=32), nullable=True),
     sa.Column('country', sa.String(length=2), nullable=False),
-    sa.Column('nip', sa.String(length=10), nullable=True),
-    sa.Column('pesel', sa.String(length=11), nullable=True),
+    sa.Column('nip', sa.String(), nullable=True),
+    sa.Column('nip_bidx', sa.String(length=32), nullable=True),
+    sa.Column('pesel', sa.String(), nullable=True),
+    sa.Column('pesel_bidx', sa.String(length=32), nullable=True),
+    sa.Column('word_index', sa.Text(), nullable=True),
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('owner_id', sa.Integer(), nullable=True),
     sa.Column('remarks', sa.Text(), nullable=True),
@@ -318,14 +341,17 @@ def upgrade():
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('client', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_client_city'), ['city'], unique=False)
-        batch_op.create_index(batch_op.f('ix_client_last_name'), ['last_name'], unique=False)
+        batch_op.create_index(batch_op.f('ix_client_city_bidx'), ['city_bidx'], unique=False)
+        batch_op.create_index(batch_op.f('ix_client_email_bidx'), ['email_bidx'], unique=False)
+        batch_op.create_index(batch_op.f('ix_client_nip_bidx'), ['nip_bidx'], unique=False)
         batch_op.create_index(batch_op.f('ix_client_owner_id'), ['owner_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_client_pesel_bidx'), ['pesel_bidx'], unique=False)
+        batch_op.create_index(batch_op.f('ix_client_phone_bidx'), ['phone_bidx'], unique=False)
         batch_op.create_index(batch_op.f('ix_client_status'), ['status'], unique=False)
 
     op.create_table('transaction',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('remote_addr', sa.String(length=50), nullable=True),
+    sa.Column('remote_addr', sa.String(), nullable=True),
     sa.Column('user_id', sa.Integer(), nullable=True),
     sa.Column('issued_at', sa.DateTime(), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['ab_user.id'], ),
@@ -350,17 +376,22 @@ def upgrade():
     op.create_table('contact_person',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('client_id', sa.Integer(), nullable=False),
-    sa.Column('first_name', sa.String(length=100), nullable=False),
-    sa.Column('last_name', sa.String(length=100), nullable=False),
-    sa.Column('position', sa.String(length=100), nullable=True),
-    sa.Column('email', sa.String(length=254), nullable=True),
-    sa.Column('phone', sa.String(length=32), nullable=True),
+    sa.Column('first_name', sa.String(), nullable=False),
+    sa.Column('last_name', sa.String(), nullable=False),
+    sa.Column('position', sa.String(), nullable=True),
+    sa.Column('email', sa.String(), nullable=True),
+    sa.Column('email_bidx', sa.String(length=32), nullable=True),
+    sa.Column('phone', sa.String(), nullable=True),
+    sa.Column('phone_bidx', sa.String(length=32), nullable=True),
+    sa.Column('word_index', sa.Text(), nullable=True),
     sa.Column('lock_version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['client_id'], ['client.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('contact_person', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contact_person_client_id'), ['client_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contact_person_email_bidx'), ['email_bidx'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contact_person_phone_bidx'), ['phone_bidx'], unique=False)
 
     op.create_table('note',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -413,6 +444,8 @@ def downgrade():
 
     op.drop_table('note')
     with op.batch_alter_table('contact_person', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_contact_person_phone_bidx'))
+        batch_op.drop_index(batch_op.f('ix_contact_person_email_bidx'))
         batch_op.drop_index(batch_op.f('ix_contact_person_client_id'))
 
     op.drop_table('contact_person')
@@ -427,9 +460,12 @@ def downgrade():
     op.drop_table('transaction')
     with op.batch_alter_table('client', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_client_status'))
+        batch_op.drop_index(batch_op.f('ix_client_phone_bidx'))
+        batch_op.drop_index(batch_op.f('ix_client_pesel_bidx'))
         batch_op.drop_index(batch_op.f('ix_client_owner_id'))
-        batch_op.drop_index(batch_op.f('ix_client_last_name'))
-        batch_op.drop_index(batch_op.f('ix_client_city'))
+        batch_op.drop_index(batch_op.f('ix_client_nip_bidx'))
+        batch_op.drop_index(batch_op.f('ix_client_email_bidx'))
+        batch_op.drop_index(batch_op.f('ix_client_city_bidx'))
 
     op.drop_table('client')
     op.drop_table('ab_user_role')
@@ -487,8 +523,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_contact_person_version_transaction_id'))
         batch_op.drop_index('ix_contact_person_version_pk_validity')
         batch_op.drop_index('ix_contact_person_version_pk_transaction_id')
+        batch_op.drop_index(batch_op.f('ix_contact_person_version_phone_bidx'))
         batch_op.drop_index(batch_op.f('ix_contact_person_version_operation_type'))
         batch_op.drop_index(batch_op.f('ix_contact_person_version_end_transaction_id'))
+        batch_op.drop_index(batch_op.f('ix_contact_person_version_email_bidx'))
         batch_op.drop_index(batch_op.f('ix_contact_person_version_client_id'))
 
     op.drop_table('contact_person_version')
@@ -497,11 +535,14 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_client_version_status'))
         batch_op.drop_index('ix_client_version_pk_validity')
         batch_op.drop_index('ix_client_version_pk_transaction_id')
+        batch_op.drop_index(batch_op.f('ix_client_version_phone_bidx'))
+        batch_op.drop_index(batch_op.f('ix_client_version_pesel_bidx'))
         batch_op.drop_index(batch_op.f('ix_client_version_owner_id'))
         batch_op.drop_index(batch_op.f('ix_client_version_operation_type'))
-        batch_op.drop_index(batch_op.f('ix_client_version_last_name'))
+        batch_op.drop_index(batch_op.f('ix_client_version_nip_bidx'))
         batch_op.drop_index(batch_op.f('ix_client_version_end_transaction_id'))
-        batch_op.drop_index(batch_op.f('ix_client_version_city'))
+        batch_op.drop_index(batch_op.f('ix_client_version_email_bidx'))
+        batch_op.drop_index(batch_op.f('ix_client_version_city_bidx'))
 
     op.drop_table('client_version')
     op.drop_table('ab_view_menu')

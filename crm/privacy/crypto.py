@@ -1,0 +1,143 @@
+"""Authenticated encryption of personal values and keyed-hash blind indexes.
+
+A stored value reads ``v1:<key id>:<base64url(nonce || AES-256-GCM ciphertext)>``.
+The column's context (``table.column``) is the associated data, so a value
+copied into another column does not decrypt. Changing the ``v1`` layout breaks
+every stored value: add ``v2`` beside it instead.
+
+Blind indexes are HMAC-SHA256 of a normalised value under the index key, with the
+column's context mixed in, cut to 128 bits: equal values find each other, the
+index reveals nothing else without the key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import unicodedata
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from crm.privacy.keys import KeyRing
+
+PREFIX = "v1"
+NONCE_BYTES = 12
+_ring: KeyRing | None = None
+
+
+class DecryptionError(RuntimeError):
+    """A stored value cannot be decrypted: unknown key, tampering or not ciphertext."""
+
+
+def bind_key_ring(ring: KeyRing) -> None:
+    """Make ``ring`` the process's key ring (called by create_app)."""
+    global _ring
+    _ring = ring
+
+
+def key_ring() -> KeyRing:
+    """The bound key ring; raises when the app has not bound one."""
+    if _ring is None:
+        raise RuntimeError("No key ring is bound: create the app first.")
+    return _ring
+
+
+def encrypt(plaintext: str, context: str, ring: KeyRing | None = None) -> str:
+    """Encrypt under the current key; ``context`` names the column."""
+    ring = ring or key_ring()
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    sealed = AESGCM(ring.current_key).encrypt(nonce, plaintext.encode("utf-8"), context.encode())
+    return f"{PREFIX}:{ring.current_id}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+
+
+def key_id_of(token: str) -> str | None:
+    """The key id a stored value was encrypted with, or None if it is not ciphertext."""
+    parts = token.split(":", 2)
+    return parts[1] if len(parts) == 3 and parts[0] == PREFIX else None
+
+
+def decrypt(token: str, context: str, ring: KeyRing | None = None) -> str:
+    """Decrypt a stored value; raise DecryptionError when it does not authenticate."""
+    ring = ring or key_ring()
+    key_id = key_id_of(token)
+    if key_id is None:
+        raise DecryptionError(f"A value in {context} is not ciphertext.")
+    key = ring.keys.get(key_id)
+    if key is None:
+        raise DecryptionError(f"A value in {context} needs key '{key_id}', which is not configured.")
+    try:
+        raw = base64.urlsafe_b64decode(token.split(":", 2)[2].encode())
+        return AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode()).decode("utf-8")
+    except (InvalidTag, ValueError) as error:
+        raise DecryptionError(f"A value in {context} failed authentication.") from error
+
+
+def fold(text: str) -> str:
+    """Lower-case, without diacritics (ł -> l), single spaces."""
+    text = text.replace("ł", "l").replace("Ł", "L")
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(plain.split())
+
+
+def normalize_email(value: str) -> str:
+    return value.strip().casefold()
+
+
+def normalize_phone(value: str) -> str:
+    """Digits only, without the Polish country code: +48 601 234 567 == 601234567."""
+    digits = re.sub(r"\D", "", value)
+    if digits.startswith("0048"):
+        digits = digits[4:]
+    elif digits.startswith("48") and len(digits) == 11:
+        digits = digits[2:]
+    return digits
+
+
+def normalize_identifier(value: str) -> str:
+    """NIP or PESEL: digits only, without a ``PL`` prefix."""
+    return re.sub(r"\D", "", value)
+
+
+NORMALIZERS = {
+    "email": normalize_email,
+    "phone": normalize_phone,
+    "identifier": normalize_identifier,
+    "text": fold,
+}
+
+
+def blind_index(value: str | None, context: str, normalizer: str, ring: KeyRing | None = None) -> str | None:
+    """The keyed hash that finds ``value`` by exact match, or None for an empty value."""
+    if value is None:
+        return None
+    normalized = NORMALIZERS[normalizer](value)
+    if not normalized:
+        return None
+    ring = ring or key_ring()
+    digest = hmac.new(ring.index_key, f"{context}\x00{normalized}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:32]
+
+
+def word_tokens(values: dict[str, str | None], ring: KeyRing | None = None) -> str | None:
+    """Space-separated keyed hashes of every word of the named values.
+
+    ``values`` maps a context (``client.last_name``) to its text; a word is found
+    by :func:`word_token` of the same context and word.
+    """
+    tokens = []
+    for context, text in values.items():
+        for word in re.findall(r"\w+", fold(text or "")):
+            tokens.append(word_token(word, context, ring))
+    return " ".join(sorted(set(tokens))) or None
+
+
+def word_token(word: str, context: str, ring: KeyRing | None = None) -> str:
+    """The keyed hash of one word (folded) in one context, 16 hex characters."""
+    ring = ring or key_ring()
+    digest = hmac.new(ring.index_key, f"word\x00{context}\x00{fold(word)}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:16]

@@ -1,0 +1,77 @@
+"""List and API filters over encrypted columns, through their blind and word indexes."""
+
+from __future__ import annotations
+
+import re
+
+from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.models.sqla.filters import SQLAFilterConverter
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import and_, false
+
+from crm.privacy.crypto import blind_index, fold, word_token
+from crm.privacy.registry import declaration_of
+
+
+class FilterBlindIndexEqual(BaseFilter):
+    """Exact match (after normalising) through the column's blind index."""
+
+    name = _l("Equal to")
+    arg_name = "eq"
+
+    def apply(self, query, value):
+        personal = declaration_of(self.model).columns[self.column_name]
+        digest = blind_index(str(value), personal.blind_index, personal.blind_index)
+        if digest is None:
+            return query.filter(false())
+        return query.filter(getattr(self.model, f"{self.column_name}_bidx") == digest)
+
+
+class FilterHasWord(BaseFilter):
+    """Rows whose column holds every word of the value (case and diacritics ignored)."""
+
+    name = _l("Contains the word")
+    arg_name = "word"
+
+    def apply(self, query, value):
+        words = re.findall(r"\w+", fold(str(value)))
+        if not words:
+            return query.filter(false())
+        context = f"{self.model.__table__.name}.{self.column_name}"
+        index = self.model.word_index
+        return query.filter(and_(*(index.like(f"%{word_token(word, context)}%") for word in words)))
+
+
+class PrivacyFilterConverter(SQLAFilterConverter):
+    """Blind-indexed columns get exact match, word-indexed ones a word filter,
+    other encrypted columns no filter at all (their ciphertext cannot be searched)."""
+
+    conversion_table = (
+        ("is_blind_indexed", [FilterBlindIndexEqual]),
+        ("is_word_indexed", [FilterHasWord]),
+        ("is_encrypted", []),
+        *SQLAFilterConverter.conversion_table,
+    )
+
+
+class PrivacyAwareInterface(SQLAInterface):
+    """FAB's data interface, aware of the personal-data registry."""
+
+    filter_converter_class = PrivacyFilterConverter
+
+    def _personal(self, col_name):
+        declaration = declaration_of(self.obj)
+        return declaration.columns.get(col_name) if declaration else None
+
+    def is_blind_indexed(self, col_name: str) -> bool:
+        personal = self._personal(col_name)
+        return bool(personal and personal.blind_index)
+
+    def is_word_indexed(self, col_name: str) -> bool:
+        declaration = declaration_of(self.obj)
+        return bool(declaration and col_name in declaration.word_index)
+
+    def is_encrypted(self, col_name: str) -> bool:
+        personal = self._personal(col_name)
+        return bool(personal and personal.encrypted)
