@@ -84,3 +84,45 @@ def has_clients_command():
     from crm.clients.models import Client
 
     raise SystemExit(0 if db.session.scalar(db.select(Client.id).limit(1)) else 1)
+
+
+@crm_cli.group("keys")
+def keys_group():
+    """Encryption keys of personal data."""
+
+
+@keys_group.command("add")
+def keys_add_command():
+    """Add a new encryption key to the key file; it encrypts from now on.
+
+    Run `flask crm keys rotate` afterwards to re-encrypt what older keys wrote.
+    """
+    from crm.privacy.crypto import key_ring
+    from crm.privacy.keys import append_key
+
+    if current_app.config.get("CRM_ENCRYPTION_KEYS"):
+        raise click.ClickException(
+            "The keys come from CRM_ENCRYPTION_KEYS: append a new line '<id> <base64 key>' there "
+            "(python -c \"from crm.privacy.keys import new_key_line; print(new_key_line('k2'))\")."
+        )
+    key_id = append_key(current_app.config["CRM_KEY_FILE"], key_ring())
+    click.echo(f"Added key '{key_id}' to {current_app.config['CRM_KEY_FILE']}. Now run: flask crm keys rotate")
+
+
+@keys_group.command("rotate")
+@click.option("--batch-size", type=click.IntRange(1, 100_000), default=500, show_default=True)
+def keys_rotate_command(batch_size):
+    """Re-encrypt every personal value (live and version tables) under the newest key.
+
+    Safe to interrupt and run again; values already under the newest key are skipped.
+    """
+    from flask_appbuilder import Model
+
+    from crm.privacy.crypto import key_ring
+    from crm.privacy.rotation import count_rows, encrypted_tables, rotate
+
+    ring = key_ring()
+    specs = encrypted_tables(Model.metadata)
+    with click.progressbar(length=count_rows(db.engine, specs), label=f"Re-encrypting under '{ring.current_id}'") as bar:
+        rewritten = rotate(db.engine, specs, ring, batch_size=batch_size, progress=bar.update)
+    click.echo(f"Re-encrypted {rewritten} values under key '{ring.current_id}' in {len(specs)} tables.")
