@@ -14,7 +14,7 @@ from flask_appbuilder import ModelRestApi, ModelView, expose, has_access, permis
 from flask_appbuilder.api import ModelKeyType
 from flask_appbuilder.api.convert import Model2SchemaConverter
 from flask_appbuilder.const import API_RESULT_RES_KEY
-from flask_appbuilder.exceptions import DatabaseException
+from flask_appbuilder.exceptions import ApplyFilterException, DatabaseException
 from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.widgets import SearchWidget, ShowWidget
 from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_args, get_page_size_args
@@ -24,6 +24,7 @@ from marshmallow import ValidationError
 from sqlalchemy import inspect as sqlalchemy_inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import BadRequest
 from wtforms.fields.core import UnboundField
 
 from crm import searches
@@ -64,6 +65,7 @@ class CrmSearchWidget(SearchWidget):
 
 
 SEARCH_EXPIRED_MESSAGE = _l("That search is no longer available; search again.")
+BAD_FILTER_MESSAGE = _l("A search value does not fit its field (for example text where a record is chosen). Search again.")
 
 
 class CrmShowWidget(ShowWidget):
@@ -132,6 +134,16 @@ class VersionedModelView(NoFileDownload, ModelView):
         return redirect(url_for(f"{self.endpoint}.list", **{searches.TOKEN_ARG: token}))
 
     def _list(self, **kwargs):
+        try:
+            return self._filtered_list(**kwargs)
+        except ApplyFilterException:
+            # A value the database cannot compare (e.g. text for a related record's id).
+            self.datamodel.session.rollback()
+            error = BadRequest()
+            error.kartoteka_message = str(BAD_FILTER_MESSAGE)
+            raise error from None
+
+    def _filtered_list(self, **kwargs):
         token = request.args.get(searches.TOKEN_ARG)
         saved = searches.recall(token)
         if token and saved is None:

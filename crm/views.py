@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from crm.clients.api import ClientApi
 from crm.clients.views import ClientModelView, ContactPersonModelView, NoteModelView
 from crm.mailing.views import MailingListModelView, SubscriptionModelView
+from crm.privacy.views import PersonalDataView
 
 
 class HomeView(IndexView):
@@ -44,5 +45,14 @@ def register_views(appbuilder) -> None:
     )
     appbuilder.add_view(
         SubscriptionModelView, "Subscriptions", label=_l("Subscriptions"), icon="fa-check-square", **mailing
+    )
+    appbuilder.add_view(
+        PersonalDataView,
+        "Personal data held",
+        label=_l("Personal data held"),
+        icon="fa-user-secret",
+        category="Data protection",
+        category_label=_l("Data protection"),
+        category_icon="fa-shield",
     )
     appbuilder.add_api(ClientApi)

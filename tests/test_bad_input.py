@@ -17,8 +17,9 @@ MALFORMED_SCREEN_URLS = {
     "/clientmodelview/list/?_oc_ClientModelView=status&_od_ClientModelView=sideways": 200,
     "/clientmodelview/list/?_oc_ClientModelView=email&_od_ClientModelView=asc": 400,  # encrypted: not sortable
     "/clientmodelview/list/?_flt_0_created_at=notadate": 200,
-    "/clientmodelview/list/?_flt_0_owner=abc": 200,
-    "/clientmodelview/list/?_flt_0_mailing_lists=abc": 200,
+    # SQLite compares text with an id and finds nothing; PostgreSQL refuses: both are not a 500
+    "/clientmodelview/list/?_flt_0_owner=abc": (200, 400),
+    "/clientmodelview/list/?_flt_0_mailing_lists=abc": (200, 400),
     "/clientmodelview/list/?_flt_0_nonexistent=1": 200,
     "/clientmodelview/show/abc": 404,
     "/clientmodelview/edit/abc": 404,
@@ -32,7 +33,7 @@ MALFORMED_SCREEN_URLS = {
 def test_malformed_screen_address_answers_4xx_or_ignores_the_argument(client, auth, url, status):
     auth.login()
     response = client.get(url)
-    assert response.status_code == status
+    assert response.status_code in (status if isinstance(status, tuple) else (status,))
 
 
 def test_error_page_is_translated_and_carries_no_traceback(client, auth):

@@ -18,7 +18,9 @@ class FilterBlindIndexEqual(BaseFilter):
     """Exact match (after normalising) through the column's blind index."""
 
     name = _l("Equal to")
-    arg_name = "eq"
+    # FAB maps an API operator name to the filter class last created with it,
+    # process-wide: "eq" would hijack (or be hijacked by) FAB's plain equality.
+    arg_name = "equals"
 
     def apply(self, query, value):
         personal = declaration_of(self.model).columns[self.column_name]
@@ -32,7 +34,7 @@ class FilterHasWord(BaseFilter):
     """Rows whose column holds every word of the value (case and diacritics ignored)."""
 
     name = _l("Contains the word")
-    arg_name = "word"
+    arg_name = "has_word"
 
     def apply(self, query, value):
         words = re.findall(r"\w+", fold(str(value)))

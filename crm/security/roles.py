@@ -35,6 +35,9 @@ API_DOCS = {"OpenApi": ("can_get",), "SwaggerView": ("can_show",)}
 #: Menu entries (category and item names as registered in crm.views).
 CLIENT_MENUS = ("Clients", "Client cards", "Contact persons", "Notes and activities")
 MAILING_MENUS = ("Mailing", "Mailing lists", "Subscriptions")
+PRIVACY_MENUS = ("Data protection", "Personal data held")
+#: The record of what personal data is held.
+REGISTRY_PAGE = {"PersonalDataView": ("can_list",)}
 
 
 def _grants(views: dict[str, tuple[str, ...]], menus: tuple[str, ...]) -> set[tuple[str, str]]:
@@ -77,8 +80,9 @@ BUILTIN_ROLES: dict[str, set[tuple[str, str]]] = {
             "MailingListModelView": READ,
             "ClientApi": API_READ,
             **API_DOCS,
+            **REGISTRY_PAGE,
         },
-        CLIENT_MENUS + MAILING_MENUS,
+        CLIENT_MENUS + MAILING_MENUS + PRIVACY_MENUS,
     ),
     AUDITOR: _grants(
         {
@@ -89,8 +93,9 @@ BUILTIN_ROLES: dict[str, set[tuple[str, str]]] = {
             "MailingListModelView": READ,
             "ClientApi": API_READ,
             **API_DOCS,
+            **REGISTRY_PAGE,
         },
-        CLIENT_MENUS + MAILING_MENUS,
+        CLIENT_MENUS + MAILING_MENUS + PRIVACY_MENUS,
     ),
     PUBLIC: set(),
 }

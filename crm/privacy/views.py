@@ -1,0 +1,76 @@
+"""The "what personal data do we hold" page, read straight from the registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_appbuilder import BaseView, expose, has_access, permission_name
+from flask_babel import lazy_gettext as _l
+
+from crm.privacy.registry import Erasure, declared
+
+ERASURE_LABELS = {
+    Erasure.DELETE: _l("the row is deleted, with its history"),
+    Erasure.ANONYMISE: _l("the columns are emptied, the row stays"),
+}
+SEARCH_LABELS = {
+    "email": _l("exact email"),
+    "phone": _l("exact phone number"),
+    "identifier": _l("exact identifier"),
+    "text": _l("exact value"),
+}
+
+
+@dataclass(frozen=True)
+class HeldColumn:
+    """One row of the record: a personal column and how it is handled."""
+
+    place: str
+    table: str
+    column: str
+    category: str
+    encrypted: bool
+    found_by: str
+    erasure: str
+    subject: str
+
+
+def held_columns() -> list[HeldColumn]:
+    """Every declared personal column, grouped by place, as plain values."""
+    rows = []
+    for model, declaration in sorted(declared().items(), key=lambda item: item[0].__table__.name):
+        for name, personal in declaration.columns.items():
+            if personal.blind_index:
+                found_by = str(SEARCH_LABELS[personal.blind_index])
+            elif name in declaration.word_index:
+                found_by = str(_l("one word"))
+            else:
+                found_by = ""
+            rows.append(
+                HeldColumn(
+                    place=str(declaration.description),
+                    table=model.__table__.name,
+                    column=name,
+                    category=str(personal.category),
+                    encrypted=personal.encrypted,
+                    found_by=found_by,
+                    erasure=str(ERASURE_LABELS[declaration.erasure]),
+                    subject=str(_l("the client")) if declaration.subject else str(_l("a staff member")),
+                )
+            )
+    return rows
+
+
+class PersonalDataView(BaseView):
+    """Administrators, the DPO and auditors see where personal data lives."""
+
+    route_base = "/personal-data"
+    default_view = "index"
+
+    @expose("/")
+    @has_access
+    @permission_name("list")
+    def index(self):
+        return self.render_template(
+            "privacy/personal_data.html", title=_l("Personal data we hold"), rows=held_columns()
+        )

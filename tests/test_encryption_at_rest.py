@@ -1,0 +1,135 @@
+"""A stolen database file or dump reveals none of the clients' values; search still works."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+from datetime import date
+
+import pytest
+import prison
+from sqlalchemy.engine import make_url
+
+from crm.demo import nip as random_nip
+from crm.demo import pesel as random_pesel
+from tests.conftest import csrf_token, unique
+from tests.test_clients_api import token_for
+from tests.test_clients_forms import add_client, edit_form_data, find_client
+from tests.test_related_records import post_form
+
+
+def distinctive_person():
+    rng = random.Random()
+    marker = unique("Qx")
+    return {
+        "kind": "person",
+        "company_name": "",
+        "first_name": f"Zdzisława{marker}",
+        "last_name": f"Wężykowska{marker}",
+        "email": f"zdzislawa.{marker.lower()}@przyklad.pl",
+        "phone": f"+48 6{rng.randint(10, 99)} {rng.randint(100, 999)} {rng.randint(100, 999)}",
+        "street": f"ul. Źródlana {marker}",
+        "postal_code": "00-950",
+        "city": f"Gród{marker}",
+        "country": "PL",
+        "nip": random_nip(rng),
+        "pesel": random_pesel(rng, date(1971, 3, 14), female=True),
+        "status": "active",
+        "remarks": f"Lubi kontakt rano, uwaga {marker}",
+    }
+
+
+def database_bytes(app) -> bytes:
+    """The raw database: the SQLite file, or a pg_dump of the PostgreSQL database."""
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() == "sqlite":
+        with open(url.database, "rb") as handle:
+            return handle.read()
+    dump = subprocess.run(
+        ["pg_dump", "--no-owner", "--host", url.host or "127.0.0.1", "--port", str(url.port or 5432),
+         "--username", url.username or "postgres", url.database],
+        capture_output=True, check=True, env={**os.environ, "PGPASSWORD": url.password or ""},
+    )
+    return dump.stdout
+
+
+@pytest.fixture()
+def stored_person(client, auth, db_session):
+    auth.login()
+    values = distinctive_person()
+    add_client(client, values)
+    saved = find_client(db_session, last_name=values["last_name"])
+    assert saved is not None
+    form = edit_form_data(client.get(f"/clientmodelview/edit/{saved.id}").text)
+    values["street"] = values["street"] + " m. 4"
+    form["street"] = values["street"]
+    assert client.post(f"/clientmodelview/edit/{saved.id}", data=form).status_code == 302
+    contact_marker = unique("Kontakt")
+    post_form(
+        client,
+        f"/notemodelview/add?_flt_0_client={saved.id}",
+        {"kind": "call", "occurred_on": "2026-11-02", "text": f"Rozmowa o zamówieniu {contact_marker}"},
+    )
+    values["note"] = f"Rozmowa o zamówieniu {contact_marker}"
+    values["id"] = saved.id
+    return values
+
+
+def test_database_holds_no_client_value_in_plaintext(app, stored_person):
+    raw = database_bytes(app)
+    secret_values = [
+        value for key, value in stored_person.items()
+        if key not in {"kind", "country", "status", "postal_code", "company_name", "id"} and value
+    ]
+    assert len(secret_values) >= 10
+    leaked = [value for value in secret_values if value.encode("utf-8") in raw]
+    assert leaked == []
+    # identifiers are also absent in their stored, separator-free form
+    assert stored_person["nip"].encode() not in raw and stored_person["pesel"].encode() not in raw
+    # and the remote address of the change is not in clear either
+    assert b"203.0.113.17" not in raw
+
+
+def list_search(client, field, value):
+    page = client.get("/clientmodelview/list/")
+    response = client.post(
+        "/clientmodelview/search", data={"csrf_token": csrf_token(page.text), f"_flt_0_{field}": value}
+    )
+    return client.get(response.headers["Location"]).text
+
+
+@pytest.mark.parametrize(
+    ("field", "variant"),
+    [
+        ("email", lambda v: v["email"].upper()),
+        ("phone", lambda v: v["phone"].replace(" ", "").replace("+48", "")),
+        ("nip", lambda v: f"{v['nip'][:3]}-{v['nip'][3:6]}-{v['nip'][6:8]}-{v['nip'][8:]}"),
+        ("pesel", lambda v: v["pesel"]),
+        ("city", lambda v: v["city"].lower()),
+    ],
+)
+def test_exact_search_finds_the_client_through_its_blind_index(client, stored_person, field, variant):
+    page = list_search(client, field, variant(stored_person))
+    assert stored_person["last_name"] in page
+
+
+def test_one_word_of_the_name_finds_the_person_ignoring_case_and_diacritics(client, stored_person):
+    word = stored_person["last_name"].lower().replace("ę", "e").replace("ż", "z")
+    page = list_search(client, "last_name", word)
+    assert stored_person["last_name"] in page
+    assert stored_person["last_name"] not in list_search(client, "last_name", "Kowalski")
+
+
+def test_api_filters_find_by_email_and_by_word(client, make_user, stored_person):
+    headers = token_for(client, make_user("Manager"))
+    for column, operator, value in [
+        ("email", "equals", stored_person["email"]),
+        ("first_name", "has_word", stored_person["first_name"].upper()),
+        ("pesel", "equals", stored_person["pesel"]),
+        ("nip", "equals", stored_person["nip"]),
+    ]:
+        query = prison.dumps({"filters": [{"col": column, "opr": operator, "value": value}]})
+        response = client.get("/api/v1/client/", query_string={"q": query}, headers=headers)
+        assert response.status_code == 200, response.json
+        assert [row["id"] for row in response.json["result"]] == [stored_person["id"]]

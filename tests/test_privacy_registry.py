@@ -1,0 +1,112 @@
+"""Every personal-looking column of every mapped table is declared in the registry."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask_appbuilder import Model
+from sqlalchemy.orm import configure_mappers
+from sqlalchemy_continuum import version_class
+
+from crm.privacy.registry import PersonalData, RegistryError, declare, declared, Erasure, Personal
+from crm.privacy.types import EncryptedString
+
+#: Column names that usually hold data about a person.
+LOOKS_PERSONAL = re.compile(
+    r"name|mail|phone|street|address|addr|postal|zip|city|nip|pesel|remark|note|text|comment|"
+    r"position|birth|login|ip_|_ip$|iban|account_number",
+    re.IGNORECASE,
+)
+#: Personal-looking names that are not about a person, and why.
+NOT_PERSONAL = {
+    "mailing_list.name": "the list's own name",
+    "mailing_list.description": "the list's own description",
+    "ab_role.name": "a role",
+    "ab_permission.name": "a permission",
+    "ab_view_menu.name": "a screen or menu",
+    "ab_group.name": "a staff group",
+    "ab_group.label": "a staff group",
+    "ab_api_key.name": "an API key's label",
+    "ab_user.login_count": "a counter",
+    "ab_user.fail_login_count": "a counter",
+}
+CONTINUUM_COLUMNS = {"transaction_id", "end_transaction_id", "operation_type"}
+
+
+def declared_columns() -> dict[str, Personal]:
+    columns = {}
+    for model, declaration in declared().items():
+        for name, personal in declaration.columns.items():
+            columns[f"{model.__table__.name}.{name}"] = personal
+        for name in declaration.derived:
+            columns[f"{model.__table__.name}.{name}"] = None
+    return columns
+
+
+def live_name(table_name: str) -> str:
+    return table_name.removesuffix("_version")
+
+
+def test_every_personal_looking_column_is_declared(app):
+    configure_mappers()
+    known = declared_columns()
+    undeclared = []
+    for table in Model.metadata.sorted_tables:
+        for column in table.columns:
+            name = f"{table.name}.{column.name}"
+            parent = f"{live_name(table.name)}.{column.name}"
+            if column.name in CONTINUUM_COLUMNS or name in NOT_PERSONAL or parent in NOT_PERSONAL:
+                continue
+            if column.name.endswith("_id"):
+                continue  # a reference to another row, not a value about a person
+            if LOOKS_PERSONAL.search(column.name) and name not in known and parent not in known:
+                undeclared.append(name)
+    assert undeclared == []
+
+
+def test_version_tables_store_the_same_ciphertext_types_as_their_tables(app):
+    configure_mappers()
+    for model, declaration in declared().items():
+        try:
+            version_table = version_class(model).__table__
+        except Exception:
+            continue  # not versioned (staff accounts, transactions)
+        for name, personal in declaration.columns.items():
+            if personal.encrypted:
+                assert isinstance(version_table.c[name].type, EncryptedString), f"{version_table.name}.{name}"
+
+
+def test_registry_holds_the_client_card_and_its_places():
+    tables = {model.__table__.name: declaration for model, declaration in declared().items()}
+    assert {"client", "contact_person", "note", "subscription", "ab_user", "transaction"} <= set(tables)
+    assert tables["client"].subject == "id" and tables["note"].subject == "client_id"
+    assert tables["client"].columns["pesel"].blind_index == "identifier"
+    assert tables["ab_user"].erasure is Erasure.ANONYMISE
+
+
+def test_a_declaration_that_does_not_match_its_columns_is_refused():
+    from crm.clients.models import Client
+
+    with pytest.raises(RegistryError):
+        declare(Client, PersonalData(description="x", columns={"shoe_size": Personal("x")}, erasure=Erasure.DELETE, subject="id"))
+    with pytest.raises(RegistryError):
+        declare(Client, PersonalData(description="x", columns={"country": Personal("x")}, erasure=Erasure.DELETE, subject="id"))
+
+
+def test_personal_data_page_lists_the_registry_for_the_dpo(client, auth, make_user):
+    from tests.conftest import STAFF_PASSWORD
+
+    auth.login(make_user("Data protection officer"), STAFF_PASSWORD)
+    page = client.get("/personal-data/")
+    assert page.status_code == 200
+    assert "client.pesel" in page.text and "Identyfikatory urzędowe (NIP, PESEL)" in page.text
+    assert "transaction.remote_addr" in page.text
+    assert page.text.count("<tr>") - 1 == sum(len(d.columns) for d in declared().values())
+
+
+def test_personal_data_page_is_closed_to_back_office(client, auth, make_user):
+    from tests.conftest import STAFF_PASSWORD
+
+    auth.login(make_user("Back office"), STAFF_PASSWORD)
+    assert client.get("/personal-data/").status_code == 403
