@@ -78,8 +78,10 @@ class Config:
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = 3600 * 8
 
-    SESSION_COOKIE_HTTPONLY = True
-    SESSION_COOKIE_SAMESITE = "Lax"
+    #: Outside debug: Secure cookies and HSTS (see crm/web_security.py).
+    CRM_REQUIRE_HTTPS = True
+    #: Proxies in front of the app that set X-Forwarded-*; 0 trusts none.
+    CRM_PROXY_FIX_HOPS = 0
 
     BABEL_DEFAULT_LOCALE = "pl"
     BABEL_TRANSLATION_DIRECTORIES = str(PROJECT_ROOT / "translations")

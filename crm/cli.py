@@ -126,3 +126,17 @@ def keys_rotate_command(batch_size):
     with click.progressbar(length=count_rows(db.engine, specs), label=f"Re-encrypting under '{ring.current_id}'") as bar:
         rewritten = rotate(db.engine, specs, ring, batch_size=batch_size, progress=bar.update)
     click.echo(f"Re-encrypted {rewritten} values under key '{ring.current_id}' in {len(specs)} tables.")
+
+
+@crm_cli.command("tls-cert")
+@click.option("--out", "folder", type=click.Path(file_okay=False), help="Folder for cert.pem and key.pem [instance/tls].")
+@click.option("--name", "names", multiple=True, help="Host name or IP the certificate is for; repeatable.")
+@click.option("--days", type=click.IntRange(1, 825), default=365, show_default=True)
+def tls_cert_command(folder, names, days):
+    """Create a self-signed certificate for local HTTPS (browsers will ask you to accept it)."""
+    from crm.tls import DEFAULT_NAMES, write_self_signed_certificate
+
+    folder = folder or os.path.join(current_app.instance_path, "tls")
+    cert, key = write_self_signed_certificate(folder, names or DEFAULT_NAMES, days)
+    click.echo(f"Certificate: {cert}\nPrivate key: {key} (mode 0600)")
+    click.echo(f"Serve with: gunicorn --certfile {cert} --keyfile {key} --bind 127.0.0.1:8443 app:app")

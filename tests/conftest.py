@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -72,6 +73,19 @@ def databases(tmp_path_factory):
     fresh.drop_all()
 
 
+class HttpsClient(FlaskClient):
+    """A test client speaking HTTPS, as every deployment does (cookies are Secure).
+
+    Like a browser on our pages it sends a same-origin Referer, which Flask-WTF
+    requires of HTTPS form posts.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.environ_base["wsgi.url_scheme"] = "https"
+        self.environ_base["HTTP_REFERER"] = "https://localhost/"
+
+
 @pytest.fixture(scope="session")
 def app(databases, tmp_path_factory):
     app = create_app(
@@ -81,6 +95,7 @@ def app(databases, tmp_path_factory):
             "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
         }
     )
+    app.test_client_class = HttpsClient
     result = app.test_cli_runner().invoke(
         args=["crm", "init"], env={"CRM_ADMIN_PASSWORD": ADMIN_PASSWORD}
     )

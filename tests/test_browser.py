@@ -9,6 +9,7 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
+from crm.tls import write_self_signed_certificate
 from tests.conftest import ADMIN_PASSWORD, unique
 
 pytestmark = pytest.mark.browser
@@ -27,11 +28,13 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="module")
-def live_server(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+def live_server(app, tmp_path_factory):
+    """The app over HTTPS, with a certificate from our own tls-cert code."""
+    cert, key = write_self_signed_certificate(tmp_path_factory.mktemp("tls"))
+    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=(str(cert), str(key)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
+    yield f"https://127.0.0.1:{server.server_port}"
     server.shutdown()
 
 
@@ -47,11 +50,15 @@ def browser():
 
 @pytest.fixture()
 def page(browser):
-    context = browser.new_context(locale="pl-PL")
+    # The certificate is self-signed; the page's own policy violations are collected.
+    context = browser.new_context(locale="pl-PL", ignore_https_errors=True)
     page = context.new_page()
     page.set_default_timeout(15_000)
+    violations = []
+    page.on("console", lambda message: violations.append(message.text) if "Content Security Policy" in message.text else None)
     yield page
     context.close()
+    assert violations == [], "the pages must run under their Content-Security-Policy"
 
 
 def log_in(page, base_url, username="admin", password=ADMIN_PASSWORD):

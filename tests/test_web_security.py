@@ -1,0 +1,105 @@
+"""Browser-facing protection: cookies, headers, caching, proxies, the local certificate."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from crm.web_security import content_security_policy
+from tests.test_cli import run_flask
+
+
+def test_every_page_carries_the_security_headers(client, auth):
+    auth.login()
+    for path in ("/login/", "/clientmodelview/list/", "/no-such-page"):
+        headers = client.get(path).headers
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "same-origin"
+        assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
+        csp = headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp
+        assert "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
+
+
+def test_inline_scripts_carry_the_responses_nonce(client, auth):
+    auth.login()
+    response = client.get("/clientmodelview/list/")
+    nonce = response.headers["Content-Security-Policy"].split("'nonce-")[1].split("'")[0]
+    assert f'nonce="{nonce}"' in response.text
+    assert client.get("/clientmodelview/list/").headers["Content-Security-Policy"] != response.headers["Content-Security-Policy"]
+
+
+def test_pages_and_api_answers_are_not_cached_but_static_files_are(client, auth, make_user):
+    from tests.test_clients_api import token_for
+
+    auth.login()
+    assert client.get("/clientmodelview/list/").headers["Cache-Control"] == "no-store"
+    headers = token_for(client, make_user("Manager"))
+    assert client.get("/api/v1/client/", headers=headers).headers["Cache-Control"] == "no-store"
+    assert "no-store" not in client.get("/static/appbuilder/css/ab.css").headers.get("Cache-Control", "")
+
+
+def test_session_cookie_is_secure_httponly_and_samesite(client):
+    cookie = client.get("/login/").headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_csp_allows_no_inline_script_without_nonce():
+    policy = content_security_policy("abc")
+    assert "script-src 'self' 'nonce-abc'" in policy
+
+
+@pytest.mark.parametrize(("hops", "expected"), [("1", ["198.51.100.77", "https"]), ("0", ["10.0.0.1", "http"])])
+def test_forwarded_headers_count_only_behind_a_configured_proxy(databases, tmp_path, hops, expected):
+    from config import TEST_ENCRYPTION_KEYS
+
+    env = {
+        "DATABASE_URL": databases.new(),
+        "SECRET_KEY": "proxy-test-secret-0123456789abcdef0123456",
+        "CRM_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEYS,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "CRM_PROXY_FIX_HOPS": hops,
+    }
+    script = (
+        "from flask import request\n"
+        "from crm import create_app\n"
+        "app = create_app()\n"
+        "seen = {}\n"
+        "@app.get('/probe')\n"
+        "def probe():\n"
+        "    seen.update(addr=request.remote_addr, scheme=request.scheme)\n"
+        "    return 'ok'\n"
+        "app.test_client().get('/probe', headers={'X-Forwarded-For': '198.51.100.77', 'X-Forwarded-Proto': 'https'},\n"
+        "                      environ_base={'REMOTE_ADDR': '10.0.0.1'})\n"
+        "print(seen['addr'], seen['scheme'])\n"
+    )
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", script], env={**os.environ, **env}, capture_output=True, text=True, cwd=os.getcwd())
+    assert result.stdout.split() == expected, result.stderr
+
+
+def test_tls_cert_command_writes_a_usable_self_signed_certificate(tmp_path):
+    from config import TEST_ENCRYPTION_KEYS
+
+    env = {
+        "SECRET_KEY": "tls-test-secret-0123456789abcdef0123456789",
+        "CRM_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEYS,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.db'}",
+    }
+    result = run_flask(["crm", "tls-cert", "--out", str(tmp_path / "tls"), "--name", "crm.example.pl", "--name", "10.1.2.3"], env)
+    assert result.returncode == 0, result.stderr
+    cert = x509.load_pem_x509_certificate((tmp_path / "tls" / "cert.pem").read_bytes())
+    key = serialization.load_pem_private_key((tmp_path / "tls" / "key.pem").read_bytes(), password=None)
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["crm.example.pl"]
+    assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["10.1.2.3"]
+    assert cert.public_key().public_numbers() == key.public_key().public_numbers()
+    assert stat.S_IMODE(os.stat(tmp_path / "tls" / "key.pem").st_mode) == 0o600
