@@ -12,7 +12,7 @@ CHROMIUM ?= /usr/bin/chromium
 .PHONY: help install run test test-postgres translations bench clean
 
 help:
-	@echo "make run     install, initialise, load demo data on first run, serve on http://$(HOST):$(PORT)"
+	@echo "make run     install, initialise, load demo data on first run, serve on https://$(HOST):$(PORT)"
 	@echo "make test    install and run the test suite (SQLite, in-memory limiter)"
 	@echo "make test-postgres   the same suite on PostgreSQL and Redis (see .ci/run)"
 
@@ -31,12 +31,20 @@ $(INSTANCE)/secret_key:
 	mkdir -p $(INSTANCE)
 	umask 077 && $(BIN)/python -c 'import secrets; print(secrets.token_hex(32))' > $@
 
-run: install $(INSTANCE)/secret_key
+# The embedded default's encryption keys: generated once, mode 0600. Back them up.
+$(INSTANCE)/encryption.keys: | install
+	$(BIN)/python -m crm.privacy.keys new-file $@
+
+# A self-signed certificate: even the local server speaks only HTTPS.
+$(INSTANCE)/tls/cert.pem: | $(INSTANCE)/secret_key $(INSTANCE)/encryption.keys
+	$(FLASK) crm tls-cert
+
+run: install $(INSTANCE)/secret_key $(INSTANCE)/encryption.keys $(INSTANCE)/tls/cert.pem
 	$(FLASK) crm init
 	$(FLASK) crm has-clients || $(FLASK) crm demo --clients $(DEMO_CLIENTS)
-	@echo "Kartoteka: http://$(HOST):$(PORT)/  user: admin  password: printed by the first 'crm init' above"
-	@echo "(lost it? $(FLASK) fab reset-password --username admin)"
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	@echo "Kartoteka: https://$(HOST):$(PORT)/  (self-signed certificate: accept it once in the browser)"
+	@echo "user: admin  password: printed by the first 'crm init' above (lost it? $(FLASK) fab reset-password --username admin)"
+	$(FLASK) run --host $(HOST) --port $(PORT) --cert $(INSTANCE)/tls/cert.pem --key $(INSTANCE)/tls/key.pem
 
 # Browser tests drive Debian's Chromium; install it where we may.
 $(CHROMIUM):
