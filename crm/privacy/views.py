@@ -39,6 +39,20 @@ def held_columns() -> list[HeldColumn]:
     """Every declared personal column, grouped by place, as plain values."""
     rows = []
     for model, declaration in sorted(declared().items(), key=lambda item: item[0].__table__.name):
+        if not declaration.columns:
+            # rows with no personal value of their own that still tell something about the client
+            rows.append(
+                HeldColumn(
+                    place=str(declaration.description),
+                    table=model.__table__.name,
+                    column="*",
+                    category=str(_l("The link to the client itself")),
+                    encrypted=False,
+                    found_by="",
+                    erasure=str(ERASURE_LABELS[declaration.erasure]),
+                    subject=str(_l("the client")) if declaration.subject else str(_l("a staff member")),
+                )
+            )
         for name, personal in declaration.columns.items():
             if personal.blind_index:
                 found_by = str(SEARCH_LABELS[personal.blind_index])
