@@ -75,8 +75,10 @@ class Client(Model):
     owner_id = Column(Integer, ForeignKey("ab_user.id"), index=True)
     owner = relationship(User, foreign_keys=[owner_id])
     remarks = Column(EncryptedText("client.remarks", 10_000))
-    created_at = Column(DateTime, nullable=False, default=utcnow)
-    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    # Indexed: the list sorts by them, and without an index each page would scan
+    # (and read every ciphertext of) the whole table.
+    created_at = Column(DateTime, nullable=False, default=utcnow, index=True)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow, index=True)
     lock_version = Column(Integer, nullable=False)
 
     contacts = relationship(

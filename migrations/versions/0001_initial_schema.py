@@ -127,7 +127,9 @@ def upgrade():
     )
     with op.batch_alter_table('client_version', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_client_version_city_bidx'), ['city_bidx'], unique=False)
+        batch_op.create_index(batch_op.f('ix_client_version_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_client_version_email_bidx'), ['email_bidx'], unique=False)
+        batch_op.create_index(batch_op.f('ix_client_version_updated_at'), ['updated_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_client_version_end_transaction_id'), ['end_transaction_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_client_version_nip_bidx'), ['nip_bidx'], unique=False)
         batch_op.create_index(batch_op.f('ix_client_version_operation_type'), ['operation_type'], unique=False)
@@ -342,12 +344,14 @@ def upgrade():
     )
     with op.batch_alter_table('client', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_client_city_bidx'), ['city_bidx'], unique=False)
+        batch_op.create_index(batch_op.f('ix_client_created_at'), ['created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_client_email_bidx'), ['email_bidx'], unique=False)
         batch_op.create_index(batch_op.f('ix_client_nip_bidx'), ['nip_bidx'], unique=False)
         batch_op.create_index(batch_op.f('ix_client_owner_id'), ['owner_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_client_pesel_bidx'), ['pesel_bidx'], unique=False)
         batch_op.create_index(batch_op.f('ix_client_phone_bidx'), ['phone_bidx'], unique=False)
         batch_op.create_index(batch_op.f('ix_client_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_client_updated_at'), ['updated_at'], unique=False)
 
     op.create_table('transaction',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -459,6 +463,8 @@ def downgrade():
 
     op.drop_table('transaction')
     with op.batch_alter_table('client', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_client_updated_at'))
+        batch_op.drop_index(batch_op.f('ix_client_created_at'))
         batch_op.drop_index(batch_op.f('ix_client_status'))
         batch_op.drop_index(batch_op.f('ix_client_phone_bidx'))
         batch_op.drop_index(batch_op.f('ix_client_pesel_bidx'))
@@ -541,7 +547,9 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_client_version_operation_type'))
         batch_op.drop_index(batch_op.f('ix_client_version_nip_bidx'))
         batch_op.drop_index(batch_op.f('ix_client_version_end_transaction_id'))
+        batch_op.drop_index(batch_op.f('ix_client_version_updated_at'))
         batch_op.drop_index(batch_op.f('ix_client_version_email_bidx'))
+        batch_op.drop_index(batch_op.f('ix_client_version_created_at'))
         batch_op.drop_index(batch_op.f('ix_client_version_city_bidx'))
 
     op.drop_table('client_version')
