@@ -17,6 +17,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from crm.privacy.keys import write_new_key_file  # noqa: E402
 
 
 def flask(args, env):
@@ -32,6 +35,7 @@ def main() -> None:
     parser.add_argument("--database-url", help="an empty database; default: a new SQLite file")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as instance:
+        write_new_key_file(Path(instance) / "encryption.keys")
         env = {
             **os.environ,
             "INSTANCE_PATH": instance,
