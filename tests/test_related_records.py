@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 from sqlalchemy.orm import configure_mappers
 from sqlalchemy_continuum import version_class, versioning_manager
@@ -84,8 +86,9 @@ def test_note_records_its_author_and_kind(client, auth, db_session):
     )
     note = db_session(lambda s: s.scalars(select(Note).where(Note.client_id == card.id)).one())
     assert note.kind == "meeting" and note.author_id is not None
-    listing = client.get(f"/notemodelview/list/?_flt_0_client={card.id}")
-    assert "Spotkanie" in listing.text  # the kind's Polish label
+    card_page = client.get(f"/clientmodelview/show/{card.id}")
+    assert "Spotkanie w Łodzi, omówiono zamówienie." in card_page.text
+    assert re.search(r">\s*Spotkanie\s*<", card_page.text), "the kind shows its Polish label"
 
 
 def test_related_record_is_added_from_its_card_only(client, auth):
@@ -140,3 +143,22 @@ def test_deleting_a_card_versions_the_deletion_of_its_related_rows(client, auth,
         assert operations == [0, 2]
 
     db_session(check)
+
+
+def test_a_contact_person_stays_on_its_card_when_edited(client, auth, db_session):
+    from tests.test_clients_forms import edit_form_data
+
+    card = new_card(client, auth, db_session)
+    post_form(
+        client,
+        f"/contactpersonmodelview/add?_flt_0_client={card.id}",
+        {"first_name": "Jan", "last_name": "Wiśniewski", "position": "", "email": "", "phone": ""},
+    )
+    contact_id = db_session(lambda s: s.scalar(select(ContactPerson.id).where(ContactPerson.client_id == card.id)))
+    page = client.get(f"/contactpersonmodelview/edit/{contact_id}")
+    assert 'name="client"' not in page.text
+    form = edit_form_data(page.text)
+    form["position"] = "Prezes"
+    assert client.post(f"/contactpersonmodelview/edit/{contact_id}", data=form).status_code == 302
+    contact = db_session(lambda s: s.get(ContactPerson, contact_id))
+    assert contact.position == "Prezes" and contact.client_id == card.id

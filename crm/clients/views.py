@@ -115,8 +115,11 @@ class ContactPersonModelView(VersionedModelView):
     list_columns = ["first_name", "last_name", "position", "email", "phone", "client"]
     show_columns = ["client", "first_name", "last_name", "position", "email", "phone"]
     add_columns = ["client", "first_name", "last_name", "position", "email", "phone"]
-    edit_columns = add_columns
-    search_columns = ["first_name", "last_name", "email", "phone", "client"]
+    # a record stays on the card it was added to (and a select of every client would not scale)
+    edit_columns = [column for column in add_columns if column != "client"]
+    # No "client" filter: its select would list every client. A card's contact
+    # persons are on the card's tab.
+    search_columns = ["first_name", "last_name", "email", "phone"]
     #: names are stored encrypted: they cannot be sorted by the database
     order_columns: list[str] = []
     validators_columns = rule_validators(contact_errors, ["email", "phone"])
@@ -142,8 +145,9 @@ class NoteModelView(VersionedModelView):
     list_columns = ["occurred_on", "kind", "text", "author", "client"]
     show_columns = ["client", "kind", "occurred_on", "text", "author", "created_at"]
     add_columns = ["client", "kind", "occurred_on", "text"]
-    edit_columns = add_columns
-    search_columns = ["kind", "occurred_on", "author", "client"]
+    # a record stays on the card it was added to (and a select of every client would not scale)
+    edit_columns = [column for column in add_columns if column != "client"]
+    search_columns = ["kind", "occurred_on", "author"]
     order_columns = ["occurred_on", "kind"]
     base_order = ("occurred_on", "desc")
     formatters_columns = {"kind": lambda key: label_of(NOTE_KIND_LABELS, key)}

@@ -41,8 +41,9 @@ class SubscriptionModelView(VersionedModelView):
     list_columns = ["mailing_list", "client", "subscribed_at", "source"]
     show_columns = list_columns
     add_columns = ["client", "mailing_list", "source"]
-    edit_columns = add_columns
-    search_columns = ["mailing_list", "client", "source", "subscribed_at"]
+    # a record stays on the card it was added to (and a select of every client would not scale)
+    edit_columns = [column for column in add_columns if column != "client"]
+    search_columns = ["mailing_list", "source", "subscribed_at"]
     order_columns = ["subscribed_at", "source"]
     base_order = ("subscribed_at", "desc")
     formatters_columns = {"source": lambda key: label_of(SUBSCRIPTION_SOURCE_LABELS, key)}
