@@ -146,3 +146,15 @@ def test_owner_is_chosen_by_id_and_an_unknown_id_is_refused(client, make_user, d
     refused = client.post("/api/v1/client/", json=new_company(owner=987654), headers=headers, query_string={"_l_": "en"})
     assert refused.status_code == 422
     assert refused.json["message"]["owner"] == ["There is no such record."]
+
+
+def test_api_put_racing_another_save_answers_409(app, client, make_user, db_session, monkeypatch):
+    from tests.test_clients_forms import save_concurrently_during
+
+    headers = token_for(client, make_user("Manager"))
+    client_id = client.post("/api/v1/client/", json=new_company(city="Opole"), headers=headers).json["id"]
+    save_concurrently_during(monkeypatch, app, client_id)
+    response = client.put(f"/api/v1/client/{client_id}", json={"city": "Radom", "lock_version": 1}, headers=headers)
+    assert response.status_code == 409
+    saved = db_session(lambda s: s.get(Client, client_id))
+    assert saved.city == "Opole" and saved.lock_version == 2

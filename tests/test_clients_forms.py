@@ -308,3 +308,38 @@ def test_unknown_search_token_shows_the_whole_list_with_a_note(client, auth):
     page = client.get("/clientmodelview/list/?_s=nonexistent")
     assert page.status_code == 200
     assert "To wyszukiwanie nie jest już dostępne" in page.text
+
+
+def save_concurrently_during(monkeypatch, app, client_id):
+    """Make the next save commit another change of the card between its check and its write."""
+    import crm.clients.service
+    from sqlalchemy import text
+
+    from crm.extensions import db
+
+    original = crm.clients.service.prepare_for_save
+
+    def prepare_after_a_concurrent_save(client, acting_user=None):
+        with app.app_context():
+            with db.engine.begin() as other:
+                other.execute(
+                    text("UPDATE client SET lock_version = lock_version + 1 WHERE id = :id"), {"id": client_id}
+                )
+        return original(client, acting_user=acting_user)
+
+    monkeypatch.setattr(crm.clients.service, "prepare_for_save", prepare_after_a_concurrent_save)
+
+
+def test_two_saves_passing_the_check_together_cannot_both_land(app, client, auth, db_session, monkeypatch):
+    auth.login()
+    data = company_form()
+    add_client(client, data)
+    saved = find_client(db_session, company_name=data["company_name"])
+    form = edit_form_data(client.get(f"/clientmodelview/edit/{saved.id}").text)
+    form.update(city="Poznań", postal_code="60-001")
+    save_concurrently_during(monkeypatch, app, saved.id)
+
+    response = client.post(f"/clientmodelview/edit/{saved.id}", data=form, follow_redirects=True)
+    assert "Ktoś inny zapisał ten rekord" in response.text
+    current = find_client(db_session, id=saved.id)
+    assert current.city == "Łódź" and current.lock_version == 2
