@@ -90,6 +90,20 @@ class Config:
         "en": {"flag": "gb", "name": "English"},
     }
 
+    # Passwords (crm/security/passwords.py): one policy for forms, API and CLI.
+    CRM_PASSWORD_MIN_LENGTH = 12
+    #: zxcvbn score a password must reach (0-4)
+    CRM_PASSWORD_MIN_SCORE = 3
+    #: how many earlier passwords may not be reused
+    CRM_PASSWORD_HISTORY = 5
+    # Lockout (crm/security/lockout.py): counters live in the database.
+    CRM_LOCKOUT_ATTEMPTS = 5
+    CRM_LOCKOUT_WINDOW_MINUTES = 15
+    #: 0 locks until an administrator unlocks the account
+    CRM_LOCKOUT_MINUTES = 15
+    #: `flask crm purge-logins` deletes older login history
+    CRM_LOGIN_HISTORY_DAYS = 365
+
     FAB_API_MAX_PAGE_SIZE = 100
     #: FAB's security screens mount a file "download" route reading this folder;
     #: Kartoteka stores no files there, so it stays an empty folder.

@@ -1,4 +1,8 @@
-"""The ``flask crm`` command group."""
+"""The ``flask crm`` command group.
+
+Messages are translated (the default locale is Polish, ``BABEL_DEFAULT_LOCALE``);
+command help stays in English, as click renders it before any app exists.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import time
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from flask_babel import gettext as _
 from flask_migrate import upgrade
 
 from crm.extensions import appbuilder, db
@@ -30,6 +35,7 @@ def init_command(admin_password_file):
     """
     from crm.security.service import (
         FIRST_ADMIN_USERNAME,
+        PasswordPolicyError,
         converge_builtin_roles,
         create_first_admin,
         ensure_builtin_roles,
@@ -39,23 +45,24 @@ def init_command(admin_password_file):
     ensure_builtin_roles()
     appbuilder.add_permissions(update_perms=True)
     counts = converge_builtin_roles()
-    click.echo("Roles: " + ", ".join(f"{name} ({count})" for name, count in counts.items()))
+    click.echo(_("Roles: %(roles)s", roles=", ".join(f"{name} ({count})" for name, count in counts.items())))
 
     password = None
     if admin_password_file is not None:
         password = admin_password_file.read().strip()
     elif os.environ.get("CRM_ADMIN_PASSWORD"):
         password = os.environ["CRM_ADMIN_PASSWORD"]
-    if password is not None and len(password) < 12:
-        raise click.ClickException("The administrator password must have at least 12 characters.")
-    user, generated = create_first_admin(password)
+    try:
+        user, generated = create_first_admin(password)
+    except PasswordPolicyError as error:
+        raise click.ClickException(_("The administrator password is refused: %(problems)s", problems=" ".join(error.problems))) from None
     if generated:
-        click.echo(f"Created administrator '{FIRST_ADMIN_USERNAME}' with password: {generated}")
-        click.echo("This password is shown once; store it now.")
+        click.echo(_("Created administrator '%(user)s' with password: %(password)s", user=FIRST_ADMIN_USERNAME, password=generated))
+        click.echo(_("This password is shown once; store it now."))
     elif password is not None and user.username == FIRST_ADMIN_USERNAME:
-        click.echo(f"Administrator '{user.username}' already exists; its password was not changed.")
+        click.echo(_("Administrator '%(user)s' already exists; its password was not changed.", user=user.username))
     else:
-        click.echo(f"Administrator '{user.username}' is ready.")
+        click.echo(_("Administrator '%(user)s' is ready.", user=user.username))
 
 
 @crm_cli.command("demo")
@@ -75,7 +82,7 @@ def demo_command(count, seed):
             owners=owners,
             progress=bar.update,
         )
-    click.echo(f"Wrote {written} demo clients in {time.perf_counter() - started:.1f} s.")
+    click.echo(_("Wrote %(count)d demo clients in %(seconds).1f s.", count=written, seconds=time.perf_counter() - started))
 
 
 @crm_cli.command("has-clients", hidden=True)
@@ -102,11 +109,11 @@ def keys_add_command():
 
     if current_app.config.get("CRM_ENCRYPTION_KEYS"):
         raise click.ClickException(
-            "The keys come from CRM_ENCRYPTION_KEYS: append a new line '<id> <base64 key>' there "
-            "(python -c \"from crm.privacy.keys import new_key_line; print(new_key_line('k2'))\")."
+            _("The keys come from CRM_ENCRYPTION_KEYS: append a new line '<id> <base64 key>' there (%(hint)s).",
+              hint="python -c \"from crm.privacy.keys import new_key_line; print(new_key_line('k2'))\"")
         )
     key_id = append_key(current_app.config["CRM_KEY_FILE"], key_ring())
-    click.echo(f"Added key '{key_id}' to {current_app.config['CRM_KEY_FILE']}. Now run: flask crm keys rotate")
+    click.echo(_("Added key '%(key)s' to %(file)s. Now run: flask crm keys rotate", key=key_id, file=current_app.config["CRM_KEY_FILE"]))
 
 
 @keys_group.command("rotate")
@@ -125,7 +132,7 @@ def keys_rotate_command(batch_size):
     specs = encrypted_tables(Model.metadata)
     with click.progressbar(length=count_rows(db.engine, specs), label=f"Re-encrypting under '{ring.current_id}'") as bar:
         rewritten = rotate(db.engine, specs, ring, batch_size=batch_size, progress=bar.update)
-    click.echo(f"Re-encrypted {rewritten} values under key '{ring.current_id}' in {len(specs)} tables.")
+    click.echo(_("Re-encrypted %(count)d values under key '%(key)s' in %(tables)d tables.", count=rewritten, key=ring.current_id, tables=len(specs)))
 
 
 @crm_cli.command("tls-cert")
@@ -138,5 +145,15 @@ def tls_cert_command(folder, names, days):
 
     folder = folder or os.path.join(current_app.instance_path, "tls")
     cert, key = write_self_signed_certificate(folder, names or DEFAULT_NAMES, days)
-    click.echo(f"Certificate: {cert}\nPrivate key: {key} (mode 0600)")
-    click.echo(f"Serve with: gunicorn --certfile {cert} --keyfile {key} --bind 127.0.0.1:8443 app:app")
+    click.echo(_("Certificate: %(cert)s", cert=cert))
+    click.echo(_("Private key: %(key)s (mode 0600)", key=key))
+    click.echo(_("Serve with: %(command)s", command=f"gunicorn --certfile {cert} --keyfile {key} --bind 127.0.0.1:8443 app:app"))
+
+
+@crm_cli.command("purge-logins")
+def purge_logins_command():
+    """Delete login history older than CRM_LOGIN_HISTORY_DAYS."""
+    from crm.security.lockout import purge_login_events
+
+    removed = purge_login_events(db.session)
+    click.echo(_("Deleted %(count)d login history entries older than %(days)d days.", count=removed, days=int(current_app.config["CRM_LOGIN_HISTORY_DAYS"])))

@@ -10,6 +10,7 @@ from crm.clients.api import ClientApi
 from crm.clients.views import ClientModelView, ContactPersonModelView, NoteModelView
 from crm.mailing.views import MailingListModelView, SubscriptionModelView
 from crm.privacy.views import PersonalDataView
+from crm.security.views import LoginEventModelView, MyLoginsView
 
 
 class HomeView(IndexView):
@@ -54,5 +55,13 @@ def register_views(appbuilder) -> None:
         category="Data protection",
         category_label=_l("Data protection"),
         category_icon="fa-shield",
+    )
+    appbuilder.add_view(
+        LoginEventModelView, "Login history", label=_l("Login history"), icon="fa-history",
+        category="Security", category_label=_l("Security"),
+    )
+    appbuilder.add_view(
+        MyLoginsView, "My logins", label=_l("My logins"), icon="fa-sign-in",
+        category="My account", category_label=_l("My account"), category_icon="fa-user",
     )
     appbuilder.add_api(ClientApi)

@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from crm import create_app
 
 ADMIN_PASSWORD = "Adm1n-Test-Passw0rd-Long"
-STAFF_PASSWORD = "Staff-Test-Passw0rd-Long"
+STAFF_PASSWORD = "Zielony-Kot-Pije-Mleko-2026"
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 _unique = itertools.count(1)
 

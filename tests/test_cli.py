@@ -57,14 +57,14 @@ def count(url, sql):
 def test_init_creates_schema_roles_and_prints_generated_admin_password_once(fresh_env):
     first = run_flask(["crm", "init"], fresh_env)
     assert first.returncode == 0, first.stderr
-    match = re.search(r"Created administrator 'admin' with password: (\S+)", first.stdout)
+    match = re.search(r"Utworzono administratora 'admin' z hasłem: (\S+)", first.stdout)
     assert match and len(match.group(1)) >= 20
     assert "Administrator (" in first.stdout and "Back office (" in first.stdout
 
     second = run_flask(["crm", "init"], fresh_env)
     assert second.returncode == 0, second.stderr
     assert match.group(1) not in second.stdout
-    assert "Administrator 'admin' is ready." in second.stdout
+    assert "Administrator 'admin' jest gotowy." in second.stdout
     roles = count(fresh_env["DATABASE_URL"], "SELECT count(*) FROM ab_role")
     assert roles == 6  # five built-in roles and Public
     assert count(fresh_env["DATABASE_URL"], "SELECT count(*) FROM ab_user") == 1
@@ -72,17 +72,17 @@ def test_init_creates_schema_roles_and_prints_generated_admin_password_once(fres
 
 def test_init_takes_admin_password_from_environment_or_file(fresh_env, tmp_path):
     password_file = tmp_path / "admin-password"
-    password_file.write_text("Pl1k-z-Hasłem-Długim\n", encoding="utf-8")
+    password_file.write_text("Pl1k-z-Hasłem-Długim\n", encoding="utf-8")  # passes the policy
     result = run_flask(["crm", "init", "--admin-password-file", str(password_file)], fresh_env)
     assert result.returncode == 0, result.stderr
     assert "Pl1k-z-Hasłem-Długim" not in result.stdout
-    assert "with password" not in result.stdout
+    assert "z hasłem" not in result.stdout
 
 
 def test_init_refuses_a_short_admin_password(fresh_env):
     result = run_flask(["crm", "init"], {**fresh_env, "CRM_ADMIN_PASSWORD": "abc"})
     assert result.returncode != 0
-    assert "at least 12 characters" in result.stderr
+    assert "Użyj co najmniej 12 znaków." in result.stderr
     assert count(fresh_env["DATABASE_URL"], "SELECT count(*) FROM ab_user") == 0
 
 
@@ -105,7 +105,7 @@ def test_demo_writes_valid_polish_clients_with_versions(fresh_env):
     assert run_flask(["crm", "init"], fresh_env).returncode == 0
     result = run_flask(["crm", "demo", "--clients", "120"], fresh_env)
     assert result.returncode == 0, result.stderr
-    assert "Wrote 120 demo clients" in result.stdout
+    assert "Zapisano 120 klientów demonstracyjnych" in result.stdout
     url = fresh_env["DATABASE_URL"]
     assert count(url, "SELECT count(*) FROM client") == 120
     assert count(url, "SELECT count(*) FROM client_version WHERE operation_type = 0") == 120

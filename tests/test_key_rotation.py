@@ -58,7 +58,7 @@ def test_rotation_re_encrypts_everything_and_the_old_key_can_go(app, databases, 
     assert len(before) > 500 and {key_id_of(value) for _, _, value in before} == {"k1"}
 
     added = run_flask(["crm", "keys", "add"], env)
-    assert added.returncode == 0 and "Added key 'k2'" in added.stdout
+    assert added.returncode == 0 and "Dodano klucz 'k2'" in added.stdout
 
     # a run stopped after its third batch leaves every value readable
     batches = []
@@ -77,10 +77,10 @@ def test_rotation_re_encrypts_everything_and_the_old_key_can_go(app, databases, 
 
     rotated = run_flask(["crm", "keys", "rotate", "--batch-size", "7"], env)
     assert rotated.returncode == 0, rotated.stderr
-    rewritten = int(re.search(r"Re-encrypted (\d+) values under key 'k2'", rotated.stdout).group(1))
+    rewritten = int(re.search(r"Zaszyfrowano ponownie (\d+) wartości kluczem 'k2'", rotated.stdout).group(1))
     assert 0 < rewritten < len(before)
     again = run_flask(["crm", "keys", "rotate"], env)
-    assert "Re-encrypted 0 values" in again.stdout, "a second run finds nothing left to do"
+    assert "Zaszyfrowano ponownie 0 wartości" in again.stdout, "a second run finds nothing left to do"
 
     kept = [line for line in key_file.read_text().splitlines() if not line.startswith("k1 ")]
     key_file.write_text("\n".join(kept) + "\n")

@@ -27,7 +27,10 @@ OWN_ACCOUNT = {
     "UserInfoEditView": ("can_this_form_get", "can_this_form_post"),
     "ResetMyPasswordView": ("can_this_form_get", "can_this_form_post"),
     "UserDBModelView": ("can_userinfo",),
+    "MyLoginsView": ("can_list",),
 }
+#: Menu entries every signed-in staff member sees.
+OWN_ACCOUNT_MENUS = ("My account", "My logins")
 
 #: The OpenAPI document and its Swagger UI, for roles that use the REST API.
 API_DOCS = {"OpenApi": ("can_get",), "SwaggerView": ("can_show",)}
@@ -42,7 +45,7 @@ REGISTRY_PAGE = {"PersonalDataView": ("can_list",)}
 
 def _grants(views: dict[str, tuple[str, ...]], menus: tuple[str, ...]) -> set[tuple[str, str]]:
     pairs = {(permission, view) for view, permissions in {**OWN_ACCOUNT, **views}.items() for permission in permissions}
-    pairs |= {("menu_access", menu) for menu in menus}
+    pairs |= {("menu_access", menu) for menu in (*menus, *OWN_ACCOUNT_MENUS)}
     return pairs
 
 

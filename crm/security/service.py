@@ -44,8 +44,8 @@ def converge_builtin_roles() -> dict[str, int]:
 
 
 def generate_password() -> str:
-    """A random password of 20 URL-safe characters."""
-    return secrets.token_urlsafe(15)
+    """A random password of 24 URL-safe characters."""
+    return secrets.token_urlsafe(18)
 
 
 def create_first_admin(password: str | None = None) -> tuple[object, str | None]:
@@ -64,6 +64,7 @@ def create_first_admin(password: str | None = None) -> tuple[object, str | None]
             return user, None
     generated = password is None
     password = password or generate_password()
+
     user = sm.add_user(
         username=FIRST_ADMIN_USERNAME,
         first_name="Administrator",
@@ -75,3 +76,58 @@ def create_first_admin(password: str | None = None) -> tuple[object, str | None]
     if not user:
         raise RuntimeError("The first administrator could not be created.")
     return user, password if generated else None
+
+
+class PasswordPolicyError(ValueError):
+    """A new password breaks the policy; ``problems`` says what to fix."""
+
+    def __init__(self, problems):
+        self.problems = [str(problem) for problem in problems]
+        super().__init__(" ".join(self.problems))
+
+
+def password_problems_for(password: str, *, user=None, username=None, email=None, names=()) -> list:
+    """The policy's objections to ``password`` for an account (existing ``user`` or new values)."""
+    from werkzeug.security import check_password_hash
+
+    from crm.security.models import PasswordHistory
+    from crm.security.passwords import password_problems, personal_words
+
+    config = current_app.config
+    if user is not None:
+        username, email, names = user.username, user.email, (user.first_name, user.last_name)
+    recent: list[str] = []
+    if user is not None and user.id is not None:
+        limit = int(config["CRM_PASSWORD_HISTORY"])
+        recent = list(
+            db.session.scalars(
+                db.select(PasswordHistory.password_hash)
+                .where(PasswordHistory.user_id == user.id)
+                .order_by(PasswordHistory.created_at.desc(), PasswordHistory.id.desc())
+                .limit(limit)
+            )
+        )
+        if user.password and user.password not in recent:
+            recent.append(user.password)
+    return password_problems(
+        password,
+        min_length=int(config["CRM_PASSWORD_MIN_LENGTH"]),
+        min_score=int(config["CRM_PASSWORD_MIN_SCORE"]),
+        personal_words=personal_words(username, email, *names),
+        matches_recent=lambda candidate: any(check_password_hash(h, candidate) for h in recent),
+    )
+
+
+def remember_password(user) -> None:
+    """Keep the account's current password hash in its history and note when it changed."""
+    from crm.security.lockout import _ensure_state
+    from crm.security.models import AccountState, PasswordHistory
+    from crm.timeutil import utcnow
+
+    now = utcnow()
+    db.session.add(PasswordHistory(user_id=user.id, password_hash=user.password, created_at=now))
+    _ensure_state(db.session, user.id)
+    db.session.execute(
+        db.update(AccountState).where(AccountState.user_id == user.id).values(password_changed_at=now)
+    )
+    db.session.commit()

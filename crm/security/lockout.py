@@ -1,0 +1,133 @@
+"""Failed logins, lockout and the login history, kept in the database.
+
+Counters live in the database (never in process memory), so every worker on
+every host sees the same count; each failure is counted by one atomic UPDATE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app, has_request_context, request
+from sqlalchemy import case, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from crm.security.models import AccountState, LoginEvent
+from crm.timeutil import utcnow
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    """After ``attempts`` failures within ``window``, lock for ``duration`` (None: until unlocked)."""
+
+    attempts: int
+    window: timedelta
+    duration: timedelta | None
+
+    @classmethod
+    def from_config(cls, config) -> "LockoutPolicy":
+        minutes = int(config["CRM_LOCKOUT_MINUTES"])
+        return cls(
+            attempts=int(config["CRM_LOCKOUT_ATTEMPTS"]),
+            window=timedelta(minutes=int(config["CRM_LOCKOUT_WINDOW_MINUTES"])),
+            duration=timedelta(minutes=minutes) if minutes > 0 else None,
+        )
+
+
+def is_locked(state: AccountState | None, now: datetime) -> bool:
+    """True while the account may not sign in."""
+    if state is None:
+        return False
+    return bool(state.is_locked_indefinitely or (state.locked_until and state.locked_until > now))
+
+
+def _ensure_state(session, user_id: int) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert(AccountState).values(user_id=user_id, failed_attempts=0).on_conflict_do_nothing())
+
+
+def state_of(session, user_id: int) -> AccountState | None:
+    """The account's lockout state as stored now (not a cached copy)."""
+    return session.execute(
+        select(AccountState).where(AccountState.user_id == user_id).execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+def register_failure(session, user_id: int, policy: LockoutPolicy, now: datetime) -> bool:
+    """Count one failed attempt; lock when the policy says so. Returns True if now locked."""
+    _ensure_state(session, user_id)
+    window_start = now - policy.window
+    expired = (AccountState.first_failure_at.is_(None)) | (AccountState.first_failure_at < window_start)
+    session.execute(
+        update(AccountState)
+        .where(AccountState.user_id == user_id)
+        .values(
+            failed_attempts=case((expired, 1), else_=AccountState.failed_attempts + 1),
+            first_failure_at=case((expired, now), else_=AccountState.first_failure_at),
+        )
+    )
+    state = state_of(session, user_id)
+    locked = state.failed_attempts >= policy.attempts
+    if locked:
+        if policy.duration is None:
+            state.is_locked_indefinitely = True
+        else:
+            state.locked_until = now + policy.duration
+        state.failed_attempts = 0
+        state.first_failure_at = None
+    session.commit()
+    return locked
+
+
+def register_success(session, user_id: int) -> None:
+    """A successful login clears the failure count."""
+    session.execute(
+        update(AccountState).where(AccountState.user_id == user_id).values(failed_attempts=0, first_failure_at=None)
+    )
+    session.commit()
+
+
+def lock(session, user_id: int) -> None:
+    """Lock an account until an administrator unlocks it."""
+    _ensure_state(session, user_id)
+    session.execute(update(AccountState).where(AccountState.user_id == user_id).values(is_locked_indefinitely=True))
+    session.commit()
+
+
+def unlock(session, user_id: int) -> None:
+    """Lift a lock and clear the failure count."""
+    session.execute(
+        update(AccountState)
+        .where(AccountState.user_id == user_id)
+        .values(is_locked_indefinitely=False, locked_until=None, failed_attempts=0, first_failure_at=None)
+    )
+    session.commit()
+
+
+def record_login(session, *, username_tried: str | None, user, result: str) -> None:
+    """Add an entry to the login history (address and browser from the request)."""
+    event = LoginEvent(
+        occurred_at=utcnow(),
+        username_tried=(username_tried or "")[:256] or None,
+        user_id=user.id if user is not None else None,
+        result=result,
+        channel="form",
+    )
+    if has_request_context():
+        event.channel = "api" if request.path.startswith("/api/") else "form"
+        event.ip_address = request.remote_addr
+        event.user_agent = (request.user_agent.string or "")[:512] or None
+    session.add(event)
+    session.commit()
+
+
+def purge_login_events(session, now: datetime | None = None) -> int:
+    """Delete login history older than ``CRM_LOGIN_HISTORY_DAYS``; returns how many."""
+    days = int(current_app.config["CRM_LOGIN_HISTORY_DAYS"])
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    result = session.execute(delete(LoginEvent).where(LoginEvent.occurred_at < cutoff))
+    session.commit()
+    return result.rowcount

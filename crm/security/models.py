@@ -1,0 +1,93 @@
+"""Security state of staff accounts kept beside FAB's ``ab_user``: lockout,
+password history and the login history.
+
+Kept in tables of their own rather than by extending FAB's user model, so FAB's
+account screens and commands keep working unchanged.
+"""
+
+from __future__ import annotations
+
+from flask_appbuilder import Model
+from flask_appbuilder.security.sqla.models import User
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Boolean, CheckConstraint, Column, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import relationship
+
+from crm.privacy.categories import ACCOUNT, ONLINE
+from crm.privacy.registry import Erasure, Personal, PersonalData, register_models
+from crm.privacy.types import EncryptedString
+from crm.security.choices import LOGIN_RESULTS
+from crm.timeutil import utcnow
+
+
+class AccountState(Model):
+    """Failed attempts and lockout of one staff account (one row per user, made on demand)."""
+
+    __tablename__ = "account_state"
+
+    user_id = Column(Integer, ForeignKey("ab_user.id", ondelete="CASCADE"), primary_key=True)
+    user = relationship(User)
+    #: failures since ``first_failure_at``; reset by a success or when the window has passed
+    failed_attempts = Column(Integer, nullable=False, default=0)
+    first_failure_at = Column(DateTime)
+    #: locked until then; ``is_locked_indefinitely`` locks until an administrator unlocks
+    locked_until = Column(DateTime)
+    is_locked_indefinitely = Column(Boolean, nullable=False, default=False)
+    password_changed_at = Column(DateTime)
+
+    def __repr__(self) -> str:
+        return f"<AccountState user {self.user_id} failures {self.failed_attempts}>"
+
+
+class PasswordHistory(Model):
+    """Hashes of an account's earlier passwords, so that none is reused."""
+
+    __tablename__ = "password_history"
+
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("ab_user.id", ondelete="CASCADE"), nullable=False, index=True)
+    password_hash = Column(String(256), nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<PasswordHistory {self.id} of user {self.user_id}>"
+
+
+class LoginEvent(Model):
+    """One attempt to sign in, through the form or the API, successful or not."""
+
+    __tablename__ = "login_event"
+    __table_args__ = (
+        CheckConstraint("result IN (" + ", ".join(f"'{r}'" for r in LOGIN_RESULTS) + ")", name="ck_login_event_result"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    occurred_at = Column(DateTime, nullable=False, default=utcnow, index=True)
+    #: what was typed as the user name: may be anything, even a password typed in the wrong box
+    username_tried = Column(EncryptedString("login_event.username_tried", 256))
+    username_tried_bidx = Column(String(32), index=True)
+    user_id = Column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
+    user = relationship(User)
+    #: one of LOGIN_RESULTS
+    result = Column(String(20), nullable=False, index=True)
+    #: ``form`` or ``api``
+    channel = Column(String(10), nullable=False, default="form")
+    ip_address = Column(EncryptedString("login_event.ip_address", 64))
+    user_agent = Column(EncryptedString("login_event.user_agent", 512))
+
+    __personal_data__ = PersonalData(
+        description=_l("Login history of staff accounts"),
+        subject=None,
+        erasure=Erasure.DELETE,
+        columns={
+            "username_tried": Personal(ACCOUNT, blind_index="text"),
+            "ip_address": Personal(ONLINE),
+            "user_agent": Personal(ONLINE),
+        },
+    )
+
+    def __repr__(self) -> str:
+        return f"<LoginEvent {self.id} {self.result}>"
+
+
+register_models(LoginEvent)

@@ -1,0 +1,50 @@
+"""The password policy: one pure function every way of setting a password goes through."""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable
+
+from flask_babel import lazy_gettext as _l
+from zxcvbn import zxcvbn
+
+#: zxcvbn scores 0 (guessable in seconds) to 4; 3 needs about 10^8 guesses or more.
+DEFAULT_MIN_SCORE = 3
+
+
+def password_problems(
+    password: str,
+    *,
+    min_length: int = 12,
+    min_score: int = DEFAULT_MIN_SCORE,
+    personal_words: Iterable[str] = (),
+    matches_recent: Callable[[str], bool] = lambda password: False,
+) -> list[str]:
+    """Every rule the password breaks, as translated messages that say what to fix.
+
+    ``personal_words`` are the user name, the email's name part and the person's
+    names; ``matches_recent`` tells whether it equals one of the last passwords.
+    """
+    problems = []
+    if len(password) < min_length:
+        problems.append(_l("Use at least %(count)d characters.", count=min_length))
+    lowered = password.casefold()
+    words = [w.casefold() for w in personal_words if w and len(w) >= 3]
+    if any(word in lowered for word in words):
+        problems.append(_l("Do not use your user name, your email address or your name in the password."))
+    if password and zxcvbn(password[:100], user_inputs=words)["score"] < min_score:
+        problems.append(
+            _l("This password is too common or too easy to guess; use a longer phrase of unrelated words.")
+        )
+    if password and matches_recent(password):
+        problems.append(_l("Do not reuse one of your recent passwords."))
+    return problems
+
+
+def personal_words(username: str | None, email: str | None, *names: str | None) -> list[str]:
+    """The words of an account a password must not contain."""
+    words = [username or "", *(n or "" for n in names)]
+    if email:
+        words.extend(re.split(r"[._+\-]", email.split("@")[0]))
+        words.append(email.split("@")[0])
+    return [w for w in words if w]
