@@ -1,0 +1,170 @@
+"""Login hardening through the real login form and API: lockout, history, one answer for all failures."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from crm.security.models import AccountState, LoginEvent
+from crm.timeutil import utcnow
+from tests.conftest import STAFF_PASSWORD, Auth, csrf_token
+
+REFUSED = "Nieprawidłowa nazwa użytkownika lub hasło."
+
+
+def try_login(app, username, password):
+    client = app.test_client()
+    return client, Auth(client).login(username, password)
+
+
+def results_for(db_session, username):
+    from crm.extensions import appbuilder
+
+    def query(s):
+        user = appbuilder.sm.find_user(username=username)
+        return [e.result for e in s.scalars(select(LoginEvent).where(LoginEvent.user_id == user.id).order_by(LoginEvent.id))]
+
+    return db_session(query)
+
+
+def test_five_wrong_passwords_lock_the_account_and_every_refusal_reads_the_same(app, make_user, db_session):
+    username = make_user("Back office")
+    answers = [try_login(app, username, "wrong-password-123")[1].text for _ in range(5)]
+    _, with_right_password = try_login(app, username, STAFF_PASSWORD)
+    _, unknown = try_login(app, "nobody-" + username, STAFF_PASSWORD)
+    for page in (*answers, with_right_password.text, unknown.text):
+        assert REFUSED in page
+    assert with_right_password.request.path == "/login/"
+    assert results_for(db_session, username) == ["bad_password"] * 5 + ["locked"]
+
+
+def test_lock_ends_after_its_time(app, make_user, db_session):
+    username = make_user("Back office")
+    for _ in range(5):
+        try_login(app, username, "wrong-password-123")
+
+    def backdate(s):
+        from crm.extensions import appbuilder
+
+        state = s.get(AccountState, appbuilder.sm.find_user(username=username).id)
+        state.locked_until = utcnow() - timedelta(seconds=1)
+        s.commit()
+
+    db_session(backdate)
+    _, page = try_login(app, username, STAFF_PASSWORD)
+    assert page.request.path == "/clientmodelview/list/"
+
+
+def test_administrator_unlocks_a_locked_account(app, client, auth, make_user, db_session):
+    from crm.extensions import appbuilder
+
+    username = make_user("Manager")
+    for _ in range(5):
+        try_login(app, username, "wrong-password-123")
+    user_id = db_session(lambda s: appbuilder.sm.find_user(username=username).id)
+    auth.login()
+    users_page = client.get("/users/list/")
+    response = client.post(
+        "/users/action_post", data={"action": "unlock", "rowid": [str(user_id)], "csrf_token": csrf_token(users_page.text)}
+    )
+    assert response.status_code == 302
+    _, page = try_login(app, username, STAFF_PASSWORD)
+    assert page.request.path == "/clientmodelview/list/"
+
+
+def test_failures_spread_over_two_processes_share_one_count(app, make_user, db_session):
+    """Two app processes on one database lock after the same five attempts."""
+    from config import TEST_ENCRYPTION_KEYS
+
+    username = make_user("Back office")
+    for _ in range(3):
+        try_login(app, username, "wrong-password-123")
+    script = (
+        "import re\n"
+        "from crm import create_app\n"
+        "app = create_app()\n"
+        "client = app.test_client()\n"
+        "client.environ_base.update({'wsgi.url_scheme': 'https', 'HTTP_REFERER': 'https://localhost/'})\n"
+        "token = re.search(r'name=\"csrf_token\"[^>]*value=\"([^\"]+)\"', client.get('/login/').text).group(1)\n"
+        f"client.post('/login/', data={{'username': {username!r}, 'password': 'wrong-password-123', 'csrf_token': token}})\n"
+        f"client.post('/login/', data={{'username': {username!r}, 'password': 'wrong-password-123', 'csrf_token': token}})\n"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "CRM_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEYS,
+        "INSTANCE_PATH": app.instance_path,
+        "RATELIMIT_STORAGE_URI": app.config["RATELIMIT_STORAGE_URI"],
+    }
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    _, page = try_login(app, username, STAFF_PASSWORD)
+    assert page.request.path == "/login/"
+    assert results_for(db_session, username) == ["bad_password"] * 5 + ["locked"]
+
+
+def test_api_login_counts_and_is_recorded(app, make_user, db_session):
+    username = make_user("Manager")
+    client = app.test_client()
+    for _ in range(5):
+        response = client.post("/api/v1/security/login", json={"username": username, "password": "wrong-password-123", "provider": "db"})
+        assert response.status_code == 401
+    response = client.post("/api/v1/security/login", json={"username": username, "password": STAFF_PASSWORD, "provider": "db"})
+    assert response.status_code == 401
+    events = db_session(lambda s: [(e.result, e.channel) for e in s.scalars(select(LoginEvent).order_by(LoginEvent.id.desc()).limit(6))])
+    assert events[0] == ("locked", "api") and set(events[1:]) == {("bad_password", "api")}
+
+
+def test_login_history_keeps_address_and_browser_encrypted_and_logs_no_user_name(app, make_user, db_session, caplog):
+    username = make_user("Auditor")
+    client = app.test_client()
+    auth = Auth(client)
+    with caplog.at_level(logging.DEBUG):
+        page = client.get("/login/")
+        client.post(
+            "/login/",
+            data={"username": username, "password": "nope-nope-nope", "csrf_token": csrf_token(page.text)},
+            environ_base={"REMOTE_ADDR": "192.0.2.99", "HTTP_USER_AGENT": "Przeglądarka testowa 1.0"},
+        )
+    assert username not in caplog.text
+    event = db_session(lambda s: s.scalars(select(LoginEvent).order_by(LoginEvent.id.desc())).first())
+    assert (event.username_tried, event.ip_address, event.user_agent, event.result) == (
+        username, "192.0.2.99", "Przeglądarka testowa 1.0", "bad_password"
+    )
+    del auth
+
+
+def test_staff_member_sees_own_logins_and_last_failed_attempt(app, make_user):
+    username = make_user("Back office")
+    try_login(app, username, "wrong-password-123")
+    client, _ = try_login(app, username, STAFF_PASSWORD)
+    page = client.get("/my-logins/")
+    assert page.status_code == 200
+    assert "Ostatnia nieudana próba logowania" in page.text and "Błędne hasło" in page.text and "Zalogowano" in page.text
+
+
+def test_administrator_browses_the_login_history(client, auth, make_user, app):
+    username = make_user("Back office")
+    try_login(app, username, "wrong-password-123")
+    auth.login()
+    page = client.get("/logineventmodelview/list/")
+    assert page.status_code == 200 and username in page.text and "Błędne hasło" in page.text
+
+
+def test_purge_logins_deletes_entries_older_than_the_retention(app, db_session):
+    def add_old(s):
+        s.add(LoginEvent(occurred_at=utcnow() - timedelta(days=400), result="unknown_user", username_tried="stary"))
+        s.add(LoginEvent(occurred_at=utcnow() - timedelta(days=10), result="unknown_user", username_tried="świeży"))
+        s.commit()
+
+    db_session(add_old)
+    result = app.test_cli_runner().invoke(args=["crm", "purge-logins"])
+    assert result.exit_code == 0 and "Usunięto" in result.output
+    remaining = db_session(lambda s: [e.username_tried for e in s.scalars(select(LoginEvent))])
+    assert "stary" not in remaining and "świeży" in remaining

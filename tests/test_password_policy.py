@@ -1,0 +1,114 @@
+"""The password policy: the pure rules, then every way a password is set."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm.security.passwords import password_problems, personal_words
+from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, unique
+
+
+@pytest.mark.parametrize("password", ["abc", "password123", "Qwerty123!", "iloveyou1234", "1234567890ab"])
+def test_short_or_common_passwords_are_refused(password):
+    assert password_problems(password) != []
+
+
+@pytest.mark.parametrize("password", ["Zielony-Kot-Pije-Mleko-2026", "wiosna nad Wartą o świcie", "Pl1k-z-Hasłem-Długim"])
+def test_long_unusual_passwords_pass(password):
+    assert password_problems(password) == []
+
+
+def test_password_may_not_contain_the_user_name_or_email_name():
+    words = personal_words("jkowalski", "jan.kowalski@firma.pl", "Jan", "Kowalski")
+    problems = [str(p) for p in password_problems("Kowalski-Lubi-Zielone-Jabłka", personal_words=words)]
+    assert any("nazwy użytkownika" in p or "user name" in p for p in problems)
+
+
+def test_a_recent_password_may_not_come_back():
+    problems = password_problems("Zielony-Kot-Pije-Mleko-2026", matches_recent=lambda candidate: True)
+    assert len(problems) == 1
+
+
+def test_every_message_says_what_to_fix(app):
+    with app.test_request_context():
+        messages = [str(p) for p in password_problems("abc")]
+    assert "Użyj co najmniej 12 znaków." in messages
+
+
+def test_admin_cannot_create_an_account_with_a_weak_password(client, auth, db_session):
+    from crm.extensions import appbuilder
+
+    auth.login()
+    page = client.get("/users/add")
+    username = unique("nowy_")
+    response = client.post(
+        "/users/add",
+        data={
+            "csrf_token": csrf_token(page.text), "first_name": "Nowy", "last_name": "Pracownik", "username": username,
+            "email": f"{username}@kartoteka.invalid", "active": "y", "roles": str(db_session(lambda s: appbuilder.sm.find_role("Auditor").id)),
+            "password": "haslo123", "conf_password": "haslo123",
+        },
+    )
+    assert response.status_code == 200 and "Użyj co najmniej 12 znaków." in response.text
+    assert db_session(lambda s: appbuilder.sm.find_user(username=username)) is None
+
+
+def test_changing_your_own_password_needs_the_current_one_and_refuses_reuse(app, make_user):
+    username = make_user("Back office")
+    client = app.test_client()
+    Auth(client).login(username, STAFF_PASSWORD)
+    form = client.get("/resetmypassword/form")
+    new = "Czerwony-Rower-Stoi-Pod-Dębem"
+    wrong_current = client.post(
+        "/resetmypassword/form",
+        data={"csrf_token": csrf_token(form.text), "current_password": "not-my-password-at-all", "password": new, "conf_password": new},
+    )
+    assert "To nie jest Twoje obecne hasło." in wrong_current.text
+    reused = client.post(
+        "/resetmypassword/form",
+        data={"csrf_token": csrf_token(form.text), "current_password": STAFF_PASSWORD, "password": STAFF_PASSWORD, "conf_password": STAFF_PASSWORD},
+    )
+    assert "Nie używaj ponownie żadnego z ostatnich haseł." in reused.text
+    changed = client.post(
+        "/resetmypassword/form",
+        data={"csrf_token": csrf_token(form.text), "current_password": STAFF_PASSWORD, "password": new, "conf_password": new},
+        follow_redirects=True,
+    )
+    assert "Twoje hasło zostało zmienione." in changed.text
+    other = app.test_client()
+    assert Auth(other).login(username, new).request.path == "/clientmodelview/list/"
+
+
+def test_admin_reset_follows_the_same_policy(app, client, auth, make_user, db_session):
+    from crm.extensions import appbuilder
+
+    username = make_user("Back office")
+    user_id = db_session(lambda s: appbuilder.sm.find_user(username=username).id)
+    auth.login()
+    form = client.get(f"/resetpassword/form?pk={user_id}")
+    response = client.post(
+        f"/resetpassword/form?pk={user_id}",
+        data={"csrf_token": csrf_token(form.text), "password": username + "-Abc-123", "conf_password": username + "-Abc-123"},
+    )
+    assert "Nie używaj w haśle nazwy użytkownika" in response.text
+
+
+def test_api_users_and_cli_share_the_policy(app):
+    from crm.extensions import appbuilder
+    from crm.security.service import PasswordPolicyError
+
+    with app.app_context():
+        with pytest.raises(PasswordPolicyError):
+            appbuilder.sm.add_user("cli_user", "Cli", "User", "cli@kartoteka.invalid", appbuilder.sm.find_role("Auditor"), password="abc")
+    from config import TEST_ENCRYPTION_KEYS
+    from tests.test_cli import run_flask
+
+    env = {
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "CRM_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEYS,
+        "INSTANCE_PATH": app.instance_path,
+    }
+    result = run_flask(["fab", "reset-password", "--username", "admin", "--password", "abc"], env)
+    assert result.returncode != 0 and "PasswordPolicyError" in result.stderr
+    assert Auth(app.test_client()).login().request.path == "/clientmodelview/list/", "the old password still works"
