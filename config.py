@@ -103,6 +103,17 @@ class Config:
     CRM_LOCKOUT_MINUTES = 15
     #: `flask crm purge-logins` deletes older login history
     CRM_LOGIN_HISTORY_DAYS = 365
+    #: a password older than this must be changed at login (0: never expires)
+    CRM_PASSWORD_MAX_AGE_DAYS = 90
+    #: warn this many days before a password expires
+    CRM_PASSWORD_WARN_DAYS = 14
+    # Sessions (crm/security/sessions.py)
+    CRM_SESSION_IDLE_MINUTES = 30
+    CRM_SESSION_MAX_HOURS = 12
+    # Email to staff (password change requests); no host: no email is sent.
+    CRM_SMTP_HOST: str | None = None
+    CRM_SMTP_PORT = 25
+    CRM_MAIL_FROM = "kartoteka@localhost"
 
     FAB_API_MAX_PAGE_SIZE = 100
     #: FAB's security screens mount a file "download" route reading this folder;

@@ -52,8 +52,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from crm.errors import register_error_handlers
     from crm.web_security import init_web_security
 
+    from crm.security.sessions import init_sessions
+
     register_error_handlers(app)
     init_web_security(app)
+    init_sessions(app)
     app.cli.add_command(crm_cli)
     return app
 
@@ -128,3 +131,6 @@ def _init_extensions(app: Flask) -> None:
     with app.app_context():
         appbuilder.init_app(app, db.session)
         register_views(appbuilder)
+        if app.config.get("AUTH_RATE_LIMITED"):
+            # FAB limits only the form login; the API login (JWT) gets the same per-address limit.
+            appbuilder.sm.limiter.limit(app.config["AUTH_RATE_LIMIT"], methods=["POST"])(app.blueprints["SecurityApi"])

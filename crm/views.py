@@ -10,7 +10,7 @@ from crm.clients.api import ClientApi
 from crm.clients.views import ClientModelView, ContactPersonModelView, NoteModelView
 from crm.mailing.views import MailingListModelView, SubscriptionModelView
 from crm.privacy.views import PersonalDataView
-from crm.security.views import LoginEventModelView, MyLoginsView
+from crm.security.views import LoginEventModelView, MyLoginsView, RequestPasswordChangeView
 
 
 class HomeView(IndexView):
@@ -61,7 +61,15 @@ def register_views(appbuilder) -> None:
         category="Security", category_label=_l("Security"),
     )
     appbuilder.add_view(
+        RequestPasswordChangeView, "Ask for a password change", label=_l("Ask for a password change"),
+        icon="fa-key", category="Security", category_label=_l("Security"),
+    )
+    appbuilder.add_view(
         MyLoginsView, "My logins", label=_l("My logins"), icon="fa-sign-in",
         category="My account", category_label=_l("My account"), category_icon="fa-user",
+    )
+    appbuilder.add_link(
+        "Change my password", href="/resetmypassword/form", label=_l("Change my password"),
+        icon="fa-key", category="My account",
     )
     appbuilder.add_api(ClientApi)

@@ -163,6 +163,7 @@ def make_user(app):
                 email=f"{username}@kartoteka.invalid",
                 role=sm.find_role(role),
                 password=password,
+                must_change_password=names.get("must_change_password", False),
             )
             assert user, f"could not create user with role {role}"
         return username

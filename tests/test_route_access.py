@@ -93,7 +93,10 @@ def sessions(app):
             if role is None:
                 continue
             username = unique("route_")
-            sm.add_user(username, "Route", "Tester", f"{username}@kartoteka.invalid", sm.find_role(role), password=STAFF_PASSWORD)
+            sm.add_user(
+                username, "Route", "Tester", f"{username}@kartoteka.invalid", sm.find_role(role),
+                password=STAFF_PASSWORD, must_change_password=False,
+            )
             users[role] = username
         db.session.remove()
     for role in ROLES:

@@ -91,9 +91,13 @@ def register_success(session, user_id: int) -> None:
 
 
 def lock(session, user_id: int) -> None:
-    """Lock an account until an administrator unlocks it."""
+    """Lock an account until an administrator unlocks it; its sessions end."""
     _ensure_state(session, user_id)
-    session.execute(update(AccountState).where(AccountState.user_id == user_id).values(is_locked_indefinitely=True))
+    session.execute(
+        update(AccountState)
+        .where(AccountState.user_id == user_id)
+        .values(is_locked_indefinitely=True, session_epoch=AccountState.session_epoch + 1)
+    )
     session.commit()
 
 

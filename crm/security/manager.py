@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app
+from flask import current_app, request
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.utils import is_null_password
 from werkzeug.security import check_password_hash
 
 from crm.security import lockout, views
+from crm.security.passwords import must_change_password
 from crm.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,14 @@ class KartotekaSecurityManager(SecurityManager):
     #: login history replaces it.
     userstatschartview = None
 
-    def add_user(self, username, first_name, last_name, email, role=None, password="", hashed_password="", groups=None, commit=True):
-        """FAB's add_user, refusing a password the policy refuses (raises PasswordPolicyError)."""
+    def add_user(
+        self, username, first_name, last_name, email, role=None, password="", hashed_password="",
+        groups=None, commit=True, must_change_password=True,
+    ):
+        """FAB's add_user, refusing a password the policy refuses (raises PasswordPolicyError).
+
+        A new account chooses its own password at the first login, unless told otherwise.
+        """
         from crm.security.service import PasswordPolicyError, password_problems_for, remember_password
 
         if password:
@@ -43,11 +50,15 @@ class KartotekaSecurityManager(SecurityManager):
             hashed_password=hashed_password, groups=groups, commit=commit,
         )
         if user and commit and user.password:
-            remember_password(user)
+            remember_password(user, must_change=must_change_password)
         return user
 
-    def reset_password(self, userid, password):
-        """FAB's reset_password, refusing a password the policy refuses (raises PasswordPolicyError)."""
+    def reset_password(self, userid, password, must_change_password=True):
+        """FAB's reset_password, refusing a password the policy refuses (raises PasswordPolicyError).
+
+        A password set by someone else (an administrator, the CLI) must be
+        replaced at the next login; the account's own change passes False.
+        """
         from crm.security.service import PasswordPolicyError, password_problems_for, remember_password
 
         user = self.get_user_by_id(userid)
@@ -57,7 +68,7 @@ class KartotekaSecurityManager(SecurityManager):
         if problems:
             raise PasswordPolicyError(problems)
         super().reset_password(userid, password)
-        remember_password(self.get_user_by_id(userid))
+        remember_password(self.get_user_by_id(userid), must_change=must_change_password)
 
     def auth_user_db(self, username, password):
         """Check a login; the same answer (None) for every failure, after the same work.
@@ -83,9 +94,16 @@ class KartotekaSecurityManager(SecurityManager):
             result = "bad_password"
             self.update_user_auth_stat(user, False)
             lockout.register_failure(session, user.id, lockout.LockoutPolicy.from_config(current_app.config), now)
+        elif must_change_password(lockout.state_of(session, user.id), now, int(current_app.config["CRM_PASSWORD_MAX_AGE_DAYS"])):
+            # Signs in to change the password and nothing else; the API has no such screen.
+            result = "expired"
         else:
             result = "success"
         lockout.record_login(session, username_tried=username, user=user, result=result)
+        if result == "expired" and not request.path.startswith("/api/"):
+            lockout.register_success(session, user.id)
+            self.update_user_auth_stat(user, True)
+            return user
         if result != "success":
             log.info("login refused (%s)", result)
             return None

@@ -34,6 +34,12 @@ class AccountState(Model):
     locked_until = Column(DateTime)
     is_locked_indefinitely = Column(Boolean, nullable=False, default=False)
     password_changed_at = Column(DateTime)
+    #: set for new accounts, admin-set passwords and an administrator's request
+    must_change_password = Column(Boolean, nullable=False, default=False)
+    #: the administrator's words shown with a requested change
+    change_request_message = Column(Text)
+    #: bumped to end every session of the account (password change, lock, request)
+    session_epoch = Column(Integer, nullable=False, default=0)
 
     def __repr__(self) -> str:
         return f"<AccountState user {self.user_id} failures {self.failed_attempts}>"

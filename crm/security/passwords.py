@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Callable, Iterable
 
 from flask_babel import lazy_gettext as _l
@@ -48,3 +49,18 @@ def personal_words(username: str | None, email: str | None, *names: str | None) 
         words.extend(re.split(r"[._+\-]", email.split("@")[0]))
         words.append(email.split("@")[0])
     return [w for w in words if w]
+
+
+def password_expires_at(state, max_age_days: int):
+    """When the password stops being accepted without a change; None if it never expires."""
+    if max_age_days <= 0 or state is None or state.password_changed_at is None:
+        return None
+    return state.password_changed_at + timedelta(days=max_age_days)
+
+
+def must_change_password(state, now, max_age_days: int) -> bool:
+    """True when the account may do nothing but change its password."""
+    if state is None:
+        return False
+    expires = password_expires_at(state, max_age_days)
+    return bool(state.must_change_password or (expires is not None and expires <= now))

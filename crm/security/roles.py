@@ -30,7 +30,7 @@ OWN_ACCOUNT = {
     "MyLoginsView": ("can_list",),
 }
 #: Menu entries every signed-in staff member sees.
-OWN_ACCOUNT_MENUS = ("My account", "My logins")
+OWN_ACCOUNT_MENUS = ("My account", "My logins", "Change my password")
 
 #: The OpenAPI document and its Swagger UI, for roles that use the REST API.
 API_DOCS = {"OpenApi": ("can_get",), "SwaggerView": ("can_show",)}

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from flask import flash, g, redirect, request
-from flask_appbuilder import BaseView, ModelView, expose, has_access, permission_name
+from flask_appbuilder import BaseView, ModelView, SimpleFormView, expose, has_access, permission_name
 from flask_appbuilder.actions import action
-from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget
+from flask_appbuilder.fields import QuerySelectMultipleField
+from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextAreaFieldWidget, Select2ManyWidget
 from flask_appbuilder.forms import DynamicForm
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security import views as fab
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from werkzeug.security import check_password_hash
-from wtforms import PasswordField
-from wtforms.validators import DataRequired, EqualTo, ValidationError
+from wtforms import PasswordField, TextAreaField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from crm.modelviews import NoFileDownload, blank_if_none
 from crm.security.choices import LOGIN_RESULT_LABELS
@@ -94,11 +95,65 @@ class AdminResetPasswordForm(DynamicForm):
 
 
 class ResetMyPasswordView(fab.ResetMyPasswordView):
-    """Changing your own password asks for the current one."""
+    """Changing your own password asks for the current one; other sessions end, this one stays."""
 
     form = ResetMyPasswordForm
     form_title = _l("Change my password")
     message = _l("Your password has been changed.")
+
+    def form_post(self, form):
+        from crm.security.sessions import adopt_current_epoch
+
+        self.appbuilder.sm.reset_password(g.user.id, form.password.data, must_change_password=False)
+        adopt_current_epoch(g.user.id)
+        flash(str(self.message), "info")
+
+
+def _active_users():
+    from crm.extensions import appbuilder, db
+
+    model = appbuilder.sm.user_model
+    return db.session.query(model).filter(model.active.is_(True)).order_by(model.username)
+
+
+class RequestPasswordChangeForm(DynamicForm):
+    users = QuerySelectMultipleField(
+        _l("Accounts"),
+        query_func=_active_users,
+        get_pk_func=lambda user: user.id,
+        get_label="username",
+        validators=[DataRequired()],
+        widget=Select2ManyWidget(),
+    )
+    message = TextAreaField(
+        _l("Message to show them"), validators=[Optional(), Length(max=500)], widget=BS3TextAreaFieldWidget()
+    )
+
+
+class RequestPasswordChangeView(SimpleFormView):
+    """An administrator asks accounts to choose a new password at their next login."""
+
+    route_base = "/password-change-requests"
+    form = RequestPasswordChangeForm
+    form_title = _l("Ask for a password change")
+    redirect_url = "/users/list/"
+
+    def form_post(self, form):
+        from crm.security.mail import send_mail
+        from crm.security.service import request_password_change
+
+        users = list(form.users.data)
+        request_password_change(users, form.message.data)
+        emailed = 0
+        for user in users:
+            body = gettext(
+                "An administrator of Kartoteka asks you to change your password at your next login.%(message)s",
+                message=f"\n\n{form.message.data}" if form.message.data else "",
+            )
+            emailed += send_mail(user.email, gettext("Kartoteka: please change your password"), body)
+        flash(gettext("%(count)d accounts must change their password at the next login.", count=len(users)), "info")
+        if emailed:
+            flash(gettext("%(count)d of them were told by email.", count=emailed), "info")
 
 
 class ResetPasswordView(fab.ResetPasswordView):
@@ -125,7 +180,8 @@ class UserDBModelView(NoFileDownload, fab.UserDBModelView):
     def post_add(self, item):
         from crm.security.service import remember_password
 
-        remember_password(item)
+        # chosen by the administrator: the new colleague replaces it at the first login
+        remember_password(item, must_change=True)
 
     @action("unlock", _l("Unlock"), _l("Unlock the selected accounts?"), "fa-unlock")
     def unlock(self, items):

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-29 02:50:41.692621
+Create Date: 2026-11-29 02:58:26.328302
 
 """
 from alembic import op
@@ -25,6 +25,9 @@ def upgrade():
     sa.Column('locked_until', sa.DateTime(), nullable=True),
     sa.Column('is_locked_indefinitely', sa.Boolean(), nullable=False),
     sa.Column('password_changed_at', sa.DateTime(), nullable=True),
+    sa.Column('must_change_password', sa.Boolean(), nullable=False),
+    sa.Column('change_request_message', sa.Text(), nullable=True),
+    sa.Column('session_epoch', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['ab_user.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id')
     )

@@ -1,0 +1,30 @@
+"""Email to staff, through the SMTP server the settings name (none: nothing is sent)."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from email.message import EmailMessage
+
+from flask import current_app
+
+log = logging.getLogger(__name__)
+
+
+def send_mail(recipient: str, subject: str, body: str) -> bool:
+    """Send one plain-text email; False when no SMTP host is configured or sending fails."""
+    host = current_app.config.get("CRM_SMTP_HOST")
+    if not host:
+        return False
+    message = EmailMessage()
+    message["From"] = current_app.config["CRM_MAIL_FROM"]
+    message["To"] = recipient
+    message["Subject"] = subject
+    message.set_content(body)
+    try:
+        with smtplib.SMTP(host, int(current_app.config["CRM_SMTP_PORT"]), timeout=10) as smtp:
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException) as error:
+        log.warning("email not sent: %s", type(error).__name__)
+        return False
+    return True

@@ -1,0 +1,105 @@
+"""Browser sessions: idle and absolute timeouts, ending other sessions, the forced password change.
+
+Each signed-in session carries when it started, when it was last used and the
+account's session epoch at sign-in. Changing the password, an administrator's
+lock or request bumps the epoch, which ends every other session of the account.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app, flash, redirect, request, session, url_for
+from flask_babel import gettext
+from flask_login import current_user, logout_user, user_logged_in
+
+from crm.security import lockout
+from crm.security.passwords import must_change_password, password_expires_at
+from crm.timeutil import utcnow
+
+STARTED, LAST_SEEN, EPOCH, WARNED = "crm_started_at", "crm_last_seen_at", "crm_epoch", "crm_expiry_warned"
+#: What an account that must change its password may still open.
+OPEN_DURING_CHANGE = {
+    "static",
+    "appbuilder.static",
+    "AuthDBView.login",
+    "AuthDBView.logout",
+    "LocaleView.index",
+    "ResetMyPasswordView.this_form_get",
+    "ResetMyPasswordView.this_form_post",
+}
+
+
+def _stamp(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def _moment(stamp) -> datetime | None:
+    return datetime.fromtimestamp(stamp) if isinstance(stamp, (int, float)) else None
+
+
+def start_session(sender, user, **extra) -> None:
+    """Flask-Login signal: a form login opened a session."""
+    from crm.extensions import db
+
+    state = lockout.state_of(db.session, user.id)
+    now = utcnow()
+    session[STARTED] = session[LAST_SEEN] = _stamp(now)
+    session[EPOCH] = state.session_epoch if state else 0
+    session.pop(WARNED, None)
+
+
+def adopt_current_epoch(user_id: int) -> None:
+    """Keep this session alive after its own password change ended the others."""
+    from crm.extensions import db
+
+    state = lockout.state_of(db.session, user_id)
+    session[EPOCH] = state.session_epoch if state else 0
+
+
+def _end(message: str):
+    logout_user()
+    session.clear()
+    flash(message, "warning")
+    return redirect(url_for("AuthDBView.login"))
+
+
+def enforce_session_rules():
+    """before_request: time out, end superseded sessions, hold an account to its password change."""
+    if request.path.startswith("/api/") or not current_user.is_authenticated:
+        return None
+    from crm.extensions import db
+
+    config = current_app.config
+    now = utcnow()
+    started, last_seen = _moment(session.get(STARTED)), _moment(session.get(LAST_SEEN))
+    if started is None or last_seen is None:
+        return _end(gettext("Please sign in again."))
+    if now - last_seen > timedelta(minutes=int(config["CRM_SESSION_IDLE_MINUTES"])):
+        return _end(gettext("You were signed out after a period of inactivity."))
+    if now - started > timedelta(hours=int(config["CRM_SESSION_MAX_HOURS"])):
+        return _end(gettext("Your session has reached its maximum length; please sign in again."))
+    state = lockout.state_of(db.session, current_user.id)
+    if state is not None and session.get(EPOCH) != state.session_epoch:
+        return _end(gettext("Your session was ended because your password or access changed."))
+    session[LAST_SEEN] = _stamp(now)
+    max_age = int(config["CRM_PASSWORD_MAX_AGE_DAYS"])
+    if must_change_password(state, now, max_age):
+        if request.endpoint in OPEN_DURING_CHANGE:
+            return None
+        if state.change_request_message:
+            flash(gettext("An administrator asks you to change your password: %(message)s", message=state.change_request_message), "warning")
+        else:
+            flash(gettext("Choose a new password before you continue."), "warning")
+        return redirect(url_for("ResetMyPasswordView.this_form_get"))
+    expires = password_expires_at(state, max_age)
+    if expires is not None and not session.get(WARNED) and expires - now <= timedelta(days=int(config["CRM_PASSWORD_WARN_DAYS"])):
+        session[WARNED] = True
+        flash(gettext("Your password expires in %(days)d days; change it under My account.", days=max((expires - now).days, 0)), "info")
+    return None
+
+
+def init_sessions(app) -> None:
+    """Connect the sign-in signal and the per-request rules."""
+    user_logged_in.connect(start_session, app)
+    app.before_request(enforce_session_rules)

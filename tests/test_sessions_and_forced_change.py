@@ -1,0 +1,232 @@
+"""Forced and requested password changes, session timeouts, ended sessions, API throttling."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+from datetime import timedelta
+
+from crm.security.models import AccountState
+from crm.timeutil import utcnow
+from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, unique
+
+NEW_PASSWORD = "Czerwony-Rower-Stoi-Pod-Dębem"
+
+
+def signed_in(app, username, password=STAFF_PASSWORD):
+    client = app.test_client()
+    auth = Auth(client)
+    page = auth.login(username, password)
+    return client, page
+
+
+def change_own_password(client, current, new):
+    form = client.get("/resetmypassword/form")
+    return client.post(
+        "/resetmypassword/form",
+        data={"csrf_token": csrf_token(form.text), "current_password": current, "password": new, "conf_password": new},
+        follow_redirects=True,
+    )
+
+
+def state_of(db_session, username):
+    from crm.extensions import appbuilder
+
+    return db_session(lambda s: s.get(AccountState, appbuilder.sm.find_user(username=username).id))
+
+
+def test_account_created_by_an_administrator_changes_its_password_first(app, client, auth, db_session):
+    from crm.extensions import appbuilder
+
+    auth.login()
+    page = client.get("/users/add")
+    username = unique("nowa_")
+    role_id = db_session(lambda s: appbuilder.sm.find_role("Back office").id)
+    response = client.post(
+        "/users/add",
+        data={
+            "csrf_token": csrf_token(page.text), "first_name": "Nowa", "last_name": "Osoba", "username": username,
+            "email": f"{username}@kartoteka.invalid", "active": "y", "roles": str(role_id),
+            "password": STAFF_PASSWORD, "conf_password": STAFF_PASSWORD,
+        },
+    )
+    assert response.status_code == 302
+
+    newcomer, page = signed_in(app, username)
+    assert page.request.path == "/resetmypassword/form"
+    assert "Wybierz nowe hasło, zanim przejdziesz dalej." in page.text
+    assert newcomer.get("/clientmodelview/list/").status_code == 302, "nothing else opens"
+    done = change_own_password(newcomer, STAFF_PASSWORD, NEW_PASSWORD)
+    assert "Twoje hasło zostało zmienione." in done.text
+    assert newcomer.get("/clientmodelview/list/").status_code == 200
+
+
+class SmtpSink:
+    """A tiny SMTP server on the loopback interface that keeps what it receives."""
+
+    def __init__(self):
+        self.messages: list[str] = []
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(5)
+        self.port = self.socket.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            with connection, connection.makefile("rwb") as stream:
+                def reply(line):
+                    stream.write(line.encode() + b"\r\n")
+                    stream.flush()
+
+                reply("220 sink")
+                data, in_data = [], False
+                for raw in stream:
+                    line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                    if in_data:
+                        if line == ".":
+                            in_data = False
+                            self.messages.append("\n".join(data))
+                            reply("250 ok")
+                        else:
+                            data.append(line)
+                    elif line.upper().startswith("DATA"):
+                        in_data, data = True, []
+                        reply("354 go on")
+                    elif line.upper().startswith("QUIT"):
+                        reply("221 bye")
+                        break
+                    else:
+                        reply("250 ok")
+
+    def close(self):
+        self.socket.close()
+
+
+def test_administrator_asks_for_a_change_with_a_message_and_an_email(app, client, auth, make_user, db_session, monkeypatch):
+    from crm.extensions import appbuilder
+
+    sink = SmtpSink()
+    monkeypatch.setitem(app.config, "CRM_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setitem(app.config, "CRM_SMTP_PORT", sink.port)
+    username = make_user("Back office")
+    colleague, _ = signed_in(app, username)
+    assert colleague.get("/clientmodelview/list/").status_code == 200
+
+    auth.login()
+    user_id = db_session(lambda s: appbuilder.sm.find_user(username=username).id)
+    form = client.get("/password-change-requests/form")
+    response = client.post(
+        "/password-change-requests/form",
+        data={"csrf_token": csrf_token(form.text), "users": [str(user_id)], "message": "Audyt bezpieczeństwa, zmień hasło."},
+        follow_redirects=True,
+    )
+    assert "Konta, które muszą zmienić hasło przy następnym logowaniu: 1." in response.text
+    sink.close()
+    assert len(sink.messages) == 1 and "Audyt bezpieczeństwa" in sink.messages[0]
+    assert f"{username}@kartoteka.invalid" in sink.messages[0]
+
+    ended = colleague.get("/clientmodelview/list/", follow_redirects=True)
+    assert "Twoja sesja została zakończona" in ended.text, "the request ends open sessions"
+    _, page = signed_in(app, username)
+    assert page.request.path == "/resetmypassword/form"
+    assert "Audyt bezpieczeństwa, zmień hasło." in page.text
+
+
+def test_expired_password_is_changed_at_login_and_a_warning_comes_before(app, make_user, db_session):
+    from crm.extensions import appbuilder
+
+    username = make_user("Back office")
+
+    def age_password(days):
+        def update(s):
+            state = s.get(AccountState, appbuilder.sm.find_user(username=username).id)
+            state.password_changed_at = utcnow() - timedelta(days=days)
+            s.commit()
+
+        db_session(update)
+
+    age_password(80)
+    _, page = signed_in(app, username)
+    assert page.request.path == "/clientmodelview/list/"
+    assert "Twoje hasło wygasa za 9 dni" in page.text or "Twoje hasło wygasa za 10 dni" in page.text
+
+    age_password(91)
+    _, page = signed_in(app, username)
+    assert page.request.path == "/resetmypassword/form"
+
+
+def test_flagged_account_cannot_get_an_api_token(app, make_user, db_session):
+    username = make_user("Manager", must_change_password=True)
+    client = app.test_client()
+    response = client.post("/api/v1/security/login", json={"username": username, "password": STAFF_PASSWORD, "provider": "db"})
+    assert response.status_code == 401
+
+
+def test_idle_and_overlong_sessions_end(app, make_user):
+    from crm.security.sessions import LAST_SEEN, STARTED
+
+    username = make_user("Auditor")
+    for key, age in ((LAST_SEEN, timedelta(minutes=31)), (STARTED, timedelta(hours=13))):
+        client, _ = signed_in(app, username)
+        with client.session_transaction() as session:
+            session[key] = (utcnow() - age).timestamp()
+        page = client.get("/clientmodelview/list/", follow_redirects=True)
+        assert page.request.path == "/login/"
+
+
+def test_changing_the_password_ends_other_sessions_but_not_this_one(app, make_user):
+    username = make_user("Back office")
+    other, _ = signed_in(app, username)
+    this, _ = signed_in(app, username)
+    change_own_password(this, STAFF_PASSWORD, NEW_PASSWORD)
+    assert this.get("/clientmodelview/list/").status_code == 200
+    assert other.get("/clientmodelview/list/", follow_redirects=True).request.path == "/login/"
+
+
+def test_administrator_lock_ends_the_sessions_of_the_account(app, client, auth, make_user, db_session):
+    from crm.extensions import appbuilder
+
+    username = make_user("Back office")
+    victim, _ = signed_in(app, username)
+    user_id = db_session(lambda s: appbuilder.sm.find_user(username=username).id)
+    auth.login()
+    users_page = client.get("/users/list/")
+    client.post("/users/action_post", data={"action": "lock", "rowid": [str(user_id)], "csrf_token": csrf_token(users_page.text)})
+    assert victim.get("/clientmodelview/list/", follow_redirects=True).request.path == "/login/"
+    _, page = signed_in(app, username)
+    assert page.request.path == "/login/"
+
+
+def test_login_attempts_per_address_are_throttled_on_the_form_and_the_api(app):
+    """A process with a low limit: the fourth attempt from one address is refused with 429."""
+    from config import TEST_ENCRYPTION_KEYS
+
+    address = f"198.18.{random.randint(0, 255)}.{random.randint(1, 254)}"
+    script = (
+        "from crm import create_app\n"
+        "app = create_app()\n"
+        "client = app.test_client()\n"
+        f"client.environ_base.update({{'REMOTE_ADDR': {address!r}, 'wsgi.url_scheme': 'https'}})\n"
+        "codes = [client.post('/api/v1/security/login', json={'username': 'x', 'password': 'y', 'provider': 'db'}).status_code for _ in range(4)]\n"
+        "print(' '.join(map(str, codes)))\n"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "CRM_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEYS,
+        "INSTANCE_PATH": app.instance_path,
+        "RATELIMIT_STORAGE_URI": app.config["RATELIMIT_STORAGE_URI"],
+        "AUTH_RATE_LIMIT": "3 per minute",
+    }
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["401", "401", "401", "429"], result.stderr
