@@ -10,7 +10,13 @@ from crm.clients.api import ClientApi
 from crm.clients.views import ClientModelView, ContactPersonModelView, NoteModelView
 from crm.mailing.views import MailingListModelView, SubscriptionModelView
 from crm.privacy.views import PersonalDataView
-from crm.security.views import LoginEventModelView, MyLoginsView, RequestPasswordChangeView
+from crm.security.views import (
+    LoginEventModelView,
+    MyLoginsView,
+    RequestPasswordChangeView,
+    RoleSecurityPolicyView,
+    TwoFactorView,
+)
 
 
 class HomeView(IndexView):
@@ -64,6 +70,11 @@ def register_views(appbuilder) -> None:
         RequestPasswordChangeView, "Ask for a password change", label=_l("Ask for a password change"),
         icon="fa-key", category="Security", category_label=_l("Security"),
     )
+    appbuilder.add_view(
+        RoleSecurityPolicyView, "Two-factor login per role", label=_l("Two-factor login per role"),
+        icon="fa-mobile", category="Security", category_label=_l("Security"),
+    )
+    appbuilder.add_view_no_menu(TwoFactorView)
     appbuilder.add_view(
         MyLoginsView, "My logins", label=_l("My logins"), icon="fa-sign-in",
         category="My account", category_label=_l("My account"), category_icon="fa-user",

@@ -9,5 +9,7 @@ LOGIN_RESULT_LABELS = {
     "locked": _l("Account locked"),
     "inactive": _l("Account inactive"),
     "expired": _l("Password expired"),
+    "bad_code": _l("Wrong one-time code"),
+    "second_factor": _l("Refused: the account signs in with a one-time code, which the API cannot take"),
 }
 LOGIN_RESULTS = tuple(LOGIN_RESULT_LABELS)

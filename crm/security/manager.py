@@ -11,6 +11,7 @@ from werkzeug.security import check_password_hash
 
 from crm.security import lockout, views
 from crm.security.passwords import must_change_password
+from crm.security.two_factor import needs_second_factor
 from crm.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ class KartotekaSecurityManager(SecurityManager):
             result = "bad_password"
             self.update_user_auth_stat(user, False)
             lockout.register_failure(session, user.id, lockout.LockoutPolicy.from_config(current_app.config), now)
+        elif request.path.startswith("/api/") and needs_second_factor(session, user, lockout.state_of(session, user.id)):
+            result = "second_factor"
         elif must_change_password(lockout.state_of(session, user.id), now, int(current_app.config["CRM_PASSWORD_MAX_AGE_DAYS"])):
             # Signs in to change the password and nothing else; the API has no such screen.
             result = "expired"

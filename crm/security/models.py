@@ -8,7 +8,7 @@ account screens and commands keep working unchanged.
 from __future__ import annotations
 
 from flask_appbuilder import Model
-from flask_appbuilder.security.sqla.models import User
+from flask_appbuilder.security.sqla.models import Role, User
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, CheckConstraint, Column, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import relationship
@@ -40,9 +40,26 @@ class AccountState(Model):
     change_request_message = Column(Text)
     #: bumped to end every session of the account (password change, lock, request)
     session_epoch = Column(Integer, nullable=False, default=0)
+    #: base32 TOTP secret once two-factor login is set up (a credential, stored encrypted)
+    totp_secret = Column(EncryptedString("account_state.totp_secret", 64))
+    #: the last time step whose code was accepted, so that a code works once
+    totp_last_step = Column(Integer)
 
     def __repr__(self) -> str:
         return f"<AccountState user {self.user_id} failures {self.failed_attempts}>"
+
+
+class RoleSecurityPolicy(Model):
+    """Per role: whether its members must sign in with a second factor."""
+
+    __tablename__ = "role_security_policy"
+
+    role_id = Column(Integer, ForeignKey("ab_role.id", ondelete="CASCADE"), primary_key=True)
+    role = relationship(Role)
+    requires_totp = Column(Boolean, nullable=False, default=False)
+
+    def __repr__(self) -> str:
+        return f"<RoleSecurityPolicy role {self.role_id} totp {self.requires_totp}>"
 
 
 class PasswordHistory(Model):

@@ -28,6 +28,7 @@ OWN_ACCOUNT = {
     "ResetMyPasswordView": ("can_this_form_get", "can_this_form_post"),
     "UserDBModelView": ("can_userinfo",),
     "MyLoginsView": ("can_list",),
+    "TwoFactorView": ("can_verify", "can_setup"),
 }
 #: Menu entries every signed-in staff member sees.
 OWN_ACCOUNT_MENUS = ("My account", "My logins", "Change my password")

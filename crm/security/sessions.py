@@ -18,6 +18,17 @@ from crm.security.passwords import must_change_password, password_expires_at
 from crm.timeutil import utcnow
 
 STARTED, LAST_SEEN, EPOCH, WARNED = "crm_started_at", "crm_last_seen_at", "crm_epoch", "crm_expiry_warned"
+#: set at sign-in while the one-time code is still to be given
+SECOND_FACTOR_PENDING = "crm_second_factor_pending"
+#: What a session waiting for its one-time code may open.
+OPEN_DURING_SECOND_FACTOR = {
+    "static",
+    "appbuilder.static",
+    "AuthDBView.logout",
+    "LocaleView.index",
+    "TwoFactorView.verify",
+    "TwoFactorView.setup",
+}
 #: What an account that must change its password may still open.
 OPEN_DURING_CHANGE = {
     "static",
@@ -42,11 +53,15 @@ def start_session(sender, user, **extra) -> None:
     """Flask-Login signal: a form login opened a session."""
     from crm.extensions import db
 
+    from crm.security.two_factor import needs_second_factor
+
     state = lockout.state_of(db.session, user.id)
     now = utcnow()
     session[STARTED] = session[LAST_SEEN] = _stamp(now)
     session[EPOCH] = state.session_epoch if state else 0
     session.pop(WARNED, None)
+    if needs_second_factor(db.session, user, state):
+        session[SECOND_FACTOR_PENDING] = True
 
 
 def adopt_current_epoch(user_id: int) -> None:
@@ -57,7 +72,8 @@ def adopt_current_epoch(user_id: int) -> None:
     session[EPOCH] = state.session_epoch if state else 0
 
 
-def _end(message: str):
+def end_session(message: str):
+    """Sign out, forget the session and send the browser to the login page."""
     logout_user()
     session.clear()
     flash(message, "warning")
@@ -74,15 +90,20 @@ def enforce_session_rules():
     now = utcnow()
     started, last_seen = _moment(session.get(STARTED)), _moment(session.get(LAST_SEEN))
     if started is None or last_seen is None:
-        return _end(gettext("Please sign in again."))
+        return end_session(gettext("Please sign in again."))
     if now - last_seen > timedelta(minutes=int(config["CRM_SESSION_IDLE_MINUTES"])):
-        return _end(gettext("You were signed out after a period of inactivity."))
+        return end_session(gettext("You were signed out after a period of inactivity."))
     if now - started > timedelta(hours=int(config["CRM_SESSION_MAX_HOURS"])):
-        return _end(gettext("Your session has reached its maximum length; please sign in again."))
+        return end_session(gettext("Your session has reached its maximum length; please sign in again."))
     state = lockout.state_of(db.session, current_user.id)
     if state is not None and session.get(EPOCH) != state.session_epoch:
-        return _end(gettext("Your session was ended because your password or access changed."))
+        return end_session(gettext("Your session was ended because your password or access changed."))
     session[LAST_SEEN] = _stamp(now)
+    if session.get(SECOND_FACTOR_PENDING):
+        if request.endpoint in OPEN_DURING_SECOND_FACTOR:
+            return None
+        target = "TwoFactorView.verify" if state is not None and state.totp_secret else "TwoFactorView.setup"
+        return redirect(url_for(target))
     max_age = int(config["CRM_PASSWORD_MAX_AGE_DAYS"])
     if must_change_password(state, now, max_age):
         if request.endpoint in OPEN_DURING_CHANGE:

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from flask import flash, g, redirect, request
+from flask import current_app, flash, g, redirect, request, session, url_for
 from flask_appbuilder import BaseView, ModelView, SimpleFormView, expose, has_access, permission_name
 from flask_appbuilder.actions import action
 from flask_appbuilder.fields import QuerySelectMultipleField
-from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextAreaFieldWidget, Select2ManyWidget
+from flask_appbuilder.fieldwidgets import (
+    BS3PasswordFieldWidget,
+    BS3TextAreaFieldWidget,
+    BS3TextFieldWidget,
+    Select2ManyWidget,
+)
 from flask_appbuilder.forms import DynamicForm
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security import views as fab
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from werkzeug.security import check_password_hash
-from wtforms import PasswordField, TextAreaField
+from wtforms import PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from crm.modelviews import NoFileDownload, blank_if_none
 from crm.security.choices import LOGIN_RESULT_LABELS
-from crm.security.models import LoginEvent
+from crm.security.models import LoginEvent, RoleSecurityPolicy
 
 
 class PasswordPolicy:
@@ -193,6 +198,19 @@ class UserDBModelView(NoFileDownload, fab.UserDBModelView):
         flash(gettext("The accounts are unlocked."), "info")
         return redirect(self.get_redirect())
 
+    @action("reset_two_factor", _l("Reset two-factor login"), _l("Remove the authenticator app of the selected accounts? They set it up again at the next login."), "fa-mobile")
+    def reset_two_factor(self, items):
+        from crm.extensions import db
+        from crm.security.models import AccountState
+
+        for user in items if isinstance(items, list) else [items]:
+            db.session.execute(
+                db.update(AccountState).where(AccountState.user_id == user.id).values(totp_secret=None, totp_last_step=None)
+            )
+        db.session.commit()
+        flash(gettext("Two-factor login was reset."), "info")
+        return redirect(self.get_redirect())
+
     @action("lock", _l("Lock"), _l("Lock the selected accounts until an administrator unlocks them?"), "fa-lock")
     def lock(self, items):
         from crm.extensions import db
@@ -278,3 +296,109 @@ class MyLoginsView(BaseView):
         return self.render_template(
             "security/my_logins.html", title=_l("My logins"), recent=recent, last_failure=last_failure, label=_result_label
         )
+
+
+class OneTimeCodeForm(DynamicForm):
+    code = StringField(
+        _l("One-time code"),
+        description=_l("Six digits from your authenticator app."),
+        validators=[DataRequired(), Length(max=10)],
+        widget=BS3TextFieldWidget(),
+    )
+
+
+class TwoFactorView(BaseView):
+    """The second step of signing in, and setting up an authenticator app."""
+
+    route_base = "/two-factor"
+    default_view = "verify"
+
+    def _state(self):
+        from crm.extensions import db
+        from crm.security import lockout
+
+        return lockout.state_of(db.session, g.user.id)
+
+    @expose("/verify", methods=["GET", "POST"])
+    @has_access
+    def verify(self):
+        """Ask for the code of an account that has an authenticator app."""
+        import time
+
+        from crm.extensions import db
+        from crm.security import lockout
+        from crm.security.sessions import SECOND_FACTOR_PENDING, end_session
+        from crm.security.two_factor import accepted_step, current_step
+        from crm.timeutil import utcnow
+
+        state = self._state()
+        if state is None or not state.totp_secret:
+            return redirect(self.appbuilder.get_url_for_index)
+        form = OneTimeCodeForm()
+        if form.validate_on_submit():
+            step = accepted_step(state.totp_secret, form.code.data, state.totp_last_step, current_step(time.time()))
+            if step is not None:
+                state.totp_last_step = step
+                db.session.commit()
+                session.pop(SECOND_FACTOR_PENDING, None)
+                return redirect(self.appbuilder.get_url_for_index)
+            lockout.record_login(db.session, username_tried=g.user.username, user=g.user, result="bad_code")
+            policy = lockout.LockoutPolicy.from_config(current_app.config)
+            if lockout.register_failure(db.session, g.user.id, policy, utcnow()):
+                return end_session(gettext("Too many wrong codes: the account is locked."))
+            flash(gettext("That code is not valid. Enter the current code from your app."), "danger")
+        return self.render_template("security/two_factor.html", title=_l("One-time code"), form=form, qr=None, secret=None)
+
+    @expose("/setup", methods=["GET", "POST"])
+    @has_access
+    def setup(self):
+        """Enrol an authenticator app: scan the code, then confirm with one code."""
+        import time
+
+        from crm.extensions import db
+        from crm.security.lockout import _ensure_state
+        from crm.security.sessions import SECOND_FACTOR_PENDING
+        from crm.security.two_factor import accepted_step, current_step, enrolment_qr, new_secret
+
+        state = self._state()
+        if state is not None and state.totp_secret:
+            return redirect(url_for("TwoFactorView.verify"))
+        secret = session.get("crm_totp_enrolment") or new_secret()
+        session["crm_totp_enrolment"] = secret
+        form = OneTimeCodeForm()
+        if form.validate_on_submit():
+            step = accepted_step(secret, form.code.data, None, current_step(time.time()))
+            if step is not None:
+                _ensure_state(db.session, g.user.id)
+                state = self._state()
+                state.totp_secret, state.totp_last_step = secret, step
+                db.session.commit()
+                session.pop("crm_totp_enrolment", None)
+                session.pop(SECOND_FACTOR_PENDING, None)
+                flash(gettext("Two-factor login is on: from now on you sign in with a code from your app."), "info")
+                return redirect(self.appbuilder.get_url_for_index)
+            flash(gettext("That code is not valid. Enter the current code from your app."), "danger")
+        return self.render_template(
+            "security/two_factor.html",
+            title=_l("Set up two-factor login"),
+            form=form,
+            qr=enrolment_qr(secret, g.user.username),
+            secret=secret,
+        )
+
+
+class RoleSecurityPolicyView(NoFileDownload, ModelView):
+    """Which roles must sign in with a one-time code."""
+
+    datamodel = SQLAInterface(RoleSecurityPolicy)
+    list_title = _l("Two-factor login per role")
+    add_title = _l("Require two-factor login for a role")
+    edit_title = _l("Two-factor login for a role")
+    show_title = _l("Two-factor login for a role")
+    label_columns = {"role": _l("Role"), "requires_totp": _l("Requires a one-time code")}
+    list_columns = ["role", "requires_totp"]
+    show_columns = list_columns
+    add_columns = list_columns
+    edit_columns = list_columns
+    search_columns = ["role", "requires_totp"]
+    order_columns = ["requires_totp"]

@@ -1,0 +1,142 @@
+"""Two-factor login with one-time codes: required per role, set up, verified, refused."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pyotp
+from sqlalchemy import select
+
+from crm.security.models import AccountState, LoginEvent, RoleSecurityPolicy
+from crm.security.two_factor import accepted_step, current_step
+from tests.conftest import STAFF_PASSWORD, Auth, csrf_token
+
+
+def require_for_role(db_session, role_name):
+    from crm.extensions import appbuilder
+
+    def update(s):
+        role = appbuilder.sm.find_role(role_name)
+        policy = s.get(RoleSecurityPolicy, role.id) or RoleSecurityPolicy(role_id=role.id)
+        policy.requires_totp = True
+        s.add(policy)
+        s.commit()
+
+    db_session(update)
+
+
+def undo_requirement(db_session, role_name):
+    from crm.extensions import appbuilder
+
+    def update(s):
+        policy = s.get(RoleSecurityPolicy, appbuilder.sm.find_role(role_name).id)
+        if policy:
+            s.delete(policy)
+            s.commit()
+
+    db_session(update)
+
+
+def post_code(client, url, code):
+    form = client.get(url)
+    return client.post(url, data={"csrf_token": csrf_token(form.text), "code": code}, follow_redirects=True)
+
+
+def test_the_pure_check_accepts_a_code_once_and_only_near_now():
+    secret = pyotp.random_base32()
+    now = current_step(time.time())
+    code = pyotp.TOTP(secret).at(now * 30)
+    assert accepted_step(secret, code, None, now) == now
+    assert accepted_step(secret, code, now, now) is None, "a code works once"
+    assert accepted_step(secret, pyotp.TOTP(secret).at((now - 5) * 30), None, now) is None
+    assert accepted_step(secret, "12ab56", None, now) is None
+
+
+def test_role_requiring_two_factor_sets_it_up_then_asks_for_codes(app, make_user, db_session):
+    require_for_role(db_session, "Data protection officer")
+    try:
+        username = make_user("Data protection officer")
+        client = app.test_client()
+        page = Auth(client).login(username, STAFF_PASSWORD)
+        assert page.request.path == "/two-factor/setup"
+        assert client.get("/clientmodelview/list/").status_code == 302, "nothing opens before the second step"
+        secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page.text).group(1)
+        assert 'src="data:image/svg+xml' in page.text
+
+        wrong = post_code(client, "/two-factor/setup", "000000")
+        assert "Ten kod jest nieprawidłowy" in wrong.text
+        setup_code = pyotp.TOTP(secret).now()
+        done = post_code(client, "/two-factor/setup", setup_code)
+        assert done.request.path == "/clientmodelview/list/"
+
+        again = app.test_client()
+        page = Auth(again).login(username, STAFF_PASSWORD)
+        assert page.request.path == "/two-factor/verify"
+        refused = post_code(again, "/two-factor/verify", setup_code)
+        assert refused.request.path == "/two-factor/verify", "the code used at set-up does not work twice"
+        step = current_step(time.time())
+        fresh = pyotp.TOTP(secret).at((step + 1) * 30)
+        accepted = post_code(again, "/two-factor/verify", fresh)
+        assert accepted.request.path == "/clientmodelview/list/"
+        from crm.extensions import appbuilder
+
+        results = db_session(
+            lambda s: [
+                e.result
+                for e in s.scalars(select(LoginEvent).where(LoginEvent.user_id == appbuilder.sm.find_user(username=username).id))
+            ]
+        )
+        assert "bad_code" in results
+    finally:
+        undo_requirement(db_session, "Data protection officer")
+
+
+def test_wrong_codes_count_towards_the_lockout(app, make_user, db_session):
+    from crm.extensions import appbuilder
+
+    username = make_user("Back office")
+    secret = pyotp.random_base32()
+
+    def enrol(s):
+        from crm.security.lockout import _ensure_state
+
+        user_id = appbuilder.sm.find_user(username=username).id
+        _ensure_state(s, user_id)
+        s.get(AccountState, user_id).totp_secret = secret
+        s.commit()
+
+    db_session(enrol)
+    client = app.test_client()
+    Auth(client).login(username, STAFF_PASSWORD)
+    for _ in range(5):
+        last = post_code(client, "/two-factor/verify", "000000")
+    assert last.request.path == "/login/" and "konto jest zablokowane" in last.text
+    assert Auth(app.test_client()).login(username, STAFF_PASSWORD).request.path == "/login/"
+
+
+def test_account_with_two_factor_gets_no_api_token(app, make_user, db_session):
+    require_for_role(db_session, "Auditor")
+    try:
+        username = make_user("Auditor")
+        response = app.test_client().post(
+            "/api/v1/security/login", json={"username": username, "password": STAFF_PASSWORD, "provider": "db"}
+        )
+        assert response.status_code == 401
+    finally:
+        undo_requirement(db_session, "Auditor")
+
+
+def test_administrator_requires_two_factor_for_a_role_on_its_screen(client, auth, db_session):
+    from crm.extensions import appbuilder
+
+    auth.login()
+    form = client.get("/rolesecuritypolicyview/add")
+    role_id = db_session(lambda s: appbuilder.sm.find_role("Manager").id)
+    response = client.post(
+        "/rolesecuritypolicyview/add",
+        data={"csrf_token": csrf_token(form.text), "role": str(role_id), "requires_totp": "y"},
+    )
+    assert response.status_code == 302
+    assert db_session(lambda s: s.get(RoleSecurityPolicy, role_id).requires_totp) is True
+    undo_requirement(db_session, "Manager")
