@@ -83,4 +83,8 @@ def register_views(appbuilder) -> None:
         "Change my password", href="/resetmypassword/form", label=_l("Change my password"),
         icon="fa-key", category="My account",
     )
+    appbuilder.add_link(
+        "Two-factor login", href="/two-factor/setup", label=_l("Two-factor login"),
+        icon="fa-mobile", category="My account",
+    )
     appbuilder.add_api(ClientApi)

@@ -125,3 +125,85 @@ def test_invalid_nip_is_explained_on_the_form(page, live_server):
     page.get_by_role("button", name="Zapisz").click()
     page.wait_for_load_state()
     assert "To nie jest poprawny NIP" in page.content()
+
+
+def test_repeated_failures_lock_the_account_in_the_browser(page, live_server, make_user):
+    from tests.conftest import STAFF_PASSWORD
+
+    username = make_user("Back office")
+    for _ in range(5):
+        page.goto(f"{live_server}/login/")
+        page.fill("#username", username)
+        page.fill("#password", "zle-haslo-zle-haslo")
+        page.locator("input[type=submit], button[type=submit]").first.click()
+        page.wait_for_load_state()
+        assert "Nieprawidłowa nazwa użytkownika lub hasło" in page.content()
+    page.goto(f"{live_server}/login/")
+    page.fill("#username", username)
+    page.fill("#password", STAFF_PASSWORD)
+    page.locator("input[type=submit], button[type=submit]").first.click()
+    page.wait_for_load_state()
+    assert "/login/" in page.url and "Nieprawidłowa nazwa użytkownika lub hasło" in page.content()
+
+
+def test_expired_password_leads_to_the_change_form_and_then_into_the_app(page, live_server, make_user, db_session):
+    from datetime import timedelta
+
+    from crm.extensions import appbuilder
+    from crm.security.models import AccountState
+    from crm.timeutil import utcnow
+    from tests.conftest import STAFF_PASSWORD
+
+    username = make_user("Back office")
+
+    def expire(s):
+        state = s.get(AccountState, appbuilder.sm.find_user(username=username).id)
+        state.password_changed_at = utcnow() - timedelta(days=120)
+        s.commit()
+
+    db_session(expire)
+    page.goto(f"{live_server}/login/")
+    page.fill("#username", username)
+    page.fill("#password", STAFF_PASSWORD)
+    page.locator("input[type=submit], button[type=submit]").first.click()
+    page.wait_for_url(re.compile(r".*/resetmypassword/form$"))
+    assert "Wybierz nowe hasło" in page.content()
+    page.fill("#current_password", STAFF_PASSWORD)
+    page.fill("#password", "Niebieski-Tramwaj-Jedzie-Przez-Most")
+    page.fill("#conf_password", "Niebieski-Tramwaj-Jedzie-Przez-Most")
+    page.get_by_role("button", name="Zapisz").click()
+    page.wait_for_load_state()
+    assert "Twoje hasło zostało zmienione." in page.content()
+    page.goto(f"{live_server}/clientmodelview/list/")
+    assert "/clientmodelview/list/" in page.url and "Karty klientów" in page.content()
+    page.goto(f"{live_server}/my-logins/")
+    assert "Hasło wygasło" in page.content()
+
+
+def test_a_user_turns_on_two_factor_login_in_the_browser(page, live_server, make_user):
+    import pyotp
+
+    from tests.conftest import STAFF_PASSWORD
+
+    username = make_user("Back office")
+    log_in(page, live_server, username, STAFF_PASSWORD)
+    page.goto(f"{live_server}/two-factor/setup")
+    secret = page.locator("#totp-secret").inner_text()
+    assert page.locator("img[src^='data:image/svg+xml']").count() == 1
+    page.fill("#code", pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Potwierdź").click()
+    page.wait_for_load_state()
+    assert "Logowanie dwuskładnikowe jest włączone" in page.content()
+
+
+def test_administrator_screens_of_security_and_data_protection_open(page, live_server):
+    log_in(page, live_server)
+    for path, text in [
+        ("/personal-data/", "client.pesel"),
+        ("/logineventmodelview/list/", "Historia logowań"),
+        ("/password-change-requests/form", "Poproś o zmianę hasła"),
+        ("/rolesecuritypolicyview/list/", "Logowanie dwuskładnikowe według ról"),
+        ("/my-logins/", "Moje logowania"),
+    ]:
+        page.goto(f"{live_server}{path}")
+        assert text in page.content(), path

@@ -82,6 +82,26 @@ def register_failure(session, user_id: int, policy: LockoutPolicy, now: datetime
     return locked
 
 
+def spend_like_a_failure(session, policy: LockoutPolicy, now: datetime) -> None:
+    """Run the statements of :func:`register_failure` on no row.
+
+    Refusals that count nothing (unknown user, locked account) then cost about
+    what a wrong password costs; bench/login_timing.py measures what is left.
+    """
+    window_start = now - policy.window
+    expired = (AccountState.first_failure_at.is_(None)) | (AccountState.first_failure_at < window_start)
+    session.execute(
+        update(AccountState)
+        .where(AccountState.user_id == -1)
+        .values(
+            failed_attempts=case((expired, 1), else_=AccountState.failed_attempts + 1),
+            first_failure_at=case((expired, now), else_=AccountState.first_failure_at),
+        )
+    )
+    state_of(session, -1)
+    session.commit()
+
+
 def register_success(session, user_id: int) -> None:
     """A successful login clears the failure count."""
     session.execute(

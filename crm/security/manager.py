@@ -102,6 +102,11 @@ class KartotekaSecurityManager(SecurityManager):
             result = "expired"
         else:
             result = "success"
+        if result in ("unknown_user", "inactive", "locked"):
+            lockout.spend_like_a_failure(session, lockout.LockoutPolicy.from_config(current_app.config), now)
+            first_user = self.get_first_user()
+            if first_user is not None:
+                self.noop_user_update(first_user)  # as update_user_auth_stat does for a wrong password
         lockout.record_login(session, username_tried=username, user=user, result=result)
         if result == "expired" and not request.path.startswith("/api/"):
             lockout.register_success(session, user.id)

@@ -31,7 +31,7 @@ OWN_ACCOUNT = {
     "TwoFactorView": ("can_verify", "can_setup"),
 }
 #: Menu entries every signed-in staff member sees.
-OWN_ACCOUNT_MENUS = ("My account", "My logins", "Change my password")
+OWN_ACCOUNT_MENUS = ("My account", "My logins", "Change my password", "Two-factor login")
 
 #: The OpenAPI document and its Swagger UI, for roles that use the REST API.
 API_DOCS = {"OpenApi": ("can_get",), "SwaggerView": ("can_show",)}
