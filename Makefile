@@ -68,5 +68,12 @@ translations: install
 	$(BIN)/python translations/english.py
 	$(BIN)/pybabel compile -d translations
 
+# Benchmarks (figures, not tests): encryption cost, screen times, login timing, demo load.
+bench: install
+	$(BIN)/python bench/encryption.py
+	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/login_timing.py
+	$(BIN)/python bench/demo_load.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache

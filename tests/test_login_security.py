@@ -168,3 +168,20 @@ def test_purge_logins_deletes_entries_older_than_the_retention(app, db_session):
     assert result.exit_code == 0 and "Usunięto" in result.output
     remaining = db_session(lambda s: [e.username_tried for e in s.scalars(select(LoginEvent))])
     assert "stary" not in remaining and "świeży" in remaining
+
+
+def test_an_api_token_stops_working_when_the_account_is_locked(app, make_user, db_session):
+    from crm.extensions import appbuilder
+    from crm.security import lockout
+
+    username = make_user("Manager")
+    client = app.test_client()
+    tokens = client.post(
+        "/api/v1/security/login", json={"username": username, "password": STAFF_PASSWORD, "provider": "db", "refresh": True}
+    ).json
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get("/api/v1/client/", headers=headers).status_code == 200
+    db_session(lambda s: lockout.lock(s, appbuilder.sm.find_user(username=username).id))
+    assert client.get("/api/v1/client/", headers=headers).status_code == 401
+    refresh = client.post("/api/v1/security/refresh", headers={"Authorization": f"Bearer {tokens['refresh_token']}"})
+    assert refresh.status_code == 401

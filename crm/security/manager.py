@@ -118,3 +118,18 @@ class KartotekaSecurityManager(SecurityManager):
         lockout.register_success(session, user.id)
         self.update_user_auth_stat(user, True)
         return user
+
+    def load_user_jwt(self, _jwt_header, jwt_data):
+        """The API token's user, unless the account is locked or must change its password.
+
+        A token issued before a lock or a change request stops working at once,
+        refresh tokens included.
+        """
+        user = super().load_user_jwt(_jwt_header, jwt_data)
+        if user is None:
+            return None
+        state = lockout.state_of(self.session, user.id)
+        now = utcnow()
+        if lockout.is_locked(state, now) or must_change_password(state, now, int(current_app.config["CRM_PASSWORD_MAX_AGE_DAYS"])):
+            return None
+        return user
