@@ -108,6 +108,21 @@ def app(databases, tmp_path_factory):
         db.engine.dispose()
 
 
+def same_database_env(app, **overrides) -> dict:
+    """Environment for a second app process on the test run's database (as another worker)."""
+    from config import TEST_ENCRYPTION_KEYS
+
+    return {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "CRM_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEYS,
+        "INSTANCE_PATH": app.instance_path,
+        "RATELIMIT_STORAGE_URI": app.config["RATELIMIT_STORAGE_URI"],
+        **overrides,
+    }
+
+
 @pytest.fixture()
 def client(app):
     return app.test_client()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -12,7 +11,7 @@ from sqlalchemy import select
 
 from crm.security.models import AccountState, LoginEvent
 from crm.timeutil import utcnow
-from tests.conftest import STAFF_PASSWORD, Auth, csrf_token
+from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, same_database_env
 
 REFUSED = "Nieprawidłowa nazwa użytkownika lub hasło."
 
@@ -79,8 +78,6 @@ def test_administrator_unlocks_a_locked_account(app, client, auth, make_user, db
 
 def test_failures_spread_over_two_processes_share_one_count(app, make_user, db_session):
     """Two app processes on one database lock after the same five attempts."""
-    from config import TEST_ENCRYPTION_KEYS
-
     username = make_user("Back office")
     for _ in range(3):
         try_login(app, username, "wrong-password-123")
@@ -94,14 +91,7 @@ def test_failures_spread_over_two_processes_share_one_count(app, make_user, db_s
         f"client.post('/login/', data={{'username': {username!r}, 'password': 'wrong-password-123', 'csrf_token': token}})\n"
         f"client.post('/login/', data={{'username': {username!r}, 'password': 'wrong-password-123', 'csrf_token': token}})\n"
     )
-    env = {
-        **os.environ,
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "SECRET_KEY": app.config["SECRET_KEY"],
-        "CRM_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEYS,
-        "INSTANCE_PATH": app.instance_path,
-        "RATELIMIT_STORAGE_URI": app.config["RATELIMIT_STORAGE_URI"],
-    }
+    env = same_database_env(app)
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     _, page = try_login(app, username, STAFF_PASSWORD)

@@ -100,15 +100,9 @@ def test_api_users_and_cli_share_the_policy(app):
     with app.app_context():
         with pytest.raises(PasswordPolicyError):
             appbuilder.sm.add_user("cli_user", "Cli", "User", "cli@kartoteka.invalid", appbuilder.sm.find_role("Auditor"), password="abc")
-    from config import TEST_ENCRYPTION_KEYS
+    from tests.conftest import same_database_env
     from tests.test_cli import run_flask
 
-    env = {
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "SECRET_KEY": app.config["SECRET_KEY"],
-        "CRM_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEYS,
-        "INSTANCE_PATH": app.instance_path,
-    }
-    result = run_flask(["fab", "reset-password", "--username", "admin", "--password", "abc"], env)
+    result = run_flask(["fab", "reset-password", "--username", "admin", "--password", "abc"], same_database_env(app))
     assert result.returncode != 0 and "PasswordPolicyError" in result.stderr
     assert Auth(app.test_client()).login().request.path == "/clientmodelview/list/", "the old password still works"

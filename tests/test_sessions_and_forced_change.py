@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import socket
 import subprocess
@@ -12,7 +11,7 @@ from datetime import timedelta
 
 from crm.security.models import AccountState
 from crm.timeutil import utcnow
-from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, unique
+from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, same_database_env, unique
 
 NEW_PASSWORD = "Czerwony-Rower-Stoi-Pod-Dębem"
 
@@ -208,8 +207,6 @@ def test_administrator_lock_ends_the_sessions_of_the_account(app, client, auth, 
 
 def test_login_attempts_per_address_are_throttled_on_the_form_and_the_api(app):
     """A process with a low limit: the fourth attempt from one address is refused with 429."""
-    from config import TEST_ENCRYPTION_KEYS
-
     address = f"198.18.{random.randint(0, 255)}.{random.randint(1, 254)}"
     script = (
         "from crm import create_app\n"
@@ -219,14 +216,6 @@ def test_login_attempts_per_address_are_throttled_on_the_form_and_the_api(app):
         "codes = [client.post('/api/v1/security/login', json={'username': 'x', 'password': 'y', 'provider': 'db'}).status_code for _ in range(4)]\n"
         "print(' '.join(map(str, codes)))\n"
     )
-    env = {
-        **os.environ,
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "SECRET_KEY": app.config["SECRET_KEY"],
-        "CRM_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEYS,
-        "INSTANCE_PATH": app.instance_path,
-        "RATELIMIT_STORAGE_URI": app.config["RATELIMIT_STORAGE_URI"],
-        "AUTH_RATE_LIMIT": "3 per minute",
-    }
+    env = same_database_env(app, AUTH_RATE_LIMIT="3 per minute")
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["401", "401", "401", "429"], result.stderr
