@@ -28,7 +28,9 @@ class ConfigurationError(RuntimeError):
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Create the Kartoteka app: settings, extensions, views, CLI, in that order.
 
-    ``test_config`` overrides settings after the environment has been applied.
+    Without ``test_config`` the app starts from ``config.Config``; with it (tests,
+    benchmarks) from ``config.TestConfig``, and the mapping overrides settings
+    after the environment has been applied.
     """
     app = Flask(
         __name__,
@@ -50,9 +52,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     _init_extensions(app)
     from crm.cli import crm_cli
     from crm.errors import register_error_handlers
-    from crm.web_security import init_web_security
-
     from crm.security.sessions import init_sessions
+    from crm.web_security import init_web_security
 
     register_error_handlers(app)
     init_web_security(app)

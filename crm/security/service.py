@@ -1,4 +1,4 @@
-"""Operations on roles and accounts: converging built-in roles, the first admin."""
+"""Operations on roles and accounts: built-in roles, the first admin, password history and requests."""
 
 from __future__ import annotations
 
