@@ -99,31 +99,10 @@ def _label_blank_choices(form_class) -> None:
                 field.kwargs["blank_text"] = "—"
 
 
-class VersionedModelView(NoFileDownload, ModelView):
-    """A ModelView whose edit form refuses to overwrite a newer version."""
+class PostedSearch:
+    """A ModelView whose search form is posted: terms stay out of its addresses."""
 
-    page_size = 25
-    show_template = "crm/show.html"
-    show_widget = CrmShowWidget
     search_widget = CrmSearchWidget
-    #: Set to the relation name ("client") for records added only from their
-    #: parent card's tab, which fixes the parent; a form choosing among every
-    #: client would not scale to a real client base.
-    add_from_parent: str | None = None
-
-    def __init__(self, **kwargs):
-        extra = dict(self.edit_form_extra_fields or {})
-        extra["lock_version"] = LockVersionField()
-        self.edit_form_extra_fields = extra
-        self.edit_columns = [*self.edit_columns, "lock_version"]
-        super().__init__(**kwargs)
-        self.formatters_columns = {
-            column: blank_if_none(self.formatters_columns.get(column))
-            for column in {*self.list_columns, *self.show_columns}
-        }
-        for form in (self.add_form, self.edit_form):
-            _label_blank_choices(form)
-        self.order_columns = sortable(self.datamodel, self.order_columns)
 
     @expose("/search", methods=["POST"])
     @has_access
@@ -163,6 +142,32 @@ class VersionedModelView(NoFileDownload, ModelView):
         )
         self.update_redirect()
         return self._get_search_widget(form=self.search_form.refresh(), widgets=widgets)
+
+
+class VersionedModelView(NoFileDownload, PostedSearch, ModelView):
+    """A ModelView whose edit form refuses to overwrite a newer version."""
+
+    page_size = 25
+    show_template = "crm/show.html"
+    show_widget = CrmShowWidget
+    #: Set to the relation name ("client") for records added only from their
+    #: parent card's tab, which fixes the parent; a form choosing among every
+    #: client would not scale to a real client base.
+    add_from_parent: str | None = None
+
+    def __init__(self, **kwargs):
+        extra = dict(self.edit_form_extra_fields or {})
+        extra["lock_version"] = LockVersionField()
+        self.edit_form_extra_fields = extra
+        self.edit_columns = [*self.edit_columns, "lock_version"]
+        super().__init__(**kwargs)
+        self.formatters_columns = {
+            column: blank_if_none(self.formatters_columns.get(column))
+            for column in {*self.list_columns, *self.show_columns}
+        }
+        for form in (self.add_form, self.edit_form):
+            _label_blank_choices(form)
+        self.order_columns = sortable(self.datamodel, self.order_columns)
 
     def _edit(self, pk):
         if request.method != "POST":

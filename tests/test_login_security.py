@@ -175,3 +175,16 @@ def test_an_api_token_stops_working_when_the_account_is_locked(app, make_user, d
     assert client.get("/api/v1/client/", headers=headers).status_code == 401
     refresh = client.post("/api/v1/security/refresh", headers={"Authorization": f"Bearer {tokens['refresh_token']}"})
     assert refresh.status_code == 401
+
+
+def test_administrator_filters_the_login_history_by_the_name_typed(client, auth, app, make_user):
+    first, second = make_user("Back office"), make_user("Back office")
+    try_login(app, first, "wrong-password-123")
+    try_login(app, second, "wrong-password-123")
+    auth.login()
+    listing = client.get("/logineventmodelview/list/")
+    response = client.post(
+        "/logineventmodelview/search", data={"csrf_token": csrf_token(listing.text), "_flt_0_username_tried": first.upper()}
+    )
+    page = client.get(response.headers["Location"])
+    assert first in page.text and second not in page.text

@@ -21,7 +21,8 @@ from werkzeug.security import check_password_hash
 from wtforms import PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
-from crm.modelviews import NoFileDownload, blank_if_none
+from crm.modelviews import NoFileDownload, PostedSearch, blank_if_none
+from crm.privacy.filters import PrivacyAwareInterface
 from crm.security.choices import LOGIN_RESULT_LABELS
 from crm.security.models import LoginEvent, RoleSecurityPolicy
 
@@ -169,7 +170,7 @@ class ResetPasswordView(fab.ResetPasswordView):
     message = _l("The password has been changed.")
 
 
-class UserDBModelView(NoFileDownload, fab.UserDBModelView):
+class UserDBModelView(NoFileDownload, PostedSearch, fab.UserDBModelView):
     """Staff accounts: new passwords follow the policy; accounts can be locked and unlocked."""
 
     add_form_extra_fields = {
@@ -246,10 +247,10 @@ def _result_label(key):
     return str(LOGIN_RESULT_LABELS.get(key, key))
 
 
-class LoginEventModelView(NoFileDownload, ModelView):
+class LoginEventModelView(NoFileDownload, PostedSearch, ModelView):
     """Every login attempt, for administrators; read only."""
 
-    datamodel = SQLAInterface(LoginEvent)
+    datamodel = PrivacyAwareInterface(LoginEvent)
     base_permissions = ["can_list", "can_show"]
     list_title = _l("Login history")
     show_title = _l("Login attempt")
@@ -264,7 +265,7 @@ class LoginEventModelView(NoFileDownload, ModelView):
     }
     list_columns = ["occurred_at", "username_tried", "user", "result", "channel", "ip_address"]
     show_columns = [*list_columns, "user_agent"]
-    search_columns = ["occurred_at", "user", "result", "channel"]
+    search_columns = ["occurred_at", "username_tried", "user", "result", "channel"]
     order_columns = ["occurred_at", "result"]
     base_order = ("occurred_at", "desc")
     formatters_columns = {"result": blank_if_none(_result_label)}
