@@ -7,8 +7,6 @@ locking on ``lock_version`` and database errors reported without their SQL
 
 from __future__ import annotations
 
-import logging
-
 from flask import abort, flash, redirect, request, url_for
 from flask_appbuilder import ModelRestApi, ModelView, expose, has_access, permission_name
 from flask_appbuilder.api import ModelKeyType
@@ -30,8 +28,6 @@ from wtforms.fields.core import UnboundField
 from crm import searches
 from crm.forms import Rules, schema_rules_mixin
 from crm.locking import CONFLICT_MESSAGE, MISSING_LOCK_MESSAGE, LockVersionField, is_current, parse_lock_version
-
-log = logging.getLogger(__name__)
 
 SAVE_FAILED_MESSAGE = _l(
     "The record could not be saved because it conflicts with other data "
