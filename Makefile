@@ -43,7 +43,7 @@ run: install $(INSTANCE)/secret_key $(INSTANCE)/encryption.keys $(INSTANCE)/tls/
 	$(FLASK) crm init
 	$(FLASK) crm has-clients || $(FLASK) crm demo --clients $(DEMO_CLIENTS)
 	@echo "Kartoteka: https://$(HOST):$(PORT)/  (self-signed certificate: accept it once in the browser)"
-	@echo "user: admin  password: printed by the first 'crm init' above (lost it? $(FLASK) fab reset-password --username admin)"
+	@echo "user: admin  password: printed by the first 'crm init' above (lost it? $(FLASK) crm set-password admin)"
 	$(FLASK) run --host $(HOST) --port $(PORT) --cert $(INSTANCE)/tls/cert.pem --key $(INSTANCE)/tls/key.pem
 
 # Browser tests drive Debian's Chromium; install it where we may.

@@ -157,3 +157,20 @@ def purge_logins_command():
 
     removed = purge_login_events(db.session)
     click.echo(_("Deleted %(count)d login history entries older than %(days)d days.", count=removed, days=int(current_app.config["CRM_LOGIN_HISTORY_DAYS"])))
+
+
+@crm_cli.command("set-password")
+@click.argument("username")
+@click.password_option(help="The new password (asked twice when not given).")
+def set_password_command(username, password):
+    """Set an account's password (under the policy); it is changed again at the next login."""
+    from crm.security.service import PasswordPolicyError
+
+    user = appbuilder.sm.find_user(username=username)
+    if user is None:
+        raise click.ClickException(_("There is no account '%(user)s'.", user=username))
+    try:
+        appbuilder.sm.reset_password(user.id, password)
+    except PasswordPolicyError as error:
+        raise click.ClickException(_("The password is refused: %(problems)s", problems=" ".join(error.problems))) from None
+    click.echo(_("The password of '%(user)s' is set; it must be changed at the next login.", user=username))

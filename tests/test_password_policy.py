@@ -105,4 +105,20 @@ def test_api_users_and_cli_share_the_policy(app):
 
     result = run_flask(["fab", "reset-password", "--username", "admin", "--password", "abc"], same_database_env(app))
     assert result.returncode != 0 and "PasswordPolicyError" in result.stderr
+    ours = run_flask(["crm", "set-password", "admin", "--password", "abc"], same_database_env(app))
+    assert ours.returncode != 0 and "Hasło zostało odrzucone: Użyj co najmniej 12 znaków." in ours.stderr
+    assert "Traceback" not in ours.stderr
     assert Auth(app.test_client()).login().request.path == "/clientmodelview/list/", "the old password still works"
+
+
+def test_operator_sets_a_password_from_the_command_line(app, make_user):
+    from tests.conftest import same_database_env
+    from tests.test_cli import run_flask
+
+    username = make_user("Back office")
+    result = run_flask(["crm", "set-password", username, "--password", "Fioletowy-Parasol-Nad-Wisłą"], same_database_env(app))
+    assert result.returncode == 0, result.stderr
+    page = Auth(app.test_client()).login(username, "Fioletowy-Parasol-Nad-Wisłą")
+    assert page.request.path == "/resetmypassword/form", "a password set by someone else is changed at login"
+    missing = run_flask(["crm", "set-password", "nobody-here", "--password", "Fioletowy-Parasol-Nad-Wisłą"], same_database_env(app))
+    assert missing.returncode != 0 and "Nie ma konta 'nobody-here'." in missing.stderr
