@@ -8,7 +8,7 @@ import time
 import pyotp
 from sqlalchemy import select
 
-from crm.security.models import AccountState, LoginEvent, RoleSecurityPolicy
+from crm.security.models import LoginEvent, RoleSecurityPolicy
 from crm.security.two_factor import accepted_step, current_step
 from tests.conftest import STAFF_PASSWORD, Auth, csrf_token
 
@@ -99,12 +99,9 @@ def test_wrong_codes_count_towards_the_lockout(app, make_user, db_session):
     secret = pyotp.random_base32()
 
     def enrol(s):
-        from crm.security.lockout import _ensure_state
+        from crm.security.lockout import update_state
 
-        user_id = appbuilder.sm.find_user(username=username).id
-        _ensure_state(s, user_id)
-        s.get(AccountState, user_id).totp_secret = secret
-        s.commit()
+        update_state(s, appbuilder.sm.find_user(username=username).id, totp_secret=secret)
 
     db_session(enrol)
     client = app.test_client()

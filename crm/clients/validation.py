@@ -156,10 +156,7 @@ def normalized_client_values(values: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in result.items():
         if isinstance(value, str):
             result[key] = value.strip()
-    if result.get("nip"):
-        result["nip"] = normalize_nip(result["nip"])
-    if result.get("pesel"):
-        result["pesel"] = digits_only(result["pesel"])
+    result = with_compact_identifiers(result)
     if result.get("country"):
         result["country"] = result["country"].upper()
     return result

@@ -5,9 +5,10 @@ The column's context (``table.column``) is the associated data, so a value
 copied into another column does not decrypt. Changing the ``v1`` layout breaks
 every stored value: add ``v2`` beside it instead.
 
-Blind indexes are HMAC-SHA256 of a normalised value under the index key, with the
-column's context mixed in, cut to 128 bits: equal values find each other, the
-index reveals nothing else without the key.
+Blind indexes are HMAC-SHA256 of a normalised value under the index key, with a
+context mixed in (the registry passes the normaliser's name, so one email is one
+hash in every table), cut to 128 bits: equal values find each other, the index
+reveals nothing else without the key.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Failed logins, lockout and the login history, kept in the database.
+"""Account state (failures, lockout, password and session markers) and the login history.
 
 Counters live in the database (never in process memory), so every worker on
 every host sees the same count; each failure is counted by one atomic UPDATE.
@@ -43,10 +43,17 @@ def is_locked(state: AccountState | None, now: datetime) -> bool:
     return bool(state.is_locked_indefinitely or (state.locked_until and state.locked_until > now))
 
 
-def _ensure_state(session, user_id: int) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+def update_state(session, user_id: int, *, commit: bool = True, **values) -> None:
+    """Set columns of the account's state row, creating the row first if it is missing.
+
+    Values may be SQL expressions (``AccountState.session_epoch + 1``), so every
+    change is one atomic UPDATE whichever worker makes it.
+    """
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(insert(AccountState).values(user_id=user_id, failed_attempts=0).on_conflict_do_nothing())
+    session.execute(update(AccountState).where(AccountState.user_id == user_id).values(**values))
+    if commit:
+        session.commit()
 
 
 def state_of(session, user_id: int) -> AccountState | None:
@@ -58,16 +65,14 @@ def state_of(session, user_id: int) -> AccountState | None:
 
 def register_failure(session, user_id: int, policy: LockoutPolicy, now: datetime) -> bool:
     """Count one failed attempt; lock when the policy says so. Returns True if now locked."""
-    _ensure_state(session, user_id)
     window_start = now - policy.window
     expired = (AccountState.first_failure_at.is_(None)) | (AccountState.first_failure_at < window_start)
-    session.execute(
-        update(AccountState)
-        .where(AccountState.user_id == user_id)
-        .values(
-            failed_attempts=case((expired, 1), else_=AccountState.failed_attempts + 1),
-            first_failure_at=case((expired, now), else_=AccountState.first_failure_at),
-        )
+    update_state(
+        session,
+        user_id,
+        commit=False,
+        failed_attempts=case((expired, 1), else_=AccountState.failed_attempts + 1),
+        first_failure_at=case((expired, now), else_=AccountState.first_failure_at),
     )
     state = state_of(session, user_id)
     locked = state.failed_attempts >= policy.attempts
@@ -104,31 +109,17 @@ def spend_like_a_failure(session, policy: LockoutPolicy, now: datetime) -> None:
 
 def register_success(session, user_id: int) -> None:
     """A successful login clears the failure count."""
-    session.execute(
-        update(AccountState).where(AccountState.user_id == user_id).values(failed_attempts=0, first_failure_at=None)
-    )
-    session.commit()
+    update_state(session, user_id, failed_attempts=0, first_failure_at=None)
 
 
 def lock(session, user_id: int) -> None:
     """Lock an account until an administrator unlocks it; its sessions end."""
-    _ensure_state(session, user_id)
-    session.execute(
-        update(AccountState)
-        .where(AccountState.user_id == user_id)
-        .values(is_locked_indefinitely=True, session_epoch=AccountState.session_epoch + 1)
-    )
-    session.commit()
+    update_state(session, user_id, is_locked_indefinitely=True, session_epoch=AccountState.session_epoch + 1)
 
 
 def unlock(session, user_id: int) -> None:
     """Lift a lock and clear the failure count."""
-    session.execute(
-        update(AccountState)
-        .where(AccountState.user_id == user_id)
-        .values(is_locked_indefinitely=False, locked_until=None, failed_attempts=0, first_failure_at=None)
-    )
-    session.commit()
+    update_state(session, user_id, is_locked_indefinitely=False, locked_until=None, failed_attempts=0, first_failure_at=None)
 
 
 def record_login(session, *, username_tried: str | None, user, result: str) -> None:

@@ -81,38 +81,38 @@ class KartotekaSecurityManager(SecurityManager):
         if not username:
             return None
         session = self.session
+        config = current_app.config
         user = self.find_user(username=username) or self.find_user(email=username)
-        stored_hash = user.password if user is not None and user.password else current_app.config["AUTH_DB_FAKE_PASSWORD_HASH_CHECK"]
+        stored_hash = user.password if user is not None and user.password else config["AUTH_DB_FAKE_PASSWORD_HASH_CHECK"]
         password_ok = check_password_hash(stored_hash, password or "") and not is_null_password(password)
+        state = lockout.state_of(session, user.id) if user is not None else None
+        through_api = request.path.startswith("/api/")
         now = utcnow()
+        policy = lockout.LockoutPolicy.from_config(config)
         if user is None:
             result = "unknown_user"
         elif not user.is_active:
             result = "inactive"
-        elif lockout.is_locked(lockout.state_of(session, user.id), now):
+        elif lockout.is_locked(state, now):
             result = "locked"
         elif not password_ok:
             result = "bad_password"
             self.update_user_auth_stat(user, False)
-            lockout.register_failure(session, user.id, lockout.LockoutPolicy.from_config(current_app.config), now)
-        elif request.path.startswith("/api/") and needs_second_factor(session, user, lockout.state_of(session, user.id)):
+            lockout.register_failure(session, user.id, policy, now)
+        elif through_api and needs_second_factor(session, user, state):
             result = "second_factor"
-        elif must_change_password(lockout.state_of(session, user.id), now, int(current_app.config["CRM_PASSWORD_MAX_AGE_DAYS"])):
+        elif must_change_password(state, now, int(config["CRM_PASSWORD_MAX_AGE_DAYS"])):
             # Signs in to change the password and nothing else; the API has no such screen.
             result = "expired"
         else:
             result = "success"
         if result in ("unknown_user", "inactive", "locked"):
-            lockout.spend_like_a_failure(session, lockout.LockoutPolicy.from_config(current_app.config), now)
+            lockout.spend_like_a_failure(session, policy, now)
             first_user = self.get_first_user()
             if first_user is not None:
                 self.noop_user_update(first_user)  # as update_user_auth_stat does for a wrong password
         lockout.record_login(session, username_tried=username, user=user, result=result)
-        if result == "expired" and not request.path.startswith("/api/"):
-            lockout.register_success(session, user.id)
-            self.update_user_auth_stat(user, True)
-            return user
-        if result != "success":
+        if not (result == "success" or (result == "expired" and not through_api)):
             log.info("login refused (%s)", result)
             return None
         lockout.register_success(session, user.id)

@@ -123,37 +123,35 @@ def password_problems_for(password: str, *, user=None, username=None, email=None
 def remember_password(user, *, must_change: bool) -> None:
     """Keep the new password's hash in the history, note when it changed, end the account's
     other sessions; ``must_change`` makes the user choose another at the next login."""
-    from crm.security.lockout import _ensure_state
+    from crm.security.lockout import update_state
     from crm.security.models import AccountState, PasswordHistory
     from crm.timeutil import utcnow
 
     now = utcnow()
     db.session.add(PasswordHistory(user_id=user.id, password_hash=user.password, created_at=now))
-    _ensure_state(db.session, user.id)
-    db.session.execute(
-        db.update(AccountState)
-        .where(AccountState.user_id == user.id)
-        .values(
-            password_changed_at=now,
-            must_change_password=must_change,
-            change_request_message=None,
-            session_epoch=AccountState.session_epoch + 1,
-        )
+    update_state(
+        db.session,
+        user.id,
+        password_changed_at=now,
+        must_change_password=must_change,
+        change_request_message=None,
+        session_epoch=AccountState.session_epoch + 1,
     )
-    db.session.commit()
 
 
 def request_password_change(users, message: str | None) -> int:
     """Ask each account to choose a new password at its next login; ends its sessions."""
-    from crm.security.lockout import _ensure_state
+    from crm.security.lockout import update_state
     from crm.security.models import AccountState
 
     for user in users:
-        _ensure_state(db.session, user.id)
-        db.session.execute(
-            db.update(AccountState)
-            .where(AccountState.user_id == user.id)
-            .values(must_change_password=True, change_request_message=message or None, session_epoch=AccountState.session_epoch + 1)
+        update_state(
+            db.session,
+            user.id,
+            commit=False,
+            must_change_password=True,
+            change_request_message=message or None,
+            session_epoch=AccountState.session_epoch + 1,
         )
     db.session.commit()
     return len(users)

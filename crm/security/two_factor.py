@@ -11,6 +11,7 @@ import pyotp
 import segno
 from sqlalchemy import select
 
+from crm.security.lockout import update_state
 from crm.security.models import AccountState, RoleSecurityPolicy
 
 ISSUER = "Kartoteka"
@@ -59,3 +60,13 @@ def is_required(session, user) -> bool:
 def needs_second_factor(session, user, state: AccountState | None) -> bool:
     """The user must give a code (set up or required) to finish signing in."""
     return bool((state is not None and state.totp_secret) or is_required(session, user))
+
+
+def enrol(session, user_id: int, secret: str, step: int) -> None:
+    """Turn two-factor login on with ``secret``; ``step`` (the confirming code) is used up."""
+    update_state(session, user_id, totp_secret=secret, totp_last_step=step)
+
+
+def forget_authenticator(session, user_id: int) -> None:
+    """Remove the account's authenticator: it enrols again if it signs in with two factors."""
+    update_state(session, user_id, totp_secret=None, totp_last_step=None)

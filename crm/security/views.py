@@ -202,13 +202,10 @@ class UserDBModelView(NoFileDownload, PostedSearch, fab.UserDBModelView):
     @action("reset_two_factor", _l("Reset two-factor login"), _l("Remove the authenticator app of the selected accounts? They set it up again at the next login."), "fa-mobile")
     def reset_two_factor(self, items):
         from crm.extensions import db
-        from crm.security.models import AccountState
+        from crm.security.two_factor import forget_authenticator
 
         for user in items if isinstance(items, list) else [items]:
-            db.session.execute(
-                db.update(AccountState).where(AccountState.user_id == user.id).values(totp_secret=None, totp_last_step=None)
-            )
-        db.session.commit()
+            forget_authenticator(db.session, user.id)
         flash(gettext("Two-factor login was reset."), "info")
         return redirect(self.get_redirect())
 
@@ -357,9 +354,8 @@ class TwoFactorView(BaseView):
         import time
 
         from crm.extensions import db
-        from crm.security.lockout import _ensure_state
         from crm.security.sessions import SECOND_FACTOR_PENDING
-        from crm.security.two_factor import accepted_step, current_step, enrolment_qr, new_secret
+        from crm.security.two_factor import accepted_step, current_step, enrol, enrolment_qr, new_secret
 
         state = self._state()
         if state is not None and state.totp_secret:
@@ -370,10 +366,7 @@ class TwoFactorView(BaseView):
         if form.validate_on_submit():
             step = accepted_step(secret, form.code.data, None, current_step(time.time()))
             if step is not None:
-                _ensure_state(db.session, g.user.id)
-                state = self._state()
-                state.totp_secret, state.totp_last_step = secret, step
-                db.session.commit()
+                enrol(db.session, g.user.id, secret, step)
                 session.pop("crm_totp_enrolment", None)
                 session.pop(SECOND_FACTOR_PENDING, None)
                 flash(gettext("Two-factor login is on: from now on you sign in with a code from your app."), "info")
