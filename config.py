@@ -62,6 +62,10 @@ class Config:
     FAB_UPDATE_PERMS = False
     FAB_API_SWAGGER_UI = True
     FAB_ADD_SECURITY_VIEWS = True
+    # FAB's raw permission tables: the role x permission matrix replaces them.
+    FAB_ADD_SECURITY_PERMISSION_VIEW = False
+    FAB_ADD_SECURITY_VIEW_MENU_VIEW = False
+    FAB_ADD_SECURITY_PERMISSION_VIEWS_VIEW = False
     FAB_INDEX_VIEW = "crm.views.HomeView"
     AUTH_TYPE = AUTH_DB
     AUTH_ROLE_ADMIN = "Administrator"

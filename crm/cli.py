@@ -29,8 +29,8 @@ crm_cli = AppGroup("crm", help="Kartoteka administration.")
 def init_command(admin_password_file):
     """Apply migrations, converge built-in roles, create the first administrator.
 
-    Safe to run again: it only adds what is missing and resets built-in roles to
-    their declared permissions. The password comes from --admin-password-file,
+    Safe to run again: it only adds what is missing; built-in roles get their
+    default permissions except where an administrator has changed them. The password comes from --admin-password-file,
     else CRM_ADMIN_PASSWORD, else it is generated and printed once.
     """
     from crm.security.service import (
@@ -53,13 +53,13 @@ def init_command(admin_password_file):
     elif os.environ.get("CRM_ADMIN_PASSWORD"):
         password = os.environ["CRM_ADMIN_PASSWORD"]
     try:
-        user, generated = create_first_admin(password)
+        user, created, generated = create_first_admin(password)
     except PasswordPolicyError as error:
         raise click.ClickException(_("The administrator password is refused: %(problems)s", problems=" ".join(error.problems))) from None
     if generated:
         click.echo(_("Created administrator '%(user)s' with password: %(password)s", user=FIRST_ADMIN_USERNAME, password=generated))
         click.echo(_("This password is shown once; store it now."))
-    elif password is not None and user.username == FIRST_ADMIN_USERNAME:
+    elif not created and password is not None and user.username == FIRST_ADMIN_USERNAME:
         click.echo(_("Administrator '%(user)s' already exists; its password was not changed.", user=user.username))
     else:
         click.echo(_("Administrator '%(user)s' is ready.", user=user.username))

@@ -28,6 +28,7 @@ from wtforms.fields.core import UnboundField
 from crm import searches
 from crm.forms import Rules, schema_rules_mixin
 from crm.locking import CONFLICT_MESSAGE, MISSING_LOCK_MESSAGE, LockVersionField, is_current, parse_lock_version
+from crm.privacy.masking import mask_record, masking_formatter
 
 SAVE_FAILED_MESSAGE = _l(
     "The record could not be saved because it conflicts with other data "
@@ -157,8 +158,9 @@ class VersionedModelView(NoFileDownload, PostedSearch, ModelView):
         self.edit_form_extra_fields = extra
         self.edit_columns = [*self.edit_columns, "lock_version"]
         super().__init__(**kwargs)
+        model = self.datamodel.obj
         self.formatters_columns = {
-            column: blank_if_none(self.formatters_columns.get(column))
+            column: masking_formatter(model, column, blank_if_none(self.formatters_columns.get(column)))
             for column in {*self.list_columns, *self.show_columns}
         }
         for form in (self.add_form, self.edit_form):
@@ -300,6 +302,15 @@ class VersionedModelRestApi(ModelRestApi):
         super().__init__()
         self.order_columns = sortable(self.datamodel, self.order_columns)
 
+    def pre_get(self, data):
+        data[API_RESULT_RES_KEY] = mask_record(self.datamodel.obj, data[API_RESULT_RES_KEY])
+
+    def pre_get_list(self, data):
+        data[API_RESULT_RES_KEY] = [mask_record(self.datamodel.obj, row) for row in data[API_RESULT_RES_KEY]]
+
+    def _result(self, schema, item) -> dict:
+        return mask_record(self.datamodel.obj, schema.dump(item, many=False))
+
     def post_headless(self):
         if not request.is_json or not isinstance(request.json, dict):
             return self.response_400(message=gettext("Send a JSON object."))
@@ -320,7 +331,7 @@ class VersionedModelRestApi(ModelRestApi):
         return self.response(
             201,
             **{
-                API_RESULT_RES_KEY: self.add_model_schema.dump(item, many=False),
+                API_RESULT_RES_KEY: self._result(self.add_model_schema, item),
                 "id": self.datamodel.get_pk_value(item),
             },
         )
@@ -356,5 +367,5 @@ class VersionedModelRestApi(ModelRestApi):
             return self.response_422(message=str(SAVE_FAILED_MESSAGE))
         self.post_update(item)
         return self.response(
-            200, **{API_RESULT_RES_KEY: self.edit_model_schema.dump(item, many=False)}
+            200, **{API_RESULT_RES_KEY: self._result(self.edit_model_schema, item)}
         )

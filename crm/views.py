@@ -10,6 +10,7 @@ from crm.clients.api import ClientApi
 from crm.clients.views import ClientModelView, ContactPersonModelView, NoteModelView
 from crm.mailing.views import MailingListModelView, SubscriptionModelView
 from crm.privacy.views import PersonalDataView
+from crm.security.matrix_views import PermissionChangeModelView, RoleMatrixView
 from crm.security.views import (
     LoginEventModelView,
     MyLoginsView,
@@ -73,6 +74,14 @@ def register_views(appbuilder) -> None:
     appbuilder.add_view(
         RoleSecurityPolicyView, "Two-factor login per role", label=_l("Two-factor login per role"),
         icon="fa-mobile", category="Security", category_label=_l("Security"),
+    )
+    appbuilder.add_view(
+        RoleMatrixView, "Roles and permissions", label=_l("Roles and permissions"), icon="fa-th",
+        category="Security", category_label=_l("Security"),
+    )
+    appbuilder.add_view(
+        PermissionChangeModelView, "Permission changes", label=_l("Permission changes"), icon="fa-list-alt",
+        category="Security", category_label=_l("Security"),
     )
     appbuilder.add_view_no_menu(TwoFactorView)
     appbuilder.add_view(

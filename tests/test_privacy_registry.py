@@ -23,6 +23,7 @@ NOT_PERSONAL = {
     "mailing_list.name": "the list's own name",
     "mailing_list.description": "the list's own description",
     "ab_role.name": "a role",
+    "permission_change.role_name": "a role, as named when its permissions changed",
     "ab_permission.name": "a permission",
     "ab_view_menu.name": "a screen or menu",
     "ab_group.name": "a staff group",

@@ -34,7 +34,7 @@ PUBLIC_ENDPOINTS = {
 #: Routes FAB mounts for actions; no Kartoteka view defines an action.
 NEVER_ALLOWED = re.compile(r"\.action(_post)?$")
 
-ROLES = [*BUILTIN_ROLES.keys() - {PUBLIC}, ADMINISTRATOR, "No permissions", None]
+ROLES = [*BUILTIN_ROLES.keys() - {PUBLIC}, "No permissions", None]
 
 
 def required_permission(app, rule: Rule) -> tuple[str, str] | None:

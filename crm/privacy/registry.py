@@ -40,6 +40,9 @@ class Personal:
     category: object
     encrypted: bool = True
     blind_index: str | None = None
+    #: how the value is masked for staff who may not see it (crm.privacy.masking);
+    #: by default the blind-index kind, else by category
+    mask: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ class PersonalData:
     word_index: tuple[str, ...] = ()
     #: columns that hold keyed hashes of personal values (indexes), erased with the row
     derived: tuple[str, ...] = field(default=())
+    #: properties computed from personal columns (a display name) and their mask
+    masked_properties: dict[str, str] = field(default_factory=dict)
 
 
 _DECLARED: dict[type, PersonalData] = {}
@@ -99,6 +104,7 @@ def declare(model: type, declaration: PersonalData) -> None:
         subject=declaration.subject,
         word_index=declaration.word_index,
         derived=tuple(derived),
+        masked_properties=dict(declaration.masked_properties),
     )
 
 

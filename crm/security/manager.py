@@ -23,14 +23,17 @@ class KartotekaSecurityManager(SecurityManager):
     userdbmodelview = views.UserDBModelView
     rolemodelview = views.RoleModelView
     groupmodelview = views.UserGroupModelView
-    permissionmodelview = views.PermissionModelView
-    viewmenumodelview = views.ViewMenuModelView
-    permissionviewmodelview = views.PermissionViewModelView
     resetmypasswordview = views.ResetMyPasswordView
     resetpasswordview = views.ResetPasswordView
     #: FAB's login-count chart answers 500 to a malformed group index; the
     #: login history replaces it.
     userstatschartview = None
+
+    def register_views(self):
+        """FAB's security views, without its role editor in the menu: the matrix replaces it."""
+        super().register_views()
+        for category in self.appbuilder.menu.get_list():
+            category.childs = [item for item in category.childs if item.name != "List Roles"]
 
     def add_user(
         self, username, first_name, last_name, email, role=None, password="", hashed_password="",

@@ -113,4 +113,38 @@ class LoginEvent(Model):
         return f"<LoginEvent {self.id} {self.result}>"
 
 
+class PermissionChange(Model):
+    """One change of the role x permission matrix: who changed which cell from what to what, when.
+
+    Rows are never updated or deleted; a role's id and its name at the time are
+    both kept, so the record reads the same after a rename.
+    """
+
+    __tablename__ = "permission_change"
+
+    id = Column(Integer, primary_key=True)
+    changed_at = Column(DateTime, nullable=False, default=utcnow, index=True)
+    #: None for ``flask crm init`` applying a built-in role's defaults
+    changed_by_id = Column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
+    changed_by = relationship(User, foreign_keys=[changed_by_id])
+    role_id = Column(Integer, ForeignKey("ab_role.id", ondelete="SET NULL"), index=True)
+    role_name = Column(String(64), nullable=False)
+    #: ``cell``, ``role_created``, ``role_cloned`` or ``role_renamed``
+    kind = Column(String(20), nullable=False)
+    #: the capability key of a cell (crm.security.capabilities)
+    capability = Column(String(64), index=True)
+    #: a cell: ``yes``/``no``; a rename: the names; a clone: the source role's name
+    before = Column(String(64))
+    after = Column(String(64))
+    #: a default applied by ``flask crm init``, not a decision of an administrator
+    automatic = Column(Boolean, nullable=False, default=False)
+
+    __table_args__ = (CheckConstraint(
+        "kind IN ('cell', 'role_created', 'role_cloned', 'role_renamed')", name="ck_permission_change_kind"
+    ),)
+
+    def __repr__(self) -> str:
+        return f"<PermissionChange {self.id} {self.kind} role {self.role_id}>"
+
+
 register_models(LoginEvent)

@@ -1,11 +1,16 @@
-"""The built-in roles, declared in code and converged by ``flask crm init``.
+"""The built-in roles and the capabilities each holds until an administrator decides otherwise.
 
 FAB's ``FAB_ROLES`` is not used: it matches with unanchored regular expressions
-and stores the patterns themselves as permission rows. A role here names the
-exact (permission, view) pairs it holds; ``Administrator`` holds every pair.
+and stores the patterns themselves as permission rows. ``flask crm init``
+creates these roles and gives each cell of the matrix its default here, except
+the cells an administrator has already decided (crm.security.matrix).
 """
 
 from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+from crm.security.capabilities import BY_KEY
 
 ADMINISTRATOR = "Administrator"
 MANAGER = "Manager"
@@ -15,91 +20,39 @@ AUDITOR = "Auditor"
 #: The role of anonymous requests: it holds nothing.
 PUBLIC = "Public"
 
-READ = ("can_list", "can_show")
-WRITE = READ + ("can_add", "can_edit")
-FULL = WRITE + ("can_delete",)
-API_READ = ("can_get", "can_info")
-API_WRITE = API_READ + ("can_post", "can_put")
-API_FULL = API_WRITE + ("can_delete",)
-
-#: What every signed-in staff member may do with their own account.
-OWN_ACCOUNT = {
-    "UserInfoEditView": ("can_this_form_get", "can_this_form_post"),
-    "ResetMyPasswordView": ("can_this_form_get", "can_this_form_post"),
-    "UserDBModelView": ("can_userinfo",),
-    "MyLoginsView": ("can_list",),
-    "TwoFactorView": ("can_verify", "can_setup"),
+#: Role names shown in the user's language (the stored names are keys).
+ROLE_LABELS = {
+    ADMINISTRATOR: _l("Administrator"),
+    MANAGER: _l("Manager"),
+    BACK_OFFICE: _l("Back office"),
+    DATA_PROTECTION_OFFICER: _l("Data protection officer"),
+    AUDITOR: _l("Auditor"),
+    PUBLIC: _l("Public (not signed in)"),
 }
-#: Menu entries every signed-in staff member sees.
-OWN_ACCOUNT_MENUS = ("My account", "My logins", "Change my password", "Two-factor login")
 
-#: The OpenAPI document and its Swagger UI, for roles that use the REST API.
-API_DOCS = {"OpenApi": ("can_get",), "SwaggerView": ("can_show",)}
+_SEE_ALL = (
+    "clients.view", "contacts.view", "notes.view", "mailing_lists.view", "subscriptions.view",
+)
+_WORK_ON_CARDS = (
+    *_SEE_ALL,
+    "clients.add", "clients.edit",
+    "contacts.add", "contacts.edit", "contacts.delete",
+    "notes.add", "notes.edit", "notes.delete",
+    "subscriptions.add", "subscriptions.edit", "subscriptions.delete",
+    "personal_data.see", "api.docs",
+)
 
-#: Menu entries (category and item names as registered in crm.views).
-CLIENT_MENUS = ("Clients", "Client cards", "Contact persons", "Notes and activities")
-MAILING_MENUS = ("Mailing", "Mailing lists", "Subscriptions")
-PRIVACY_MENUS = ("Data protection", "Personal data held")
-#: The record of what personal data is held.
-REGISTRY_PAGE = {"PersonalDataView": ("can_list",)}
-
-
-def _grants(views: dict[str, tuple[str, ...]], menus: tuple[str, ...]) -> set[tuple[str, str]]:
-    pairs = {(permission, view) for view, permissions in {**OWN_ACCOUNT, **views}.items() for permission in permissions}
-    pairs |= {("menu_access", menu) for menu in (*menus, *OWN_ACCOUNT_MENUS)}
-    return pairs
-
-
-BUILTIN_ROLES: dict[str, set[tuple[str, str]]] = {
-    MANAGER: _grants(
-        {
-            "ClientModelView": FULL,
-            "ContactPersonModelView": FULL,
-            "NoteModelView": FULL,
-            "SubscriptionModelView": FULL,
-            "MailingListModelView": FULL,
-            "ClientApi": API_FULL,
-            **API_DOCS,
-        },
-        CLIENT_MENUS + MAILING_MENUS,
-    ),
-    BACK_OFFICE: _grants(
-        {
-            "ClientModelView": WRITE,
-            "ContactPersonModelView": FULL,
-            "NoteModelView": FULL,
-            "SubscriptionModelView": FULL,
-            "MailingListModelView": READ,
-            "ClientApi": API_WRITE,
-            **API_DOCS,
-        },
-        CLIENT_MENUS + MAILING_MENUS,
-    ),
-    DATA_PROTECTION_OFFICER: _grants(
-        {
-            "ClientModelView": READ,
-            "ContactPersonModelView": READ,
-            "NoteModelView": READ,
-            "SubscriptionModelView": READ,
-            "MailingListModelView": READ,
-            "ClientApi": API_READ,
-            **API_DOCS,
-            **REGISTRY_PAGE,
-        },
-        CLIENT_MENUS + MAILING_MENUS + PRIVACY_MENUS,
-    ),
-    AUDITOR: _grants(
-        {
-            "ClientModelView": READ,
-            "ContactPersonModelView": READ,
-            "NoteModelView": READ,
-            "SubscriptionModelView": READ,
-            "MailingListModelView": READ,
-            "ClientApi": API_READ,
-            **API_DOCS,
-            **REGISTRY_PAGE,
-        },
-        CLIENT_MENUS + MAILING_MENUS + PRIVACY_MENUS,
-    ),
-    PUBLIC: set(),
+BUILTIN_ROLES: dict[str, frozenset[str]] = {
+    ADMINISTRATOR: frozenset(BY_KEY),
+    MANAGER: frozenset({*_WORK_ON_CARDS, "clients.delete", "mailing_lists.manage"}),
+    BACK_OFFICE: frozenset(_WORK_ON_CARDS),
+    DATA_PROTECTION_OFFICER: frozenset({*_SEE_ALL, "personal_data.see", "registry.view", "api.docs"}),
+    # reads everything, sees personal data masked
+    AUDITOR: frozenset({*_SEE_ALL, "registry.view", "logins.view", "api.docs"}),
+    PUBLIC: frozenset(),
 }
+
+
+def label_of_role(name: str) -> str:
+    """A role's name in the user's language (built-in roles are translated)."""
+    return str(ROLE_LABELS.get(name, name))

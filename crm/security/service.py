@@ -8,6 +8,7 @@ import secrets
 from flask import current_app
 
 from crm.extensions import appbuilder, db
+from crm.security import matrix
 from crm.security.roles import ADMINISTRATOR, BUILTIN_ROLES
 
 log = logging.getLogger(__name__)
@@ -18,27 +19,17 @@ FIRST_ADMIN_USERNAME = "admin"
 def ensure_builtin_roles() -> None:
     """Create any missing built-in role (before FAB grants new permissions to its admin)."""
     sm = appbuilder.sm
-    for name in (ADMINISTRATOR, *BUILTIN_ROLES):
+    for name in BUILTIN_ROLES:
         if sm.find_role(name) is None:
             sm.add_role(name)
 
 
 def converge_builtin_roles() -> dict[str, int]:
-    """Give each built-in role exactly its declared permissions; Administrator gets all.
+    """Apply the built-in roles' defaults to every cell no administrator has decided.
 
-    Returns the number of permissions each role holds afterwards.
+    Returns the number of capabilities each built-in role holds afterwards.
     """
-    sm = appbuilder.sm
-    ensure_builtin_roles()
-    counts: dict[str, int] = {}
-    for name, pairs in BUILTIN_ROLES.items():
-        role = sm.find_role(name)
-        role.permissions = [sm.add_permission_view_menu(permission, view) for permission, view in sorted(pairs)]
-    admin = sm.find_role(ADMINISTRATOR)
-    admin.permissions = list(db.session.scalars(db.select(sm.permissionview_model)))
-    db.session.commit()
-    for name in (ADMINISTRATOR, *BUILTIN_ROLES):
-        counts[name] = len(sm.find_role(name).permissions)
+    counts = matrix.converge_builtin_roles(db.session)
     log.info("built-in roles converged: %s", counts)
     return counts
 
@@ -48,20 +39,20 @@ def generate_password() -> str:
     return secrets.token_urlsafe(18)
 
 
-def create_first_admin(password: str | None = None) -> tuple[object, str | None]:
+def create_first_admin(password: str | None = None) -> tuple[object, bool, str | None]:
     """Create the first administrator unless one exists.
 
-    Returns the user and the password when it was generated here (to be shown
-    once), or ``(existing_admin, None)`` when an administrator already exists.
+    Returns the user, whether it was created now, and the password when it was
+    generated here (to be shown once).
     """
     sm = appbuilder.sm
     admin_role = sm.find_role(ADMINISTRATOR)
     existing = sm.find_user(username=FIRST_ADMIN_USERNAME)
     if existing is not None:
-        return existing, None
+        return existing, False, None
     for user in db.session.scalars(db.select(sm.user_model)):
         if admin_role in user.roles:
-            return user, None
+            return user, False, None
     generated = password is None
     password = password or generate_password()
 
@@ -77,7 +68,7 @@ def create_first_admin(password: str | None = None) -> tuple[object, str | None]
     )
     if not user:
         raise RuntimeError("The first administrator could not be created.")
-    return user, password if generated else None
+    return user, True, password if generated else None
 
 
 class PasswordPolicyError(ValueError):

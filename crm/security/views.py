@@ -221,23 +221,15 @@ class UserDBModelView(NoFileDownload, PostedSearch, fab.UserDBModelView):
 
 
 class RoleModelView(NoFileDownload, fab.RoleModelView):
-    """Roles."""
+    """Roles, read only: permissions change in the matrix (crm.security.matrix_views), which records them."""
+
+    base_permissions = ["can_list", "can_show"]
+    #: FAB's "copy role" action; the matrix clones roles and records it
+    copy_role = None
 
 
 class UserGroupModelView(NoFileDownload, fab.UserGroupModelView):
     """Groups of staff accounts."""
-
-
-class PermissionModelView(NoFileDownload, fab.PermissionModelView):
-    """Base permissions."""
-
-
-class ViewMenuModelView(NoFileDownload, fab.ViewMenuModelView):
-    """Views and menus."""
-
-
-class PermissionViewModelView(NoFileDownload, fab.PermissionViewModelView):
-    """Permissions on views and menus."""
 
 
 def _result_label(key):

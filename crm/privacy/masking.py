@@ -1,0 +1,146 @@
+"""Masked personal values for staff whose role may not see personal data in clear.
+
+The masks are pure functions; which mask a column gets comes from the
+registry (its declaration's ``mask``, else its blind-index kind, else by
+category). Screens wrap their column formatters with :func:`masking_formatter`;
+the REST API masks its JSON with :func:`mask_record`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import g, has_request_context
+from sqlalchemy import inspect as sqlalchemy_inspect
+
+from crm.privacy.categories import FREE_TEXT
+from crm.privacy.registry import Personal, declaration_of
+
+STARS = "***"
+
+
+def mask_email(value: str) -> str:
+    """j***@w***.pl: first letters of the name and the domain, the top-level domain."""
+    local, at, domain = value.partition("@")
+    if not at:
+        return mask_name(value)
+    name, dot, top_level = domain.rpartition(".")
+    if not dot:
+        return f"{local[:1]}{STARS}@{domain[:1]}{STARS}"
+    return f"{local[:1]}{STARS}@{name[:1]}{STARS}.{top_level}"
+
+
+def mask_phone(value: str) -> str:
+    """+48 *** *** 123: the country code and the last three digits."""
+    compact = re.sub(r"[^\d+]", "", value)
+    country = re.match(r"\+(48|\d{1,3}?)(?=\d{9}$)", compact) or re.match(r"\+\d{1,3}", compact)
+    prefix = f"{country.group(0)} " if country else ""
+    return f"{prefix}{STARS} {STARS} {compact[-3:]}"
+
+
+def mask_identifier(value: str) -> str:
+    """Stars but the last two characters (a PESEL's birth date stays hidden)."""
+    return "*" * max(len(value) - 2, 3) + value[-2:]
+
+
+def mask_name(value: str) -> str:
+    """J*** K***: the first letter of each word."""
+    return " ".join(f"{word[:1]}{STARS}" for word in value.split()) or STARS
+
+
+def mask_hidden(value: str) -> str:
+    """Nothing of the value (free text can say anything)."""
+    return STARS
+
+
+MASKS = {
+    "email": mask_email,
+    "phone": mask_phone,
+    "identifier": mask_identifier,
+    "name": mask_name,
+    "hidden": mask_hidden,
+}
+
+
+def mask(kind: str, value):
+    """The masked form of a value; empty values stay empty."""
+    if value is None or value == "":
+        return value
+    return MASKS[kind](str(value))
+
+
+def mask_kind(personal: Personal) -> str:
+    """Which mask a declared column gets."""
+    if personal.mask:
+        return personal.mask
+    if personal.blind_index in MASKS:
+        return personal.blind_index
+    return "hidden" if personal.category is FREE_TEXT else "name"
+
+
+def column_mask(model: type, column: str) -> str | None:
+    """The mask of a model's column, property or relation shown on a screen; None if not personal.
+
+    A relation to a record about a client (a contact person, the client) is
+    shown by its name, so it is masked as a name.
+    """
+    declaration = declaration_of(model)
+    if declaration is not None:
+        if column in declaration.columns:
+            return mask_kind(declaration.columns[column])
+        if column in declaration.masked_properties:
+            return declaration.masked_properties[column]
+    relationship = sqlalchemy_inspect(model).relationships.get(column)
+    if relationship is not None:
+        target = declaration_of(relationship.mapper.class_)
+        if target is not None and target.subject is not None:
+            return "name"
+    return None
+
+
+def sees_personal_data() -> bool:
+    """Whether the current user's roles allow personal data in clear (asked once per request)."""
+    from crm.extensions import appbuilder
+    from crm.security.capabilities import SEE_PERSONAL_DATA
+
+    if not has_request_context():
+        return True
+    if "sees_personal_data" not in g:
+        g.sees_personal_data = appbuilder.sm.has_access(*SEE_PERSONAL_DATA)
+    return g.sees_personal_data
+
+
+def _masked_value(kind: str, value):
+    if isinstance(value, (list, tuple)):
+        return [_masked_value(kind, item) for item in value]
+    if isinstance(value, dict):
+        return {key: STARS if key != "id" else item for key, item in value.items()}
+    if value is not None and not isinstance(value, (str, int, float)):
+        value = str(value)
+    return mask(kind, value)
+
+
+def masking_formatter(model: type, column: str, formatter):
+    """A column formatter that masks the value for users who may not see it; None if not personal."""
+    kind = column_mask(model, column)
+    if kind is None:
+        return formatter
+
+    def format_value(value):
+        if not sees_personal_data():
+            value = _masked_value(kind, value)
+        return formatter(value) if formatter else value
+
+    return format_value
+
+
+def mask_record(model: type, record: dict) -> dict:
+    """A JSON record of ``model`` with its personal values masked, for users who may not see them."""
+    if sees_personal_data():
+        return record
+    masked = dict(record)
+    for column, value in record.items():
+        kind = column_mask(model, column)
+        if kind is not None:
+            masked[column] = _masked_value(kind, value)
+    return masked

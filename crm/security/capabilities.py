@@ -1,0 +1,206 @@
+"""What a role may do, in plain language: the rows of the role x permission matrix.
+
+A capability ("Edit clients") stands for the FAB (permission, view) pairs that
+make it work on the screens, the REST API and the menu. The matrix ticks
+capabilities; the database keeps FAB's pairs, so FAB's own checks
+(``has_access``, ``protect``, the menu) read what the matrix saved.
+Every pair the app registers belongs to a capability or to OWN_ACCOUNT (a test
+fails otherwise), so nothing can be granted that the matrix does not show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+
+#: The permission to see personal data in clear; without it values are masked.
+SEE_PERSONAL_DATA = ("can_see", "PersonalData")
+
+READ = ("can_list", "can_show")
+API_READ = ("can_get", "can_info")
+
+
+@dataclass(frozen=True)
+class Area:
+    key: str
+    label: object
+
+
+@dataclass(frozen=True)
+class Capability:
+    """One row of the matrix."""
+
+    key: str
+    area: Area
+    label: object
+    pairs: frozenset[tuple[str, str]]
+    #: capabilities a role must also hold (editing a card shows its personal data)
+    requires: tuple[str, ...] = ()
+
+    @property
+    def views(self) -> frozenset[tuple[str, str]]:
+        """The pairs that are not menu entries (menus are shared between capabilities)."""
+        return frozenset(pair for pair in self.pairs if pair[0] != "menu_access")
+
+
+def _pairs(views: dict[str, tuple[str, ...]] | None = None, menus: tuple[str, ...] = ()) -> frozenset:
+    pairs = {(permission, view) for view, permissions in (views or {}).items() for permission in permissions}
+    pairs |= {("menu_access", menu) for menu in menus}
+    return frozenset(pairs)
+
+
+CLIENTS = Area("clients", _l("Clients"))
+CONTACTS = Area("contacts", _l("Contact persons"))
+NOTES = Area("notes", _l("Notes and activities"))
+MAILING = Area("mailing", _l("Mailing"))
+GDPR = Area("gdpr", _l("Personal data (GDPR)"))
+SECURITY = Area("security", _l("Users and security"))
+ADMINISTRATION = Area("administration", _l("Administration"))
+AREAS = (CLIENTS, CONTACTS, NOTES, MAILING, GDPR, SECURITY, ADMINISTRATION)
+
+SEE_PERSONAL = "personal_data.see"
+ADMINISTER_ROLES = "roles.administer"
+
+
+def _record_capabilities(area, prefix, view, menus, labels, api=None):
+    """See, add, edit and delete capabilities of one kind of record."""
+    see, add, edit, delete = labels
+    api_views = lambda permissions: {api: permissions} if api else {}  # noqa: E731
+    return (
+        Capability(f"{prefix}.view", area, see, _pairs({view: READ, **api_views(API_READ)}, menus)),
+        Capability(f"{prefix}.add", area, add, _pairs({view: ("can_add",), **api_views(("can_post",))})),
+        Capability(
+            f"{prefix}.edit", area, edit, _pairs({view: ("can_edit",), **api_views(("can_put",))}),
+            requires=(SEE_PERSONAL,),
+        ),
+        Capability(f"{prefix}.delete", area, delete, _pairs({view: ("can_delete",), **api_views(("can_delete",))})),
+    )
+
+
+CAPABILITIES: tuple[Capability, ...] = (
+    *_record_capabilities(
+        CLIENTS, "clients", "ClientModelView", ("Clients", "Client cards"),
+        (_l("See client cards"), _l("Add clients"), _l("Edit clients"), _l("Delete clients")),
+        api="ClientApi",
+    ),
+    *_record_capabilities(
+        CONTACTS, "contacts", "ContactPersonModelView", ("Clients", "Contact persons"),
+        (_l("See contact persons"), _l("Add contact persons"), _l("Edit contact persons"),
+         _l("Delete contact persons")),
+    ),
+    *_record_capabilities(
+        NOTES, "notes", "NoteModelView", ("Clients", "Notes and activities"),
+        (_l("See notes and activities"), _l("Add notes and activities"), _l("Edit notes and activities"),
+         _l("Delete notes and activities")),
+    ),
+    Capability(
+        "mailing_lists.view", MAILING, _l("See mailing lists"),
+        _pairs({"MailingListModelView": READ}, ("Mailing", "Mailing lists")),
+    ),
+    Capability(
+        "mailing_lists.manage", MAILING, _l("Create, rename and delete mailing lists"),
+        _pairs({"MailingListModelView": ("can_add", "can_edit", "can_delete")}),
+    ),
+    *_record_capabilities(
+        MAILING, "subscriptions", "SubscriptionModelView", ("Mailing", "Subscriptions"),
+        (_l("See subscriptions"), _l("Subscribe clients to lists"), _l("Edit subscriptions"),
+         _l("Unsubscribe clients")),
+    ),
+    Capability(SEE_PERSONAL, GDPR, _l("See personal data in clear (otherwise masked)"), _pairs({"PersonalData": ("can_see",)})),
+    Capability(
+        "registry.view", GDPR, _l("See the record of personal data held"),
+        _pairs({"PersonalDataView": ("can_list",)}, ("Data protection", "Personal data held")),
+    ),
+    Capability(
+        "users.view", SECURITY, _l("See staff accounts"),
+        _pairs({"UserDBModelView": READ}, ("Security", "List Users")),
+    ),
+    Capability(
+        "users.manage", SECURITY, _l("Add, edit, lock and delete staff accounts and set their passwords"),
+        _pairs(
+            {
+                "UserDBModelView": ("can_add", "can_edit", "can_delete", "lock", "unlock", "reset_two_factor",
+                                    "resetpasswords"),
+                "ResetPasswordView": ("can_this_form_get", "can_this_form_post"),
+                "UserGroupModelView": ("can_list", "can_show", "can_add", "can_edit", "can_delete"),
+            },
+            ("Security", "List Groups"),
+        ),
+    ),
+    Capability(
+        "logins.view", SECURITY, _l("See the login history"),
+        _pairs({"LoginEventModelView": READ}, ("Security", "Login history")),
+    ),
+    Capability(
+        "passwords.request_change", SECURITY, _l("Ask staff to change their password"),
+        _pairs(
+            {"RequestPasswordChangeView": ("can_this_form_get", "can_this_form_post")},
+            ("Security", "Ask for a password change"),
+        ),
+    ),
+    Capability(
+        "two_factor.policy", SECURITY, _l("Require two-factor login per role"),
+        _pairs(
+            {"RoleSecurityPolicyView": ("can_list", "can_show", "can_add", "can_edit", "can_delete")},
+            ("Security", "Two-factor login per role"),
+        ),
+    ),
+    Capability(
+        ADMINISTER_ROLES, ADMINISTRATION, _l("Administer roles and permissions"),
+        _pairs(
+            {"RoleMatrixView": ("can_show", "can_edit"), "PermissionChangeModelView": READ, "RoleModelView": READ},
+            ("Security", "Roles and permissions", "Permission changes"),
+        ),
+    ),
+    Capability(
+        "api.docs", ADMINISTRATION, _l("Read the REST API documentation"),
+        _pairs({"OpenApi": ("can_get",), "SwaggerView": ("can_show",)}),
+    ),
+)
+
+BY_KEY: dict[str, Capability] = {capability.key: capability for capability in CAPABILITIES}
+
+#: What every signed-in staff member may do with their own account: not in the
+#: matrix, because a role without it could not even change an expired password.
+OWN_ACCOUNT = _pairs(
+    {
+        "UserInfoEditView": ("can_this_form_get", "can_this_form_post"),
+        "ResetMyPasswordView": ("can_this_form_get", "can_this_form_post"),
+        "UserDBModelView": ("can_userinfo", "userinfoedit", "resetmypassword"),
+        "MyLoginsView": ("can_list",),
+        "TwoFactorView": ("can_verify", "can_setup"),
+        "MenuApi": ("can_get",),
+    },
+    ("My account", "My logins", "Change my password", "Two-factor login"),
+)
+
+
+def pairs_for(keys) -> frozenset[tuple[str, str]]:
+    """The FAB pairs a role holding these capabilities (and its own account) needs."""
+    pairs = set(OWN_ACCOUNT)
+    for key in keys:
+        pairs |= BY_KEY[key].pairs
+    return frozenset(pairs)
+
+
+def held(pairs) -> frozenset[str]:
+    """The capabilities whose every (non-menu) pair is among ``pairs``."""
+    pairs = set(pairs)
+    return frozenset(capability.key for capability in CAPABILITIES if capability.views <= pairs)
+
+
+def missing_requirements(keys) -> list[tuple[str, str]]:
+    """(capability, required capability) for each requirement not met by ``keys``."""
+    keys = set(keys)
+    return [
+        (key, required)
+        for key in sorted(keys, key=list(BY_KEY).index)
+        for required in BY_KEY[key].requires
+        if required not in keys
+    ]
+
+
+def catalogue_pairs() -> frozenset[tuple[str, str]]:
+    """Every pair the matrix governs."""
+    return pairs_for(BY_KEY)
