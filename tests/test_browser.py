@@ -207,3 +207,54 @@ def test_administrator_screens_of_security_and_data_protection_open(page, live_s
     ]:
         page.goto(f"{live_server}{path}")
         assert text in page.content(), path
+
+
+def test_an_administrator_ticks_a_permission_and_the_role_sees_the_new_menu_item(page, browser, live_server, make_user):
+    from tests.conftest import STAFF_PASSWORD
+
+    role = unique("Recepcja ")
+    log_in(page, live_server)
+    page.goto(f"{live_server}/permissions/")
+    page.fill("#new-role-name", role)
+    page.get_by_role("button", name="Dodaj rolę").click()
+    page.wait_for_load_state()
+    assert f"Dodano rolę „{role}”" in page.content()
+    username = make_user(role)
+
+    colleague = browser.new_context(locale="pl-PL", ignore_https_errors=True).new_page()
+    colleague.goto(f"{live_server}/login/")
+    colleague.fill("#username", username)
+    colleague.fill("#password", STAFF_PASSWORD)
+    colleague.locator("input[type=submit], button[type=submit]").first.click()
+    colleague.wait_for_load_state()
+    assert colleague.locator("a[href='/clientmodelview/list/']").count() == 0
+
+    page.get_by_label(f"{role}: Przeglądanie kart klientów").check()
+    page.get_by_role("button", name="Zapisz").click()
+    page.wait_for_load_state()
+    assert "Zapisano. Zmienione uprawnienia: 1." in page.content()
+    assert page.get_by_label(f"{role}: Przeglądanie kart klientów").is_checked()
+
+    colleague.reload()
+    colleague.locator("a.dropdown-toggle", has_text="Klienci").click()
+    colleague.locator("a[href='/clientmodelview/list/']").click()
+    colleague.wait_for_url(f"{live_server}/clientmodelview/list/")
+    assert "Karty klientów" in colleague.content()
+    colleague.context.close()
+
+
+def test_the_matrix_ticks_a_whole_row_and_column_with_its_buttons(page, live_server):
+    log_in(page, live_server)
+    role = unique("Praktykanci ")
+    page.goto(f"{live_server}/permissions/")
+    page.fill("#new-role-name", role)
+    page.get_by_role("button", name="Dodaj rolę").click()
+    page.wait_for_load_state()
+    column = page.locator("th", has_text=role)
+    column.get_by_role("button", name="wszystko").click()
+    boxes = page.locator(f"#role-matrix input[aria-label^='{role}: ']")
+    assert boxes.count() > 10 and all(boxes.nth(i).is_checked() for i in range(boxes.count()))
+    column.get_by_role("button", name="nic").click()
+    assert not any(boxes.nth(i).is_checked() for i in range(boxes.count()))
+    page.locator("tr[data-capability='notes.view']").get_by_role("button", name="wszystko").click()
+    assert page.get_by_label(f"{role}: Przeglądanie notatek i aktywności").is_checked()

@@ -10,7 +10,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYWORDS = {"_": None, "_l": None, "gettext": None, "lazy_gettext": None}
+KEYWORDS = {"_": None, "_l": None, "gettext": None, "lazy_gettext": None, "ngettext": (1, 2)}
 
 
 def source_msgids() -> set[str]:
@@ -25,6 +25,12 @@ def source_msgids() -> set[str]:
     return found
 
 
+def is_translated(message) -> bool:
+    """A translation that is not fuzzy, with every plural form filled."""
+    forms = message.string if isinstance(message.string, tuple) else (message.string,)
+    return all(forms) and not message.fuzzy
+
+
 @pytest.mark.parametrize("language", ["pl", "en"])
 def test_catalog_translates_every_string_of_ours(language):
     with open(ROOT / "translations" / language / "LC_MESSAGES" / "messages.po", "rb") as po:
@@ -32,18 +38,23 @@ def test_catalog_translates_every_string_of_ours(language):
     wanted = source_msgids()
     assert len(wanted) > 100
     untranslated = sorted(
-        msgid for msgid in wanted if msgid not in catalog or not catalog[msgid].string or catalog[msgid].fuzzy
+        msgid for msgid in wanted if msgid not in catalog or not is_translated(catalog[msgid])
     )
     assert untranslated == []
+
+
+def as_key(value):
+    """Plural ids and strings come as lists from one reader and tuples from the other."""
+    return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
 @pytest.mark.parametrize("language", ["pl", "en"])
 def test_compiled_catalog_matches_its_source(language):
     folder = ROOT / "translations" / language / "LC_MESSAGES"
     with open(folder / "messages.po", "rb") as po:
-        source = {m.id: m.string for m in read_po(po, locale=language) if m.id and m.string}
+        source = {as_key(m.id): as_key(m.string) for m in read_po(po, locale=language) if m.id and m.string}
     with open(folder / "messages.mo", "rb") as mo:
-        compiled = {m.id: m.string for m in read_mo(mo) if m.id and m.string}
+        compiled = {as_key(m.id): as_key(m.string) for m in read_mo(mo) if m.id and m.string}
     assert compiled == source, "run `make translations` to recompile the catalogs"
 
 

@@ -12,7 +12,13 @@ CATALOG = Path(__file__).resolve().parent / "en" / "LC_MESSAGES" / "messages.po"
 with CATALOG.open("rb") as source:
     catalog = read_po(source, locale="en")
 for message in catalog:
-    if message.id and not message.string:
+    if not message.id:
+        continue
+    if isinstance(message.id, tuple):
+        # singular and plural forms; English has exactly these two
+        if not all(message.string):
+            message.string = message.id
+    elif not message.string:
         message.string = message.id
 with CATALOG.open("wb") as target:
     write_po(target, catalog, width=100)

@@ -33,6 +33,10 @@ REQUIRES_MESSAGE = _l("%(role)s: \u201c%(capability)s\u201d needs \u201c%(requir
 NAME_EMPTY_MESSAGE = _l("Give the role a name.")
 NAME_TOO_LONG_MESSAGE = _l("A role name has at most %(max)d characters.")
 NAME_TAKEN_MESSAGE = _l("A role with that name already exists.")
+LAST_ADMINISTRATOR_ACCOUNT_MESSAGE = _l(
+    "Nobody would be left to administer roles and permissions. Nothing was saved: keep at least one active "
+    "account with that permission."
+)
 BUILTIN_RENAME_MESSAGE = _l("Built-in roles keep their names; clone the role to have one under a name of your own.")
 UNKNOWN_ROLE_MESSAGE = _l("There is no such role.")
 UNKNOWN_CELL_MESSAGE = _l("The form names a role or permission that does not exist. Nothing was saved.")
@@ -122,10 +126,11 @@ def _record_cells(session, role, before, after, actor, automatic=False) -> int:
     return changed
 
 
-def someone_administers_roles(session) -> bool:
-    """Whether an active account holds the right to administer roles, directly or through a group."""
+def someone_administers_roles(session, excluding_user_id: int | None = None) -> bool:
+    """Whether an active account (other than the excluded one) may administer roles, directly or through a group."""
     needed = BY_KEY[ADMINISTER_ROLES].views
-    for user in session.scalars(select(appbuilder.sm.user_model).where(appbuilder.sm.user_model.active.is_(True))):
+    user_model = appbuilder.sm.user_model
+    for user in session.scalars(select(user_model).where(user_model.active.is_(True), user_model.id != (excluding_user_id or -1))):
         roles = list(user.roles) + [role for group in getattr(user, "groups", []) for role in group.roles]
         if any(needed <= _role_pairs(role) for role in roles):
             return True
@@ -172,6 +177,13 @@ def save_matrix(session, ticked: dict[int, set[str]], shown_stamp: str, actor) -
         session.rollback()
         raise
     return changed
+
+
+def keep_an_administrator(session, deleting_user_id: int | None = None) -> None:
+    """Refuse (rolling back) an account change that leaves nobody able to administer roles."""
+    if not someone_administers_roles(session, excluding_user_id=deleting_user_id):
+        session.rollback()
+        raise MatrixError(LAST_ADMINISTRATOR_ACCOUNT_MESSAGE, status=409)
 
 
 def _valid_name(session, name: str) -> str:

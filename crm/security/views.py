@@ -183,6 +183,20 @@ class UserDBModelView(NoFileDownload, PostedSearch, fab.UserDBModelView):
         ),
     }
 
+    def pre_update(self, item):
+        from crm.extensions import db
+        from crm.security.matrix import keep_an_administrator
+
+        super().pre_update(item)
+        # the edited roles and "active" flag are flushed by the check's query
+        keep_an_administrator(db.session)
+
+    def pre_delete(self, item):
+        from crm.extensions import db
+        from crm.security.matrix import keep_an_administrator
+
+        keep_an_administrator(db.session, deleting_user_id=item.id)
+
     def post_add(self, item):
         from crm.security.service import remember_password
 

@@ -1,0 +1,342 @@
+"""The role x permission matrix: its catalogue, its form, its record and its safeguards."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from crm.security import capabilities
+from crm.security.capabilities import BY_KEY, CAPABILITIES, OWN_ACCOUNT, held, missing_requirements, pairs_for
+from crm.security.roles import ADMINISTRATOR, AUDITOR, BUILTIN_ROLES
+from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, unique
+
+STAMP = re.compile(r'name="stamp" value="([0-9a-f]+)"')
+ROLE = re.compile(r'name="role" value="(\d+)"')
+CELL = re.compile(r'<input type="checkbox" name="cell" value="(\d+:[\w.]+)"[^>]*?(checked)?>', re.S)
+
+
+# -- the catalogue, without the app ------------------------------------------
+
+@pytest.mark.parametrize("capability", CAPABILITIES, ids=lambda c: c.key)
+def test_each_capability_is_told_apart_by_its_own_pairs(capability):
+    assert held(pairs_for({capability.key})) == {capability.key}
+
+
+def test_requirements_name_existing_capabilities_and_are_reported():
+    for capability in CAPABILITIES:
+        assert set(capability.requires) <= BY_KEY.keys()
+    assert missing_requirements({"clients.view", "clients.edit"}) == [("clients.edit", "personal_data.see")]
+    assert missing_requirements({"clients.edit", "personal_data.see"}) == []
+
+
+@pytest.mark.parametrize("role", BUILTIN_ROLES)
+def test_built_in_defaults_meet_every_requirement(role):
+    assert missing_requirements(BUILTIN_ROLES[role]) == []
+
+
+def test_every_permission_of_the_app_is_a_cell_of_the_matrix_or_ones_own_account(app, db_session):
+    from crm.extensions import appbuilder, db
+
+    def registered(session):
+        rows = session.scalars(db.select(appbuilder.sm.permissionview_model))
+        return {(row.permission.name, row.view_menu.name) for row in rows}
+
+    pairs = db_session(registered)
+    assert pairs - capabilities.catalogue_pairs() == set(), "a permission no cell of the matrix can grant"
+    assert capabilities.catalogue_pairs() - pairs == set(), "a cell naming a permission the app lacks"
+    assert OWN_ACCOUNT <= pairs
+
+
+# -- helpers ------------------------------------------------------------------
+
+def admin_client(app):
+    client = app.test_client()
+    auth = Auth(client)
+    auth.login()
+    return client, auth
+
+
+def read_form(client):
+    page = client.get("/permissions/")
+    assert page.status_code == 200
+    cells = {value for value, checked in CELL.findall(page.text) if checked}
+    return {
+        "csrf_token": csrf_token(page.text),
+        "stamp": STAMP.search(page.text).group(1),
+        "role": ROLE.findall(page.text),
+        "cell": cells,
+    }
+
+
+def post_form(client, form, add=(), remove=()):
+    cells = (form["cell"] | set(add)) - set(remove)
+    data = [("csrf_token", form["csrf_token"]), ("stamp", form["stamp"])]
+    data += [("role", role) for role in form["role"]] + [("cell", cell) for cell in sorted(cells)]
+    return client.post("/permissions/", data=MultiDict(data))
+
+
+def role_id(app, name):
+    from crm.extensions import appbuilder, db
+
+    with app.app_context():
+        found = appbuilder.sm.find_role(name).id
+        db.session.remove()
+    return found
+
+
+def role_capabilities(app, name):
+    from crm.extensions import appbuilder, db
+
+    with app.app_context():
+        role = appbuilder.sm.find_role(name)
+        keys = held({(pv.permission.name, pv.view_menu.name) for pv in role.permissions})
+        db.session.remove()
+    return keys
+
+
+def new_role(client, auth, name=None, clone_of=""):
+    name = name or unique("Dział ")
+    response = client.post("/permissions/add", data={"csrf_token": auth.csrf, "name": name, "clone_of": clone_of})
+    assert response.status_code == 302, response.text
+    return name
+
+
+def changes(app, role):
+    from crm.extensions import db
+    from crm.security.models import PermissionChange
+
+    with app.app_context():
+        rows = [
+            (row.kind, row.capability, row.before, row.after, row.changed_by.username if row.changed_by else None)
+            for row in db.session.scalars(
+                db.select(PermissionChange).where(PermissionChange.role_id == role_id(app, role)).order_by(PermissionChange.id)
+            )
+        ]
+        db.session.remove()
+    return rows
+
+
+def signed_in(app, username):
+    client = app.test_client()
+    Auth(client).login(username, STAFF_PASSWORD)
+    return client
+
+
+# -- the screen ---------------------------------------------------------------
+
+def test_matrix_shows_roles_as_columns_and_plain_language_rows(app):
+    client, _ = admin_client(app)
+    page = client.get("/permissions/", headers={"Accept-Language": "pl"})
+    for label in ("Edycja klientów", "Widok danych osobowych bez maskowania", "Klienci", "Administracja"):
+        assert label in page.text
+    for role in ("Administrator", "Kierownik", "Biuro obsługi", "Inspektor ochrony danych", "Audytor"):
+        assert role in page.text
+    assert "can_edit" not in page.text and "ClientModelView" not in page.text
+
+
+def test_ticking_a_cell_grants_the_screen_and_the_menu_and_is_recorded(app, make_user):
+    client, auth = admin_client(app)
+    role = new_role(client, auth)
+    username = make_user(role)
+    staff = signed_in(app, username)
+    assert staff.get("/clientmodelview/list/").status_code == 403
+    assert 'href="/clientmodelview/list/"' not in staff.get("/my-logins/").text
+
+    form = read_form(client)
+    cell = f"{role_id(app, role)}:clients.view"
+    response = post_form(client, form, add=[cell])
+    assert response.status_code == 302
+    assert role_capabilities(app, role) == {"clients.view"}
+
+    assert staff.get("/clientmodelview/list/").status_code == 200
+    menu = staff.get("/my-logins/").text
+    assert 'href="/clientmodelview/list/"' in menu
+    assert 'href="/mailinglistmodelview/list/"' not in menu, "the menu shows only what the role allows"
+    assert changes(app, role)[-1] == ("cell", "clients.view", "no", "yes", "admin")
+
+    response = post_form(client, read_form(client), remove=[cell])
+    assert response.status_code == 302
+    assert staff.get("/clientmodelview/list/").status_code == 403
+    assert changes(app, role)[-1] == ("cell", "clients.view", "yes", "no", "admin")
+
+
+def test_the_record_of_changes_is_listed_for_administrators(app):
+    client, auth = admin_client(app)
+    role = new_role(client, auth)
+    post_form(client, read_form(client), add=[f"{role_id(app, role)}:logins.view"])
+    page = client.get("/permissionchangemodelview/list/", headers={"Accept-Language": "pl"})
+    assert page.status_code == 200
+    assert role in page.text and "Przeglądanie historii logowań" in page.text
+    assert 'href="/permissionchangemodelview/list/"' in client.get("/permissions/").text
+
+
+def test_a_stale_form_is_refused_and_changes_nothing(app):
+    client, auth = admin_client(app)
+    role = new_role(client, auth)
+    first = read_form(client)
+    post_form(client, read_form(client), add=[f"{role_id(app, role)}:notes.view"])
+    response = post_form(client, first, add=[f"{role_id(app, role)}:contacts.view"])
+    assert response.status_code == 409
+    assert "Ktoś zmienił role" in response.text
+    assert role_capabilities(app, role) == {"notes.view"}
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [["999999:clients.view"], ["{role}:no.such.capability"], ["{role}"], ["x:clients.view"]],
+    ids=["unknown role", "unknown capability", "no capability", "not a number"],
+)
+def test_a_forged_cell_is_refused_and_changes_nothing(app, forged):
+    client, auth = admin_client(app)
+    role = new_role(client, auth)
+    form = read_form(client)
+    response = post_form(client, form, add=[cell.format(role=role_id(app, role)) for cell in forged] + [f"{role_id(app, role)}:notes.view"])
+    assert response.status_code == 400
+    assert "nie istnieje" in response.text
+    assert role_capabilities(app, role) == set()
+
+
+def test_a_form_without_its_csrf_token_changes_nothing(app):
+    client, auth = admin_client(app)
+    role = new_role(client, auth)
+    form = read_form(client)
+    form["csrf_token"] = ""
+    response = post_form(client, form, add=[f"{role_id(app, role)}:clients.view"])
+    assert response.status_code == 400
+    assert role_capabilities(app, role) == set()
+
+
+def test_editing_without_seeing_personal_data_is_refused_with_a_reason(app):
+    client, auth = admin_client(app)
+    role = new_role(client, auth)
+    rid = role_id(app, role)
+    response = post_form(client, read_form(client), add=[f"{rid}:clients.view", f"{rid}:clients.edit"])
+    assert response.status_code == 400
+    assert "wymaga też" in response.text and "Widok danych osobowych bez maskowania" in response.text
+    assert role_capabilities(app, role) == set()
+
+
+def test_the_last_administrator_keeps_the_right_to_administer_roles(app):
+    client, _ = admin_client(app)
+    form = read_form(client)
+    response = post_form(client, form, remove=[f"{role_id(app, ADMINISTRATOR)}:roles.administer"])
+    assert response.status_code == 409
+    assert "Nikt nie mógłby administrować" in response.text
+    assert "roles.administer" in role_capabilities(app, ADMINISTRATOR)
+    assert client.get("/permissions/").status_code == 200
+
+
+def test_adding_cloning_and_renaming_roles_is_recorded(app):
+    client, auth = admin_client(app)
+    source = new_role(client, auth)
+    post_form(client, read_form(client), add=[f"{role_id(app, source)}:clients.view", f"{role_id(app, source)}:notes.view"])
+    clone = new_role(client, auth, clone_of=str(role_id(app, source)))
+    assert role_capabilities(app, clone) == {"clients.view", "notes.view"}
+    assert changes(app, clone)[0] == ("role_cloned", None, source, clone, "admin")
+
+    renamed = unique("Księgowość ")
+    response = client.post(
+        f"/permissions/{role_id(app, clone)}/rename", data={"csrf_token": auth.csrf, "name": f"  {renamed} "}
+    )
+    assert response.status_code == 302
+    assert changes(app, renamed)[-1] == ("role_renamed", None, clone, renamed, "admin")
+    assert role_capabilities(app, renamed) == {"clients.view", "notes.view"}
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [("   ", "Nadaj roli nazwę"), ("x" * 65, "co najwyżej 64"), (ADMINISTRATOR, "już istnieje"),
+     ("audytor", "już istnieje")],
+    ids=["blank", "too long", "taken", "a built-in role's Polish name"],
+)
+def test_a_bad_role_name_is_refused_with_a_message(app, name, message):
+    client, auth = admin_client(app)
+    response = client.post("/permissions/add", data={"csrf_token": auth.csrf, "name": name})
+    assert response.status_code == 400
+    assert message in response.text
+
+
+def test_built_in_roles_keep_their_names_and_unknown_roles_answer_404(app):
+    client, auth = admin_client(app)
+    response = client.post(f"/permissions/{role_id(app, AUDITOR)}/rename", data={"csrf_token": auth.csrf, "name": "Kontrola"})
+    assert response.status_code == 400 and "Role wbudowane zachowują nazwy" in response.text
+    response = client.post("/permissions/987654/rename", data={"csrf_token": auth.csrf, "name": "Kontrola"})
+    assert response.status_code == 404
+    response = client.post("/permissions/add", data={"csrf_token": auth.csrf, "name": unique("R"), "clone_of": "abc"})
+    assert response.status_code == 404
+
+
+def test_init_keeps_an_administrators_decision_and_restores_undecided_defaults(app):
+    from crm.extensions import appbuilder, db
+
+    client, _ = admin_client(app)
+    post_form(client, read_form(client), remove=[f"{role_id(app, AUDITOR)}:api.docs"])
+    with app.app_context():
+        # an undecided cell changed behind the matrix's back
+        auditor = appbuilder.sm.find_role(AUDITOR)
+        auditor.permissions = [pv for pv in auditor.permissions if pv.view_menu.name != "LoginEventModelView"]
+        db.session.commit()
+        db.session.remove()
+    result = app.test_cli_runner().invoke(args=["crm", "init"])
+    assert result.exit_code == 0, result.output
+    held_now = role_capabilities(app, AUDITOR)
+    assert "api.docs" not in held_now
+    assert "logins.view" in held_now
+    post_form(client, read_form(client), add=[f"{role_id(app, AUDITOR)}:api.docs"])
+
+
+@pytest.fixture()
+def only_admin_administers(app):
+    """Deactivate, for one test, every other account that may administer roles."""
+    from crm.extensions import appbuilder, db
+    from crm.security.matrix import someone_administers_roles
+
+    with app.app_context():
+        others = [
+            user for user in db.session.scalars(db.select(appbuilder.sm.user_model))
+            if user.active and user.username != "admin"
+        ]
+        for user in others:
+            user.active = False
+        db.session.commit()
+        assert someone_administers_roles(db.session)
+        other_ids = [user.id for user in others]
+        db.session.remove()
+    yield
+    with app.app_context():
+        for user_id in other_ids:
+            db.session.get(appbuilder.sm.user_model, user_id).active = True
+        db.session.commit()
+        db.session.remove()
+
+
+def admin_account(app):
+    from crm.extensions import appbuilder, db
+
+    with app.app_context():
+        user = appbuilder.sm.find_user(username="admin")
+        found = (user.id, user.active, [role.name for role in user.roles])
+        db.session.remove()
+    return found
+
+
+def test_the_last_administrator_account_can_be_neither_demoted_nor_deleted(app, only_admin_administers):
+    client, auth = admin_client(app)
+    admin_id, _, _ = admin_account(app)
+    form = client.get(f"/users/edit/{admin_id}").text
+    response = client.post(
+        f"/users/edit/{admin_id}",
+        data={
+            "csrf_token": csrf_token(form), "first_name": "Administrator", "last_name": "Kartoteka", "username": "admin",
+            "email": "admin@kartoteka.invalid", "active": "y", "roles": str(role_id(app, AUDITOR)),
+        },
+        follow_redirects=True,
+    )
+    assert "Nikt nie mógłby administrować" in response.text
+    assert admin_account(app) == (admin_id, True, [ADMINISTRATOR])
+
+    response = client.post(f"/users/delete/{admin_id}", data={"csrf_token": auth.csrf}, follow_redirects=True)
+    assert "Nikt nie mógłby administrować" in response.text
+    assert admin_account(app)[0] == admin_id
