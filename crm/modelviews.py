@@ -167,6 +167,21 @@ class VersionedModelView(NoFileDownload, PostedSearch, ModelView):
             _label_blank_choices(form)
         self.order_columns = sortable(self.datamodel, self.order_columns)
 
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk):
+        """FAB's show page, with what ``show_extra`` adds for the template."""
+        pk = self._deserialize_pk_if_composite(pk)
+        widgets = self._show(pk)
+        return self.render_template(
+            self.show_template, pk=pk, title=self.show_title, widgets=widgets,
+            related_views=self._related_views, **self.show_extra(pk),
+        )
+
+    def show_extra(self, pk) -> dict:
+        """More values for the show template (a card's record of changes)."""
+        return {}
+
     def _edit(self, pk):
         if request.method != "POST":
             return super()._edit(pk)

@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 
 from crm.clients.api import ClientApi
 from crm.clients.views import ClientModelView, ContactPersonModelView, NoteModelView
+from crm.history.views import ClientHistoryView, RecentChangesView
 from crm.mailing.views import MailingListModelView, SubscriptionModelView
 from crm.privacy.views import PersonalDataView
 from crm.security.matrix_views import PermissionChangeModelView, RoleMatrixView
@@ -47,6 +48,10 @@ def register_views(appbuilder) -> None:
     appbuilder.add_view(
         NoteModelView, "Notes and activities", label=_l("Notes and activities"), icon="fa-sticky-note", **clients
     )
+    appbuilder.add_view(
+        RecentChangesView, "Recent changes", label=_l("Recent changes"), icon="fa-history", **clients
+    )
+    appbuilder.add_view_no_menu(ClientHistoryView)
     mailing = {"category": "Mailing", "category_label": _l("Mailing"), "category_icon": "fa-envelope"}
     appbuilder.add_view(
         MailingListModelView, "Mailing lists", label=_l("Mailing lists"), icon="fa-list", **mailing

@@ -12,6 +12,7 @@ from wtforms import DateField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from crm.clients import service
+from crm.clients.labels import CLIENT_LABELS, CONTACT_LABELS, NOTE_LABELS
 from crm.clients.choices import CLIENT_KIND_LABELS, CLIENT_STATUS_LABELS, NOTE_KIND_LABELS, label_of
 from crm.clients.models import Client, ContactPerson, Note
 from crm.clients.validation import client_errors, contact_errors, digits_only, normalize_nip
@@ -19,28 +20,6 @@ from crm.forms import RuleValidator, rule_validators
 from crm.mailing.views import SubscriptionModelView
 from crm.modelviews import VersionedModelView
 
-CLIENT_LABELS = {
-    "display_name": _l("Name"),
-    "kind": _l("Kind"),
-    "company_name": _l("Company name"),
-    "first_name": _l("First name"),
-    "last_name": _l("Last name"),
-    "email": _l("Email"),
-    "phone": _l("Phone"),
-    "street": _l("Street and number"),
-    "postal_code": _l("Postal code"),
-    "city": _l("City"),
-    "country": _l("Country"),
-    "nip": _l("NIP"),
-    "pesel": _l("PESEL"),
-    "status": _l("Status"),
-    "owner": _l("Owner"),
-    "remarks": _l("Remarks"),
-    "created_at": _l("Created at"),
-    "updated_at": _l("Updated at"),
-    "mailing_lists": _l("Mailing list"),
-    "lock_version": _l("Version"),
-}
 
 CLIENT_FORM_COLUMNS = [
     "kind",
@@ -104,14 +83,7 @@ class ContactPersonModelView(VersionedModelView):
     show_title = _l("Contact person")
     add_title = _l("Add contact person")
     edit_title = _l("Edit contact person")
-    label_columns = {
-        "client": _l("Client"),
-        "first_name": _l("First name"),
-        "last_name": _l("Last name"),
-        "position": _l("Position"),
-        "email": _l("Email"),
-        "phone": _l("Phone"),
-    }
+    label_columns = CONTACT_LABELS
     list_columns = ["first_name", "last_name", "position", "email", "phone", "client"]
     show_columns = ["client", "first_name", "last_name", "position", "email", "phone"]
     add_columns = ["client", "first_name", "last_name", "position", "email", "phone"]
@@ -134,14 +106,7 @@ class NoteModelView(VersionedModelView):
     show_title = _l("Note")
     add_title = _l("Add note or activity")
     edit_title = _l("Edit note or activity")
-    label_columns = {
-        "client": _l("Client"),
-        "kind": _l("Kind"),
-        "occurred_on": _l("Date"),
-        "text": _l("Text"),
-        "author": _l("Author"),
-        "created_at": _l("Created at"),
-    }
+    label_columns = NOTE_LABELS
     list_columns = ["occurred_on", "kind", "text", "author", "client"]
     show_columns = ["client", "kind", "occurred_on", "text", "author", "created_at"]
     add_columns = ["client", "kind", "occurred_on", "text"]
@@ -219,3 +184,11 @@ class ClientModelView(VersionedModelView):
 
     def pre_update(self, item):
         service.prepare_for_save(item, acting_user=g.user)
+
+    def show_extra(self, pk) -> dict:
+        from crm.history.service import card_record
+
+        return {
+            "record": card_record(self.datamodel.session, int(pk)),
+            "history_visible": self.appbuilder.sm.has_access("can_show", "ClientHistoryView"),
+        }

@@ -1,4 +1,4 @@
-"""Where a subscription came from; keys are stored, labels are translated."""
+"""Stored keys of subscriptions and their translated labels, with the field labels of a subscription."""
 
 from flask_babel import lazy_gettext as _l
 
@@ -10,3 +10,11 @@ SUBSCRIPTION_SOURCE_LABELS = {
     "event": _l("Event or fair"),
 }
 SUBSCRIPTION_SOURCES = tuple(SUBSCRIPTION_SOURCE_LABELS)
+
+SUBSCRIPTION_LABELS = {
+    "client": _l("Client"),
+    "mailing_list": _l("Mailing list"),
+    "mailing_list_id": _l("Mailing list"),
+    "subscribed_at": _l("Subscribed at"),
+    "source": _l("Source"),
+}

@@ -9,7 +9,7 @@ from wtforms import SelectField
 from wtforms.validators import DataRequired
 
 from crm.mailing import service
-from crm.mailing.choices import SUBSCRIPTION_SOURCE_LABELS
+from crm.mailing.choices import SUBSCRIPTION_LABELS, SUBSCRIPTION_SOURCE_LABELS
 from crm.clients.choices import label_of
 from crm.mailing.models import MailingList, Subscription
 from crm.modelviews import VersionedModelView
@@ -32,12 +32,7 @@ class SubscriptionModelView(VersionedModelView):
     show_title = _l("Subscription")
     add_title = _l("Add subscription")
     edit_title = _l("Edit subscription")
-    label_columns = {
-        "client": _l("Client"),
-        "mailing_list": _l("Mailing list"),
-        "subscribed_at": _l("Subscribed at"),
-        "source": _l("Source"),
-    }
+    label_columns = SUBSCRIPTION_LABELS
     list_columns = ["mailing_list", "client", "subscribed_at", "source"]
     show_columns = list_columns
     add_columns = ["client", "mailing_list", "source"]

@@ -54,10 +54,11 @@ CLIENTS = Area("clients", _l("Clients"))
 CONTACTS = Area("contacts", _l("Contact persons"))
 NOTES = Area("notes", _l("Notes and activities"))
 MAILING = Area("mailing", _l("Mailing"))
+HISTORY = Area("history", _l("History"))
 GDPR = Area("gdpr", _l("Personal data (GDPR)"))
 SECURITY = Area("security", _l("Users and security"))
 ADMINISTRATION = Area("administration", _l("Administration"))
-AREAS = (CLIENTS, CONTACTS, NOTES, MAILING, GDPR, SECURITY, ADMINISTRATION)
+AREAS = (CLIENTS, CONTACTS, NOTES, MAILING, HISTORY, GDPR, SECURITY, ADMINISTRATION)
 
 SEE_PERSONAL = "personal_data.see"
 ADMINISTER_ROLES = "roles.administer"
@@ -106,6 +107,14 @@ CAPABILITIES: tuple[Capability, ...] = (
         MAILING, "subscriptions", "SubscriptionModelView", ("Mailing", "Subscriptions"),
         (_l("See subscriptions"), _l("Subscribe clients to lists"), _l("Edit subscriptions"),
          _l("Unsubscribe clients")),
+    ),
+    Capability(
+        "history.view", HISTORY, _l("See the history of client cards and recent changes"),
+        _pairs({"ClientHistoryView": ("can_show",), "RecentChangesView": ("can_list",)}, ("Clients", "Recent changes")),
+    ),
+    Capability(
+        "history.restore", HISTORY, _l("Restore a client card to an earlier version"),
+        _pairs({"ClientHistoryView": ("can_restore",)}), requires=("history.view",),
     ),
     Capability(SEE_PERSONAL, GDPR, _l("See personal data in clear (otherwise masked)"), _pairs({"PersonalData": ("can_see",)})),
     Capability(

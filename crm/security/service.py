@@ -146,3 +146,20 @@ def request_password_change(users, message: str | None) -> int:
         )
     db.session.commit()
     return len(users)
+
+
+def has_acted(session, user_id: int) -> bool:
+    """Whether history, notes, client ownership or the permission record name this account."""
+    from sqlalchemy_continuum import versioning_manager
+
+    from crm.clients.models import Client, Note
+    from crm.security.models import PermissionChange
+
+    transaction_cls = versioning_manager.transaction_cls
+    checks = (
+        db.select(transaction_cls.id).where(transaction_cls.user_id == user_id),
+        db.select(Note.id).where(Note.author_id == user_id),
+        db.select(Client.id).where(Client.owner_id == user_id),
+        db.select(PermissionChange.id).where(PermissionChange.changed_by_id == user_id),
+    )
+    return any(session.execute(check.limit(1)).first() is not None for check in checks)

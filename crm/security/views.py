@@ -197,6 +197,25 @@ class UserDBModelView(NoFileDownload, PostedSearch, fab.UserDBModelView):
 
         keep_an_administrator(db.session, deleting_user_id=item.id)
 
+    def _delete(self, pk):
+        """Delete an account, or deactivate it when history names it (its changes keep their author)."""
+        from crm.extensions import db
+        from crm.security.service import has_acted
+
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None or not has_acted(db.session, item.id):
+            return super()._delete(pk)
+        try:
+            self.pre_delete(item)
+        except ValueError as error:
+            flash(str(error), "danger")
+            return None
+        item.active = False
+        db.session.commit()
+        flash(gettext("The account made changes that history records, so it was deactivated instead of deleted."), "info")
+        self.update_redirect()
+        return None
+
     def post_add(self, item):
         from crm.security.service import remember_password
 

@@ -1,0 +1,160 @@
+"""Screens of a card's history (timeline, comparison, restore) and of recent changes."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import abort, flash, g, redirect, request, url_for
+from flask_appbuilder import BaseView, expose, has_access, permission_name
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import BadRequest
+
+from crm.clients.models import Client
+from crm.extensions import appbuilder, db
+from crm.history import service
+from crm.privacy.masking import mask, sees_personal_data
+
+BAD_ARGUMENT_MESSAGE = _l("A page number, version or filter in the address is not valid.")
+PER_PAGE = 20
+
+
+def _bad_request():
+    error = BadRequest()
+    error.kartoteka_message = str(BAD_ARGUMENT_MESSAGE)
+    return error
+
+
+def _int_arg(name: str, default: int | None = None, minimum: int = 0) -> int | None:
+    value = request.args.get(name, "")
+    if value == "":
+        return default
+    if not value.isdigit() or int(value) < minimum or int(value) > 2**62:
+        raise _bad_request()
+    return int(value)
+
+
+def _date_arg(name: str) -> date | None:
+    value = request.args.get(name, "")
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _bad_request() from None
+
+
+def _card_title(client_id: int) -> str:
+    client = db.session.get(Client, client_id)
+    if client is None:
+        return gettext("card #%(id)s (deleted)", id=client_id)
+    name = client.display_name
+    return mask("name", name) if name and not sees_personal_data() else name
+
+
+class ClientHistoryView(BaseView):
+    """A card's timeline, the comparison of two of its versions, and restoring one."""
+
+    route_base = "/history/client"
+    default_view = "timeline"
+
+    def _refuse(self, error: service.HistoryError, client_id: int):
+        flash(str(error), "danger")
+        if error.status == 404:
+            abort(404)
+        return redirect(url_for(f"{self.endpoint}.timeline", pk=client_id))
+
+    @expose("/<int:pk>/")
+    @has_access
+    @permission_name("show")
+    def timeline(self, pk):
+        page = _int_arg("page", 0)
+        changes, total = service.timeline(db.session, pk, page=page, per_page=PER_PAGE)
+        if total == 0:
+            abort(404)
+        return self.render_template(
+            "history/timeline.html",
+            title=_l("History of the card"),
+            card=_card_title(pk),
+            client_id=pk,
+            changes=changes,
+            page=page,
+            pages=(total + PER_PAGE - 1) // PER_PAGE,
+            total=total,
+            can_restore=appbuilder.sm.has_access("can_restore", self.class_permission_name),
+            exists=db.session.get(Client, pk) is not None,
+        )
+
+    @expose("/<int:pk>/compare")
+    @has_access
+    @permission_name("show")
+    def compare(self, pk):
+        older, newer = _int_arg("older"), _int_arg("newer")
+        if older is None or newer is None:
+            flash(gettext("Choose two versions to compare."), "info")
+            return redirect(url_for(f"{self.endpoint}.timeline", pk=pk))
+        try:
+            old, new, rows = service.compare(db.session, pk, older, newer)
+        except service.HistoryError as error:
+            return self._refuse(error, pk)
+        return self.render_template(
+            "history/compare.html",
+            title=_l("Two versions of the card"),
+            card=_card_title(pk),
+            client_id=pk,
+            old=old,
+            new=new,
+            rows=rows,
+        )
+
+    @expose("/<int:pk>/restore", methods=["POST"])
+    @has_access
+    @permission_name("restore")
+    def restore(self, pk):
+        version = request.form.get("version", "")
+        if not version.isdigit() or int(version) > 2**62:
+            raise _bad_request()
+        try:
+            changed = service.restore(db.session, pk, int(version), g.user)
+        except service.HistoryError as error:
+            return self._refuse(error, pk)
+        flash(gettext("The card was restored to the chosen version (%(count)d records changed).", count=changed), "success")
+        return redirect(url_for(f"{self.endpoint}.timeline", pk=pk))
+
+
+class RecentChangesView(BaseView):
+    """Changes to client cards across the base, filterable by who, when and what."""
+
+    route_base = "/history/recent"
+    default_view = "index"
+
+    @expose("/")
+    @has_access
+    @permission_name("list")
+    def index(self):
+        record_kind = request.args.get("record") or None
+        change_kind = request.args.get("change") or None
+        if record_kind not in (None, *service.RECORD_KIND_LABELS) or change_kind not in (None, *service.CHANGE_KIND_LABELS):
+            raise _bad_request()
+        wanted = service.RecentFilter(
+            user_id=_int_arg("user"),
+            since=_date_arg("since"),
+            until=_date_arg("until"),
+            record_kind=record_kind,
+            change_kind=change_kind,
+        )
+        page = _int_arg("page", 0)
+        changes, more = service.recent_changes(db.session, wanted, page=page)
+        staff = db.session.scalars(db.select(appbuilder.sm.user_model).order_by(appbuilder.sm.user_model.username))
+        return self.render_template(
+            "history/recent.html",
+            title=_l("Recent changes"),
+            changes=changes,
+            more=more,
+            page=page,
+            wanted=wanted,
+            staff=[(user.id, service.staff_name(user)) for user in staff],
+            record_kinds=service.RECORD_KIND_LABELS,
+            change_kinds=service.CHANGE_KIND_LABELS,
+            args={key: value for key, value in request.args.items() if key != "page"},
+        )
