@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-ADMIN_PASSWORD = "Bench-Admin-Passw0rd-Long"
+ADMIN_PASSWORD = "Pomiarowy-Tramwaj-Jedzie-Przez-Most-2026"
 
 
 def percentile(samples, share):

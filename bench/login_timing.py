@@ -20,6 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.encryption import ADMIN_PASSWORD  # noqa: E402
+
 PASSWORD = "Zielony-Kot-Pije-Mleko-2026"
 
 
@@ -40,7 +42,7 @@ def main() -> None:
                 "CRM_LOCKOUT_ATTEMPTS": 10_000,
             }
         )
-        app.test_cli_runner().invoke(args=["crm", "init"], env={"CRM_ADMIN_PASSWORD": "Bench-Admin-Passw0rd-Long"})
+        app.test_cli_runner().invoke(args=["crm", "init"], env={"CRM_ADMIN_PASSWORD": ADMIN_PASSWORD})
         from crm.extensions import appbuilder, db
         from crm.security import lockout
 

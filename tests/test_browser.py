@@ -258,3 +258,35 @@ def test_the_matrix_ticks_a_whole_row_and_column_with_its_buttons(page, live_ser
     assert not any(boxes.nth(i).is_checked() for i in range(boxes.count()))
     page.locator("tr[data-capability='notes.view']").get_by_role("button", name="wszystko").click()
     assert page.get_by_label(f"{role}: Przeglądanie notatek i aktywności").is_checked()
+
+
+def test_a_manager_compares_two_versions_of_a_card_and_sees_the_change_highlighted(page, live_server, make_user):
+    from tests.conftest import STAFF_PASSWORD
+
+    log_in(page, live_server, make_user("Manager"), STAFF_PASSWORD)
+    name = unique("Piekarnia „Pod Kłosem” ")
+    page.goto(f"{live_server}/clientmodelview/add")
+    page.fill("#company_name", name)
+    page.fill("#city", "Zamość")
+    page.get_by_role("button", name="Zapisz").click()
+    page.wait_for_load_state()
+    search_list(page, live_server, "Nazwa firmy", name.split()[0])
+    page.locator("table tr", has_text=name).locator("a[href*='/clientmodelview/edit/']").first.click()
+    page.fill("#city", "Hrubieszów")
+    page.get_by_role("button", name="Zapisz").click()
+    page.wait_for_load_state()
+
+    page.locator("table tr", has_text=name).locator("a[href*='/clientmodelview/show/']").first.click()
+    page.locator("#card-history").click()
+    page.wait_for_url(re.compile(r".*/history/client/\d+/$"))
+    rows = page.locator("tr.history-change")
+    assert rows.count() == 2
+    rows.nth(1).locator("input[name=older]").check()
+    rows.nth(0).locator("input[name=newer]").check()
+    page.get_by_role("button", name="Porównaj").click()
+    page.wait_for_url(re.compile(r".*/compare\?(older|newer)=\d+&(older|newer)=\d+$"))
+    changed = page.locator("tr.field-changed")
+    assert changed.count() == 1
+    assert "Miejscowość" in changed.inner_text()
+    assert "Zamość" in changed.inner_text() and "Hrubieszów" in changed.inner_text()
+    assert "warning" in changed.get_attribute("class")

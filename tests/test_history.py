@@ -295,3 +295,43 @@ def test_deleting_a_staff_account_that_never_acted_deletes_it(app, db_session, m
     user_id = db_session(lambda s: app.appbuilder.sm.find_user(username=username).id)
     admin.post(f"/users/delete/{user_id}", data={"csrf_token": auth.csrf}, follow_redirects=True)
     assert db_session(lambda s: app.appbuilder.sm.find_user(username=username)) is None
+
+
+def test_every_kind_of_field_compares_with_its_shown_value(app, db_session, make_user):
+    from crm.clients.models import Client, ContactPerson, Note
+    from crm.mailing.models import MailingList, Subscription
+
+    admin, _ = signed_in(app)
+    card = new_card(admin, db_session)
+    list_name = unique("Lista porównań ")
+    owner = make_user(MANAGER, first_name="Oskar", last_name="Opiekun")
+
+    def add_rows(s):
+        client = s.get(Client, card)
+        client.contacts.append(ContactPerson(first_name="Ewa", last_name="Porównywana", email="ewa@stara.pl"))
+        client.notes.append(Note(kind="call", occurred_on=date(2026, 3, 1), text="Pierwsza"))
+        client.subscriptions.append(Subscription(mailing_list=MailingList(name=list_name), source="manual"))
+        s.commit()
+
+    db_session(add_rows)
+    older = max(versions(admin, card))
+
+    def change_everything(s):
+        client = s.get(Client, card)
+        client.status, client.owner_id = "former", app.appbuilder.sm.find_user(username=owner).id
+        client.contacts[0].email = "ewa@nowa.pl"
+        client.notes[0].occurred_on, client.notes[0].kind = date(2026, 4, 2), "meeting"
+        client.subscriptions[0].source = "event"
+        s.commit()
+
+    db_session(change_everything)
+    newer = max(versions(admin, card))
+    page = admin.get(f"/history/client/{card}/compare?older={older}&newer={newer}").text
+    changed = re.findall(r'<tr class="warning field-changed">\s*<td>([^<]+)</td>\s*<td>([^<]*)</td><td>([^<]*)</td>', page)
+    assert ("Status", "Potencjalny", "Były") in changed
+    assert ("Opiekun", "Administrator Kartoteka", "Oskar Opiekun") in changed
+    assert ("E-mail", "ewa@stara.pl", "ewa@nowa.pl") in changed
+    assert ("Rodzaj", "Rozmowa telefoniczna", "Spotkanie") in changed
+    assert ("Data", "2026-03-01", "2026-04-02") in changed
+    assert ("Źródło", "Wprowadzona przez pracownika", "Wydarzenie lub targi") in changed
+    assert len(changed) == 6, changed
