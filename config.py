@@ -53,6 +53,10 @@ class Config:
     #: Database errors (which FAB logs) must not quote the row's values.
     SQLALCHEMY_ENGINE_OPTIONS = {"hide_parameters": True}
     #: Largest request body; a form field alone may not exceed MAX_FORM_MEMORY_SIZE.
+    #: Retention (Art. 5(1)(e)): clients with no change for this many years are due for erasure
+    #: (`flask crm retention`); six covers the five years after the tax year that Polish law asks for.
+    CRM_RETENTION_INACTIVE_YEARS = 6
+
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
     MAX_FORM_MEMORY_SIZE = 1024 * 1024
 

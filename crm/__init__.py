@@ -111,10 +111,15 @@ def _load_keys(app: Flask) -> None:
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
-    """SQLite enforces foreign keys only when asked, per connection."""
+    """SQLite enforces foreign keys, and overwrites deleted content, only when asked, per connection.
+
+    Secure delete zeroes the pages an erasure frees, so an erased person's
+    (encrypted) values do not linger in the file.
+    """
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
 

@@ -174,3 +174,70 @@ def set_password_command(username, password):
     except PasswordPolicyError as error:
         raise click.ClickException(_("The password is refused: %(problems)s", problems=" ".join(error.problems))) from None
     click.echo(_("The password of '%(user)s' is set; it must be changed at the next login.", user=username))
+
+
+@crm_cli.command("export")
+@click.argument("client_id", type=int)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write the whole download (ZIP: JSON, CSV, summary) to this file instead of JSON to standard output.")
+@click.option("--request", "request_id", type=int, help="The data-subject request this export answers.")
+def export_command(client_id, output, request_id):
+    """Export everything held about a client (Art. 15, 20); the export is recorded."""
+    import json
+
+    from crm.gdpr import export
+
+    try:
+        data = export.collect(db.session, client_id)
+    except export.ExportError as error:
+        raise click.ClickException(str(error)) from None
+    if output:
+        with open(output, "wb") as target:
+            target.write(export.package(data))
+    else:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    export.record(db.session, client_id, data, request_id=request_id)
+    if output:
+        click.echo(_("Exported client %(id)d to %(file)s.", id=client_id, file=output))
+
+
+@crm_cli.command("erase")
+@click.argument("client_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+@click.option("--request", "request_id", type=int, help="The data-subject request this erasure answers.")
+def erase_command(client_id, yes, request_id):
+    """Erase a client from every place, history included (Art. 17); the erasure is recorded."""
+    from crm.gdpr import erasure
+
+    try:
+        preview = erasure.preview(db.session, client_id)
+    except erasure.ErasureError as error:
+        raise click.ClickException(str(error)) from None
+    for table, label, live, versions in preview.places:
+        if live or versions:
+            click.echo(_("%(place)s: %(rows)d records, %(versions)d earlier versions", place=label, rows=live, versions=versions))
+    click.echo(_("Change records left empty: %(count)d", count=preview.transactions))
+    if not yes and not click.confirm(_("Erase client %(id)d for good?", id=client_id)):
+        raise click.ClickException(_("Nothing was erased."))
+    event = erasure.erase(db.session, client_id, request_id=request_id)
+    click.echo(_("Client %(id)d was erased; erasure record no. %(event)d.", id=client_id, event=event.id))
+
+
+@crm_cli.command("retention")
+@click.option("--apply", "apply_rule", is_flag=True, help="Erase the candidates (otherwise they are only listed).")
+@click.option("--years", type=click.IntRange(1, 100), help="Years without activity [CRM_RETENTION_INACTIVE_YEARS].")
+def retention_command(apply_rule, years):
+    """List, or erase with --apply, the clients with no activity for the retention period."""
+    from crm.gdpr import erasure
+    from crm.gdpr.service import retention_candidates
+
+    years = years or current_app.config["CRM_RETENTION_INACTIVE_YEARS"]
+    candidates = [(client.id, last) for client, last in retention_candidates(db.session, years)]
+    for client_id, last in candidates:
+        click.echo(_("Client %(id)d: last activity %(date)s", id=client_id, date=last.strftime("%Y-%m-%d")))
+    if not apply_rule:
+        click.echo(_("%(count)d clients have had no activity for %(years)d years; run with --apply to erase them.", count=len(candidates), years=years))
+        return
+    for client_id, _last in candidates:
+        erasure.erase(db.session, client_id, kind="retention")
+    click.echo(_("Erased %(count)d clients under the retention rule; each erasure is recorded.", count=len(candidates)))

@@ -13,6 +13,8 @@ from typing import Callable, Iterator
 from crm.clients.models import Client, ContactPerson, Note
 from crm.clients.validation import NIP_WEIGHTS, PESEL_WEIGHTS
 from crm.extensions import db
+from crm.gdpr.choices import MAILING_PURPOSE
+from crm.gdpr.models import Consent
 from crm.mailing.models import MailingList, Subscription
 
 MALE_FIRST = ["Łukasz", "Paweł", "Michał", "Tomasz", "Krzysztof", "Piotr", "Jędrzej", "Mikołaj", "Wojciech", "Bartłomiej", "Grzegorz", "Zbigniew", "Maciej", "Jarosław", "Przemysław"]
@@ -162,7 +164,15 @@ def load_demo(
                     author=client.owner,
                 )
             )
-            for mailing_list in rng.sample(lists, rng.randint(0, 2)):
+            chosen = rng.sample(lists, rng.randint(0, 2))
+            if chosen:
+                # a subscription needs a lawful basis for email marketing
+                client.consents.append(Consent(
+                    purpose=MAILING_PURPOSE, lawful_basis="consent", source="web_form",
+                    given_on=date(2025, 1, 1) + timedelta(days=rng.randint(0, 600)),
+                    evidence="Formularz zapisu na stronie, zgoda marketingowa",
+                ))
+            for mailing_list in chosen:
                 client.subscriptions.append(
                     Subscription(mailing_list=mailing_list, source=rng.choice(["manual", "web_form", "event"]))
                 )

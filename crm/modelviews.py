@@ -260,6 +260,23 @@ class VersionedModelView(NoFileDownload, PostedSearch, ModelView):
         return None
 
 
+class CardRowView(VersionedModelView):
+    """A row of a client card: not added or changed while the card is restricted (Art. 18)."""
+
+    def pre_add(self, item):
+        self.check_card(item)
+
+    def pre_update(self, item):
+        self.check_card(item)
+
+    def check_card(self, item) -> None:
+        """Raise ValueError (shown on the form) when the card may not change."""
+        from crm.gdpr.service import ensure_not_restricted
+
+        client = getattr(item, "client", None)
+        ensure_not_restricted(self.datamodel.session, client.id if client is not None else item.client_id)
+
+
 UNKNOWN_RECORD_MESSAGE = _l("There is no such record.")
 
 

@@ -8,6 +8,13 @@ from flask_babel import lazy_gettext as _l
 
 from crm.clients.api import ClientApi
 from crm.clients.views import ClientModelView, ContactPersonModelView, NoteModelView
+from crm.gdpr.views import (
+    ConsentModelView,
+    DataSubjectRequestModelView,
+    GdprApi,
+    GdprView,
+    RestrictionModelView,
+)
 from crm.history.views import ClientHistoryView, RecentChangesView
 from crm.mailing.views import MailingListModelView, SubscriptionModelView
 from crm.privacy.views import PersonalDataView
@@ -59,6 +66,21 @@ def register_views(appbuilder) -> None:
     appbuilder.add_view(
         SubscriptionModelView, "Subscriptions", label=_l("Subscriptions"), icon="fa-check-square", **mailing
     )
+    gdpr = {"category": "Data protection", "category_label": _l("Data protection"), "category_icon": "fa-shield"}
+    appbuilder.add_view(GdprView, "GDPR deadlines", label=_l("GDPR deadlines"), icon="fa-calendar", **gdpr)
+    appbuilder.add_view(
+        DataSubjectRequestModelView, "Data-subject requests", label=_l("Data-subject requests"), icon="fa-inbox", **gdpr
+    )
+    appbuilder.add_view(
+        ConsentModelView, "Consents and lawful bases", label=_l("Consents and lawful bases"), icon="fa-check", **gdpr
+    )
+    appbuilder.add_view(
+        RestrictionModelView, "Restrictions of processing", label=_l("Restrictions of processing"), icon="fa-ban", **gdpr
+    )
+    appbuilder.add_link(
+        "Retention", href="/gdpr/retention", label=_l("Retention"), icon="fa-hourglass-end", category="Data protection",
+    )
+    appbuilder.add_api(GdprApi)
     appbuilder.add_view(
         PersonalDataView,
         "Personal data held",

@@ -319,13 +319,13 @@ def save_concurrently_during(monkeypatch, app, client_id):
 
     original = crm.clients.service.prepare_for_save
 
-    def prepare_after_a_concurrent_save(client, acting_user=None):
+    def prepare_after_a_concurrent_save(client, acting_user=None, **options):
         with app.app_context():
             with db.engine.begin() as other:
                 other.execute(
                     text("UPDATE client SET lock_version = lock_version + 1 WHERE id = :id"), {"id": client_id}
                 )
-        return original(client, acting_user=acting_user)
+        return original(client, acting_user=acting_user, **options)
 
     monkeypatch.setattr(crm.clients.service, "prepare_for_save", prepare_after_a_concurrent_save)
 

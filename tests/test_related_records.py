@@ -97,9 +97,17 @@ def test_related_record_is_added_from_its_card_only(client, auth):
     assert "Otwórz kartę klienta i dodaj rekord z jej zakładki." in response.text
 
 
+def record_marketing_consent(client, card_id, **overrides):
+    """Record a consent to email marketing through the card's Consents tab."""
+    data = {"purpose": "email_marketing", "lawful_basis": "consent", "given_on": "2026-01-15", "source": "web_form",
+            "evidence": "Formularz zapisu, zgoda nr 17", **overrides}
+    return post_form(client, f"/consentmodelview/add?_flt_0_client={card_id}", data)
+
+
 def test_subscription_is_versioned_and_a_duplicate_is_refused(client, auth, db_session):
     card = new_card(client, auth, db_session)
     list_id = new_list(db_session)
+    record_marketing_consent(client, card.id)
     url = f"/subscriptionmodelview/add?_flt_0_client={card.id}"
     post_form(client, url, {"mailing_list": str(list_id), "source": "event"})
     response = post_form(client, url, {"mailing_list": str(list_id), "source": "manual"})
@@ -118,6 +126,7 @@ def test_client_list_filters_by_mailing_list(client, auth, db_session):
     card = new_card(client, auth, db_session)
     other = new_card(client, auth, db_session)
     list_id = new_list(db_session)
+    record_marketing_consent(client, card.id)
     post_form(client, f"/subscriptionmodelview/add?_flt_0_client={card.id}", {"mailing_list": str(list_id), "source": "manual"})
     page = client.get("/clientmodelview/list/", query_string={"_flt_0_mailing_lists": list_id})
     assert card.company_name in page.text

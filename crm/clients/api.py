@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import g
+from flask import g, request
 from crm.privacy.filters import PrivacyAwareInterface
 
 from crm.clients import service
@@ -35,7 +35,7 @@ class ClientApi(VersionedModelRestApi):
     resource_name = "client"
     datamodel = PrivacyAwareInterface(Client)
     validation_rules = staticmethod(client_errors)
-    prepare_payload = staticmethod(with_compact_identifiers)
+    prepare_payload = staticmethod(lambda body: _without_confirmation(body))
     list_columns = [
         "id",
         *(field for field in CLIENT_API_FIELDS if field != "owner"),
@@ -57,7 +57,17 @@ class ClientApi(VersionedModelRestApi):
     max_page_size = 100
 
     def pre_add(self, item):
-        service.prepare_for_save(item, acting_user=g.user)
+        service.prepare_for_save(item, acting_user=g.user, confirmed_new_basis=_confirmed())
 
     def pre_update(self, item):
-        service.prepare_for_save(item, acting_user=g.user)
+        service.prepare_for_save(item, acting_user=g.user, confirmed_new_basis=_confirmed())
+
+
+def _confirmed() -> bool:
+    """``"confirm_new_legal_basis": true`` in the body: the caller has a new basis for an erased person."""
+    body = request.get_json(silent=True)
+    return isinstance(body, dict) and body.get("confirm_new_legal_basis") is True
+
+
+def _without_confirmation(body: dict) -> dict:
+    return with_compact_identifiers({key: value for key, value in body.items() if key != "confirm_new_legal_basis"})

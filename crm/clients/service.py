@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import inspect
+
 from crm.clients.models import Client
 from crm.clients.validation import normalized_client_values
 
@@ -22,8 +24,14 @@ NORMALIZED_COLUMNS = (
 )
 
 
-def prepare_for_save(client: Client, acting_user=None) -> Client:
-    """Normalise stored values; a new card without an owner belongs to its author."""
+def prepare_for_save(client: Client, acting_user=None, confirmed_new_basis: bool = False) -> Client:
+    """Normalise stored values; a new card without an owner belongs to its author.
+
+    Refuses (ValueError) a change to a restricted card, and the email or phone
+    of an erased person unless a new legal basis is confirmed.
+    """
+    from crm.extensions import db
+
     values = normalized_client_values({name: getattr(client, name) for name in NORMALIZED_COLUMNS})
     for name, value in values.items():
         if getattr(client, name) != value:
@@ -33,4 +41,26 @@ def prepare_for_save(client: Client, acting_user=None) -> Client:
     if client.id is None and client.owner is None and acting_user is not None:
         if getattr(acting_user, "is_authenticated", False):
             client.owner = acting_user
+    # no autoflush: the card is written (and its version checked) by the caller's save, not by these queries
+    with db.session.no_autoflush:
+        _check_allowed(client, confirmed_new_basis)
     return client
+
+
+def _check_allowed(client: Client, confirmed_new_basis: bool) -> None:
+    from crm.extensions import db
+    from crm.gdpr.erasure import is_suppressed
+    from crm.gdpr.service import SUPPRESSED_MESSAGE, ensure_not_restricted
+
+    if client.id is not None:
+        ensure_not_restricted(db.session, client.id)
+    if not confirmed_new_basis and _contact_changed(client):
+        if is_suppressed(db.session, client.email_bidx, client.phone_bidx):
+            raise ValueError(str(SUPPRESSED_MESSAGE))
+
+
+def _contact_changed(client: Client) -> bool:
+    state = inspect(client)
+    if client.id is None:
+        return bool(client.email or client.phone)
+    return state.attrs.email.history.has_changes() or state.attrs.phone.history.has_changes()

@@ -8,7 +8,7 @@ from flask import g
 from flask_appbuilder.fieldwidgets import BS3TextFieldWidget, DatePickerWidget, Select2Widget
 from crm.privacy.filters import PrivacyAwareInterface
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, SelectField, StringField
+from wtforms import BooleanField, DateField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from crm.clients import service
@@ -17,8 +17,9 @@ from crm.clients.choices import CLIENT_KIND_LABELS, CLIENT_STATUS_LABELS, NOTE_K
 from crm.clients.models import Client, ContactPerson, Note
 from crm.clients.validation import client_errors, contact_errors, digits_only, normalize_nip
 from crm.forms import RuleValidator, rule_validators
+from crm.gdpr.views import ConsentModelView, DataSubjectRequestModelView, RestrictionModelView
 from crm.mailing.views import SubscriptionModelView
-from crm.modelviews import VersionedModelView
+from crm.modelviews import CardRowView, VersionedModelView
 
 
 CLIENT_FORM_COLUMNS = [
@@ -37,6 +38,7 @@ CLIENT_FORM_COLUMNS = [
     "status",
     "owner",
     "remarks",
+    "confirm_new_legal_basis",
 ]
 
 
@@ -68,6 +70,13 @@ def _identifier_field(label, normalize):
 
 def _client_form_fields():
     return {
+        "confirm_new_legal_basis": BooleanField(
+            _l("New legal basis confirmed"),
+            description=_l(
+                "Tick only when Kartoteka warns that a person with this email or phone was erased, and you have a "
+                "new legal basis to process their data."
+            ),
+        ),
         "kind": _choice_field(_l("Kind"), CLIENT_KIND_LABELS, client_errors),
         "status": _choice_field(_l("Status"), CLIENT_STATUS_LABELS),
         "nip": _identifier_field(_l("NIP"), normalize_nip),
@@ -75,7 +84,7 @@ def _client_form_fields():
     }
 
 
-class ContactPersonModelView(VersionedModelView):
+class ContactPersonModelView(CardRowView):
     """Contact persons, also shown as a tab of the client card."""
 
     datamodel = PrivacyAwareInterface(ContactPerson)
@@ -98,7 +107,7 @@ class ContactPersonModelView(VersionedModelView):
     add_from_parent = "client"
 
 
-class NoteModelView(VersionedModelView):
+class NoteModelView(CardRowView):
     """Notes and activities, also shown as a tab of the client card."""
 
     datamodel = PrivacyAwareInterface(Note)
@@ -126,8 +135,14 @@ class NoteModelView(VersionedModelView):
     add_from_parent = "client"
 
     def pre_add(self, item):
+        super().pre_add(item)
         if item.author is None:
             item.author = g.user
+
+
+def _confirmed(item) -> bool:
+    """The form's "new legal basis" tick, set on the record by populate_obj (not a column)."""
+    return bool(getattr(item, "confirm_new_legal_basis", False))
 
 
 class ClientModelView(VersionedModelView):
@@ -177,13 +192,16 @@ class ClientModelView(VersionedModelView):
         client_errors,
         ["company_name", "first_name", "last_name", "email", "phone", "postal_code", "country"],
     )
-    related_views = [ContactPersonModelView, NoteModelView, SubscriptionModelView]
+    related_views = [
+        ContactPersonModelView, NoteModelView, SubscriptionModelView,
+        ConsentModelView, RestrictionModelView, DataSubjectRequestModelView,
+    ]
 
     def pre_add(self, item):
-        service.prepare_for_save(item, acting_user=g.user)
+        service.prepare_for_save(item, acting_user=g.user, confirmed_new_basis=_confirmed(item))
 
     def pre_update(self, item):
-        service.prepare_for_save(item, acting_user=g.user)
+        service.prepare_for_save(item, acting_user=g.user, confirmed_new_basis=_confirmed(item))
 
     def show_extra(self, pk) -> dict:
         from crm.history.service import card_record
@@ -191,4 +209,6 @@ class ClientModelView(VersionedModelView):
         return {
             "record": card_record(self.datamodel.session, int(pk)),
             "history_visible": self.appbuilder.sm.has_access("can_show", "ClientHistoryView"),
+            "export_visible": self.appbuilder.sm.has_access("can_export", "GdprView"),
+            "erase_visible": self.appbuilder.sm.has_access("can_erase", "GdprView"),
         }

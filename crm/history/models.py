@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from flask_appbuilder import Model
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer
+
+from crm.privacy.registry import Erasure, PersonalData, register_models
 
 
 class CardRestore(Model):
@@ -21,5 +24,16 @@ class CardRestore(Model):
     #: the transaction whose version of the card was brought back
     restored_version = Column(BigInteger().with_variant(Integer(), "sqlite"), nullable=False)
 
+    #: no personal column, but it tells that a person's card was restored: it goes with the person
+    __personal_data__ = PersonalData(
+        description=_l("Restores of client cards to earlier versions"),
+        subject="client_id",
+        erasure=Erasure.DELETE,
+        columns={},
+    )
+
     def __repr__(self) -> str:
         return f"<CardRestore {self.transaction_id} of client {self.client_id} to {self.restored_version}>"
+
+
+register_models(CardRestore)

@@ -23,7 +23,10 @@ from crm.clients.choices import CLIENT_KIND_LABELS, CLIENT_STATUS_LABELS, NOTE_K
 from crm.clients.labels import CLIENT_LABELS, CONTACT_LABELS, NOTE_LABELS
 from crm.clients.models import Client, ContactPerson, Note
 from crm.history.diff import changed_fields, diff_cards, word_diff
+from crm.gdpr.service import RESTRICTED_MESSAGE, active_restriction
 from crm.history.models import CardRestore
+from crm.gdpr.choices import BASIS_LABELS, CONSENT_LABELS, CONSENT_SOURCE_LABELS, PURPOSE_LABELS, RESTRICTION_LABELS
+from crm.gdpr.models import Consent, Restriction
 from crm.mailing.choices import SUBSCRIPTION_LABELS, SUBSCRIPTION_SOURCE_LABELS
 from crm.mailing.models import MailingList, Subscription
 from crm.privacy.masking import STARS, column_mask, mask, sees_personal_data
@@ -71,6 +74,10 @@ SECTIONS = (
     Section("notes", Note, _l("Note"), ("kind", "occurred_on", "text", "author_id"), NOTE_LABELS, "client_id"),
     Section("subscriptions", Subscription, _l("Subscription"), ("mailing_list_id", "source", "subscribed_at"),
             SUBSCRIPTION_LABELS, "client_id"),
+    Section("consents", Consent, _l("Consent or lawful basis"),
+            ("purpose", "lawful_basis", "given_on", "source", "evidence", "withdrawn_on"), CONSENT_LABELS, "client_id"),
+    Section("restrictions", Restriction, _l("Restriction of processing"),
+            ("since", "until", "reason", "lifted_on"), RESTRICTION_LABELS, "client_id"),
 )
 BY_KEY = {section.key: section for section in SECTIONS}
 FIELDS_OF = {section.key: section.fields for section in SECTIONS}
@@ -81,6 +88,9 @@ _CHOICES = {
     ("client", "status"): CLIENT_STATUS_LABELS,
     ("notes", "kind"): NOTE_KIND_LABELS,
     ("subscriptions", "source"): SUBSCRIPTION_SOURCE_LABELS,
+    ("consents", "purpose"): PURPOSE_LABELS,
+    ("consents", "lawful_basis"): BASIS_LABELS,
+    ("consents", "source"): CONSENT_SOURCE_LABELS,
 }
 
 
@@ -473,6 +483,8 @@ def restore(session, client_id: int, transaction_id: int, actor) -> int:
     target = snapshot(session, client_id, transaction_id)
     if client_id not in target["client"]:
         raise HistoryError(NO_SUCH_VERSION_MESSAGE, status=404)
+    if active_restriction(session, client_id) is not None:
+        raise HistoryError(RESTRICTED_MESSAGE, status=409)
     try:
         changed = _apply(session, client, target)
         if not changed:
@@ -500,6 +512,7 @@ def _set_fields(row, values: dict) -> bool:
 def _apply(session, client, target) -> int:
     changed = int(_set_fields(client, target["client"][client.id]))
     existing_lists = set(session.scalars(select(MailingList.id)))
+    # consents and restrictions are proof of their own time: a restore leaves them as they are
     related = {"contacts": client.contacts, "notes": client.notes, "subscriptions": client.subscriptions}
     # deletions first: a subscription coming back may take the place (client, list) of one going
     for key, rows in related.items():

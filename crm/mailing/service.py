@@ -23,3 +23,14 @@ def refuse_duplicate(subscription: Subscription) -> None:
         )
     if existing is not None:
         raise ValueError(gettext("This client is already subscribed to this list."))
+
+
+def require_basis(subscription: Subscription) -> None:
+    """Raise ValueError unless the client may be subscribed: not restricted, with a basis for email marketing."""
+    from crm.gdpr.service import check_subscription
+
+    client = subscription.client
+    if client is None:
+        return
+    with db.session.no_autoflush:
+        check_subscription(db.session, client.id)

@@ -12,7 +12,7 @@ from crm.mailing import service
 from crm.mailing.choices import SUBSCRIPTION_LABELS, SUBSCRIPTION_SOURCE_LABELS
 from crm.clients.choices import label_of
 from crm.mailing.models import MailingList, Subscription
-from crm.modelviews import VersionedModelView
+from crm.modelviews import CardRowView, VersionedModelView
 
 
 def _source_field():
@@ -24,7 +24,7 @@ def _source_field():
     )
 
 
-class SubscriptionModelView(VersionedModelView):
+class SubscriptionModelView(CardRowView):
     """Subscriptions of clients to lists, also a tab of the client card."""
 
     datamodel = PrivacyAwareInterface(Subscription)
@@ -48,8 +48,10 @@ class SubscriptionModelView(VersionedModelView):
 
     def pre_add(self, item):
         service.refuse_duplicate(item)
+        service.require_basis(item)
 
     def pre_update(self, item):
+        super().pre_update(item)
         service.refuse_duplicate(item)
 
 

@@ -118,6 +118,41 @@ CAPABILITIES: tuple[Capability, ...] = (
     ),
     Capability(SEE_PERSONAL, GDPR, _l("See personal data in clear (otherwise masked)"), _pairs({"PersonalData": ("can_see",)})),
     Capability(
+        "gdpr.requests", GDPR, _l("Register and handle data-subject requests; see their deadlines"),
+        _pairs(
+            {"DataSubjectRequestModelView": ("can_list", "can_show", "can_add", "can_edit"), "GdprView": ("can_dashboard",)},
+            ("Data protection", "Data-subject requests", "GDPR deadlines"),
+        ),
+    ),
+    Capability(
+        "gdpr.export", GDPR, _l("Export everything held about a person"),
+        _pairs({"GdprView": ("can_export",), "GdprApi": ("can_export",)}), requires=(SEE_PERSONAL,),
+    ),
+    Capability(
+        "gdpr.erase", GDPR, _l("Erase a person from every place"),
+        _pairs({"GdprView": ("can_erase",), "GdprApi": ("can_erase",)}),
+    ),
+    Capability(
+        "consents.view", GDPR, _l("See consents and lawful bases"),
+        _pairs({"ConsentModelView": READ}, ("Data protection", "Consents and lawful bases")),
+    ),
+    Capability(
+        "consents.manage", GDPR, _l("Record and withdraw consents and lawful bases"),
+        _pairs({"ConsentModelView": ("can_add", "can_edit")}), requires=(SEE_PERSONAL,),
+    ),
+    Capability(
+        "restrictions.manage", GDPR, _l("Restrict processing of a client and lift restrictions"),
+        _pairs(
+            {"RestrictionModelView": ("can_list", "can_show", "can_add", "can_edit")},
+            ("Data protection", "Restrictions of processing"),
+        ),
+        requires=(SEE_PERSONAL,),
+    ),
+    Capability(
+        "gdpr.retention", GDPR, _l("See the clients due for erasure by the retention rule"),
+        _pairs({"GdprView": ("can_retention",)}, ("Data protection", "Retention")),
+    ),
+    Capability(
         "registry.view", GDPR, _l("See the record of personal data held"),
         _pairs({"PersonalDataView": ("can_list",)}, ("Data protection", "Personal data held")),
     ),

@@ -39,16 +39,19 @@ _WORK_ON_CARDS = (
     "contacts.add", "contacts.edit", "contacts.delete",
     "notes.add", "notes.edit", "notes.delete",
     "subscriptions.add", "subscriptions.edit", "subscriptions.delete",
-    "personal_data.see", "api.docs", "history.view",
+    "personal_data.see", "api.docs", "history.view", "consents.view", "consents.manage",
 )
 
 BUILTIN_ROLES: dict[str, frozenset[str]] = {
     ADMINISTRATOR: frozenset(BY_KEY),
     MANAGER: frozenset({*_WORK_ON_CARDS, "clients.delete", "mailing_lists.manage", "history.restore"}),
     BACK_OFFICE: frozenset(_WORK_ON_CARDS),
-    DATA_PROTECTION_OFFICER: frozenset({*_SEE_ALL, "personal_data.see", "registry.view", "api.docs", "history.view"}),
+    DATA_PROTECTION_OFFICER: frozenset({
+        *_SEE_ALL, "personal_data.see", "registry.view", "api.docs", "history.view", "consents.view",
+        "consents.manage", "restrictions.manage", "gdpr.requests", "gdpr.export", "gdpr.erase", "gdpr.retention",
+    }),
     # reads everything, sees personal data masked
-    AUDITOR: frozenset({*_SEE_ALL, "registry.view", "logins.view", "api.docs", "history.view"}),
+    AUDITOR: frozenset({*_SEE_ALL, "registry.view", "logins.view", "api.docs", "history.view", "consents.view"}),
     PUBLIC: frozenset(),
 }
 

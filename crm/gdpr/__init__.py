@@ -1,0 +1,1 @@
+"""The GDPR blueprint: data-subject requests, export, erasure, consents, restriction, retention."""

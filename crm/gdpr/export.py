@@ -1,0 +1,136 @@
+"""Everything held about a person (Art. 15, 20), from every place the registry names.
+
+``collect`` gathers the rows and their full history as plain values;
+``package`` turns them into one download: JSON, a CSV per place, and a readable
+HTML summary in the user's language.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from datetime import date, datetime
+
+from flask import render_template
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy_continuum import version_class, versioning_manager
+
+from crm.clients.models import Client
+from crm.gdpr.models import GdprEvent
+from crm.gdpr.places import places
+from crm.timeutil import utcnow
+
+FORMAT = "kartoteka-export/1"
+NO_SUCH_CLIENT_MESSAGE = _l("There is no such client; it may have been erased already.")
+_OPERATIONS = {0: "created", 1: "changed", 2: "deleted"}
+
+
+class ExportError(ValueError):
+    """An export that cannot be made."""
+
+    def __init__(self, message, status: int = 404):
+        super().__init__(str(message))
+        self.status = status
+
+
+def plain(value):
+    """A value as JSON and CSV hold it."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
+def _columns(place) -> list[str]:
+    hidden = set(place.declaration.derived)
+    return [column.name for column in place.table.columns if column.name not in hidden]
+
+
+def _staff_names(session, transaction_ids) -> dict[int, tuple[str, str]]:
+    from crm.history.service import staff_name
+
+    transaction_cls = versioning_manager.transaction_cls
+    found = {}
+    for transaction in session.scalars(select(transaction_cls).where(transaction_cls.id.in_(transaction_ids))):
+        who = staff_name(transaction.user) if transaction.user is not None else "system"
+        found[transaction.id] = (plain(transaction.issued_at), who)
+    return found
+
+
+def collect(session, client_id: int) -> dict:
+    """The person's data from every place, with the history of each row, as plain values."""
+    if session.get(Client, client_id) is None:
+        raise ExportError(NO_SUCH_CLIENT_MESSAGE)
+    result = {"format": FORMAT, "generated_at": plain(utcnow()), "client_id": client_id, "places": {}}
+    for place in places():
+        columns = _columns(place)
+        subject = getattr(place.model, place.subject_column)
+        rows = [
+            {name: plain(getattr(row, name)) for name in columns}
+            for row in session.scalars(select(place.model).where(subject == client_id))
+        ]
+        history = []
+        if place.version_table is not None:
+            version = version_class(place.model)
+            versions = list(session.scalars(
+                select(version).where(getattr(version, place.subject_column) == client_id).order_by(version.transaction_id)
+            ))
+            names = _staff_names(session, {v.transaction_id for v in versions})
+            for row in versions:
+                when, who = names.get(row.transaction_id, (None, "system"))
+                history.append({
+                    "change": _OPERATIONS.get(row.operation_type, str(row.operation_type)),
+                    "at": when,
+                    "by": who,
+                    **{name: plain(getattr(row, name)) for name in columns},
+                })
+        result["places"][place.table.name] = {"description": place.label, "rows": rows, "history": history}
+    return result
+
+
+def summary(data: dict) -> dict[str, int]:
+    """How many rows and versions the export holds per place."""
+    return {
+        table: {"rows": len(held["rows"]), "versions": len(held["history"])}
+        for table, held in data["places"].items()
+    }
+
+
+def _csv(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def package(data: dict) -> bytes:
+    """One ZIP: export.json, a CSV of rows and one of history per place, and summary.html."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("export.json", json.dumps(data, ensure_ascii=False, indent=2))
+        for table, held in data["places"].items():
+            if held["rows"]:
+                archive.writestr(f"csv/{table}.csv", _csv(held["rows"]))
+            if held["history"]:
+                archive.writestr(f"csv/{table}_history.csv", _csv(held["history"]))
+        archive.writestr(
+            "summary.html", render_template("gdpr/export_summary.html", data=data, language=str(get_locale() or "pl"))
+        )
+    return buffer.getvalue()
+
+
+def record(session, client_id: int, data: dict, actor=None, request_id: int | None = None) -> GdprEvent:
+    """Record who exported whose data, when, for which request (committed)."""
+    event = GdprEvent(
+        kind="export", user_id=getattr(actor, "id", None), client_number=client_id, request_id=request_id,
+        counts=json.dumps(summary(data), sort_keys=True),
+    )
+    session.add(event)
+    session.commit()
+    return event

@@ -1,0 +1,411 @@
+"""Screens and API of the GDPR tools: requests, consents, restrictions, dashboard, export, erase, retention."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+from flask import abort, current_app, flash, g, redirect, request, send_file, url_for
+from flask_appbuilder import BaseView, expose, has_access, permission_name
+from flask_appbuilder.api import BaseApi, protect
+from flask_appbuilder.fieldwidgets import DatePickerWidget, Select2Widget
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from wtforms import DateField, SelectField
+from wtforms.validators import DataRequired, Optional
+
+from crm.clients.choices import label_of
+from crm.clients.models import Client
+from crm.extensions import db
+from crm.gdpr import erasure, export, service
+from crm.gdpr.choices import (
+    BASIS_LABELS,
+    CONSENT_LABELS,
+    CONSENT_SOURCE_LABELS,
+    PURPOSE_LABELS,
+    REQUEST_KIND_LABELS,
+    REQUEST_LABELS,
+    REQUEST_STATUS_LABELS,
+    RESTRICTION_LABELS,
+    VERIFICATION_LABELS,
+)
+from crm.gdpr.models import Consent, DataSubjectRequest, Restriction
+from crm.modelviews import VersionedModelView
+from crm.privacy.filters import PrivacyAwareInterface
+from crm.privacy.masking import mask, sees_personal_data
+
+DATES_MESSAGE = _l("The end date cannot come before the start date.")
+FUTURE_MESSAGE = _l("A consent cannot be given on a future date.")
+EXPORT_NEEDS_CLEAR_DATA = _l("An export holds personal data in clear: your role may not see it.")
+
+
+def _select(label, labels, required=True):
+    return SelectField(
+        label,
+        choices=([] if required else [("", "—")]) + list(labels.items()),
+        validators=[DataRequired()] if required else [Optional()],
+        widget=Select2Widget(),
+    )
+
+
+def _date(label, required=True):
+    return DateField(label, validators=[DataRequired()] if required else [Optional()], widget=DatePickerWidget())
+
+
+class ConsentModelView(VersionedModelView):
+    """Consents and other lawful bases of a client, a tab of the card; withdrawn, never deleted."""
+
+    datamodel = PrivacyAwareInterface(Consent)
+    base_permissions = ["can_list", "can_show", "can_add", "can_edit"]
+    list_title = _l("Consents and lawful bases")
+    show_title = _l("Consent or lawful basis")
+    add_title = _l("Record a consent or lawful basis")
+    edit_title = _l("Edit or withdraw a consent")
+    label_columns = CONSENT_LABELS
+    list_columns = ["client", "purpose", "lawful_basis", "given_on", "withdrawn_on", "source"]
+    show_columns = ["client", "purpose", "lawful_basis", "given_on", "source", "evidence", "withdrawn_on"]
+    add_columns = ["client", "purpose", "lawful_basis", "given_on", "source", "evidence"]
+    edit_columns = ["purpose", "lawful_basis", "given_on", "source", "evidence", "withdrawn_on"]
+    search_columns = ["purpose", "lawful_basis", "given_on", "withdrawn_on"]
+    order_columns = ["given_on", "withdrawn_on"]
+    base_order = ("given_on", "desc")
+    formatters_columns = {
+        "purpose": lambda key: label_of(PURPOSE_LABELS, key),
+        "lawful_basis": lambda key: label_of(BASIS_LABELS, key),
+        "source": lambda key: label_of(CONSENT_SOURCE_LABELS, key),
+    }
+    add_form_extra_fields = {
+        "purpose": _select(_l("Purpose"), PURPOSE_LABELS),
+        "lawful_basis": _select(_l("Lawful basis"), BASIS_LABELS),
+        "source": _select(_l("Source"), CONSENT_SOURCE_LABELS),
+        "given_on": _date(_l("Given on")),
+    }
+    edit_form_extra_fields = {**add_form_extra_fields, "withdrawn_on": _date(_l("Withdrawn on"), required=False)}
+    add_from_parent = "client"
+
+    def pre_add(self, item):
+        self._check_dates(item)
+
+    def pre_update(self, item):
+        self._check_dates(item)
+        # a withdrawn basis for email marketing ends the client's subscriptions in the same save
+        service.end_subscriptions_without_basis(db.session, item.client, changed=item)
+
+    @staticmethod
+    def _check_dates(item):
+        if item.given_on and item.given_on > date.today():
+            raise ValueError(str(FUTURE_MESSAGE))
+        if item.withdrawn_on and item.given_on and item.withdrawn_on < item.given_on:
+            raise ValueError(str(DATES_MESSAGE))
+
+
+class RestrictionModelView(VersionedModelView):
+    """Restrictions of processing (Art. 18), a tab of the card; lifted, never deleted."""
+
+    datamodel = PrivacyAwareInterface(Restriction)
+    base_permissions = ["can_list", "can_show", "can_add", "can_edit"]
+    list_title = _l("Restrictions of processing")
+    show_title = _l("Restriction of processing")
+    add_title = _l("Restrict processing")
+    edit_title = _l("Edit or lift a restriction")
+    label_columns = RESTRICTION_LABELS
+    list_columns = ["client", "since", "until", "lifted_on", "created_by"]
+    show_columns = ["client", "since", "until", "reason", "lifted_on", "created_by"]
+    add_columns = ["client", "since", "until", "reason"]
+    edit_columns = ["since", "until", "reason", "lifted_on"]
+    search_columns = ["since", "until", "lifted_on"]
+    order_columns = ["since"]
+    base_order = ("since", "desc")
+    add_form_extra_fields = {"since": _date(_l("Since")), "until": _date(_l("Until"), required=False)}
+    edit_form_extra_fields = {**add_form_extra_fields, "lifted_on": _date(_l("Lifted on"), required=False)}
+    add_from_parent = "client"
+
+    def pre_add(self, item):
+        self._check_dates(item)
+        item.created_by = g.user
+
+    def pre_update(self, item):
+        self._check_dates(item)
+
+    @staticmethod
+    def _check_dates(item):
+        for end in (item.until, item.lifted_on):
+            if end and item.since and end < item.since:
+                raise ValueError(str(DATES_MESSAGE))
+
+
+class DataSubjectRequestModelView(VersionedModelView):
+    """The register of data-subject requests, with deadlines; kept as proof, never deleted."""
+
+    datamodel = PrivacyAwareInterface(DataSubjectRequest)
+    base_permissions = ["can_list", "can_show", "can_add", "can_edit"]
+    list_title = _l("Data-subject requests")
+    show_title = _l("Data-subject request")
+    add_title = _l("Register a data-subject request")
+    edit_title = _l("Handle a data-subject request")
+    show_template = "gdpr/request_show.html"
+    label_columns = REQUEST_LABELS
+    list_columns = ["id", "kind", "client", "received_on", "deadline", "status", "handler"]
+    show_columns = [
+        "id", "kind", "client", "received_on", "due_on", "extended_until", "extension_reason", "verification_method",
+        "verified_on", "verified_by", "status", "handler", "outcome", "completed_on",
+    ]
+    add_columns = ["client", "kind", "received_on", "verification_method", "verified_on", "handler"]
+    edit_columns = [
+        "kind", "received_on", "verification_method", "verified_on", "status", "handler", "extended_until",
+        "extension_reason", "outcome", "completed_on",
+    ]
+    search_columns = ["kind", "status", "received_on", "due_on", "handler"]
+    order_columns = ["id", "received_on", "due_on", "status"]
+    base_order = ("due_on", "asc")
+    formatters_columns = {
+        "kind": lambda key: label_of(REQUEST_KIND_LABELS, key),
+        "status": lambda key: label_of(REQUEST_STATUS_LABELS, key),
+        "verification_method": lambda key: label_of(VERIFICATION_LABELS, key),
+        "client": lambda client: client if client is not None else gettext("erased"),
+    }
+    add_form_extra_fields = {
+        "kind": _select(_l("Kind"), REQUEST_KIND_LABELS),
+        "received_on": _date(_l("Received on")),
+        "verification_method": _select(_l("Identity verified by"), VERIFICATION_LABELS, required=False),
+        "verified_on": _date(_l("Identity verified on"), required=False),
+    }
+    edit_form_extra_fields = {
+        **add_form_extra_fields,
+        "status": _select(_l("Status"), REQUEST_STATUS_LABELS),
+        "extended_until": _date(_l("Extended until"), required=False),
+        "completed_on": _date(_l("Completed on"), required=False),
+    }
+    add_from_parent = "client"
+
+    def pre_add(self, item):
+        item.status = "received"
+        self._prepare(item)
+        if item.kind == "objection" and item.client is not None:
+            service.object_to_marketing(db.session, item.client)
+
+    def pre_update(self, item):
+        self._prepare(item)
+
+    @staticmethod
+    def _prepare(item):
+        item.verification_method = item.verification_method or None
+        if item.verified_on and item.verified_by is None:
+            item.verified_by = g.user
+        service.prepare_request(item)
+
+    def show_extra(self, pk) -> dict:
+        found = self.datamodel.get(pk)
+        return {"request_item": found, **_gdpr_actions()}
+
+
+def _gdpr_actions() -> dict:
+    sm = current_app.appbuilder.sm
+    return {
+        "export_visible": sm.has_access("can_export", "GdprView"),
+        "erase_visible": sm.has_access("can_erase", "GdprView"),
+    }
+
+
+def _request_id() -> int | None:
+    value = request.values.get("request", "")
+    return int(value) if value.isdigit() and int(value) < 2**62 else None
+
+
+def _client_label(client_id: int) -> str:
+    client = db.session.get(Client, client_id)
+    if client is None:
+        return f"#{client_id}"
+    name = client.display_name
+    return f"#{client_id} {mask('name', name) if name and not sees_personal_data() else name}"
+
+
+class GdprView(BaseView):
+    """The data protection officer's tools: dashboard, export, erasure, retention."""
+
+    route_base = "/gdpr"
+    default_view = "dashboard"
+
+    @expose("/")
+    @has_access
+    @permission_name("dashboard")
+    def dashboard(self):
+        overdue, due = service.open_requests(db.session)
+        counts = service.requests_by_kind_and_status(db.session)
+        largest = max(counts.values(), default=1)
+        return self.render_template(
+            "gdpr/dashboard.html",
+            title=_l("GDPR requests: deadlines"),
+            overdue=overdue,
+            due=due,
+            counts=counts,
+            largest=largest,
+            kinds=REQUEST_KIND_LABELS,
+            statuses=REQUEST_STATUS_LABELS,
+            today=date.today(),
+        )
+
+    @expose("/client/<int:pk>/export")
+    @has_access
+    @permission_name("export")
+    def export(self, pk):
+        if not sees_personal_data():
+            flash(str(EXPORT_NEEDS_CLEAR_DATA), "danger")
+            abort(403)
+        try:
+            data = export.collect(db.session, pk)
+        except export.ExportError:
+            abort(404)
+        archive = export.package(data)
+        export.record(db.session, pk, data, actor=g.user, request_id=_request_id())
+        return send_file(
+            io.BytesIO(archive), mimetype="application/zip", as_attachment=True,
+            download_name=f"kartoteka-client-{pk}.zip",
+        )
+
+    @expose("/client/<int:pk>/erase", methods=["GET"])
+    @has_access
+    @permission_name("erase")
+    def erase_preview(self, pk):
+        try:
+            preview = erasure.preview(db.session, pk)
+        except erasure.ErasureError:
+            abort(404)
+        return self._erase_page(preview)
+
+    def _erase_page(self, preview, status=200):
+        return self.render_template(
+            "gdpr/erase.html",
+            title=_l("Erase a person"),
+            preview=preview,
+            client_label=_client_label(preview.client_id),
+            request_id=_request_id(),
+        ), status
+
+    @expose("/client/<int:pk>/erase", methods=["POST"])
+    @has_access
+    @permission_name("erase")
+    def erase(self, pk):
+        try:
+            preview = erasure.preview(db.session, pk)
+        except erasure.ErasureError:
+            abort(404)
+        if request.form.get("confirm", "").strip().lstrip("#") != str(pk):
+            flash(str(erasure.CONFIRMATION_MESSAGE), "danger")
+            return self._erase_page(preview, status=400)
+        event = erasure.erase(db.session, pk, actor=g.user, request_id=_request_id())
+        flash(gettext("The person was erased from every place; erasure record no. %(id)d.", id=event.id), "success")
+        if event.request_id:
+            return redirect(url_for("DataSubjectRequestModelView.show", pk=event.request_id))
+        return redirect(url_for(f"{self.endpoint}.dashboard"))
+
+    @expose("/retention")
+    @has_access
+    @permission_name("retention")
+    def retention(self):
+        years = current_app.config["CRM_RETENTION_INACTIVE_YEARS"]
+        candidates = service.retention_candidates(db.session, years, limit=200)
+        masked = not sees_personal_data()
+        return self.render_template(
+            "gdpr/retention.html",
+            title=_l("Retention: clients with no activity"),
+            years=years,
+            candidates=[
+                (client.id, mask("name", client.display_name) if masked and client.display_name else client.display_name, last)
+                for client, last in candidates
+            ],
+        )
+
+
+class GdprApi(BaseApi):
+    """Export and erasure over the REST API, behind the same permissions as the screens."""
+
+    resource_name = "gdpr"
+    allow_browser_login = False
+    openapi_spec_tag = "GDPR"
+
+    @expose("/client/<int:pk>/export", methods=["GET"])
+    @protect()
+    @permission_name("export")
+    def export(self, pk):
+        """Everything held about a client, as JSON; the download is recorded.
+        ---
+        get:
+          parameters:
+          - in: path
+            name: pk
+            schema: {type: integer}
+          responses:
+            200: {description: The export}
+            403: {description: The role may not export or see personal data}
+            404: {description: No such client}
+        """
+        if not sees_personal_data():
+            return self.response_403()
+        try:
+            data = export.collect(db.session, pk)
+        except export.ExportError as error:
+            return self.response(error.status, message=str(error))
+        export.record(db.session, pk, data, actor=g.user, request_id=_request_id())
+        return self.response(200, **data)
+
+    @expose("/client/<int:pk>/erasure", methods=["GET"])
+    @protect()
+    @permission_name("erase")
+    def erasure_preview(self, pk):
+        """What erasing a client would remove, place by place.
+        ---
+        get:
+          parameters:
+          - in: path
+            name: pk
+            schema: {type: integer}
+          responses:
+            200: {description: Counts per place}
+            404: {description: No such client}
+        """
+        try:
+            preview = erasure.preview(db.session, pk)
+        except erasure.ErasureError as error:
+            return self.response(error.status, message=str(error))
+        return self.response(
+            200,
+            places={table: {"rows": live, "versions": versions} for table, _label, live, versions in preview.places},
+            transactions=preview.transactions,
+        )
+
+    @expose("/client/<int:pk>/erasure", methods=["POST"])
+    @protect()
+    @permission_name("erase")
+    def erase(self, pk):
+        """Erase a client everywhere; the body must repeat the client's id as ``confirm``.
+        ---
+        post:
+          parameters:
+          - in: path
+            name: pk
+            schema: {type: integer}
+          requestBody:
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    confirm: {type: integer}
+                    request_id: {type: integer}
+          responses:
+            200: {description: The erasure record}
+            400: {description: Not confirmed}
+            404: {description: No such client}
+        """
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or body.get("confirm") != pk:
+            return self.response_400(message=str(erasure.CONFIRMATION_MESSAGE))
+        request_id = body.get("request_id")
+        if request_id is not None and (not isinstance(request_id, int) or db.session.get(DataSubjectRequest, request_id) is None):
+            return self.response_400(message=gettext("There is no such request."))
+        try:
+            event = erasure.erase(db.session, pk, actor=g.user, request_id=request_id)
+        except erasure.ErasureError as error:
+            return self.response(error.status, message=str(error))
+        return self.response(200, erasure_id=event.id, counts=event.counts)
