@@ -1,0 +1,408 @@
+"""The GDPR tools: requests and deadlines, export, erasure, suppression, consents, restriction, retention."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import secrets
+import zipfile
+from datetime import date, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+
+from crm.gdpr.service import due_date, request_problems
+from crm.security.roles import AUDITOR, BACK_OFFICE, DATA_PROTECTION_OFFICER, MANAGER
+from tests.conftest import STAFF_PASSWORD, Auth, company_form, csrf_token, person_form, same_database_env, unique
+from tests.test_cli import run_flask
+from tests.test_clients_api import token_for
+from tests.test_clients_forms import add_client, edit_form_data, find_client
+from tests.test_encryption_at_rest import database_bytes
+from tests.test_related_records import new_list, post_form, record_marketing_consent
+
+
+# -- pure rules ------------------------------------------------------------------------
+
+def test_an_answer_is_due_one_calendar_month_after_receipt():
+    assert due_date(date(2026, 3, 14)) == date(2026, 4, 14)
+    assert due_date(date(2026, 1, 31)) == date(2026, 2, 28)
+    assert due_date(date(2028, 1, 31)) == date(2028, 2, 29)
+
+
+def test_an_extension_needs_a_reason_and_at_most_two_more_months():
+    assert request_problems(date(2026, 1, 10), date(2026, 4, 10), "Złożone żądanie") == []
+    assert len(request_problems(date(2026, 1, 10), date(2026, 4, 11), "Złożone żądanie")) == 1
+    assert len(request_problems(date(2026, 1, 10), date(2026, 3, 1), " ")) == 1
+    assert request_problems(date(2026, 1, 10), None, None) == []
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+def signed_in(app, username=None):
+    client = app.test_client()
+    auth = Auth(client)
+    auth.login(*((username, STAFF_PASSWORD) if username else ()))
+    return client, auth
+
+
+@pytest.fixture()
+def dpo(app, make_user):
+    return signed_in(app, make_user(DATA_PROTECTION_OFFICER, first_name="Inga", last_name="Inspektorka"))
+
+
+def full_card(app, db_session, _reader=None):
+    """A person with a contact, a note, a consent, a subscription, and a changed card: every place used.
+
+    Written by an administrator through the forms (the data protection officer only reads cards).
+    """
+    client, _ = signed_in(app)
+    data = person_form(email=f"{unique('osoba')}@erase.pl", phone=f"+48 5{secrets.randbelow(10**8):08d}", city="Gniezno")
+    add_client(client, data)
+    card = find_client(db_session, last_name=data["last_name"]).id
+    post_form(client, f"/contactpersonmodelview/add?_flt_0_client={card}",
+              {"first_name": "Kamil", "last_name": unique("Kontakt"), "email": "kamil@erase.pl"})
+    post_form(client, f"/notemodelview/add?_flt_0_client={card}",
+              {"kind": "call", "occurred_on": "2026-05-04", "text": "Rozmowa o reklamacji zamówienia 4711"})
+    record_marketing_consent(client, card)
+    post_form(client, f"/subscriptionmodelview/add?_flt_0_client={card}", {"mailing_list": str(new_list(db_session)), "source": "manual"})
+    page = client.get(f"/clientmodelview/edit/{card}")
+    client.post(f"/clientmodelview/edit/{card}", data={**edit_form_data(page.text), "city": "Września", "csrf_token": csrf_token(page.text)})
+    return card, data
+
+
+def register_request(client, card, kind="erasure", received_on=None):
+    received_on = received_on or date.today().isoformat()
+    response = post_form(client, f"/datasubjectrequestmodelview/add?_flt_0_client={card}",
+                         {"kind": kind, "received_on": received_on, "verification_method": "id_document", "verified_on": received_on})
+    assert "Dodano rekord" in response.text, response.text[-1500:]
+    listed = client.get("/datasubjectrequestmodelview/list/?_oc_DataSubjectRequestModelView=id&_od_DataSubjectRequestModelView=desc")
+    return max(int(n) for n in re.findall(r"/datasubjectrequestmodelview/show/(\d+)", listed.text))
+
+
+def rows_about(db_session, card):
+    """Rows and versions held about the client, per table, from the registry's places."""
+    from crm.gdpr.places import counts
+
+    return db_session(lambda s: {table: held for table, held in counts(s, card).items() if any(held)})
+
+
+# -- requests and deadlines -------------------------------------------------------------------
+
+def test_a_request_registered_from_the_card_gets_its_deadline_and_shows_when_overdue(app, db_session, dpo):
+    from crm.gdpr.models import DataSubjectRequest
+
+    client, _ = dpo
+    card, _ = full_card(app, db_session, client)
+    received = (date.today() - timedelta(days=40)).isoformat()
+    request_id = register_request(client, card, kind="access", received_on=received)
+    due_on, verified_by = db_session(lambda s: (s.get(DataSubjectRequest, request_id).due_on, s.get(DataSubjectRequest, request_id).verified_by_id))
+    assert due_on == due_date(date.fromisoformat(received)) and verified_by is not None
+    dashboard = client.get("/gdpr/").text
+    overdue = dashboard.split('id="overdue"')[1].split("</table>")[0]
+    assert f"/datasubjectrequestmodelview/show/{request_id}" in overdue
+    assert 'data-kind="access"' in dashboard
+
+
+def test_an_extension_beyond_three_months_is_refused_with_a_message(app, db_session, dpo):
+    from crm.gdpr.models import DataSubjectRequest
+
+    client, _ = dpo
+    card, _ = full_card(app, db_session, client)
+    request_id = register_request(client, card, kind="access", received_on="2026-01-10")
+    page = client.get(f"/datasubjectrequestmodelview/edit/{request_id}")
+    form = {**edit_form_data(page.text), "extended_until": "2026-06-01", "extension_reason": "", "csrf_token": csrf_token(page.text)}
+    response = client.post(f"/datasubjectrequestmodelview/edit/{request_id}", data=form, follow_redirects=True)
+    assert "najwyżej o dwa kolejne miesiące" in response.text and "Podaj przyczynę" in response.text
+    assert db_session(lambda s: s.get(DataSubjectRequest, request_id).extended_until) is None
+
+
+# -- export -----------------------------------------------------------------------------------------
+
+def test_the_export_holds_every_place_with_history_in_json_csv_and_a_summary(app, db_session, dpo):
+    from crm.gdpr.models import GdprEvent
+
+    client, _ = dpo
+    card, data = full_card(app, db_session, client)
+    request_id = register_request(client, card, kind="access")
+    response = client.get(f"/gdpr/client/{card}/export?request={request_id}")
+    assert response.status_code == 200 and response.mimetype == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    exported = json.loads(archive.read("export.json"))
+    places = exported["places"]
+    assert places["client"]["rows"][0]["email"] == data["email"]
+    assert "email_bidx" not in places["client"]["rows"][0], "keyed hashes are ours, not the person's"
+    assert [v["city"] for v in places["client"]["history"]] == ["Gniezno", "Września"]
+    assert places["client"]["history"][0]["by"] == "Administrator Kartoteka"
+    for table in ("contact_person", "note", "consent", "subscription", "data_subject_request"):
+        assert len(places[table]["rows"]) == 1, table
+    assert "csv/client.csv" in archive.namelist() and "csv/client_history.csv" in archive.namelist()
+    summary = archive.read("summary.html").decode()
+    assert "Dane osobowe, które o Tobie przechowujemy" in summary and data["last_name"] in summary
+    event = db_session(lambda s: s.scalars(select(GdprEvent).where(GdprEvent.client_number == card)).one())
+    assert (event.kind, event.request_id) == ("export", request_id)
+    assert json.loads(event.counts)["client"] == {"rows": 1, "versions": 2}
+
+
+def test_the_export_through_the_api_and_the_command_line(app, db_session, dpo, make_user, tmp_path):
+    client, _ = dpo
+    card, data = full_card(app, db_session, client)
+    api = app.test_client()
+    headers = token_for(api, make_user(DATA_PROTECTION_OFFICER))
+    body = api.get(f"/api/v1/gdpr/client/{card}/export", headers=headers).json
+    assert body["places"]["client"]["rows"][0]["email"] == data["email"]
+    assert api.get("/api/v1/gdpr/client/987654/export", headers=headers).status_code == 404
+    assert api.get(f"/api/v1/gdpr/client/{card}/export", headers=token_for(api, make_user(MANAGER))).status_code == 403
+
+    result = run_flask(["crm", "export", str(card)], same_database_env(app))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["places"]["client"]["rows"][0]["email"] == data["email"]
+    target = tmp_path / "eksport.zip"
+    result = run_flask(["crm", "export", str(card), "--output", str(target)], same_database_env(app))
+    assert result.returncode == 0 and "export.json" in zipfile.ZipFile(target).namelist()
+    result = run_flask(["crm", "export", "987654"], same_database_env(app))
+    assert result.returncode == 1 and "Nie ma takiego klienta" in result.stderr
+
+
+# -- erasure --------------------------------------------------------------------------------------
+
+def stored_ciphertexts(app, card) -> list[bytes]:
+    """The raw stored (encrypted) values of the client's personal columns and versions."""
+    from crm.extensions import db
+
+    with app.app_context():
+        found = []
+        for table in ("client", "client_version", "note", "note_version", "contact_person", "consent"):
+            column = "client_id" if table not in ("client", "client_version") else "id"
+            for row in db.session.execute(text(f"SELECT * FROM {table} WHERE {column} = :id"), {"id": card}).mappings():
+                found += [value.encode() for value in row.values() if isinstance(value, str) and value.startswith("v1:")]
+        db.session.remove()
+    return found
+
+
+def test_erasure_previews_then_removes_the_person_from_every_place_and_the_raw_database(app, db_session, dpo):
+    from crm.gdpr.models import DataSubjectRequest, GdprEvent, Suppression
+
+    client, _ = dpo
+    card, data = full_card(app, db_session, client)
+    request_id = register_request(client, card)
+    before = rows_about(db_session, card)
+    assert {"client", "contact_person", "note", "consent", "subscription", "data_subject_request"} <= before.keys()
+    ciphertexts = stored_ciphertexts(app, card)
+    assert len(ciphertexts) > 10
+
+    preview = client.get(f"/gdpr/client/{card}/erase?request={request_id}")
+    assert preview.status_code == 200
+    assert '<tr data-table="client"><td>' in preview.text and "<td>1</td><td>2</td>" in preview.text
+    refused = client.post(f"/gdpr/client/{card}/erase?request={request_id}",
+                          data={"csrf_token": csrf_token(preview.text), "confirm": str(card + 1)})
+    assert refused.status_code == 400 and "wpisz numer klienta" in refused.text
+    assert rows_about(db_session, card) == before
+
+    done = client.post(f"/gdpr/client/{card}/erase?request={request_id}",
+                       data={"csrf_token": csrf_token(preview.text), "confirm": f"#{card}"}, follow_redirects=True)
+    assert "usunięta ze wszystkich miejsc" in done.text
+    assert rows_about(db_session, card) == {}
+    kept = db_session(lambda s: s.get(DataSubjectRequest, request_id))
+    assert (kept.client_id, kept.outcome, kept.status) == (None, None, "completed")
+    event = db_session(lambda s: s.scalars(select(GdprEvent).where(GdprEvent.kind == "erasure", GdprEvent.client_number == card)).one())
+    assert event.request_id == request_id and json.loads(event.counts)["note"] == {"rows": 1, "versions": 1}
+    assert db_session(lambda s: s.scalar(select(func.count()).select_from(Suppression).where(Suppression.event_id == event.id))) == 1
+
+    raw = database_bytes(app)
+    values = [data["email"], data["last_name"], data["pesel"], "Rozmowa o reklamacji", "kamil@erase.pl"]
+    assert [value for value in values if value.encode() in raw] == []
+    assert [value for value in ciphertexts if value in raw] == [], "erased ciphertext must not linger in the file"
+
+
+def test_transactions_left_empty_by_an_erasure_are_removed_and_shared_ones_kept(app, db_session, dpo):
+    from sqlalchemy_continuum import versioning_manager
+
+    from crm.gdpr.erasure import erase
+
+    client, _ = dpo
+    card, _ = full_card(app, db_session, client)
+    other, _ = full_card(app, db_session, client)
+    transaction = versioning_manager.transaction_cls
+
+    def transactions_of(s, client_id):
+        from crm.clients.models import Client
+        from sqlalchemy_continuum import version_class
+
+        version = version_class(Client)
+        return set(s.scalars(select(version.transaction_id).where(version.id == client_id)))
+
+    own = db_session(lambda s: transactions_of(s, card))
+    kept = db_session(lambda s: transactions_of(s, other))
+    db_session(lambda s: erase(s, card))
+    remaining = db_session(lambda s: set(s.scalars(select(transaction.id).where(transaction.id.in_(own | kept)))))
+    assert remaining == kept
+
+
+def test_a_failure_in_the_middle_of_an_erasure_changes_nothing(app, db_session, dpo, monkeypatch):
+    import crm.gdpr.erasure as erasure
+
+    client, _ = dpo
+    card, _ = full_card(app, db_session, client)
+    before = rows_about(db_session, card)
+    original, calls = erasure._erase_place, []
+
+    def failing(session, place, client_id):
+        calls.append(place.table.name)
+        if len(calls) == 4:
+            raise RuntimeError("the disk is full")
+        original(session, place, client_id)
+
+    monkeypatch.setattr(erasure, "_erase_place", failing)
+    with pytest.raises(RuntimeError):
+        db_session(lambda s: erasure.erase(s, card))
+    assert len(calls) == 4
+    assert rows_about(db_session, card) == before
+
+
+def test_an_erased_persons_email_cannot_come_back_unnoticed(app, db_session, dpo, make_user):
+    from crm.gdpr.erasure import erase
+
+    client, _ = dpo
+    card, data = full_card(app, db_session, client)
+    db_session(lambda s: erase(s, card))
+    admin, _ = signed_in(app)
+    again = company_form(email=data["email"].upper())
+    response = add_client(admin, again)
+    assert "została usunięta na swoje żądanie" in response.text
+    assert find_client(db_session, company_name=again["company_name"]) is None
+    add_client(admin, {**again, "confirm_new_legal_basis": "y"})
+    assert find_client(db_session, company_name=again["company_name"]) is not None
+
+    api = app.test_client()
+    headers = token_for(api, make_user(BACK_OFFICE))
+    body = {"kind": "company", "company_name": unique("Powrót "), "phone": data["phone"].replace("+48 ", ""), "status": "lead"}
+    assert api.post("/api/v1/client/", json=body, headers=headers).status_code == 422
+    assert api.post("/api/v1/client/", json={**body, "confirm_new_legal_basis": True}, headers=headers).status_code == 201
+
+
+def test_erasure_through_the_api_and_the_command_line(app, db_session, dpo, make_user):
+    client, _ = dpo
+    card, _ = full_card(app, db_session, client)
+    api = app.test_client()
+    headers = token_for(api, make_user(DATA_PROTECTION_OFFICER))
+    preview = api.get(f"/api/v1/gdpr/client/{card}/erasure", headers=headers).json
+    assert preview["places"]["client"] == {"rows": 1, "versions": 2}
+    assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": card + 1}, headers=headers).status_code == 400
+    assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": card}, headers=token_for(api, make_user(MANAGER))).status_code == 403
+    done = api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": card}, headers=headers)
+    assert done.status_code == 200 and rows_about(db_session, card) == {}
+    assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": card}, headers=headers).status_code == 404
+
+    other, _ = full_card(app, db_session, client)
+    result = run_flask(["crm", "erase", str(other)], same_database_env(app), input_text="n\n")
+    assert result.returncode == 1 and "Niczego nie usunięto" in result.stderr
+    assert rows_about(db_session, other) != {}
+    result = run_flask(["crm", "erase", str(other), "--yes"], same_database_env(app))
+    assert result.returncode == 0, result.stderr
+    assert rows_about(db_session, other) == {}
+
+
+# -- consents, objection, restriction ------------------------------------------------------------------
+
+def test_a_subscription_needs_a_basis_and_withdrawing_it_ends_the_subscriptions(app, db_session):
+    from crm.clients.models import Client
+    from crm.gdpr.models import Consent
+
+    admin, _ = signed_in(app)
+    add_client(admin, company_form(company_name=unique("Bez zgody ")))
+    card = db_session(lambda s: s.scalar(select(Client.id).order_by(Client.id.desc()).limit(1)))
+    list_id = new_list(db_session)
+    refused = post_form(admin, f"/subscriptionmodelview/add?_flt_0_client={card}", {"mailing_list": str(list_id), "source": "manual"})
+    assert "nie ma ważnej zgody" in refused.text
+    record_marketing_consent(admin, card)
+    post_form(admin, f"/subscriptionmodelview/add?_flt_0_client={card}", {"mailing_list": str(list_id), "source": "manual"})
+    assert len(db_session(lambda s: s.get(Client, card).subscriptions)) == 1
+
+    consent_id = db_session(lambda s: s.scalar(select(Consent.id).where(Consent.client_id == card)))
+    page = admin.get(f"/consentmodelview/edit/{consent_id}")
+    form = {**edit_form_data(page.text), "withdrawn_on": date.today().isoformat(), "csrf_token": csrf_token(page.text)}
+    response = admin.post(f"/consentmodelview/edit/{consent_id}", data=form, follow_redirects=True)
+    assert "Zapisano zmiany" in response.text
+    assert db_session(lambda s: s.get(Client, card).subscriptions) == []
+
+
+def test_an_objection_withdraws_marketing_and_ends_subscriptions(app, db_session, dpo):
+    from crm.clients.models import Client
+
+    client, _ = dpo
+    card, _ = full_card(app, db_session, client)
+    assert len(db_session(lambda s: s.get(Client, card).subscriptions)) == 1
+    register_request(client, card, kind="objection")
+    assert db_session(lambda s: s.get(Client, card).subscriptions) == []
+
+
+def test_a_restricted_card_can_be_viewed_but_not_changed_until_lifted(app, db_session, dpo, make_user):
+    from crm.gdpr.models import Restriction
+
+    client, _ = dpo
+    card, _ = full_card(app, db_session, client)
+    post_form(client, f"/restrictionmodelview/add?_flt_0_client={card}",
+              {"since": date.today().isoformat(), "reason": "Osoba kwestionuje prawidłowość danych"})
+    manager, _ = signed_in(app, make_user(MANAGER))
+    assert manager.get(f"/clientmodelview/show/{card}").status_code == 200
+    page = manager.get(f"/clientmodelview/edit/{card}")
+    response = manager.post(f"/clientmodelview/edit/{card}", data={**edit_form_data(page.text), "city": "Kalisz", "csrf_token": csrf_token(page.text)}, follow_redirects=True)
+    assert "jest ograniczone (art. 18)" in response.text
+    note = post_form(manager, f"/notemodelview/add?_flt_0_client={card}", {"kind": "note", "occurred_on": "2026-05-05", "text": "x"})
+    assert "jest ograniczone (art. 18)" in note.text
+    api = app.test_client()
+    headers = token_for(api, make_user(MANAGER))
+    version = api.get(f"/api/v1/client/{card}", headers=headers).json["result"]["lock_version"]
+    assert api.put(f"/api/v1/client/{card}", json={"city": "Kalisz", "lock_version": version}, headers=headers).status_code == 422
+    restore = manager.post(f"/history/client/{card}/restore", data={"csrf_token": csrf_token(page.text), "version": "1"})
+    assert restore.status_code in (302, 404)
+
+    restriction = db_session(lambda s: s.scalar(select(Restriction.id).where(Restriction.client_id == card)))
+    page = client.get(f"/restrictionmodelview/edit/{restriction}")
+    client.post(f"/restrictionmodelview/edit/{restriction}", data={**edit_form_data(page.text), "lifted_on": date.today().isoformat(), "csrf_token": csrf_token(page.text)})
+    page = manager.get(f"/clientmodelview/edit/{card}")
+    response = manager.post(f"/clientmodelview/edit/{card}", data={**edit_form_data(page.text), "city": "Kalisz", "csrf_token": csrf_token(page.text)}, follow_redirects=True)
+    assert "Zapisano zmiany" in response.text
+
+
+# -- retention ------------------------------------------------------------------------------------------
+
+def test_clients_without_activity_are_listed_and_erased_by_the_retention_rule(app, db_session, dpo):
+    from sqlalchemy_continuum import versioning_manager
+
+    from crm.gdpr.models import GdprEvent
+    from crm.gdpr.places import places
+
+    client, _ = dpo
+    card, _ = full_card(app, db_session, client)
+    fresh, _ = full_card(app, db_session, client)
+
+    def age(s):
+        transaction = versioning_manager.transaction_cls.__table__
+        ids = set()
+        for place in places():
+            if place.version_table is not None:
+                ids |= set(s.scalars(select(place.version_table.c.transaction_id).where(place.rows_of(place.version_table, card))))
+        s.execute(transaction.update().where(transaction.c.id.in_(ids)).values(issued_at=datetime(2015, 1, 1)))
+        s.commit()
+
+    db_session(age)
+    page = client.get("/gdpr/retention").text
+    assert f"#{card} " in page and f"#{fresh} " not in page
+    result = run_flask(["crm", "retention"], same_database_env(app))
+    assert f"Klient {card}: ostatnia aktywność 2015-01-01" in result.stdout
+    result = run_flask(["crm", "retention", "--apply"], same_database_env(app))
+    assert result.returncode == 0, result.stderr
+    assert rows_about(db_session, card) == {} and rows_about(db_session, fresh) != {}
+    assert db_session(lambda s: s.scalars(select(GdprEvent.kind).where(GdprEvent.client_number == card)).all()) == ["retention"]
+
+
+def test_roles_without_the_permissions_reach_no_gdpr_tool(app, db_session, make_user):
+    admin, _ = signed_in(app)
+    card, _ = full_card(app, db_session, admin)
+    auditor, _ = signed_in(app, make_user(AUDITOR))
+    for path in (f"/gdpr/client/{card}/export", f"/gdpr/client/{card}/erase", "/gdpr/", "/gdpr/retention"):
+        assert auditor.get(path).status_code == 403, path
+    show = auditor.get(f"/clientmodelview/show/{card}").text
+    assert "card-export" not in show and "card-erase" not in show
