@@ -290,3 +290,32 @@ def test_a_manager_compares_two_versions_of_a_card_and_sees_the_change_highlight
     assert "Miejscowość" in changed.inner_text()
     assert "Zamość" in changed.inner_text() and "Hrubieszów" in changed.inner_text()
     assert "warning" in changed.get_attribute("class")
+
+
+def test_the_data_protection_officer_exports_and_erases_a_person_from_a_request(page, app, live_server, make_user, db_session):
+    import io
+    import json
+    import zipfile
+
+    from tests.conftest import STAFF_PASSWORD
+    from tests.test_gdpr import full_card, register_request, rows_about, signed_in
+
+    card, data = full_card(app, db_session)
+    officer = make_user("Data protection officer")
+    request_id = register_request(signed_in(app, officer)[0], card, kind="erasure")
+
+    log_in(page, live_server, officer, STAFF_PASSWORD)
+    page.goto(f"{live_server}/datasubjectrequestmodelview/show/{request_id}")
+    with page.expect_download() as download:
+        page.locator("#request-export").click()
+    archive = zipfile.ZipFile(io.BytesIO(open(download.value.path(), "rb").read()))
+    assert json.loads(archive.read("export.json"))["places"]["client"]["rows"][0]["email"] == data["email"]
+
+    page.locator("#request-erase").click()
+    page.wait_for_url(re.compile(rf".*/gdpr/client/{card}/erase\?request={request_id}$"))
+    assert page.locator("#erasure-preview tr[data-table='note'] td").nth(1).inner_text() == "1"
+    page.fill("#confirm", str(card))
+    page.get_by_role("button", name="Usuń na zawsze").click()
+    page.wait_for_url(re.compile(rf".*/datasubjectrequestmodelview/show/{request_id}$"))
+    assert "usunięta ze wszystkich miejsc" in page.content()
+    assert rows_about(db_session, card) == {}
