@@ -73,6 +73,7 @@ bench: install
 	$(BIN)/python bench/encryption.py
 	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/history.py
+	$(BIN)/python bench/gdpr.py
 	$(BIN)/python bench/login_timing.py
 	$(BIN)/python bench/demo_load.py
 
