@@ -7,7 +7,7 @@ locking on ``lock_version`` and database errors reported without their SQL
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, has_request_context, redirect, request, url_for
 from flask_appbuilder import ModelRestApi, ModelView, expose, has_access, permission_name
 from flask_appbuilder.api import ModelKeyType
 from flask_appbuilder.api.convert import Model2SchemaConverter
@@ -151,6 +151,19 @@ class VersionedModelView(NoFileDownload, PostedSearch, ModelView):
     #: parent card's tab, which fixes the parent; a form choosing among every
     #: client would not scale to a real client base.
     add_from_parent: str | None = None
+
+    @property
+    def _related_views(self):
+        """The related tabs the current user may list: FAB shows every tab, whatever the role."""
+        views = self.__dict__.get("_all_related_views", [])
+        if not has_request_context():
+            return views
+        sm = self.appbuilder.sm
+        return [view for view in views if sm.has_access("can_list", view.class_permission_name)]
+
+    @_related_views.setter
+    def _related_views(self, views):
+        self.__dict__["_all_related_views"] = views
 
     def __init__(self, **kwargs):
         extra = dict(self.edit_form_extra_fields or {})

@@ -340,3 +340,27 @@ def test_the_last_administrator_account_can_be_neither_demoted_nor_deleted(app, 
     response = client.post(f"/users/delete/{admin_id}", data={"csrf_token": auth.csrf}, follow_redirects=True)
     assert "Nikt nie mógłby administrować" in response.text
     assert admin_account(app)[0] == admin_id
+
+
+def test_a_card_shows_only_the_related_tabs_the_role_may_list(app, make_user, db_session):
+    from crm.clients.models import Client, ContactPerson
+
+    client, auth = admin_client(app)
+    role = new_role(client, auth)
+    post_form(client, read_form(client), add=[f"{role_id(app, role)}:clients.view", f"{role_id(app, role)}:personal_data.see"])
+    contact = unique("Ukryta")
+
+    def card(s):
+        found = Client(kind="company", company_name=unique("Firma z kontaktem "))
+        found.contacts.append(ContactPerson(first_name="Olga", last_name=contact))
+        s.add(found)
+        s.commit()
+        return found.id
+
+    card_id = db_session(card)
+    staff = signed_in(app, make_user(role))
+    page = staff.get(f"/clientmodelview/show/{card_id}")
+    assert page.status_code == 200
+    assert contact not in page.text and "ContactPersonModelView" not in page.text
+    post_form(client, read_form(client), add=[f"{role_id(app, role)}:contacts.view"])
+    assert contact in staff.get(f"/clientmodelview/show/{card_id}").text
