@@ -12,7 +12,6 @@ from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
-    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -24,16 +23,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import relationship
 
 import crm.versioning  # noqa: F401  (make_versioned before any versioned model)
+from crm.constraints import one_of
 from crm.clients.choices import CLIENT_KINDS, CLIENT_STATUSES, NOTE_KINDS
 from crm.privacy.categories import ADDRESS, CONTACT, EMPLOYMENT, FREE_TEXT, IDENTIFIERS, IDENTITY
 from crm.privacy.registry import Erasure, Personal, PersonalData, register_models
 from crm.privacy.types import EncryptedString, EncryptedText
 from crm.timeutil import utcnow
-
-
-def _in(column: str, values) -> str:
-    quoted = ", ".join(f"'{value}'" for value in values)
-    return f"{column} IN ({quoted})"
 
 
 class Client(Model):
@@ -42,8 +37,8 @@ class Client(Model):
     __tablename__ = "client"
     __versioned__: dict = {}
     __table_args__ = (
-        CheckConstraint(_in("kind", CLIENT_KINDS), name="ck_client_kind"),
-        CheckConstraint(_in("status", CLIENT_STATUSES), name="ck_client_status"),
+        one_of("kind", CLIENT_KINDS, "ck_client_kind"),
+        one_of("status", CLIENT_STATUSES, "ck_client_status"),
     )
 
     id = Column(Integer, primary_key=True)
@@ -177,7 +172,7 @@ class Note(Model):
 
     __tablename__ = "note"
     __versioned__: dict = {}
-    __table_args__ = (CheckConstraint(_in("kind", NOTE_KINDS), name="ck_note_kind"),)
+    __table_args__ = (one_of("kind", NOTE_KINDS, "ck_note_kind"),)
 
     id = Column(Integer, primary_key=True)
     client_id = Column(

@@ -9,10 +9,11 @@ from __future__ import annotations
 from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import CheckConstraint, Column, Date, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import Column, Date, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import relationship
 
 import crm.versioning  # noqa: F401  (make_versioned before any versioned model)
+from crm.constraints import one_of
 from crm.clients.models import Client
 from crm.gdpr.choices import (
     BASIS_LABELS,
@@ -29,20 +30,15 @@ from crm.privacy.types import EncryptedText
 from crm.timeutil import utcnow
 
 
-def _in(column: str, labels, name: str, nullable: bool = False) -> CheckConstraint:
-    allowed = f"{column} IN (" + ", ".join(f"'{key}'" for key in labels) + ")"
-    return CheckConstraint(f"{column} IS NULL OR {allowed}" if nullable else allowed, name=name)
-
-
 class DataSubjectRequest(Model):
     """A request of a person exercising a right, with its deadline and outcome."""
 
     __tablename__ = "data_subject_request"
     __versioned__: dict = {}
     __table_args__ = (
-        _in("kind", REQUEST_KIND_LABELS, "ck_request_kind"),
-        _in("status", REQUEST_STATUS_LABELS, "ck_request_status"),
-        _in("verification_method", VERIFICATION_LABELS, "ck_request_verification", nullable=True),
+        one_of("kind", REQUEST_KIND_LABELS, "ck_request_kind"),
+        one_of("status", REQUEST_STATUS_LABELS, "ck_request_status"),
+        one_of("verification_method", VERIFICATION_LABELS, "ck_request_verification", nullable=True),
     )
 
     id = Column(Integer, primary_key=True)
@@ -93,9 +89,9 @@ class Consent(Model):
     __tablename__ = "consent"
     __versioned__: dict = {}
     __table_args__ = (
-        _in("purpose", PURPOSE_LABELS, "ck_consent_purpose"),
-        _in("lawful_basis", BASIS_LABELS, "ck_consent_basis"),
-        _in("source", CONSENT_SOURCE_LABELS, "ck_consent_source"),
+        one_of("purpose", PURPOSE_LABELS, "ck_consent_purpose"),
+        one_of("lawful_basis", BASIS_LABELS, "ck_consent_basis"),
+        one_of("source", CONSENT_SOURCE_LABELS, "ck_consent_source"),
     )
 
     id = Column(Integer, primary_key=True)
@@ -157,7 +153,7 @@ class GdprEvent(Model):
 
     __tablename__ = "gdpr_event"
     __table_args__ = (
-        _in("kind", EVENT_LABELS, "ck_gdpr_event_kind"),
+        one_of("kind", EVENT_LABELS, "ck_gdpr_event_kind"),
     )
 
     id = Column(Integer, primary_key=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask_appbuilder import Model
-from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import relationship
 
 import crm.versioning  # noqa: F401  (make_versioned before any versioned model)
+from crm.constraints import one_of
 from crm.mailing.choices import SUBSCRIPTION_SOURCES
 from crm.privacy.registry import Erasure, PersonalData, register_models
 from crm.timeutil import utcnow
@@ -45,10 +46,7 @@ class Subscription(Model):
     __versioned__: dict = {}
     __table_args__ = (
         UniqueConstraint("client_id", "mailing_list_id", name="uq_subscription_client_list"),
-        CheckConstraint(
-            "source IN (" + ", ".join(f"'{s}'" for s in SUBSCRIPTION_SOURCES) + ")",
-            name="ck_subscription_source",
-        ),
+        one_of("source", SUBSCRIPTION_SOURCES, "ck_subscription_source"),
     )
 
     id = Column(Integer, primary_key=True)
