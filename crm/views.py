@@ -12,6 +12,7 @@ from crm.gdpr.views import (
     ConsentModelView,
     DataSubjectRequestModelView,
     GdprApi,
+    GdprEventModelView,
     GdprView,
     RestrictionModelView,
 )
@@ -76,6 +77,9 @@ def register_views(appbuilder) -> None:
     )
     appbuilder.add_view(
         RestrictionModelView, "Restrictions of processing", label=_l("Restrictions of processing"), icon="fa-ban", **gdpr
+    )
+    appbuilder.add_view(
+        GdprEventModelView, "Exports and erasures", label=_l("Exports and erasures"), icon="fa-list-alt", **gdpr
     )
     appbuilder.add_link(
         "Retention", href="/gdpr/retention", label=_l("Retention"), icon="fa-hourglass-end", category="Data protection",

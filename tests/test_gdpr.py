@@ -406,3 +406,16 @@ def test_roles_without_the_permissions_reach_no_gdpr_tool(app, db_session, make_
         assert auditor.get(path).status_code == 403, path
     show = auditor.get(f"/clientmodelview/show/{card}").text
     assert "card-export" not in show and "card-erase" not in show
+
+
+def test_exports_and_erasures_are_listed_without_personal_data(app, db_session, dpo, make_user):
+    from crm.gdpr.erasure import erase
+
+    client, _ = dpo
+    card, data = full_card(app, db_session)
+    client.get(f"/gdpr/client/{card}/export")
+    db_session(lambda s: erase(s, card))
+    auditor, _ = signed_in(app, make_user(AUDITOR))
+    page = auditor.get("/gdpreventmodelview/list/").text
+    assert page.count(f"<td>{card}</td>") == 2 and "Eksport" in page and "Usunięcie" in page
+    assert data["last_name"] not in page and data["email"] not in page

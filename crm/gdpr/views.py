@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import json
 from datetime import date
 
 from flask import abort, current_app, flash, g, redirect, request, send_file, url_for
-from flask_appbuilder import BaseView, expose, has_access, permission_name
+from flask_appbuilder import BaseView, ModelView, expose, has_access, permission_name
 from flask_appbuilder.api import BaseApi, protect
 from flask_appbuilder.fieldwidgets import DatePickerWidget, Select2Widget
+from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from wtforms import DateField, SelectField
@@ -22,6 +24,7 @@ from crm.gdpr.choices import (
     BASIS_LABELS,
     CONSENT_LABELS,
     CONSENT_SOURCE_LABELS,
+    EVENT_LABELS,
     PURPOSE_LABELS,
     REQUEST_KIND_LABELS,
     REQUEST_LABELS,
@@ -29,8 +32,8 @@ from crm.gdpr.choices import (
     RESTRICTION_LABELS,
     VERIFICATION_LABELS,
 )
-from crm.gdpr.models import Consent, DataSubjectRequest, Restriction
-from crm.modelviews import VersionedModelView
+from crm.gdpr.models import Consent, DataSubjectRequest, GdprEvent, Restriction
+from crm.modelviews import NoFileDownload, PostedSearch, VersionedModelView
 from crm.privacy.filters import PrivacyAwareInterface
 from crm.privacy.masking import mask, sees_personal_data
 
@@ -197,6 +200,37 @@ class DataSubjectRequestModelView(VersionedModelView):
     def show_extra(self, pk) -> dict:
         found = self.datamodel.get(pk)
         return {"request_item": found, **_gdpr_actions()}
+
+
+class GdprEventModelView(NoFileDownload, PostedSearch, ModelView):
+    """The record of exports and erasures: who, when, which request, how much; read only."""
+
+    datamodel = SQLAInterface(GdprEvent)
+    base_permissions = ["can_list", "can_show"]
+    list_title = _l("Exports and erasures")
+    show_title = _l("Export or erasure")
+    label_columns = {
+        "occurred_at": _l("Time (UTC)"),
+        "kind": _l("Kind"),
+        "client_number": _l("Client number"),
+        "request": _l("Request"),
+        "user": _l("By"),
+        "counts": _l("Records"),
+    }
+    list_columns = ["occurred_at", "kind", "client_number", "request", "user"]
+    show_columns = ["occurred_at", "kind", "client_number", "request", "user", "counts"]
+    search_columns = ["kind", "client_number", "occurred_at", "user"]
+    order_columns = ["occurred_at", "client_number"]
+    base_order = ("occurred_at", "desc")
+    formatters_columns = {
+        "kind": lambda key: label_of(EVENT_LABELS, key),
+        "user": lambda user: str(user) if user else gettext("system"),
+        "request": lambda request: f"#{request.id}" if request else "",
+        "counts": lambda counts: ", ".join(
+            f"{table}: {held['rows']}/{held['versions']}" for table, held in sorted(json.loads(counts).items())
+            if held["rows"] or held["versions"]
+        ),
+    }
 
 
 def _gdpr_actions() -> dict:

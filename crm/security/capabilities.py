@@ -125,6 +125,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         ),
     ),
     Capability(
+        "gdpr.events", GDPR, _l("See the record of exports and erasures"),
+        _pairs({"GdprEventModelView": READ}, ("Data protection", "Exports and erasures")),
+    ),
+    Capability(
         "gdpr.export", GDPR, _l("Export everything held about a person"),
         _pairs({"GdprView": ("can_export",), "GdprApi": ("can_export",)}), requires=(SEE_PERSONAL,),
     ),

@@ -48,10 +48,12 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
     BACK_OFFICE: frozenset(_WORK_ON_CARDS),
     DATA_PROTECTION_OFFICER: frozenset({
         *_SEE_ALL, "personal_data.see", "registry.view", "api.docs", "history.view", "consents.view",
-        "consents.manage", "restrictions.manage", "gdpr.requests", "gdpr.export", "gdpr.erase", "gdpr.retention",
+        "consents.manage", "restrictions.manage", "gdpr.requests", "gdpr.export", "gdpr.erase", "gdpr.retention", "gdpr.events",
     }),
     # reads everything, sees personal data masked
-    AUDITOR: frozenset({*_SEE_ALL, "registry.view", "logins.view", "api.docs", "history.view", "consents.view"}),
+    AUDITOR: frozenset({
+        *_SEE_ALL, "registry.view", "logins.view", "api.docs", "history.view", "consents.view", "gdpr.events",
+    }),
     PUBLIC: frozenset(),
 }
 
