@@ -7,7 +7,7 @@ locking on ``lock_version`` and database errors reported without their SQL
 
 from __future__ import annotations
 
-from flask import abort, flash, has_request_context, redirect, request, url_for
+from flask import abort, flash, g, has_request_context, make_response, redirect, request, url_for
 from flask_appbuilder import ModelRestApi, ModelView, expose, has_access, permission_name
 from flask_appbuilder.api import ModelKeyType
 from flask_appbuilder.api.convert import Model2SchemaConverter
@@ -141,6 +141,13 @@ class PostedSearch:
         return self._get_search_widget(form=self.search_form.refresh(), widgets=widgets)
 
 
+def _refused_form_status(result):
+    """A form posted and shown again (with its errors) is a refusal: 422, or 409 for a conflict."""
+    if request.method != "POST" or not isinstance(result, str):
+        return result
+    return make_response(result, g.pop("refused_form_status", 422))
+
+
 class VersionedModelView(NoFileDownload, PostedSearch, ModelView):
     """A ModelView whose edit form refuses to overwrite a newer version."""
 
@@ -195,6 +202,18 @@ class VersionedModelView(NoFileDownload, PostedSearch, ModelView):
         """More values for the show template (a card's record of changes)."""
         return {}
 
+    @expose("/add", methods=["GET", "POST"])
+    @has_access
+    def add(self):
+        """FAB's add page; a refused form answers 422 (409 for a conflict), not 200."""
+        return _refused_form_status(super().add())
+
+    @expose("/edit/<pk>", methods=["GET", "POST"])
+    @has_access
+    def edit(self, pk):
+        """FAB's edit page; a refused form answers 422 (409 for a conflict), not 200."""
+        return _refused_form_status(super().edit(pk))
+
     def _edit(self, pk):
         if request.method != "POST":
             return super()._edit(pk)
@@ -210,6 +229,7 @@ class VersionedModelView(NoFileDownload, PostedSearch, ModelView):
         self._fill_form_exclude_cols(exclude_cols, form)
         form._id = pk
         if not is_current(item, parse_lock_version(form.lock_version.data)):
+            g.refused_form_status = 409
             flash(str(CONFLICT_MESSAGE), "danger")
             return self._edit_widgets(item, form, exclude_cols)
         if not form.validate():

@@ -70,7 +70,7 @@ def test_unknown_choices_in_a_form_are_refused(client, auth):
         "/clientmodelview/add",
         data={"csrf_token": csrf_token(page.text), "kind": "weird", "status": "zz", "owner": "999999", "company_name": "Q"},
     )
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert "Nieprawidłowy wybór" in response.text or "Not a valid choice" in response.text
 
 

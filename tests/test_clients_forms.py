@@ -155,7 +155,7 @@ def test_invalid_company_values_are_explained_in_chosen_language_and_not_saved(
     auth.login()
     data = company_form(**{field: value})
     response = add_client(client, data)
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert polish in response.text
     assert find_client(db_session, company_name=data["company_name"]) is None
 
@@ -186,7 +186,7 @@ def test_huge_field_is_refused_with_a_message(client, auth, db_session):
     auth.login()
     data = company_form(company_name="Ż" * 10_000)
     response = add_client(client, data)
-    assert response.status_code == 200
+    assert response.status_code == 422
     assert response.text.count("nie może mieć więcej niż 200 znaków") == 1
     assert find_client(db_session, company_name="Ż" * 10_000) is None
 
@@ -219,7 +219,7 @@ def test_stale_edit_form_gets_conflict_message_and_changes_nothing(app, auth, db
     form_two["city"] = "Poznań"
     form_two["postal_code"] = "60-001"
     response = second.post(f"/clientmodelview/edit/{saved.id}", data=form_two)
-    assert response.status_code == 200
+    assert response.status_code == 409
     assert "Ktoś inny zapisał ten rekord" in response.text
     assert 'value="Poznań"' in response.text, "the user's own input is kept on the form"
     current = find_client(db_session, id=saved.id)
