@@ -165,7 +165,6 @@ class DataSubjectRequestModelView(VersionedModelView):
         "kind": lambda key: label_of(REQUEST_KIND_LABELS, key),
         "status": lambda key: label_of(REQUEST_STATUS_LABELS, key),
         "verification_method": lambda key: label_of(VERIFICATION_LABELS, key),
-        "client": lambda client: client if client is not None else gettext("erased"),
     }
     add_form_extra_fields = {
         "kind": _select(_l("Kind"), REQUEST_KIND_LABELS),
