@@ -72,6 +72,7 @@ translations: install
 bench: install
 	$(BIN)/python bench/encryption.py
 	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/masking.py
 	$(BIN)/python bench/history.py
 	$(BIN)/python bench/gdpr.py
 	$(BIN)/python bench/login_timing.py
