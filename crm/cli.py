@@ -186,10 +186,12 @@ def export_command(client_id, output, request_id):
     import json
 
     from crm.gdpr import export
+    from crm.gdpr.service import check_request
 
     try:
         data = export.collect(db.session, client_id)
-    except export.ExportError as error:
+        check_request(db.session, request_id, client_id)
+    except ValueError as error:
         raise click.ClickException(str(error)) from None
     if output:
         with open(output, "wb") as target:
@@ -219,7 +221,10 @@ def erase_command(client_id, yes, request_id):
     click.echo(_("Change records left empty: %(count)d", count=preview.transactions))
     if not yes and not click.confirm(_("Erase client %(id)d for good?", id=client_id)):
         raise click.ClickException(_("Nothing was erased."))
-    event = erasure.erase(db.session, client_id, request_id=request_id)
+    try:
+        event = erasure.erase(db.session, client_id, request_id=request_id)
+    except erasure.ErasureError as error:
+        raise click.ClickException(str(error)) from None
     click.echo(_("Client %(id)d was erased; erasure record no. %(event)d.", id=client_id, event=event.id))
 
 

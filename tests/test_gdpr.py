@@ -419,3 +419,27 @@ def test_exports_and_erasures_are_listed_without_personal_data(app, db_session, 
     page = auditor.get("/gdpreventmodelview/list/").text
     assert page.count(f"<td>{card}</td>") == 2 and "Eksport" in page and "Usunięcie" in page
     assert data["last_name"] not in page and data["email"] not in page
+
+
+def test_an_export_or_erasure_naming_another_clients_request_is_refused_and_changes_nothing(app, db_session, dpo, make_user):
+    from crm.gdpr.models import GdprEvent
+
+    client, _ = dpo
+    card, _ = full_card(app, db_session)
+    other, _ = full_card(app, db_session)
+    foreign = register_request(client, other, kind="access")
+    for request_id in (foreign, 987654):
+        response = client.get(f"/gdpr/client/{card}/export?request={request_id}")
+        assert response.status_code == 400 and "Nie ma takiego żądania" in response.text
+        page = client.get(f"/gdpr/client/{card}/erase")
+        response = client.post(f"/gdpr/client/{card}/erase?request={request_id}",
+                               data={"csrf_token": csrf_token(page.text), "confirm": str(card)})
+        assert response.status_code == 400 and "Nie ma takiego żądania" in response.text
+    api = app.test_client()
+    headers = token_for(api, make_user(DATA_PROTECTION_OFFICER))
+    assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": card, "request_id": foreign}, headers=headers).status_code == 400
+    assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": card, "request_id": "x"}, headers=headers).status_code == 400
+    result = run_flask(["crm", "erase", str(card), "--yes", "--request", str(foreign)], same_database_env(app))
+    assert result.returncode == 1 and "Nie ma takiego żądania" in result.stderr
+    assert rows_about(db_session, card) != {}
+    assert db_session(lambda s: [(e.kind, e.request_id) for e in s.scalars(select(GdprEvent).where(GdprEvent.client_number == card))]) == []

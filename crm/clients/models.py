@@ -23,7 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import relationship
 
 import crm.versioning  # noqa: F401  (make_versioned before any versioned model)
-from crm.constraints import one_of
+from crm.constraints import AUTOINCREMENT, one_of
 from crm.clients.choices import CLIENT_KINDS, CLIENT_STATUSES, NOTE_KINDS
 from crm.privacy.categories import ADDRESS, CONTACT, EMPLOYMENT, FREE_TEXT, IDENTIFIERS, IDENTITY
 from crm.privacy.registry import Erasure, Personal, PersonalData, register_models
@@ -39,6 +39,7 @@ class Client(Model):
     __table_args__ = (
         one_of("kind", CLIENT_KINDS, "ck_client_kind"),
         one_of("status", CLIENT_STATUSES, "ck_client_status"),
+        AUTOINCREMENT,
     )
 
     id = Column(Integer, primary_key=True)
@@ -128,6 +129,7 @@ class ContactPerson(Model):
     """A person to talk to at a company client."""
 
     __tablename__ = "contact_person"
+    __table_args__ = (AUTOINCREMENT,)
     __versioned__: dict = {}
 
     id = Column(Integer, primary_key=True)
@@ -172,7 +174,7 @@ class Note(Model):
 
     __tablename__ = "note"
     __versioned__: dict = {}
-    __table_args__ = (one_of("kind", NOTE_KINDS, "ck_note_kind"),)
+    __table_args__ = (one_of("kind", NOTE_KINDS, "ck_note_kind"), AUTOINCREMENT)
 
     id = Column(Integer, primary_key=True)
     client_id = Column(

@@ -18,6 +18,7 @@ from sqlalchemy_continuum import versioning_manager
 from crm.clients.models import Client
 from crm.gdpr.models import DataSubjectRequest, GdprEvent, Suppression
 from crm.gdpr.places import counts, places
+from crm.gdpr.service import check_request
 from crm.privacy.registry import Erasure
 from crm.timeutil import utcnow
 
@@ -107,12 +108,16 @@ def erase(session, client_id: int, actor=None, request_id: int | None = None, ki
     if client is None:
         raise ErasureError(NO_SUCH_CLIENT_MESSAGE, status=404)
     try:
+        check_request(session, request_id, client_id)
+    except ValueError as error:
+        raise ErasureError(error) from None
+    try:
         held = counts(session, client_id)
         hashes = (client.email_bidx, client.phone_bidx)
         touched = _touched_transactions(session, client_id)
         if request_id is not None:
             request = session.get(DataSubjectRequest, request_id)
-            if request is not None and request.status != "completed":
+            if request.status != "completed":
                 request.status, request.completed_on = "completed", utcnow().date()
             session.flush()
         for place in places():

@@ -22,6 +22,7 @@ from sqlalchemy_continuum import version_class, versioning_manager
 from crm.clients.models import Client
 from crm.gdpr.models import GdprEvent
 from crm.gdpr.places import places
+from crm.gdpr.service import check_request
 from crm.timeutil import utcnow
 
 FORMAT = "kartoteka-export/1"
@@ -126,7 +127,14 @@ def package(data: dict) -> bytes:
 
 
 def record(session, client_id: int, data: dict, actor=None, request_id: int | None = None) -> GdprEvent:
-    """Record who exported whose data, when, for which request (committed)."""
+    """Record who exported whose data, when, for which request (committed).
+
+    A request of another client (or none at all) is refused before anything is recorded.
+    """
+    try:
+        check_request(session, request_id, client_id)
+    except ValueError as error:
+        raise ExportError(error, status=400) from None
     event = GdprEvent(
         kind="export", user_id=getattr(actor, "id", None), client_number=client_id, request_id=request_id,
         counts=json.dumps(summary(data), sort_keys=True),

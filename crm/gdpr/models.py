@@ -13,7 +13,7 @@ from sqlalchemy import Column, Date, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import relationship
 
 import crm.versioning  # noqa: F401  (make_versioned before any versioned model)
-from crm.constraints import one_of
+from crm.constraints import AUTOINCREMENT, one_of
 from crm.clients.models import Client
 from crm.gdpr.choices import (
     BASIS_LABELS,
@@ -39,6 +39,7 @@ class DataSubjectRequest(Model):
         one_of("kind", REQUEST_KIND_LABELS, "ck_request_kind"),
         one_of("status", REQUEST_STATUS_LABELS, "ck_request_status"),
         one_of("verification_method", VERIFICATION_LABELS, "ck_request_verification", nullable=True),
+        AUTOINCREMENT,
     )
 
     id = Column(Integer, primary_key=True)
@@ -92,6 +93,7 @@ class Consent(Model):
         one_of("purpose", PURPOSE_LABELS, "ck_consent_purpose"),
         one_of("lawful_basis", BASIS_LABELS, "ck_consent_basis"),
         one_of("source", CONSENT_SOURCE_LABELS, "ck_consent_source"),
+        AUTOINCREMENT,
     )
 
     id = Column(Integer, primary_key=True)
@@ -122,6 +124,7 @@ class Restriction(Model):
     """Processing of a client restricted (Art. 18): viewable, not editable, not mailed or exported to lists."""
 
     __tablename__ = "restriction"
+    __table_args__ = (AUTOINCREMENT,)
     __versioned__: dict = {}
 
     id = Column(Integer, primary_key=True)
@@ -154,6 +157,7 @@ class GdprEvent(Model):
     __tablename__ = "gdpr_event"
     __table_args__ = (
         one_of("kind", EVENT_LABELS, "ck_gdpr_event_kind"),
+        AUTOINCREMENT,
     )
 
     id = Column(Integer, primary_key=True)

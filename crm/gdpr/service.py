@@ -30,6 +30,8 @@ SUPPRESSED_MESSAGE = _l(
     "the confirmation to do so."
 )
 
+NO_SUCH_REQUEST_MESSAGE = _l("There is no such request for this client.")
+
 #: Art. 12(3): one month, extendable by two further months
 ANSWER_WITHIN = relativedelta(months=1)
 LONGEST_EXTENSION = relativedelta(months=2)
@@ -59,6 +61,15 @@ def prepare_request(request: DataSubjectRequest) -> None:
     request.due_on = due_date(request.received_on)
     if request.status in ("completed", "refused") and request.completed_on is None:
         request.completed_on = utcnow().date()
+
+
+def check_request(session, request_id: int | None, client_id: int) -> None:
+    """A request named for an export or erasure must exist and concern that client (ValueError otherwise)."""
+    if request_id is None:
+        return
+    found = session.get(DataSubjectRequest, request_id)
+    if found is None or found.client_id != client_id:
+        raise ValueError(str(NO_SUCH_REQUEST_MESSAGE))
 
 
 def open_requests(session, today: date | None = None) -> tuple[list, list]:

@@ -13,6 +13,7 @@ from flask_appbuilder.fieldwidgets import DatePickerWidget, Select2Widget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import BadRequest, NotFound
 from wtforms import DateField, SelectField
 from wtforms.validators import DataRequired, Optional
 
@@ -33,6 +34,7 @@ from crm.gdpr.choices import (
     VERIFICATION_LABELS,
 )
 from crm.gdpr.models import Consent, DataSubjectRequest, GdprEvent, Restriction
+from crm.gdpr.service import NO_SUCH_REQUEST_MESSAGE
 from crm.modelviews import NoFileDownload, PostedSearch, VersionedModelView
 from crm.privacy.filters import PrivacyAwareInterface
 from crm.privacy.masking import mask, sees_personal_data
@@ -240,6 +242,13 @@ def _gdpr_actions() -> dict:
     }
 
 
+def _refusal(error):
+    """An HTTP error carrying a refusal's message to the error page."""
+    refusal = NotFound() if error.status == 404 else BadRequest()
+    refusal.kartoteka_message = str(error)
+    return refusal
+
+
 def _request_id() -> int | None:
     value = request.values.get("request", "")
     return int(value) if value.isdigit() and int(value) < 2**62 else None
@@ -287,10 +296,10 @@ class GdprView(BaseView):
             abort(403)
         try:
             data = export.collect(db.session, pk)
-        except export.ExportError:
-            abort(404)
-        archive = export.package(data)
-        export.record(db.session, pk, data, actor=g.user, request_id=_request_id())
+            archive = export.package(data)
+            export.record(db.session, pk, data, actor=g.user, request_id=_request_id())
+        except export.ExportError as error:
+            raise _refusal(error) from None
         return send_file(
             io.BytesIO(archive), mimetype="application/zip", as_attachment=True,
             download_name=f"kartoteka-client-{pk}.zip",
@@ -326,7 +335,11 @@ class GdprView(BaseView):
         if request.form.get("confirm", "").strip().lstrip("#") != str(pk):
             flash(str(erasure.CONFIRMATION_MESSAGE), "danger")
             return self._erase_page(preview, status=400)
-        event = erasure.erase(db.session, pk, actor=g.user, request_id=_request_id())
+        try:
+            event = erasure.erase(db.session, pk, actor=g.user, request_id=_request_id())
+        except erasure.ErasureError as error:
+            flash(str(error), "danger")
+            return self._erase_page(preview, status=error.status)
         flash(gettext("The person was erased from every place; erasure record no. %(id)d.", id=event.id), "success")
         if event.request_id:
             return redirect(url_for("DataSubjectRequestModelView.show", pk=event.request_id))
@@ -377,9 +390,9 @@ class GdprApi(BaseApi):
             return self.response_403()
         try:
             data = export.collect(db.session, pk)
+            export.record(db.session, pk, data, actor=g.user, request_id=_request_id())
         except export.ExportError as error:
             return self.response(error.status, message=str(error))
-        export.record(db.session, pk, data, actor=g.user, request_id=_request_id())
         return self.response(200, **data)
 
     @expose("/client/<int:pk>/erasure", methods=["GET"])
@@ -435,8 +448,8 @@ class GdprApi(BaseApi):
         if not isinstance(body, dict) or body.get("confirm") != pk:
             return self.response_400(message=str(erasure.CONFIRMATION_MESSAGE))
         request_id = body.get("request_id")
-        if request_id is not None and (not isinstance(request_id, int) or db.session.get(DataSubjectRequest, request_id) is None):
-            return self.response_400(message=gettext("There is no such request."))
+        if request_id is not None and not isinstance(request_id, int):
+            return self.response_400(message=str(NO_SUCH_REQUEST_MESSAGE))
         try:
             event = erasure.erase(db.session, pk, actor=g.user, request_id=request_id)
         except erasure.ErasureError as error:

@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import relationship
 
 import crm.versioning  # noqa: F401  (make_versioned before any versioned model)
-from crm.constraints import one_of
+from crm.constraints import AUTOINCREMENT, one_of
 from crm.mailing.choices import SUBSCRIPTION_SOURCES
 from crm.privacy.registry import Erasure, PersonalData, register_models
 from crm.timeutil import utcnow
@@ -18,6 +18,7 @@ class MailingList(Model):
     """A list clients can be subscribed to."""
 
     __tablename__ = "mailing_list"
+    __table_args__ = (AUTOINCREMENT,)
     __versioned__: dict = {}
 
     id = Column(Integer, primary_key=True)
@@ -47,6 +48,7 @@ class Subscription(Model):
     __table_args__ = (
         UniqueConstraint("client_id", "mailing_list_id", name="uq_subscription_client_list"),
         one_of("source", SUBSCRIPTION_SOURCES, "ck_subscription_source"),
+        AUTOINCREMENT,
     )
 
     id = Column(Integer, primary_key=True)

@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, CheckConstraint, Column, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import relationship
 
+from crm.constraints import AUTOINCREMENT, one_of
 from crm.privacy.categories import ACCOUNT, ONLINE
 from crm.privacy.registry import Erasure, Personal, PersonalData, register_models
 from crm.privacy.types import EncryptedString
@@ -139,9 +140,10 @@ class PermissionChange(Model):
     #: a default applied by ``flask crm init``, not a decision of an administrator
     automatic = Column(Boolean, nullable=False, default=False)
 
-    __table_args__ = (CheckConstraint(
-        "kind IN ('cell', 'role_created', 'role_cloned', 'role_renamed')", name="ck_permission_change_kind"
-    ),)
+    __table_args__ = (
+        one_of("kind", ("cell", "role_created", "role_cloned", "role_renamed"), "ck_permission_change_kind"),
+        AUTOINCREMENT,
+    )
 
     def __repr__(self) -> str:
         return f"<PermissionChange {self.id} {self.kind} role {self.role_id}>"
