@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from crm.extensions import appbuilder
 from crm.security import capabilities
@@ -66,18 +67,25 @@ def _role_pairs(role) -> set[tuple[str, str]]:
     return {(pv.permission.name, pv.view_menu.name) for pv in role.permissions}
 
 
-def _editable_roles(session) -> list:
+def _editable_roles(session, for_update: bool = False) -> list:
     role_model = appbuilder.sm.role_model
-    roles = session.scalars(select(role_model).where(role_model.name != PUBLIC).order_by(role_model.id))
-    return list(roles)
+    query = select(role_model).where(role_model.name != PUBLIC).order_by(role_model.id)
+    if for_update:
+        # two saves at once: the second waits for the first and then sees its stamp change
+        query = query.with_for_update()
+    return list(session.scalars(query))
 
 
 def _active_users(role) -> int:
     return sum(1 for user in role.user if user.active)
 
 
-def read_matrix(session) -> list[RoleColumn]:
-    """Every role but Public (which must stay empty), with the capabilities it holds."""
+def read_matrix(session, for_update: bool = False) -> list[RoleColumn]:
+    """Every role but Public (which must stay empty), with the capabilities it holds.
+
+    ``for_update`` locks the role rows until the transaction ends (PostgreSQL;
+    SQLite has one writer at a time anyway).
+    """
     return [
         RoleColumn(
             id=role.id,
@@ -87,7 +95,7 @@ def read_matrix(session) -> list[RoleColumn]:
             capabilities=held(_role_pairs(role)),
             active_users=_active_users(role),
         )
-        for role in _editable_roles(session)
+        for role in _editable_roles(session, for_update)
     ]
 
 
@@ -153,15 +161,15 @@ def save_matrix(session, ticked: dict[int, set[str]], shown_stamp: str, actor) -
     it. Raises MatrixError (and changes nothing) for a stale form, an unknown
     role or capability, a missing requirement, or a matrix nobody could administer.
     """
-    columns = read_matrix(session)
-    if shown_stamp != stamp(columns):
-        raise MatrixError(STALE_MESSAGE, status=409)
-    by_id = {column.id: column for column in columns}
-    if set(ticked) != set(by_id) or any(not keys <= BY_KEY.keys() for keys in ticked.values()):
-        raise MatrixError(UNKNOWN_CELL_MESSAGE)
-    pair_rows = _pair_rows(session)
     changed = 0
     try:
+        columns = read_matrix(session, for_update=True)
+        if shown_stamp != stamp(columns):
+            raise MatrixError(STALE_MESSAGE, status=409)
+        by_id = {column.id: column for column in columns}
+        if set(ticked) != set(by_id) or any(not keys <= BY_KEY.keys() for keys in ticked.values()):
+            raise MatrixError(UNKNOWN_CELL_MESSAGE)
+        pair_rows = _pair_rows(session)
         for role in _editable_roles(session):
             before, after = by_id[role.id].capabilities, frozenset(ticked[role.id])
             if before == after:
@@ -224,6 +232,9 @@ def add_role(session, name: str, actor, clone_of: int | None = None):
             session.add(PermissionChange(changed_by=actor, role_id=role.id, role_name=name, kind="role_created", after=name))
         _record_cells(session, role, frozenset(), keys, actor)
         session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise MatrixError(NAME_TAKEN_MESSAGE) from None
     except Exception:
         session.rollback()
         raise
@@ -244,6 +255,9 @@ def rename_role(session, role_id: int, name: str, actor):
             changed_by=actor, role_id=role.id, role_name=role.name, kind="role_renamed", before=old, after=role.name,
         ))
         session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise MatrixError(NAME_TAKEN_MESSAGE) from None
     except Exception:
         session.rollback()
         raise
