@@ -6,6 +6,7 @@ the version classes) need all models imported.
 
 from crm.clients.models import Client, ContactPerson, Note  # noqa: F401
 from crm.mailing.models import MailingList, Subscription  # noqa: F401
+from crm.attributes.models import AttributeDefinition, AttributeValue, FieldSetting  # noqa: F401
 from crm.gdpr.models import Consent, DataSubjectRequest, GdprEvent, Restriction, Suppression  # noqa: F401
 from crm.history.models import CardRestore  # noqa: F401
 from crm.security.models import AccountState, LoginEvent, PasswordHistory, PermissionChange, RoleSecurityPolicy  # noqa: F401

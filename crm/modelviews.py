@@ -387,7 +387,7 @@ class VersionedModelRestApi(ModelRestApi):
             self.pre_add(item)
         except ValueError as error:
             self.datamodel.session.rollback()
-            return self.response_422(message=str(error))
+            return self.response_422(message=getattr(error, "api_message", str(error)))
         try:
             self.datamodel.add(item)
         except (DatabaseException, SQLAlchemyError):
@@ -423,7 +423,7 @@ class VersionedModelRestApi(ModelRestApi):
             self.pre_update(item)
         except ValueError as error:
             self.datamodel.session.rollback()
-            return self.response_422(message=str(error))
+            return self.response_422(message=getattr(error, "api_message", str(error)))
         try:
             self.datamodel.edit(item)
         except DatabaseException as error:

@@ -6,6 +6,7 @@ from flask import g, redirect, url_for
 from flask_appbuilder import IndexView, expose
 from flask_babel import lazy_gettext as _l
 
+from crm.attributes.views import AttributeDefinitionModelView, BuiltInFieldsView
 from crm.clients.api import ClientApi
 from crm.clients.views import ClientModelView, ContactPersonModelView, NoteModelView
 from crm.gdpr.views import (
@@ -55,6 +56,13 @@ def register_views(appbuilder) -> None:
     )
     appbuilder.add_view(
         NoteModelView, "Notes and activities", label=_l("Notes and activities"), icon="fa-sticky-note", **clients
+    )
+    appbuilder.add_view(
+        AttributeDefinitionModelView, "Attributes of the card", label=_l("Attributes of the card"), icon="fa-tags",
+        **clients,
+    )
+    appbuilder.add_view(
+        BuiltInFieldsView, "Built-in fields", label=_l("Built-in fields"), icon="fa-eye-slash", **clients
     )
     appbuilder.add_view(
         RecentChangesView, "Recent changes", label=_l("Recent changes"), icon="fa-history", **clients

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from flask import g, request
-from crm.privacy.filters import PrivacyAwareInterface
+from flask_appbuilder.const import API_RESULT_RES_KEY
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
+from crm.attributes.filters import CardInterface
+from crm.attributes.kinds import to_json
+from crm.attributes.models import AttributeValue
+from crm.attributes.service import AttributeErrors, active_definitions, apply_values
+from crm.extensions import db
 from crm.clients import service
 from crm.clients.models import Client
 from crm.clients.validation import client_errors, with_compact_identifiers
 from crm.modelviews import VersionedModelRestApi
+from crm.privacy.masking import STARS, sees_personal_data
+
+NOT_AN_OBJECT_MESSAGE = _l("Send the attributes as an object of key and value.")
 
 CLIENT_API_FIELDS = [
     "kind",
@@ -33,9 +43,9 @@ class ClientApi(VersionedModelRestApi):
     """Clients over the REST API; PUT needs the ``lock_version`` read by GET."""
 
     resource_name = "client"
-    datamodel = PrivacyAwareInterface(Client)
+    datamodel = CardInterface(Client)
     validation_rules = staticmethod(client_errors)
-    prepare_payload = staticmethod(lambda body: _without_confirmation(body))
+    prepare_payload = staticmethod(lambda body: _without_extras(body))
     list_columns = [
         "id",
         *(field for field in CLIENT_API_FIELDS if field != "owner"),
@@ -50,6 +60,7 @@ class ClientApi(VersionedModelRestApi):
     edit_columns = CLIENT_API_FIELDS
     search_columns = [
         "company_name", "first_name", "last_name", "email", "phone", "city", "nip", "pesel", "status", "owner", "kind",
+        "attribute_values",
     ]
     #: personal columns are stored encrypted: the database cannot sort them
     order_columns = ["id", "kind", "status", "created_at", "updated_at"]
@@ -58,16 +69,96 @@ class ClientApi(VersionedModelRestApi):
 
     def pre_add(self, item):
         service.prepare_for_save(item, acting_user=g.user, confirmed_new_basis=_confirmed())
+        _save_attributes(item, partial=False)
 
     def pre_update(self, item):
         service.prepare_for_save(item, acting_user=g.user, confirmed_new_basis=_confirmed())
+        _save_attributes(item, partial=True)
+
+    def pre_get(self, data):
+        data[API_RESULT_RES_KEY]["attributes"] = _attributes_of([data[API_RESULT_RES_KEY]["id"]]).get(
+            data[API_RESULT_RES_KEY]["id"], {}
+        )
+        super().pre_get(data)
+
+    def pre_get_list(self, data):
+        found = _attributes_of([row["id"] for row in data[API_RESULT_RES_KEY]])
+        for row in data[API_RESULT_RES_KEY]:
+            row["attributes"] = found.get(row["id"], {})
+        super().pre_get_list(data)
+
+    def _result(self, schema, item) -> dict:
+        return {**super()._result(schema, item), "attributes": _attributes_of([item.id]).get(item.id, {})}
+
+    def add_apispec_components(self, api_spec):
+        """FAB's schemas, with the active attributes as they are now (the document is built per request)."""
+        super().add_apispec_components(api_spec)
+        attributes = {
+            "type": "object",
+            "description": "Admin-defined attributes of the card, by key.",
+            "properties": {
+                definition.key: _openapi_property(definition) for definition in active_definitions(db.session)
+            },
+        }
+        for name, schema in api_spec.components.schemas.items():
+            if name.startswith(f"{self.__class__.__name__}.") and isinstance(schema, dict):
+                schema.setdefault("properties", {})["attributes"] = attributes
+
+
+#: keys of the request body that are not columns of the card
+_EXTRA_KEYS = ("confirm_new_legal_basis", "attributes")
+
+_OPENAPI_TYPES = {
+    "integer": {"type": "integer"},
+    "decimal": {"type": "string", "format": "decimal"},
+    "date": {"type": "string", "format": "date"},
+    "boolean": {"type": "boolean"},
+    "multi_choice": {"type": "array", "items": {"type": "string"}},
+    "email": {"type": "string", "format": "email"},
+    "url": {"type": "string", "format": "uri"},
+}
+
+
+def _openapi_property(definition) -> dict:
+    prop = dict(_OPENAPI_TYPES.get(definition.kind, {"type": "string"}))
+    prop["description"] = f"{definition.label_en} / {definition.label_pl}"
+    choices = list(definition.spec.choices)
+    if definition.kind == "choice":
+        prop["enum"] = choices
+    elif definition.kind == "multi_choice":
+        prop["items"] = {"type": "string", "enum": choices}
+    return prop
+
+
+def _body() -> dict:
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else {}
 
 
 def _confirmed() -> bool:
     """``"confirm_new_legal_basis": true`` in the body: the caller has a new basis for an erased person."""
-    body = request.get_json(silent=True)
-    return isinstance(body, dict) and body.get("confirm_new_legal_basis") is True
+    return _body().get("confirm_new_legal_basis") is True
 
 
-def _without_confirmation(body: dict) -> dict:
-    return with_compact_identifiers({key: value for key, value in body.items() if key != "confirm_new_legal_basis"})
+def _save_attributes(item, partial: bool) -> None:
+    raw = _body().get("attributes", {})
+    if not isinstance(raw, dict):
+        raise AttributeErrors({"attributes": [str(NOT_AN_OBJECT_MESSAGE)]})
+    apply_values(item, raw, active_definitions(db.session), partial=partial)
+
+
+def _attributes_of(client_ids) -> dict[int, dict]:
+    """The active attributes of these cards as the API shows them (masked where the caller may not see)."""
+    masked = not sees_personal_data()
+    result: dict[int, dict] = {client_id: {} for client_id in client_ids}
+    rows = db.session.scalars(select(AttributeValue).where(AttributeValue.client_id.in_(list(client_ids))))
+    for row in rows:
+        if not row.definition.active:
+            continue
+        value = to_json(row.definition.spec, row.stored)
+        result[row.client_id][row.definition.key] = STARS if masked and row.definition.personal else value
+    return result
+
+
+def _without_extras(body: dict) -> dict:
+    return with_compact_identifiers({key: value for key, value in body.items() if key not in _EXTRA_KEYS})

@@ -24,6 +24,7 @@ CLIENT_LABELS = {
     "owner_id": _l("Owner"),
     "mailing_lists": _l("Mailing list"),
     "lock_version": _l("Version"),
+    "attribute_values": _l("Attribute (key=value)"),
 }
 
 CONTACT_LABELS = {

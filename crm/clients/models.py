@@ -121,6 +121,18 @@ class Client(Model):
     def __str__(self) -> str:
         return self.display_name or f"#{self.id}"
 
+    def __getattr__(self, name: str):
+        # ``attr_<key>``: the shown value of an admin-defined attribute, as lists and
+        # cards read columns (crm.attributes); only called when no real attribute matches.
+        if not name.startswith("attr_"):
+            raise AttributeError(name)
+        from crm.attributes.kinds import shown
+
+        for row in self.attribute_values:
+            if row.definition.key == name[5:]:
+                return shown(row.definition.spec, row.stored)
+        return None
+
     def __repr__(self) -> str:
         return f"<Client {self.id} {self.kind} {self.status} v{self.lock_version}>"
 

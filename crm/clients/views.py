@@ -11,7 +11,11 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, DateField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
+from crm.attributes.filters import CardInterface
+from crm.attributes.kinds import shown
+from crm.attributes.views import CardLayout
 from crm.clients import service
+from crm.privacy.masking import sees_personal_data
 from crm.clients.labels import CLIENT_LABELS, CONTACT_LABELS, NOTE_LABELS
 from crm.clients.choices import CLIENT_KIND_LABELS, CLIENT_STATUS_LABELS, NOTE_KIND_LABELS, label_of
 from crm.clients.models import Client, ContactPerson, Note
@@ -145,10 +149,10 @@ def _confirmed(item) -> bool:
     return bool(getattr(item, "confirm_new_legal_basis", False))
 
 
-class ClientModelView(VersionedModelView):
-    """The client card: list, show (with related tabs), add, edit, delete."""
+class ClientModelView(CardLayout, VersionedModelView):
+    """The client card: list, show (with related tabs), add, edit, delete; with the company's attributes."""
 
-    datamodel = PrivacyAwareInterface(Client)
+    datamodel = CardInterface(Client)
     list_title = _l("Clients")
     show_title = _l("Client card")
     add_title = _l("Add client")
@@ -178,6 +182,7 @@ class ClientModelView(VersionedModelView):
         "nip",
         "pesel",
         "created_at",
+        "attribute_values",
     ]
     #: personal columns are stored encrypted: the database cannot sort them
     order_columns = ["kind", "status", "created_at", "updated_at"]
@@ -199,14 +204,23 @@ class ClientModelView(VersionedModelView):
 
     def pre_add(self, item):
         service.prepare_for_save(item, acting_user=g.user, confirmed_new_basis=_confirmed(item))
+        self.save_attributes(item)
 
     def pre_update(self, item):
         service.prepare_for_save(item, acting_user=g.user, confirmed_new_basis=_confirmed(item))
+        self.save_attributes(item)
 
     def show_extra(self, pk) -> dict:
         from crm.history.service import card_record
 
+        from crm.attributes.service import archived_values
+
+        item = self.datamodel.get(pk)
         return {
+            "archived_attributes": [
+                (definition.label, "***" if definition.personal and not sees_personal_data() else shown(definition.spec, stored))
+                for definition, stored in archived_values(item)
+            ],
             "record": card_record(self.datamodel.session, int(pk)),
             "history_visible": self.appbuilder.sm.has_access("can_show", "ClientHistoryView"),
             "export_visible": self.appbuilder.sm.has_access("can_export", "GdprView"),

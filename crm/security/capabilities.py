@@ -51,6 +51,7 @@ def _pairs(views: dict[str, tuple[str, ...]] | None = None, menus: tuple[str, ..
 
 
 CLIENTS = Area("clients", _l("Clients"))
+ATTRIBUTES = Area("attributes", _l("Attributes"))
 CONTACTS = Area("contacts", _l("Contact persons"))
 NOTES = Area("notes", _l("Notes and activities"))
 MAILING = Area("mailing", _l("Mailing"))
@@ -58,7 +59,7 @@ HISTORY = Area("history", _l("History"))
 GDPR = Area("gdpr", _l("Personal data (GDPR)"))
 SECURITY = Area("security", _l("Users and security"))
 ADMINISTRATION = Area("administration", _l("Administration"))
-AREAS = (CLIENTS, CONTACTS, NOTES, MAILING, HISTORY, GDPR, SECURITY, ADMINISTRATION)
+AREAS = (CLIENTS, CONTACTS, NOTES, MAILING, ATTRIBUTES, HISTORY, GDPR, SECURITY, ADMINISTRATION)
 
 SEE_PERSONAL = "personal_data.see"
 ADMINISTER_ROLES = "roles.administer"
@@ -94,6 +95,17 @@ CAPABILITIES: tuple[Capability, ...] = (
         NOTES, "notes", "NoteModelView", ("Clients", "Notes and activities"),
         (_l("See notes and activities"), _l("Add notes and activities"), _l("Edit notes and activities"),
          _l("Delete notes and activities")),
+    ),
+    Capability(
+        "attributes.manage", ATTRIBUTES,
+        _l("Define the attributes of the client card and choose the built-in fields collected"),
+        _pairs(
+            {
+                "AttributeDefinitionModelView": ("can_list", "can_show", "can_add", "can_edit", "can_delete"),
+                "BuiltInFieldsView": ("can_show", "can_edit"),
+            },
+            ("Clients", "Attributes of the card", "Built-in fields"),
+        ),
     ),
     Capability(
         "mailing_lists.view", MAILING, _l("See mailing lists"),
