@@ -48,14 +48,14 @@ def find_client(db_session, **by):
 def edit_form_data(html: str) -> dict:
     """The values an edit page's form would submit, as a browser would."""
     data = {}
-    for name, value in re.findall(r'<input[^>]*name="([a-z_]+)"[^>]*value="([^"]*)"', html):
+    for name, value in re.findall(r'<input[^>]*name="([a-z0-9_]+)"[^>]*value="([^"]*)"', html):
         data[name] = value
-    for name, value in re.findall(r'<input[^>]*value="([^"]*)"[^>]*name="([a-z_]+)"', html):
+    for name, value in re.findall(r'<input[^>]*value="([^"]*)"[^>]*name="([a-z0-9_]+)"', html):
         data.setdefault(value, name)
-    for name, body in re.findall(r'<select[^>]*name="([a-z_]+)"[^>]*>(.*?)</select>', html, re.S):
+    for name, body in re.findall(r'<select[^>]*name="([a-z0-9_]+)"[^>]*>(.*?)</select>', html, re.S):
         selected = re.search(r'<option selected value="([^"]*)"|<option value="([^"]*)" selected', body)
         data[name] = next(g for g in selected.groups() if g is not None) if selected else ""
-    for name, body in re.findall(r'<textarea[^>]*name="([a-z_]+)"[^>]*>(.*?)</textarea>', html, re.S):
+    for name, body in re.findall(r'<textarea[^>]*name="([a-z0-9_]+)"[^>]*>(.*?)</textarea>', html, re.S):
         data[name] = body.strip()
     return data
 

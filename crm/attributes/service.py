@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from crm.attributes.kinds import CHOICE_KINDS, KEY_PATTERN, parse, parse_choices
+from crm.attributes.kinds import CHOICE_KINDS, KEY_PATTERN, Spec, parse, parse_choices
 from crm.attributes.models import AttributeDefinition, AttributeValue, FieldSetting
 from crm.privacy.crypto import blind_index
 
@@ -75,22 +75,47 @@ def _store(row: AttributeValue, definition: AttributeDefinition, stored: str | N
         row.value, row.secret, row.secret_bidx = stored, None, None
 
 
+def specs(session, definitions) -> dict[int, Spec]:
+    """Each attribute's rules, its choices widened by values cards still hold from an older list.
+
+    A choice removed from a definition stays valid where it is stored, until
+    someone picks another: editing a card never loses a value by itself.
+    """
+    result = {}
+    for definition in definitions:
+        spec = definition.spec
+        if definition.kind in CHOICE_KINDS and not definition.personal:
+            with session.no_autoflush:
+                held = session.scalars(select(AttributeValue.value).where(
+                    AttributeValue.definition_id == definition.id
+                ).distinct())
+                older = [v for stored in held for v in (stored or "").split("\n") if v and v not in spec.choices]
+            if older:
+                spec = Spec(spec.key, spec.kind, spec.required, spec.choices + tuple(dict.fromkeys(older)))
+        result[definition.id] = spec
+    return result
+
+
 def stored_values(client) -> dict[int, str | None]:
     """The card's stored attribute values by definition id."""
     return {row.definition_id: row.stored for row in client.attribute_values}
 
 
-def apply_values(client, raw: dict, definitions, partial: bool = False) -> None:
+def apply_values(client, raw: dict, definitions, partial: bool = False, rules: dict | None = None) -> None:
     """Validate and store the card's values of these attributes (AttributeErrors lists what is wrong).
 
     ``raw`` maps attribute keys to values as typed or sent; with ``partial``
-    (an API update) attributes not named keep their values.
+    (an API update) attributes not named keep their values. ``rules`` are the
+    specs to apply (default: :func:`specs`).
     """
+    from crm.extensions import db
+
+    rules = rules if rules is not None else specs(db.session, definitions)
     errors, parsed = {}, {}
     for definition in definitions:
         if partial and definition.key not in raw:
             continue
-        stored, message = parse(definition.spec, raw.get(definition.key))
+        stored, message = parse(rules[definition.id], raw.get(definition.key))
         if message:
             errors[definition.key] = [message]
         parsed[definition.id] = (definition, stored)

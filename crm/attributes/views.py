@@ -13,7 +13,7 @@ from flask_appbuilder.fieldwidgets import (
 )
 from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import BooleanField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import Optional, ValidationError
 
 from crm.attributes import service
@@ -58,9 +58,8 @@ class AttributeValidator:
             raise ValidationError(message)
 
 
-def attribute_field(definition: AttributeDefinition):
-    """The unbound form field of an attribute, validated by its kind."""
-    spec = definition.spec
+def attribute_field(definition: AttributeDefinition, spec: Spec):
+    """The unbound form field of an attribute, validated by its kind (``spec``: its rules now)."""
     validators = [AttributeValidator(spec)] + ([] if spec.required else [Optional()])
     label = definition.label
     if spec.kind == "long_text":
@@ -87,16 +86,30 @@ class CardLayout:
     definitions, so a new attribute appears at once, without a restart.
     """
 
+    _LAYOUT = ("add_columns", "edit_columns", "list_columns", "show_columns", "show_fieldsets", "label_columns",
+               "formatters_columns", "add_form", "edit_form")
+
+    def __init_subclass__(cls, **kwargs):
+        # A view's own class attributes (list_columns = [...]) would hide the
+        # properties below: keep them as the bases the properties start from.
+        super().__init_subclass__(**kwargs)
+        for name in cls._LAYOUT:
+            if name in cls.__dict__ and not isinstance(cls.__dict__[name], property):
+                setattr(cls, f"_class_base_{name}", cls.__dict__[name])
+                delattr(cls, name)
+
     def _layout(self):
         if not has_request_context():
             return None
         if "card_layout" not in g:
             session = self.datamodel.session
-            g.card_layout = (service.active_definitions(session), service.hidden_fields(session))
+            definitions = service.active_definitions(session)
+            g.card_layout = (definitions, service.hidden_fields(session))
+            g.card_rules = service.specs(session, definitions)
         return g.card_layout
 
     def _base(self, name):
-        return self.__dict__.get(f"_base_{name}")
+        return self.__dict__.get(f"_base_{name}", getattr(type(self), f"_class_base_{name}", None))
 
     def _columns(self, name, only=lambda definition: True):
         base = self._base(name)
@@ -112,9 +125,10 @@ class CardLayout:
         if layout is None or base is None:
             return base
         definitions, hidden = layout
-        key = (name, id(base), tuple((d.id, d.lock_version) for d in definitions), hidden, str(get_locale()))
+        rules = g.card_rules
+        key = (name, id(base), tuple((d.id, d.lock_version, rules[d.id]) for d in definitions), hidden, str(get_locale()))
         if key not in _FORMS:
-            fields = {d.field_name: attribute_field(d) for d in definitions}
+            fields = {d.field_name: attribute_field(d, rules[d.id]) for d in definitions}
             fields.update({field: None for field in hidden})
             if len(_FORMS) > 200:
                 _FORMS.clear()
@@ -184,19 +198,14 @@ class CardLayout:
     def save_attributes(self, item) -> None:
         """Store the attribute values the form carried (raises AttributeErrors, a ValueError)."""
         definitions, _hidden = self._layout()
-        service.apply_values(item, self.attribute_values_of(item), definitions)
+        service.apply_values(item, self.attribute_values_of(item), definitions, rules=g.card_rules)
 
     def prefill_form(self, form, pk):
         item = self.datamodel.get(pk)
         stored = service.stored_values(item)
         definitions, _hidden = self._layout()
         for definition in definitions:
-            field = form[definition.field_name]
-            value = stored.get(definition.id)
-            field.data = to_python(definition.spec, value)
-            if definition.kind == "choice" and value and value not in definition.spec.choices:
-                # a choice removed from the list since: kept until someone picks another
-                field.choices = [*field.choices, (value, value)]
+            form[definition.field_name].data = to_python(definition.spec, stored.get(definition.id))
 
 
 class AttributeDefinitionModelView(VersionedModelView):
@@ -219,6 +228,10 @@ class AttributeDefinitionModelView(VersionedModelView):
     add_form_extra_fields = {
         "kind": SelectField(_l("Type"), choices=list(KIND_LABELS.items()), widget=Select2Widget()),
         "choices": TextAreaField(_l("Choices (one a line)"), widget=BS3TextAreaFieldWidget()),
+        # unticked boxes are answers ("no"), not missing values
+        **{name: BooleanField(DEFINITION_LABELS[name]) for name in ("required", "personal", "in_list", "filterable")},
+        "active": BooleanField(DEFINITION_LABELS["active"], default=True),
+        "position": IntegerField(DEFINITION_LABELS["position"], default=0, validators=[Optional()], widget=BS3TextFieldWidget()),
     }
     edit_form_extra_fields = dict(add_form_extra_fields)
 

@@ -19,10 +19,12 @@ from sqlalchemy import func, or_, select, union
 from sqlalchemy.orm import configure_mappers
 from sqlalchemy_continuum import version_class, versioning_manager
 
+from crm.attributes.models import AttributeDefinition, AttributeValue
 from crm.clients.choices import CLIENT_KIND_LABELS, CLIENT_STATUS_LABELS, NOTE_KIND_LABELS, label_of
 from crm.clients.labels import CLIENT_LABELS, CONTACT_LABELS, NOTE_LABELS
 from crm.clients.models import Client, ContactPerson, Note
 from crm.history.diff import changed_fields, diff_cards, word_diff
+from crm.attributes.service import secret_index
 from crm.gdpr.service import RESTRICTED_MESSAGE, active_restriction
 from crm.history.models import CardRestore
 from crm.gdpr.choices import BASIS_LABELS, CONSENT_LABELS, CONSENT_SOURCE_LABELS, PURPOSE_LABELS, RESTRICTION_LABELS
@@ -74,6 +76,9 @@ SECTIONS = (
     Section("notes", Note, _l("Note"), ("kind", "occurred_on", "text", "author_id"), NOTE_LABELS, "client_id"),
     Section("subscriptions", Subscription, _l("Subscription"), ("mailing_list_id", "source", "subscribed_at"),
             SUBSCRIPTION_LABELS, "client_id"),
+    Section("attributes", AttributeValue, _l("Attribute"), ("definition_id", "value", "secret"), {
+        "definition_id": _l("Attribute"), "value": _l("Value"), "secret": _l("Value (personal data)"),
+    }, "client_id"),
     Section("consents", Consent, _l("Consent or lawful basis"),
             ("purpose", "lawful_basis", "given_on", "source", "evidence", "withdrawn_on"), CONSENT_LABELS, "client_id"),
     Section("restrictions", Restriction, _l("Restriction of processing"),
@@ -110,9 +115,10 @@ class Names:
 
     users: dict[int, str] = field(default_factory=dict)
     lists: dict[int, str] = field(default_factory=dict)
+    attributes: dict[int, str] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, session, user_ids, list_ids) -> "Names":
+    def load(cls, session, user_ids, list_ids, attribute_ids=()) -> "Names":
         from crm.extensions import appbuilder
 
         user_model = appbuilder.sm.user_model
@@ -121,7 +127,11 @@ class Names:
             for user in session.scalars(select(user_model).where(user_model.id.in_({i for i in user_ids if i})))
         }
         lists = dict(session.execute(select(MailingList.id, MailingList.name).where(MailingList.id.in_(set(list_ids)))).all())
-        return cls(users, lists)
+        attributes = {
+            definition.id: definition.label
+            for definition in session.scalars(select(AttributeDefinition).where(AttributeDefinition.id.in_(set(attribute_ids))))
+        }
+        return cls(users, lists, attributes)
 
 
 def staff_name(user) -> str:
@@ -145,6 +155,8 @@ def present(section: Section, column: str, value, names: Names, masked: bool) ->
         return names.users.get(value, f"#{value}")
     if column == "mailing_list_id":
         return names.lists.get(value, f"#{value}")
+    if column == "definition_id":
+        return names.attributes.get(value, f"#{value}")
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, date):
@@ -152,15 +164,16 @@ def present(section: Section, column: str, value, names: Names, masked: bool) ->
     return str(value)
 
 
-def _ids_to_name(rows_by_group) -> tuple[set[int], set[int]]:
-    users, lists = set(), set()
+def _ids_to_name(rows_by_group) -> tuple[set[int], set[int], set[int]]:
+    users, lists, attributes = set(), set(), set()
     for rows in rows_by_group.values():
         for row in rows:
             if row is None:
                 continue
             users.update(v for k, v in row.items() if k in ("owner_id", "author_id") and v)
             lists.update(v for k, v in row.items() if k == "mailing_list_id" and v)
-    return users, lists
+            attributes.update(v for k, v in row.items() if k == "definition_id" and v)
+    return users, lists, attributes
 
 
 def _row(section: Section, version) -> dict:
@@ -278,8 +291,7 @@ def timeline(session, client_id: int, page: int = 0, per_page: int = 20) -> tupl
             if row.operation_type == 2 and old is None:
                 old = _row(section, row)
             raw.append((section, row, old, new))
-    users, lists = _ids_to_name({"all": [r for _s, _v, o, n in raw for r in (o, n)]})
-    names = Names.load(session, users, lists)
+    names = Names.load(session, *_ids_to_name({"all": [r for _s, _v, o, n in raw for r in (o, n)]}))
     described = _describe_transactions(session, transaction_ids)
     restored = restored_transactions(session, transaction_ids)
     changes = {
@@ -361,11 +373,10 @@ def compare(session, client_id: int, older: int, newer: int) -> tuple[dict, dict
     older, newer = sorted((older, newer))
     old, new = snapshot(session, client_id, older), snapshot(session, client_id, newer)
     masked = not sees_personal_data()
-    users, lists = _ids_to_name({
+    names = Names.load(session, *_ids_to_name({
         "old": [row for rows in old.values() for row in rows.values()],
         "new": [row for rows in new.values() for row in rows.values()],
-    })
-    names = Names.load(session, users, lists)
+    }))
     rows = []
     for row in diff_cards(old, new, FIELDS_OF):
         section = BY_KEY[row.section]
@@ -513,7 +524,10 @@ def _apply(session, client, target) -> int:
     changed = int(_set_fields(client, target["client"][client.id]))
     existing_lists = set(session.scalars(select(MailingList.id)))
     # consents and restrictions are proof of their own time: a restore leaves them as they are
-    related = {"contacts": client.contacts, "notes": client.notes, "subscriptions": client.subscriptions}
+    related = {
+        "contacts": client.contacts, "notes": client.notes, "subscriptions": client.subscriptions,
+        "attributes": client.attribute_values,
+    }
     # deletions first: a subscription coming back may take the place (client, list) of one going
     for key, rows in related.items():
         for row in list(rows):
@@ -529,6 +543,10 @@ def _apply(session, client, target) -> int:
             elif key != "subscriptions" or values["mailing_list_id"] in existing_lists:
                 rows.append(BY_KEY[key].model(id=row_id, **values))
                 changed += 1
+    for row in client.attribute_values:
+        # the keyed hash of a personal value is derived, not versioned: work it out again
+        if row.secret is not None:
+            row.secret_bidx = secret_index(session.get(AttributeDefinition, row.definition_id), row.secret)
     return changed
 
 
