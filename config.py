@@ -53,6 +53,9 @@ class Config:
     #: Database errors (which FAB logs) must not quote the row's values.
     SQLALCHEMY_ENGINE_OPTIONS = {"hide_parameters": True}
     #: Largest request body; a form field alone may not exceed MAX_FORM_MEMORY_SIZE.
+    #: The largest file an import accepts (CSV or XLSX), in bytes.
+    CRM_IMPORT_MAX_BYTES = 10 * 1024 * 1024
+
     #: Retention (Art. 5(1)(e)): clients with no change for this many years are due for erasure
     #: (`flask crm retention`); six covers the five years after the tax year that Polish law asks for.
     CRM_RETENTION_INACTIVE_YEARS = 6

@@ -246,3 +246,50 @@ def retention_command(apply_rule, years):
     for client_id, _last in candidates:
         erasure.erase(db.session, client_id, kind="retention")
     click.echo(_("Erased %(count)d clients under the retention rule; each erasure is recorded.", count=len(candidates)))
+
+
+@crm_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--map", "pairs", multiple=True, metavar="COLUMN=FIELD",
+              help="Map a column to a field (or attr:<key>); repeatable. Unmapped columns are guessed from their names.")
+@click.option("--skip-bad", is_flag=True, help="Import the good rows and skip those with errors (else one bad row stops all).")
+@click.option("--dry-run", is_flag=True, help="Check every row and write nothing.")
+@click.option("--confirm-new-basis", is_flag=True, help="A new legal basis exists for persons erased earlier.")
+def import_command(path, pairs, skip_bad, dry_run, confirm_new_basis):
+    """Import clients from a CSV or XLSX file, checked row by row like the card's form."""
+    from crm.imports import service
+    from crm.imports.reader import ImportFileError, read_table
+
+    with open(path, "rb") as source:
+        data = source.read(current_app.config["CRM_IMPORT_MAX_BYTES"] + 1)
+    try:
+        table = read_table(os.path.basename(path), data, current_app.config["CRM_IMPORT_MAX_BYTES"])
+    except ImportFileError as error:
+        raise click.ClickException(str(error)) from None
+    mapping = service.guess_mapping(table.headers, db.session)
+    for pair in pairs:
+        column, _sep, target = pair.partition("=")
+        if column not in mapping:
+            raise click.ClickException(_("The file has no column “%(column)s”.", column=column))
+        mapping[column] = target
+    try:
+        service.check_mapping(mapping, db.session)
+    except service.ImportRefused as error:
+        raise click.ClickException(str(error)) from None
+    for column, target in mapping.items():
+        click.echo(f"{column} -> {target or '-'}")
+    checks = service.check_rows(db.session, table.rows, mapping, confirmed_new_basis=confirm_new_basis)
+    bad = [check for check in checks if check.errors]
+    for check in bad[:200]:
+        click.echo(_("Row %(row)d: %(errors)s", row=check.number, errors="; ".join(check.errors)), err=True)
+    click.echo(_("Rows without errors: %(good)d; rows with errors: %(bad)d.", good=len(checks) - len(bad), bad=len(bad)))
+    if dry_run:
+        return
+    started = time.perf_counter()
+    try:
+        with click.progressbar(length=len(checks) - len(bad), label="Import") as bar:
+            written, skipped = service.write(db.session, checks, skip_bad, progress=bar.update)
+    except service.ImportRefused as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(_("Imported %(written)d clients in %(seconds).1f s; %(skipped)d rows with errors were skipped.",
+                 written=written, seconds=time.perf_counter() - started, skipped=skipped))

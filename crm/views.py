@@ -18,6 +18,7 @@ from crm.gdpr.views import (
     RestrictionModelView,
 )
 from crm.history.views import ClientHistoryView, RecentChangesView
+from crm.imports.views import ImportView
 from crm.mailing.views import MailingListModelView, SubscriptionModelView
 from crm.privacy.views import PersonalDataView
 from crm.security.matrix_views import PermissionChangeModelView, RoleMatrixView
@@ -57,6 +58,7 @@ def register_views(appbuilder) -> None:
     appbuilder.add_view(
         NoteModelView, "Notes and activities", label=_l("Notes and activities"), icon="fa-sticky-note", **clients
     )
+    appbuilder.add_view(ImportView, "Import clients", label=_l("Import clients"), icon="fa-upload", **clients)
     appbuilder.add_view(
         AttributeDefinitionModelView, "Attributes of the card", label=_l("Attributes of the card"), icon="fa-tags",
         **clients,

@@ -68,7 +68,8 @@ def secret_index(definition: AttributeDefinition, stored: str | None) -> str | N
     return blind_index(stored, normaliser, normaliser)
 
 
-def _store(row: AttributeValue, definition: AttributeDefinition, stored: str | None) -> None:
+def store_value(row: AttributeValue, definition: AttributeDefinition, stored: str | None) -> None:
+    """Put a stored value in the right column: encrypted (with its keyed hash) when personal."""
     if definition.personal:
         row.value, row.secret, row.secret_bidx = None, stored, secret_index(definition, stored)
     else:
@@ -135,7 +136,7 @@ def apply_values(client, raw: dict, definitions, partial: bool = False, rules: d
             row = AttributeValue(definition=definition)
             client.attribute_values.append(row)
         if row.stored != stored or (definition.personal and row.value is not None):
-            _store(row, definition, stored)
+            store_value(row, definition, stored)
 
 
 def definition_problems(session, definition: AttributeDefinition) -> list[str]:
@@ -172,7 +173,7 @@ def prepare_definition(session, definition: AttributeDefinition, kind_before: st
     if personal_before is not None and personal_before != definition.personal:
         for row in session.scalars(select(AttributeValue).where(AttributeValue.definition_id == definition.id)):
             stored = row.value if definition.personal else row.secret
-            _store(row, definition, stored)
+            store_value(row, definition, stored)
 
 
 def delete_values(session, definition: AttributeDefinition) -> int:

@@ -4,26 +4,29 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import g
+from flask import Response, abort, flash, g, request
+from flask_appbuilder import expose, has_access, permission_name
 from flask_appbuilder.fieldwidgets import BS3TextFieldWidget, DatePickerWidget, Select2Widget
-from crm.privacy.filters import PrivacyAwareInterface
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, DateField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
+from crm import searches
 from crm.attributes.filters import CardInterface
 from crm.attributes.kinds import shown
 from crm.attributes.views import CardLayout
 from crm.clients import service
-from crm.privacy.masking import sees_personal_data
-from crm.clients.labels import CLIENT_LABELS, CONTACT_LABELS, NOTE_LABELS
 from crm.clients.choices import CLIENT_KIND_LABELS, CLIENT_STATUS_LABELS, NOTE_KIND_LABELS, label_of
+from crm.clients.labels import CLIENT_LABELS, CONTACT_LABELS, NOTE_LABELS
 from crm.clients.models import Client, ContactPerson, Note
 from crm.clients.validation import client_errors, contact_errors, digits_only, normalize_nip
 from crm.forms import RuleValidator, rule_validators
 from crm.gdpr.views import ConsentModelView, DataSubjectRequestModelView, RestrictionModelView
 from crm.mailing.views import SubscriptionModelView
 from crm.modelviews import CardRowView, VersionedModelView
+from crm.privacy.filters import PrivacyAwareInterface
+from crm.privacy.masking import sees_personal_data
 
 
 CLIENT_FORM_COLUMNS = [
@@ -142,6 +145,16 @@ class NoteModelView(CardRowView):
         super().pre_add(item)
         if item.author is None:
             item.author = g.user
+
+
+def _stored_attribute(definition_id: int):
+    def value(client):
+        for row in client.attribute_values:
+            if row.definition_id == definition_id:
+                return row.stored
+        return None
+
+    return value
 
 
 def _confirmed(item) -> bool:

@@ -86,6 +86,14 @@ CAPABILITIES: tuple[Capability, ...] = (
         (_l("See client cards"), _l("Add clients"), _l("Edit clients"), _l("Delete clients")),
         api="ClientApi",
     ),
+    Capability(
+        "clients.import", CLIENTS, _l("Import clients from CSV and XLSX"),
+        _pairs({"ImportView": ("can_import",)}, ("Clients", "Import clients")), requires=("clients.add",),
+    ),
+    Capability(
+        "clients.export", CLIENTS, _l("Export the client list to CSV and XLSX"),
+        _pairs({"ClientModelView": ("can_export_list",)}), requires=(SEE_PERSONAL,),
+    ),
     *_record_capabilities(
         CONTACTS, "contacts", "ContactPersonModelView", ("Clients", "Contact persons"),
         (_l("See contact persons"), _l("Add contact persons"), _l("Edit contact persons"),

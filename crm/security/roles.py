@@ -40,6 +40,7 @@ _WORK_ON_CARDS = (
     "notes.add", "notes.edit", "notes.delete",
     "subscriptions.add", "subscriptions.edit", "subscriptions.delete",
     "personal_data.see", "api.docs", "history.view", "consents.view", "consents.manage",
+    "clients.import", "clients.export",
 )
 
 BUILTIN_ROLES: dict[str, frozenset[str]] = {

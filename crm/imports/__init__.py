@@ -1,0 +1,1 @@
+"""Moving clients in bulk: import from CSV and XLSX, export of the client list."""

@@ -1,0 +1,178 @@
+"""Importing clients: mapping columns to fields, checking every row with the card's own rules, writing.
+
+Rows are checked by the same pure rules as the card's form and API (client
+rules, attribute kinds) and against the suppression list of erased persons.
+Writing goes through the ORM in batches, so every client is encrypted and
+versioned (with the importing user) in one transaction: all or nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Callable
+
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+
+from crm.attributes import service as attributes
+from crm.attributes.kinds import parse
+from crm.attributes.models import AttributeValue
+from crm.clients.labels import CLIENT_LABELS
+from crm.clients.models import Client
+from crm.clients.validation import client_errors, normalized_client_values
+from crm.gdpr.erasure import is_suppressed
+from crm.privacy.crypto import blind_index
+
+#: built-in fields an import can fill
+BUILTIN_TARGETS = (
+    "kind", "company_name", "first_name", "last_name", "email", "phone", "street", "postal_code", "city",
+    "country", "nip", "pesel", "status", "remarks",
+)
+IGNORE = ""
+ATTRIBUTE_PREFIX = "attr:"
+BATCH = 500
+
+ROWS_REFUSED_MESSAGE = _l("%(count)d rows have errors, so nothing was imported. Correct them, or choose to skip bad rows.")
+SUPPRESSED_ROW_MESSAGE = _l("A person with this email or phone was erased at their request (tick the new legal basis to import).")
+NOTHING_MAPPED_MESSAGE = _l("Map at least one column to a field of the card.")
+MAPPED_TWICE_MESSAGE = _l("Two columns are mapped to “%(field)s”.")
+KIND_VALUES = {"company": "company", "firma": "company", "person": "person", "osoba": "person"}
+STATUS_VALUES = {"lead": "lead", "potencjalny": "lead", "active": "active", "aktywny": "active", "former": "former", "były": "former"}
+
+
+class ImportRefused(ValueError):
+    """Nothing was imported; the message says why."""
+
+
+@dataclass
+class RowCheck:
+    """One row of the file: its number in the file, what it becomes, and what is wrong."""
+
+    number: int
+    values: dict
+    attributes: dict
+    errors: list[str] = field(default_factory=list)
+
+
+def targets(session) -> list[tuple[str, str]]:
+    """(target, label) of every field a column can fill: the card's visible fields, then active attributes."""
+    hidden = attributes.hidden_fields(session)
+    found = [(name, str(CLIENT_LABELS[name])) for name in BUILTIN_TARGETS if name not in hidden]
+    found += [(f"{ATTRIBUTE_PREFIX}{d.key}", d.label) for d in attributes.active_definitions(session)]
+    return found
+
+
+def _folded(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.replace("ł", "l").replace("Ł", "L"))
+    return re.sub(r"[^a-z0-9]", "", "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower())
+
+
+def guess_mapping(headers: list[str], session) -> dict[str, str]:
+    """A target for each header whose name matches a field's key or label (Polish or English)."""
+    names: dict[str, str] = {}
+    for target, label in targets(session):
+        names.setdefault(_folded(label), target)
+        names.setdefault(_folded(target.removeprefix(ATTRIBUTE_PREFIX)), target)
+    for definition in attributes.active_definitions(session):
+        names.setdefault(_folded(definition.label_en), f"{ATTRIBUTE_PREFIX}{definition.key}")
+        names.setdefault(_folded(definition.label_pl), f"{ATTRIBUTE_PREFIX}{definition.key}")
+    with force_locale("en"):
+        for name in BUILTIN_TARGETS:
+            names.setdefault(_folded(str(CLIENT_LABELS[name])), name)
+    guessed, used = {}, set()
+    for header in headers:
+        target = names.get(_folded(header), IGNORE)
+        if target and target in used:
+            target = IGNORE
+        guessed[header] = target
+        used.add(target)
+    return guessed
+
+
+def check_mapping(mapping: dict[str, str], session) -> None:
+    """Refuse (ImportRefused) a mapping that fills nothing, fills a field twice, or names no such field."""
+    known = {target for target, _label in targets(session)}
+    chosen = [target for target in mapping.values() if target]
+    if not chosen:
+        raise ImportRefused(str(NOTHING_MAPPED_MESSAGE))
+    for target in chosen:
+        if target not in known:
+            raise ImportRefused(str(NOTHING_MAPPED_MESSAGE))
+        if chosen.count(target) > 1:
+            label = dict(targets(session))[target]
+            raise ImportRefused(str(MAPPED_TWICE_MESSAGE % {"field": label}))
+
+
+def _client_values(row: dict, mapping: dict) -> dict:
+    values = {target: row.get(header, "") for header, target in mapping.items() if target in BUILTIN_TARGETS}
+    kind = (values.get("kind") or "").strip().lower()
+    values["kind"] = KIND_VALUES.get(kind, kind) or ("company" if values.get("company_name") else "person")
+    status = (values.get("status") or "").strip().lower()
+    values["status"] = STATUS_VALUES.get(status, status) or "lead"
+    return values
+
+
+def check_rows(session, rows: list[dict], mapping: dict[str, str], confirmed_new_basis: bool = False) -> list[RowCheck]:
+    """Every row checked by the card's rules; the first data row is number 2 (the header is 1)."""
+    definitions = attributes.active_definitions(session)
+    by_key = {d.key: d for d in definitions}
+    rules = attributes.specs(session, definitions)
+    attribute_columns = {
+        header: by_key[target.removeprefix(ATTRIBUTE_PREFIX)]
+        for header, target in mapping.items() if target.startswith(ATTRIBUTE_PREFIX)
+    }
+    mapped = set(attribute_columns.values())
+    checks = []
+    for number, row in enumerate(rows, start=2):
+        values = _client_values(row, mapping)
+        errors = [f"{CLIENT_LABELS[name]}: {message}" for name, message in client_errors(values).items()]
+        values = normalized_client_values(values)
+        parsed = {}
+        for header, definition in attribute_columns.items():
+            stored, message = parse(rules[definition.id], row.get(header, ""))
+            if message:
+                errors.append(f"{definition.label}: {message}")
+            elif stored is not None:
+                parsed[definition.id] = stored
+        for definition in definitions:
+            if definition.required and definition not in mapped:
+                errors.append(f"{definition.label}: {_l('This value is required.')}")
+        if not confirmed_new_basis and (values.get("email") or values.get("phone")):
+            email = blind_index(values["email"], "email", "email") if values.get("email") else None
+            phone = blind_index(values["phone"], "phone", "phone") if values.get("phone") else None
+            if is_suppressed(session, email, phone):
+                errors.append(str(SUPPRESSED_ROW_MESSAGE))
+        checks.append(RowCheck(number, values, parsed, [str(error) for error in errors]))
+    return checks
+
+
+def write(session, checks: list[RowCheck], skip_bad: bool, acting_user=None,
+          progress: Callable[[int], None] = lambda n: None) -> tuple[int, int]:
+    """Write the good rows in one transaction; returns (written, skipped).
+
+    Unless ``skip_bad``, one bad row refuses the whole file (ImportRefused) and nothing is written.
+    """
+    bad = [check for check in checks if check.errors]
+    if bad and not skip_bad:
+        raise ImportRefused(str(ROWS_REFUSED_MESSAGE % {"count": len(bad)}))
+    good = [check for check in checks if not check.errors]
+    definitions = {d.id: d for d in attributes.active_definitions(session)}
+    owner = acting_user if getattr(acting_user, "is_authenticated", False) else None
+    try:
+        for start in range(0, len(good), BATCH):
+            for check in good[start:start + BATCH]:
+                client = Client(**{k: v for k, v in check.values.items() if v is not None}, owner=owner)
+                for definition_id, stored in check.attributes.items():
+                    row = AttributeValue(definition=definitions[definition_id])
+                    attributes.store_value(row, definitions[definition_id], stored)
+                    client.attribute_values.append(row)
+                session.add(client)
+            session.flush()
+            progress(min(BATCH, len(good) - start))
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return len(good), len(bad)

@@ -1,0 +1,170 @@
+"""The import screens (upload, map columns, dry run, import) and the client list's export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+
+from flask import abort, current_app, flash, g, redirect, request, session, url_for
+from flask_appbuilder import BaseView, expose, has_access, permission_name
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import NotFound
+
+from crm.extensions import db
+from crm.imports import service
+from crm.imports.reader import ImportFileError, read_table
+from crm.privacy.crypto import decrypt, encrypt
+
+SESSION_KEY = "crm_imports"
+#: uploads not imported within a day are deleted
+KEEP_SECONDS = 24 * 3600
+GONE_MESSAGE = _l("That import is no longer available; upload the file again.")
+NO_FILE_MESSAGE = _l("Choose a CSV or XLSX file to import.")
+
+
+def _folder() -> Path:
+    folder = Path(current_app.instance_path) / "imports"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
+
+
+def _forget_old_uploads(folder: Path) -> None:
+    limit = time.time() - KEEP_SECONDS
+    for path in folder.glob("*.enc"):
+        if path.stat().st_mtime < limit:
+            path.unlink(missing_ok=True)
+
+
+def keep_upload(table) -> str:
+    """Keep an uploaded table, encrypted (it holds personal data), for this user's session; returns its token."""
+    folder = _folder()
+    _forget_old_uploads(folder)
+    token = secrets.token_urlsafe(16)
+    payload = json.dumps({"headers": table.headers, "rows": table.rows}, ensure_ascii=False)
+    path = folder / f"{token}.enc"
+    path.write_text(encrypt(payload, "import.upload"))
+    os.chmod(path, 0o600)
+    session[SESSION_KEY] = [*session.get(SESSION_KEY, [])[-4:], token]
+    return token
+
+
+def recall_upload(token: str) -> dict:
+    """The upload a token names, if this session made it (else 404 with a message)."""
+    path = _folder() / f"{token}.enc"
+    if token not in session.get(SESSION_KEY, []) or not path.exists():
+        error = NotFound()
+        error.kartoteka_message = str(GONE_MESSAGE)
+        raise error
+    return json.loads(decrypt(path.read_text(), "import.upload"))
+
+
+def forget_upload(token: str) -> None:
+    (_folder() / f"{token}.enc").unlink(missing_ok=True)
+    session[SESSION_KEY] = [kept for kept in session.get(SESSION_KEY, []) if kept != token]
+
+
+class ImportView(BaseView):
+    """Import clients from CSV or XLSX: upload, map columns, check every row, import."""
+
+    route_base = "/import"
+    default_view = "upload_form"
+
+    @expose("/", methods=["GET"])
+    @has_access
+    @permission_name("import")
+    def upload_form(self):
+        return self.render_template("imports/upload.html", title=_l("Import clients"))
+
+    @expose("/", methods=["POST"])
+    @has_access
+    @permission_name("import")
+    def upload(self):
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            flash(str(NO_FILE_MESSAGE), "danger")
+            return self.render_template("imports/upload.html", title=_l("Import clients")), 400
+        try:
+            table = read_table(upload.filename, upload.read(), current_app.config["CRM_IMPORT_MAX_BYTES"])
+        except ImportFileError as error:
+            flash(str(error), "danger")
+            return self.render_template("imports/upload.html", title=_l("Import clients")), 422
+        return redirect(url_for(f"{self.endpoint}.mapping", token=keep_upload(table)))
+
+    def _mapping_page(self, token, upload, mapping, status=200, checks=None, options=None):
+        return self.render_template(
+            "imports/mapping.html", title=_l("Import clients: columns and check"), token=token,
+            headers=upload["headers"], rows=len(upload["rows"]), mapping=mapping,
+            targets=service.targets(db.session), checks=checks, options=options or {},
+        ), status
+
+    @expose("/<token>/", methods=["GET"])
+    @has_access
+    @permission_name("import")
+    def mapping(self, token):
+        upload = recall_upload(token)
+        return self._mapping_page(token, upload, service.guess_mapping(upload["headers"], db.session))
+
+    @expose("/<token>/", methods=["POST"])
+    @has_access
+    @permission_name("import")
+    def run(self, token):
+        upload = recall_upload(token)
+        mapping = {header: request.form.get(f"map-{index}", "") for index, header in enumerate(upload["headers"])}
+        options = {"skip_bad": bool(request.form.get("skip_bad")), "confirm": bool(request.form.get("confirm_new_basis"))}
+        try:
+            service.check_mapping(mapping, db.session)
+        except service.ImportRefused as error:
+            flash(str(error), "danger")
+            return self._mapping_page(token, upload, mapping, 422, options=options)
+        checks = service.check_rows(db.session, upload["rows"], mapping, confirmed_new_basis=options["confirm"])
+        if request.form.get("action") != "import":
+            return self._mapping_page(token, upload, mapping, checks=checks, options=options)
+        try:
+            written, skipped = service.write(db.session, checks, options["skip_bad"], acting_user=g.user)
+        except service.ImportRefused as error:
+            flash(str(error), "danger")
+            return self._mapping_page(token, upload, mapping, 422, checks=checks, options=options)
+        forget_upload(token)
+        flash(gettext("Imported %(written)d clients; %(skipped)d rows with errors were skipped.",
+                      written=written, skipped=skipped), "success")
+        return redirect(url_for("ClientModelView.list"))
+
+
+def export_rows(fmt: str, clients, columns, labels):
+    """The client list as CSV or XLSX bytes: one row a client; a column is a name or a function of the client.
+
+    Values are as stored (keys, ISO dates, attribute text), so the file imports back unchanged.
+    """
+    header = [str(label) for label in labels]
+    values = ([_plain(column(client) if callable(column) else getattr(client, column)) for column in columns]
+              for client in clients)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=";")
+        writer.writerow(header)
+        writer.writerows(values)
+        return ("\ufeff" + buffer.getvalue()).encode("utf-8"), "text/csv"
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet()
+    sheet.append(header)
+    for row in values:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _plain(value):
+    if value is None:
+        return ""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value) if not isinstance(value, (int, float)) else value
