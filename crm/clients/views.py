@@ -223,10 +223,41 @@ class ClientModelView(CardLayout, VersionedModelView):
         service.prepare_for_save(item, acting_user=g.user, confirmed_new_basis=_confirmed(item))
         self.save_attributes(item)
 
-    def show_extra(self, pk) -> dict:
-        from crm.history.service import card_record
+    list_template = "crm/client_list.html"
 
+    @expose("/export/<fmt>")
+    @has_access
+    @permission_name("export_list")
+    def export_list(self, fmt):
+        """The list with its current search as CSV or XLSX, for roles that see personal data in clear."""
+        from crm.attributes.service import active_definitions, hidden_fields
+        from crm.imports.service import BUILTIN_TARGETS
+        from crm.imports.views import export_rows
+
+        if fmt not in ("csv", "xlsx"):
+            abort(404)
+        if not sees_personal_data():
+            flash(gettext("A list export holds personal data in clear: your role may not see it."), "danger")
+            abort(403)
+        saved = searches.recall(request.args.get(searches.TOKEN_ARG))
+        self._filters.clear_filters()
+        if saved is not None:
+            searches.apply_filter_fields(self._filters, saved)
+        session = self.datamodel.session
+        query = self._filters.apply_all(session.query(Client)).order_by(Client.id).yield_per(1000)
+        hidden = hidden_fields(session)
+        columns = [name for name in BUILTIN_TARGETS if name not in hidden]
+        definitions = active_definitions(session)
+        labels = [CLIENT_LABELS[name] for name in columns] + [d.label for d in definitions]
+        columns += [_stored_attribute(d.id) for d in definitions]
+        body, mimetype = export_rows(fmt, query, columns, labels)
+        return Response(body, mimetype=mimetype, headers={
+            "Content-Disposition": f"attachment; filename=kartoteka-klienci.{fmt}",
+        })
+
+    def show_extra(self, pk) -> dict:
         from crm.attributes.service import archived_values
+        from crm.history.service import card_record
 
         item = self.datamodel.get(pk)
         return {

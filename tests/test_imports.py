@@ -1,0 +1,221 @@
+"""Importing clients from CSV and XLSX, and exporting the client list."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from openpyxl import Workbook, load_workbook
+from sqlalchemy import func, select
+from sqlalchemy_continuum import version_class, versioning_manager
+
+from crm.security.roles import AUDITOR, BACK_OFFICE
+from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, same_database_env, unique
+from tests.test_attributes import archive, define
+from tests.test_cli import run_flask
+
+TOKEN = re.compile(r'action="/import/([\w-]+)/"')
+
+
+def signed_in(app, username=None):
+    client = app.test_client()
+    auth = Auth(client)
+    auth.login(*((username, STAFF_PASSWORD) if username else ()))
+    return client, auth
+
+
+def csv_bytes(rows, delimiter=";", encoding="utf-8"):
+    return "\n".join(delimiter.join(row) for row in rows).encode(encoding)
+
+
+def upload(client, data: bytes, filename="klienci.csv"):
+    page = client.get("/import/")
+    return client.post("/import/", data={"csrf_token": csrf_token(page.text), "file": (io.BytesIO(data), filename)},
+                       content_type="multipart/form-data")
+
+
+def mapping_form(client, response):
+    """The mapping page's form as the browser would send it (the guessed mapping kept)."""
+    page = client.get(response.headers["Location"])
+    token = TOKEN.search(page.text).group(1)
+    fields = {"csrf_token": csrf_token(page.text)}
+    for name, body in re.findall(r'<select class="form-control" name="(map-\d+)"[^>]*>(.*?)</select>', page.text, re.S):
+        selected = re.search(r'<option value="([^"]*)" selected', body)
+        fields[name] = selected.group(1) if selected else ""
+    return token, fields
+
+
+def clients_named(db_session, prefix):
+    from crm.clients.models import Client
+
+    return db_session(lambda s: sorted(c.company_name for c in s.scalars(select(Client)) if (c.company_name or "").startswith(prefix)))
+
+
+@pytest.fixture()
+def sector(app):
+    key = define(app, "choice", key=unique("branza_").lower(), label_pl=unique("Branża "))
+    yield key
+    archive(app, key)
+
+
+def label_of(app, key):
+    from crm.attributes.models import AttributeDefinition
+    from crm.extensions import db
+
+    with app.app_context():
+        label = db.session.scalars(select(AttributeDefinition.label_pl).where(AttributeDefinition.key == key)).one()
+        db.session.remove()
+    return label
+
+
+def test_good_rows_are_imported_versioned_with_the_importing_user(app, db_session, make_user, sector):
+    from crm.clients.models import Client
+
+    prefix = unique("Import ")
+    username = make_user(BACK_OFFICE, first_name="Irena", last_name="Importująca")
+    client, _ = signed_in(app, username)
+    data = csv_bytes([
+        ["Nazwa firmy", "E-mail", "Miejscowość", "NIP", label_of(app, sector)],
+        [f"{prefix}Alfa", f"{unique('a')}@alfa.pl", "Łódź", "526-025-02-74", "IT"],
+        [f"{prefix}Beta", "", "Kraków", "", "Handel"],
+    ])
+    response = upload(client, data)
+    assert response.status_code == 302
+    token, fields = mapping_form(client, response)
+    assert list(fields.values())[1:] == ["company_name", "email", "city", "nip", f"attr:{sector}"]
+    dry = client.post(f"/import/{token}/", data={**fields, "action": "check"})
+    assert "Wiersze bez błędów: 2; wiersze z błędami: 0." in dry.text
+    assert clients_named(db_session, prefix) == []
+    done = client.post(f"/import/{token}/", data={**fields, "action": "import"}, follow_redirects=True)
+    assert "Zaimportowano klientów: 2" in done.text
+    assert clients_named(db_session, prefix) == [f"{prefix}Alfa", f"{prefix}Beta"]
+
+    def author_and_attribute(s):
+        imported = [c for c in s.scalars(select(Client)) if c.company_name == f"{prefix}Alfa"][0]
+        version = version_class(Client)
+        user_id = s.scalar(select(versioning_manager.transaction_cls.user_id).join(
+            version, version.transaction_id == versioning_manager.transaction_cls.id).where(version.id == imported.id))
+        return user_id, imported.nip, {row.definition.key: row.stored for row in imported.attribute_values}
+
+    user_id, nip, attributes = db_session(author_and_attribute)
+    assert user_id == db_session(lambda s: app.appbuilder.sm.find_user(username=username).id)
+    assert nip == "5260250274" and attributes == {sector: "IT"}
+    assert client.get(f"/import/{token}/").status_code == 404, "an imported upload is gone"
+
+
+def test_bad_rows_are_listed_and_stop_the_file_unless_skipped(app, db_session, sector):
+    required = define(app, "integer", required=True, label_pl="Liczba pracowników")
+    try:
+        prefix = unique("Zły import ")
+        client, _ = signed_in(app)
+        data = csv_bytes([
+            ["Nazwa firmy", "NIP", label_of(app, sector), "Liczba pracowników"],
+            [f"{prefix}Dobra", "", "IT", "12"],
+            [f"{prefix}ZłyNIP", "526-025-02-75", "IT", "5"],
+            [f"{prefix}BezLiczby", "", "Handel", ""],
+            [f"{prefix}ZłaBranża", "", "Rolnictwo", "3"],
+        ])
+        token, fields = mapping_form(client, upload(client, data))
+        dry = client.post(f"/import/{token}/", data={**fields, "action": "check"})
+        errors = dict(re.findall(r"<tr><td>(\d+)</td><td>([^<]+)</td></tr>", dry.text))
+        assert set(errors) == {"3", "4", "5"}
+        assert "NIP" in errors["3"] and "wymagana" in errors["4"] and "Rolnictwo" in errors["5"]
+        refused = client.post(f"/import/{token}/", data={**fields, "action": "import"})
+        assert refused.status_code == 422 and "nic nie zaimportowano" in refused.text
+        assert clients_named(db_session, prefix) == []
+        skipped = client.post(f"/import/{token}/", data={**fields, "action": "import", "skip_bad": "y"}, follow_redirects=True)
+        assert "pominięto wierszy z błędami: 3" in skipped.text
+        assert clients_named(db_session, prefix) == [f"{prefix}Dobra"]
+    finally:
+        archive(app, required)
+
+
+@pytest.mark.parametrize(
+    "data, filename, status, message",
+    [
+        ("Nazwa firmy;Miejscowość\nPrzędzalnia;Łódź".encode("cp1250"), "klienci.csv", 422, "nie jest tekstem UTF-8"),
+        (b"Nazwa firmy|||\n", "klienci.csv", 422, "nagłówek, ale nie ma w nim klientów"),
+        ("Nazwa firmy Miejscowość\nAlfa Łódź".encode(), "klienci.csv", 422, "Znaleziono tylko jedną kolumnę"),
+        (b"", "klienci.csv", 422, "Plik jest pusty"),
+        (b"PK\x03\x04 to nie jest arkusz", "klienci.xlsx", 422, "nie jest czytelnym skoroszytem XLSX"),
+        ("a;b\n1;2\n".encode() * 1, "klienci.csv", 302, None),
+    ],
+    ids=["broken encoding", "header only", "wrong delimiter", "empty", "broken xlsx", "fine"],
+)
+def test_a_bad_file_gets_its_message_and_nothing_is_kept(app, data, filename, status, message):
+    client, _ = signed_in(app)
+    response = upload(client, data, filename)
+    assert response.status_code == status
+    if message:
+        assert message in response.text
+
+
+def test_a_file_over_the_limit_is_refused_with_a_message(app):
+    client, _ = signed_in(app)
+    response = upload(client, b"Nazwa firmy;Miasto\n" + b"x;y\n" * (20 * 1024 * 1024 // 4))
+    assert response.status_code == 413 and "zbyt duże" in response.text
+
+
+def test_an_xlsx_workbook_imports_like_a_csv(app, db_session):
+    prefix = unique("Arkusz ")
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Company name", "City", "Status"])
+    sheet.append([f"{prefix}Gamma", "Poznań", "aktywny"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    client, _ = signed_in(app)
+    token, fields = mapping_form(client, upload(client, buffer.getvalue(), "klienci.xlsx"))
+    client.post(f"/import/{token}/", data={**fields, "action": "import"})
+    assert clients_named(db_session, prefix) == [f"{prefix}Gamma"]
+
+
+def test_another_sessions_upload_cannot_be_opened(app):
+    first, _ = signed_in(app)
+    token, _fields = mapping_form(first, upload(first, csv_bytes([["Nazwa firmy", "Miejscowość"], ["X", "Y"]])))
+    second, _ = signed_in(app)
+    assert second.get(f"/import/{token}/").status_code == 404
+
+
+def test_the_command_line_import_checks_writes_and_refuses(app, db_session, tmp_path):
+    prefix = unique("Z wiersza ")
+    good = tmp_path / "dobre.csv"
+    good.write_bytes(csv_bytes([["Nazwa firmy", "Miejscowość"], [f"{prefix}A", "Łódź"], [f"{prefix}B", "Łask"]]))
+    env = same_database_env(app)
+    result = run_flask(["crm", "import", str(good), "--dry-run"], env)
+    assert result.returncode == 0 and "Wiersze bez błędów: 2" in result.stdout
+    assert clients_named(db_session, prefix) == []
+    result = run_flask(["crm", "import", str(good)], env)
+    assert result.returncode == 0, result.stderr
+    assert clients_named(db_session, prefix) == [f"{prefix}A", f"{prefix}B"]
+    bad = tmp_path / "zle.csv"
+    bad.write_bytes(csv_bytes([["Nazwa firmy", "NIP"], [f"{prefix}C", "123"]]))
+    result = run_flask(["crm", "import", str(bad)], env)
+    assert result.returncode == 1 and "Wiersz 2" in result.stderr
+    assert clients_named(db_session, prefix) == [f"{prefix}A", f"{prefix}B"]
+
+
+def test_the_list_exports_its_search_to_csv_and_xlsx_for_roles_that_see_personal_data(app, db_session, make_user):
+    prefix = unique("Eksport ")
+    client, _ = signed_in(app)
+    token, fields = mapping_form(client, upload(client, csv_bytes([
+        ["Nazwa firmy", "Miejscowość"], [f"{prefix}Jeden", "Sopot"], [f"{prefix}Dwa", "Gdynia"],
+    ])))
+    client.post(f"/import/{token}/", data={**fields, "action": "import"})
+    page = client.get("/clientmodelview/list/")
+    found = client.post("/clientmodelview/search", data={"csrf_token": csrf_token(page.text), "_flt_0_city": "Sopot"})
+    search = found.headers["Location"].split("_s=")[1]
+    exported = client.get(f"/clientmodelview/export/csv?_s={search}")
+    assert exported.status_code == 200 and exported.mimetype == "text/csv"
+    text = exported.data.decode("utf-8-sig")
+    assert f"{prefix}Jeden" in text and f"{prefix}Dwa" not in text
+    assert text.splitlines()[0].startswith("Rodzaj;Nazwa firmy")
+    workbook = load_workbook(io.BytesIO(client.get("/clientmodelview/export/xlsx").data), read_only=True)
+    names = {row[1] for row in workbook.active.iter_rows(values_only=True)}
+    assert {f"{prefix}Jeden", f"{prefix}Dwa"} <= names
+    assert client.get("/clientmodelview/export/pdf").status_code == 404
+    auditor, _ = signed_in(app, make_user(AUDITOR))
+    assert auditor.get("/clientmodelview/export/csv").status_code == 403
+    assert 'id="export-csv"' in client.get("/clientmodelview/list/").text
+    assert 'id="export-csv"' not in auditor.get("/clientmodelview/list/").text
