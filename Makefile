@@ -75,6 +75,7 @@ bench: install
 	$(BIN)/python bench/masking.py
 	$(BIN)/python bench/history.py
 	$(BIN)/python bench/gdpr.py
+	$(BIN)/python bench/imports.py
 	$(BIN)/python bench/login_timing.py
 	$(BIN)/python bench/demo_load.py
 

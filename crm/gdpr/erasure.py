@@ -153,3 +153,9 @@ def is_suppressed(session, email_bidx: str | None, phone_bidx: str | None) -> bo
     if not conditions:
         return False
     return session.scalar(select(Suppression.id).where(or_(*conditions)).limit(1)) is not None
+
+
+def suppressed_hashes(session) -> set[str]:
+    """Every keyed hash on the suppression list (email and phone alike), for checking many rows at once."""
+    rows = session.execute(select(Suppression.email_bidx, Suppression.phone_bidx))
+    return {digest for pair in rows for digest in pair if digest}
