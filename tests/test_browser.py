@@ -319,3 +319,35 @@ def test_the_data_protection_officer_exports_and_erases_a_person_from_a_request(
     page.wait_for_url(re.compile(rf".*/datasubjectrequestmodelview/show/{request_id}$"))
     assert "usunięta ze wszystkich miejsc" in page.content()
     assert rows_about(db_session, card) == {}
+
+
+def test_an_administrator_defines_an_attribute_and_fills_it_on_a_card(page, app, live_server):
+    from tests.test_attributes import archive
+
+    key = unique("segment_").lower()
+    log_in(page, live_server)
+    page.goto(f"{live_server}/attributedefinitionmodelview/add")
+    page.fill("#key", key)
+    page.fill("#label_pl", "Segment klienta")
+    page.fill("#label_en", "Client segment")
+    page.select_option("#kind", "choice")
+    page.fill("#choices", "Mały\nŚredni\nDuży")
+    page.check("#in_list")
+    page.get_by_role("button", name="Zapisz").click()
+    page.wait_for_load_state()
+    assert "Dodano rekord" in page.content()
+    try:
+        name = unique("Tartak „Dąb” ")
+        page.goto(f"{live_server}/clientmodelview/add")
+        page.fill("#company_name", name)
+        page.select_option(f"#attr_{key}", "Średni")
+        page.get_by_role("button", name="Zapisz").click()
+        page.wait_for_load_state()
+        assert "Dodano rekord" in page.content()
+        row = page.locator("table tr", has_text=name)
+        assert "Średni" in row.inner_text(), "the attribute shown in the list"
+        row.locator("a[href*='/clientmodelview/show/']").first.click()
+        page.wait_for_load_state()
+        assert "Segment klienta" in page.content() and "Średni" in page.content()
+    finally:
+        archive(app, key)
