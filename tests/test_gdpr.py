@@ -338,6 +338,7 @@ def test_an_objection_withdraws_marketing_and_ends_subscriptions(app, db_session
 
 
 def test_a_restricted_card_can_be_viewed_but_not_changed_until_lifted(app, db_session, dpo, make_user):
+    from crm.clients.models import Client
     from crm.gdpr.models import Restriction
 
     client, _ = dpo
@@ -357,6 +358,8 @@ def test_a_restricted_card_can_be_viewed_but_not_changed_until_lifted(app, db_se
     assert api.put(f"/api/v1/client/{card}", json={"city": "Kalisz", "lock_version": version}, headers=headers).status_code == 422
     restore = manager.post(f"/history/client/{card}/restore", data={"csrf_token": csrf_token(page.text), "version": "1"})
     assert restore.status_code in (302, 404)
+    last_name = db_session(lambda s: s.get(Client, card).last_name)
+    assert last_name not in manager.get("/clientmodelview/export/csv").data.decode("utf-8-sig"), "not exported to a list"
 
     restriction = db_session(lambda s: s.scalar(select(Restriction.id).where(Restriction.client_id == card)))
     page = client.get(f"/restrictionmodelview/edit/{restriction}")

@@ -231,6 +231,7 @@ class ClientModelView(CardLayout, VersionedModelView):
     def export_list(self, fmt):
         """The list with its current search as CSV or XLSX, for roles that see personal data in clear."""
         from crm.attributes.service import active_definitions, hidden_fields
+        from crm.gdpr.service import restricted_clients
         from crm.imports.service import BUILTIN_TARGETS
         from crm.imports.views import export_rows
 
@@ -244,7 +245,9 @@ class ClientModelView(CardLayout, VersionedModelView):
         if saved is not None:
             searches.apply_filter_fields(self._filters, saved)
         session = self.datamodel.session
-        query = self._filters.apply_all(session.query(Client)).order_by(Client.id).yield_per(1000)
+        # a restricted card may not be exported to a list (Art. 18)
+        query = self._filters.apply_all(session.query(Client)).filter(Client.id.not_in(restricted_clients()))
+        query = query.order_by(Client.id).yield_per(1000)
         hidden = hidden_fields(session)
         columns = [name for name in BUILTIN_TARGETS if name not in hidden]
         definitions = active_definitions(session)

@@ -94,6 +94,15 @@ def requests_by_kind_and_status(session) -> dict[tuple[str, str], int]:
 
 # -- restriction (Art. 18) ---------------------------------------------------------------
 
+def restricted_clients(today: date | None = None):
+    """A query of the ids of clients whose processing is restricted today."""
+    today = today or utcnow().date()
+    return select(Restriction.client_id).where(
+        Restriction.lifted_on.is_(None), Restriction.since <= today,
+        or_(Restriction.until.is_(None), Restriction.until >= today),
+    )
+
+
 def active_restriction(session, client_id: int | None, today: date | None = None) -> Restriction | None:
     """The restriction in force for a client today, if any."""
     if client_id is None:
@@ -203,11 +212,7 @@ def retention_candidates(session, years: int, now: datetime | None = None, limit
     now = now or utcnow()
     cutoff = now - relativedelta(years=years)
     activity = last_activity().subquery()
-    today = now.date()
-    restricted = select(Restriction.client_id).where(
-        Restriction.lifted_on.is_(None), Restriction.since <= today,
-        or_(Restriction.until.is_(None), Restriction.until >= today),
-    )
+    restricted = restricted_clients(now.date())
     pending = select(DataSubjectRequest.client_id).where(
         DataSubjectRequest.status.in_(OPEN_STATUSES), DataSubjectRequest.client_id.is_not(None)
     )
