@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.encryption import ADMIN_PASSWORD  # noqa: E402
 from crm.privacy.keys import write_new_key_file  # noqa: E402
 
 
@@ -40,7 +41,7 @@ def main() -> None:
             **os.environ,
             "INSTANCE_PATH": instance,
             "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789",
-            "CRM_ADMIN_PASSWORD": "Bench-Admin-Passw0rd",
+            "CRM_ADMIN_PASSWORD": ADMIN_PASSWORD,
         }
         if options.database_url:
             env["DATABASE_URL"] = options.database_url
