@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import date
 
-import pytest
 from sqlalchemy import select
 
 from crm.history.diff import ADDED, CHANGED, REMOVED, SAME, compare_rows, changed_fields, diff_cards, word_diff

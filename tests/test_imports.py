@@ -7,7 +7,7 @@ import re
 
 import pytest
 from openpyxl import Workbook, load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy_continuum import version_class, versioning_manager
 
 from crm.security.roles import AUDITOR, BACK_OFFICE

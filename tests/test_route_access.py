@@ -15,7 +15,7 @@ import re
 import pytest
 from werkzeug.routing import Rule
 
-from crm.security.roles import ADMINISTRATOR, BUILTIN_ROLES, PUBLIC
+from crm.security.roles import BUILTIN_ROLES, PUBLIC
 from tests.conftest import STAFF_PASSWORD, Auth, company_form, csrf_token, unique
 
 #: Reachable without signing in, on purpose: they show no data.

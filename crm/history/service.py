@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Callable
 
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l

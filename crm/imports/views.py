@@ -10,7 +10,7 @@ import secrets
 import time
 from pathlib import Path
 
-from flask import abort, current_app, flash, g, redirect, request, session, url_for
+from flask import current_app, flash, g, redirect, request, session, url_for
 from flask_appbuilder import BaseView, expose, has_access, permission_name
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
