@@ -57,6 +57,18 @@ def build(instance: str, clients: int):
     return app
 
 
+CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def signed_in(app, username: str = "admin", password: str = ADMIN_PASSWORD):
+    """A test client over HTTPS, signed in through the real login form."""
+    client = app.test_client()
+    client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_REFERER": "https://localhost/"})
+    token = CSRF_INPUT.search(client.get("/login/").text).group(1)
+    client.post("/login/", data={"username": username, "password": password, "csrf_token": token})
+    return client
+
+
 def timed(function, repeat):
     samples = []
     for _ in range(repeat):
@@ -67,11 +79,7 @@ def timed(function, repeat):
 
 
 def measure(app, repeat):
-    client = app.test_client()
-    client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_REFERER": "https://localhost/"})
-    page = client.get("/login/")
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
-    client.post("/login/", data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token})
+    client = signed_in(app)
 
     def list_page(size):
         response = client.get(f"/clientmodelview/list/?psize_ClientModelView={size}")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.encryption import ADMIN_PASSWORD, build  # noqa: E402
+from bench.encryption import build, signed_in  # noqa: E402
 from bench.history import make_versions, percentile  # noqa: E402
 
 
@@ -43,10 +43,7 @@ def main() -> None:
         cards = [make_versions(app, options.versions) for _ in range(options.repeat)]
         print(f"built {options.clients} clients and {options.repeat} cards of {options.versions} versions "
               f"in {time.perf_counter() - started:.0f} s")
-        client = app.test_client()
-        client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_REFERER": "https://localhost/"})
-        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/login/").text).group(1)
-        client.post("/login/", data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token})
+        client = signed_in(app)
         exports, previews, erasures = [], [], []
         for card in cards:
             response = timed(exports, lambda: client.get(f"/gdpr/client/{card}/export"))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.encryption import ADMIN_PASSWORD, build  # noqa: E402
+from bench.encryption import build, signed_in  # noqa: E402
 
 
 def make_versions(app, count: int) -> int:
@@ -64,10 +64,7 @@ def main() -> None:
         started = time.perf_counter()
         card = make_versions(app, options.versions)
         print(f"{options.versions} versions written in {time.perf_counter() - started:.1f} s")
-        client = app.test_client()
-        client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_REFERER": "https://localhost/"})
-        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/login/").text).group(1)
-        client.post("/login/", data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token})
+        client = signed_in(app)
         first_page = client.get(f"/history/client/{card}/").text
         newest = max(int(v) for v in re.findall(r'name="older" value="(\d+)"', first_page))
         pages = int(re.search(r"Strona 1 z (\d+)", first_page).group(1))

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import sys
 import tempfile
@@ -15,13 +14,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.encryption import build  # noqa: E402
+from bench.encryption import build, signed_in  # noqa: E402
 from bench.history import percentile  # noqa: E402
 
 STAFF_PASSWORD = "Zielony-Kot-Pije-Mleko-2026"
 
 
-def signed_in(app, role: str):
+def staff_client(app, role: str):
+    """A signed-in client of a new account with this role."""
     from crm.extensions import appbuilder, db
 
     username = role.lower().replace(" ", "_")
@@ -29,11 +29,7 @@ def signed_in(app, role: str):
         appbuilder.sm.add_user(username, "Pomiar", role, f"{username}@bench.invalid", appbuilder.sm.find_role(role),
                                password=STAFF_PASSWORD, must_change_password=False)
         db.session.remove()
-    client = app.test_client()
-    client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_REFERER": "https://localhost/"})
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/login/").text).group(1)
-    client.post("/login/", data={"username": username, "password": STAFF_PASSWORD, "csrf_token": token})
-    return client
+    return signed_in(app, username, STAFF_PASSWORD)
 
 
 def main() -> None:
@@ -45,7 +41,7 @@ def main() -> None:
         app = build(instance, options.clients)
         print(f"SQLite, {options.clients} clients, {options.repeat} requests each")
         for role in ("Manager", "Auditor"):
-            client = signed_in(app, role)
+            client = staff_client(app, role)
             for url in ("/clientmodelview/list/", "/clientmodelview/show/5"):
                 samples = []
                 for _ in range(options.repeat):

@@ -9,7 +9,6 @@ of each page.
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import sys
 import tempfile
@@ -18,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.encryption import ADMIN_PASSWORD, build  # noqa: E402
+from bench.encryption import build, signed_in  # noqa: E402
 
 PAGES = [
     "/clientmodelview/list/",
@@ -41,10 +40,7 @@ def main() -> None:
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as instance:
         app = build(instance, options.clients)
-        client = app.test_client()
-        client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_REFERER": "https://localhost/"})
-        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', client.get("/login/").text).group(1)
-        client.post("/login/", data={"username": "admin", "password": ADMIN_PASSWORD, "csrf_token": token})
+        client = signed_in(app)
         print(f"SQLite, {options.clients} clients, median of {options.repeat} requests")
         for url in PAGES:
             samples = []
