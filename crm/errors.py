@@ -17,7 +17,7 @@ from flask_login import current_user
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, NotFound
+from werkzeug.exceptions import HTTPException, InternalServerError, NotFound, default_exceptions
 
 log = logging.getLogger(__name__)
 
@@ -116,15 +116,20 @@ def _sortable_columns(view_name: str) -> set[str]:
 MAX_KEY = 2**63 - 1
 
 
+def refusal(status: int, message) -> HTTPException:
+    """An HTTP error (400, 403, 404...) whose page or JSON answer carries this message."""
+    error = default_exceptions[status]()
+    error.kartoteka_message = str(message)
+    return error
+
+
 def refuse_malformed_arguments():
     """before_request hook: 404 for a key no row can have, 400 for list arguments FAB would crash on."""
     pk = (request.view_args or {}).get("pk")
     if pk is not None and str(pk).lstrip("-").isdigit() and abs(int(pk)) > MAX_KEY:
         raise NotFound()
     if list_argument_errors(request.args, _sortable_columns):
-        error = BadRequest()
-        error.kartoteka_message = str(LIST_ARGUMENT_MESSAGE)
-        raise error
+        raise refusal(400, LIST_ARGUMENT_MESSAGE)
 
 
 def register_error_handlers(app) -> None:

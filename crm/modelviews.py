@@ -22,10 +22,10 @@ from marshmallow import ValidationError
 from sqlalchemy import inspect as sqlalchemy_inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.exceptions import BadRequest
 from wtforms.fields.core import UnboundField
 
 from crm import searches
+from crm.errors import refusal
 from crm.forms import Rules, schema_rules_mixin
 from crm.locking import CONFLICT_MESSAGE, MISSING_LOCK_MESSAGE, LockVersionField, is_current, parse_lock_version
 from crm.privacy.masking import mask_record, masking_formatter
@@ -115,9 +115,7 @@ class PostedSearch:
         except ApplyFilterException:
             # A value the database cannot compare (e.g. text for a related record's id).
             self.datamodel.session.rollback()
-            error = BadRequest()
-            error.kartoteka_message = str(BAD_FILTER_MESSAGE)
-            raise error from None
+            raise refusal(400, BAD_FILTER_MESSAGE) from None
 
     def _filtered_list(self, **kwargs):
         token = request.args.get(searches.TOKEN_ARG)
@@ -165,8 +163,12 @@ class VersionedModelView(NoFileDownload, PostedSearch, ModelView):
         views = self.__dict__.get("_all_related_views", [])
         if not has_request_context():
             return views
-        sm = self.appbuilder.sm
-        return [view for view in views if sm.has_access("can_list", view.class_permission_name)]
+        # asked several times a request (show, its widgets, the template): the database once
+        visible = g.setdefault("visible_related_views", {})
+        if id(self) not in visible:
+            sm = self.appbuilder.sm
+            visible[id(self)] = [view for view in views if sm.has_access("can_list", view.class_permission_name)]
+        return visible[id(self)]
 
     @_related_views.setter
     def _related_views(self, views):

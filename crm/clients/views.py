@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Response, abort, flash, g, request
+from flask import Response, abort, g, request
 from flask_appbuilder import expose, has_access, permission_name
 from flask_appbuilder.fieldwidgets import BS3TextFieldWidget, DatePickerWidget, Select2Widget
-from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, DateField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
@@ -21,6 +20,7 @@ from crm.clients.choices import CLIENT_KIND_LABELS, CLIENT_STATUS_LABELS, NOTE_K
 from crm.clients.labels import CLIENT_LABELS, CONTACT_LABELS, NOTE_LABELS
 from crm.clients.models import Client, ContactPerson, Note
 from crm.clients.validation import client_errors, contact_errors, digits_only, normalize_nip
+from crm.errors import refusal
 from crm.forms import RuleValidator, rule_validators
 from crm.gdpr.views import ConsentModelView, DataSubjectRequestModelView, RestrictionModelView
 from crm.mailing.views import SubscriptionModelView
@@ -28,6 +28,8 @@ from crm.modelviews import CardRowView, VersionedModelView
 from crm.privacy.filters import PrivacyAwareInterface
 from crm.privacy.masking import sees_personal_data
 
+
+LIST_EXPORT_NEEDS_CLEAR_DATA = _l("A list export holds personal data in clear: your role may not see it.")
 
 CLIENT_FORM_COLUMNS = [
     "kind",
@@ -238,8 +240,7 @@ class ClientModelView(CardLayout, VersionedModelView):
         if fmt not in ("csv", "xlsx"):
             abort(404)
         if not sees_personal_data():
-            flash(gettext("A list export holds personal data in clear: your role may not see it."), "danger")
-            abort(403)
+            raise refusal(403, LIST_EXPORT_NEEDS_CLEAR_DATA)
         saved = searches.recall(request.args.get(searches.TOKEN_ARG))
         self._filters.clear_filters()
         if saved is not None:

@@ -13,12 +13,12 @@ from flask_appbuilder.fieldwidgets import DatePickerWidget, Select2Widget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from werkzeug.exceptions import BadRequest, NotFound
 from wtforms import DateField, SelectField
 from wtforms.validators import DataRequired, Optional
 
 from crm.clients.choices import label_of
 from crm.clients.models import Client
+from crm.errors import refusal
 from crm.extensions import db
 from crm.gdpr import erasure, export, service
 from crm.gdpr.choices import (
@@ -242,13 +242,6 @@ def _gdpr_actions() -> dict:
     }
 
 
-def _refusal(error):
-    """An HTTP error carrying a refusal's message to the error page."""
-    refusal = NotFound() if error.status == 404 else BadRequest()
-    refusal.kartoteka_message = str(error)
-    return refusal
-
-
 def _request_id() -> int | None:
     value = request.values.get("request", "")
     return int(value) if value.isdigit() and int(value) < 2**62 else None
@@ -292,14 +285,13 @@ class GdprView(BaseView):
     @permission_name("export")
     def export(self, pk):
         if not sees_personal_data():
-            flash(str(EXPORT_NEEDS_CLEAR_DATA), "danger")
-            abort(403)
+            raise refusal(403, EXPORT_NEEDS_CLEAR_DATA)
         try:
             data = export.collect(db.session, pk)
             archive = export.package(data)
             export.record(db.session, pk, data, actor=g.user, request_id=_request_id())
         except export.ExportError as error:
-            raise _refusal(error) from None
+            raise refusal(error.status, error) from None
         return send_file(
             io.BytesIO(archive), mimetype="application/zip", as_attachment=True,
             download_name=f"kartoteka-client-{pk}.zip",

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select, union
-from sqlalchemy.orm import configure_mappers
+from sqlalchemy.orm import configure_mappers, selectinload
 from sqlalchemy_continuum import version_class, versioning_manager
 
 from crm.attributes.models import AttributeDefinition, AttributeValue
@@ -248,7 +248,8 @@ def _describe_transactions(session, transaction_ids: list[int]) -> dict[int, tup
     transaction_cls = versioning_manager.transaction_cls
     masked = not sees_personal_data()
     result = {}
-    for transaction in session.scalars(select(transaction_cls).where(transaction_cls.id.in_(transaction_ids))):
+    query = select(transaction_cls).where(transaction_cls.id.in_(transaction_ids))
+    for transaction in session.scalars(query.options(selectinload(transaction_cls.user))):
         who = staff_name(transaction.user) if transaction.user is not None else str(SYSTEM)
         address = transaction.remote_addr or ""
         result[transaction.id] = (transaction.issued_at, who, STARS if masked and address else address)

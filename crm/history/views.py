@@ -8,9 +8,9 @@ from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access, permission_name
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from werkzeug.exceptions import BadRequest
 
 from crm.clients.models import Client
+from crm.errors import refusal
 from crm.extensions import appbuilder, db
 from crm.history import service
 from crm.privacy.masking import mask, sees_personal_data
@@ -19,18 +19,12 @@ BAD_ARGUMENT_MESSAGE = _l("A page number, version or filter in the address is no
 PER_PAGE = 20
 
 
-def _bad_request():
-    error = BadRequest()
-    error.kartoteka_message = str(BAD_ARGUMENT_MESSAGE)
-    return error
-
-
 def _int_arg(name: str, default: int | None = None, minimum: int = 0) -> int | None:
     value = request.args.get(name, "")
     if value == "":
         return default
     if not value.isdigit() or int(value) < minimum or int(value) > 2**62:
-        raise _bad_request()
+        raise refusal(400, BAD_ARGUMENT_MESSAGE)
     return int(value)
 
 
@@ -41,7 +35,7 @@ def _date_arg(name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise _bad_request() from None
+        raise refusal(400, BAD_ARGUMENT_MESSAGE) from None
 
 
 def _card_title(client_id: int) -> str:
@@ -113,7 +107,7 @@ class ClientHistoryView(BaseView):
     def restore(self, pk):
         version = request.form.get("version", "")
         if not version.isdigit() or int(version) > 2**62:
-            raise _bad_request()
+            raise refusal(400, BAD_ARGUMENT_MESSAGE)
         try:
             changed = service.restore(db.session, pk, int(version), g.user)
         except service.HistoryError as error:
@@ -135,7 +129,7 @@ class RecentChangesView(BaseView):
         record_kind = request.args.get("record") or None
         change_kind = request.args.get("change") or None
         if record_kind not in (None, *service.RECORD_KIND_LABELS) or change_kind not in (None, *service.CHANGE_KIND_LABELS):
-            raise _bad_request()
+            raise refusal(400, BAD_ARGUMENT_MESSAGE)
         wanted = service.RecentFilter(
             user_id=_int_arg("user"),
             since=_date_arg("since"),

@@ -14,8 +14,8 @@ from flask import current_app, flash, g, redirect, request, session, url_for
 from flask_appbuilder import BaseView, expose, has_access, permission_name
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from werkzeug.exceptions import NotFound
 
+from crm.errors import refusal
 from crm.extensions import db
 from crm.imports import service
 from crm.imports.reader import ImportFileError, read_table
@@ -58,9 +58,7 @@ def recall_upload(token: str) -> dict:
     """The upload a token names, if this session made it (else 404 with a message)."""
     path = _folder() / f"{token}.enc"
     if token not in session.get(SESSION_KEY, []) or not path.exists():
-        error = NotFound()
-        error.kartoteka_message = str(GONE_MESSAGE)
-        raise error
+        raise refusal(404, GONE_MESSAGE)
     return json.loads(decrypt(path.read_text(), "import.upload"))
 
 

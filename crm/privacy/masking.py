@@ -9,6 +9,7 @@ the REST API masks its JSON with :func:`mask_record`.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from flask import g, has_request_context
 from sqlalchemy import inspect as sqlalchemy_inspect
@@ -78,11 +79,13 @@ def mask_kind(personal: Personal) -> str:
     return "hidden" if personal.category is FREE_TEXT else "name"
 
 
+@lru_cache(maxsize=None)
 def column_mask(model: type, column: str) -> str | None:
     """The mask of a model's column, property or relation shown on a screen; None if not personal.
 
     A relation to a record about a client (a contact person, the client) is
-    shown by its name, so it is masked as a name.
+    shown by its name, so it is masked as a name. Declarations are fixed at
+    import, so the answer is kept: lists ask it for every cell.
     """
     declaration = declaration_of(model)
     if declaration is not None:
@@ -121,7 +124,7 @@ def _masked_value(kind: str, value):
 
 
 def masking_formatter(model: type, column: str, formatter):
-    """A column formatter that masks the value for users who may not see it; None if not personal."""
+    """``formatter``, masking the value first for users who may not see it; as it is for a column not personal."""
     kind = column_mask(model, column)
     if kind is None:
         return formatter
