@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.encryption import build  # noqa: E402
 
 
-def make_csv(rows: int) -> bytes:
+def make_csv(rows: int, seed: int = 2018) -> bytes:
     from crm.demo import client_values
 
-    rng = random.Random(2018)
+    rng = random.Random(seed)
     fields = ["kind", "company_name", "first_name", "last_name", "email", "phone", "street", "postal_code", "city", "nip", "pesel"]
     lines = [";".join(fields + ["Branża", "Prywatny telefon"])]
     for _ in range(rows):

@@ -2,6 +2,8 @@
 
 The value generators are pure functions of a ``random.Random``; :func:`load_demo`
 writes through the ORM so that every row is versioned like any other write.
+The models are imported where they are written, so the bare baseline of
+bench/ can draw the same values without declaring Kartoteka's tables.
 """
 
 from __future__ import annotations
@@ -10,12 +12,8 @@ import random
 from datetime import date, timedelta
 from typing import Callable, Iterator
 
-from crm.clients.models import Client, ContactPerson, Note
 from crm.clients.validation import NIP_WEIGHTS, PESEL_WEIGHTS
-from crm.extensions import db
 from crm.gdpr.choices import MAILING_PURPOSE
-from crm.gdpr.models import Consent
-from crm.mailing.models import MailingList, Subscription
 
 MALE_FIRST = ["Łukasz", "Paweł", "Michał", "Tomasz", "Krzysztof", "Piotr", "Jędrzej", "Mikołaj", "Wojciech", "Bartłomiej", "Grzegorz", "Zbigniew", "Maciej", "Jarosław", "Przemysław"]
 FEMALE_FIRST = ["Małgorzata", "Agnieszka", "Katarzyna", "Żaneta", "Jolanta", "Urszula", "Bożena", "Grażyna", "Łucja", "Ewa", "Anna", "Jadwiga", "Elżbieta", "Dorota", "Halina"]
@@ -137,8 +135,13 @@ def load_demo(
 
     Each batch is one versioned transaction. Returns the number of clients written.
     """
+    from crm.clients.models import Client, ContactPerson, Note
+    from crm.extensions import db
+    from crm.gdpr.models import Consent
+    from crm.mailing.models import Subscription
+
     rng = random.Random(seed)
-    lists = _ensure_mailing_lists()
+    lists = ensure_mailing_lists()
     owners = owners or [None]
     written = 0
     for size in _batches(clients, batch_size):
@@ -183,7 +186,11 @@ def load_demo(
     return written
 
 
-def _ensure_mailing_lists() -> list[MailingList]:
+def ensure_mailing_lists() -> list:
+    """The demo mailing lists, created where missing."""
+    from crm.extensions import db
+    from crm.mailing.models import MailingList
+
     existing = {ml.name: ml for ml in db.session.scalars(db.select(MailingList))}
     for name, description in MAILING_LISTS:
         if name not in existing:
