@@ -22,9 +22,16 @@ class RuleValidator:
         self.rules = rules
 
     def __call__(self, form, field):
-        message = self.rules(form.data).get(field.name)
+        message = self.errors_of(form).get(field.name)
         if message:
             raise ValidationError(str(message))
+
+    def errors_of(self, form) -> Mapping[str, str]:
+        """The rules' verdict on the whole form, worked out once per validation, not once per field."""
+        cache = form.__dict__.setdefault("_rule_errors", {})
+        if id(self) not in cache:
+            cache[id(self)] = self.rules(form.data)
+        return cache[id(self)]
 
 
 class ValidatorsColumns(dict):
