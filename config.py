@@ -51,7 +51,7 @@ class Config:
     SQLALCHEMY_DATABASE_URI = "sqlite:///kartoteka.db"
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     #: Database errors (which FAB logs) must not quote the row's values.
-    SQLALCHEMY_ENGINE_OPTIONS = {"hide_parameters": True}
+    SQLALCHEMY_ENGINE_OPTIONS = {"hide_parameters": True, "pool_pre_ping": True}
     #: Largest request body; a form field alone may not exceed MAX_FORM_MEMORY_SIZE.
     #: The largest file an import accepts (CSV or XLSX), in bytes.
     CRM_IMPORT_MAX_BYTES = 10 * 1024 * 1024
@@ -83,6 +83,8 @@ class Config:
     # (redis://) when several workers serve the app.
     RATELIMIT_ENABLED = True
     RATELIMIT_STORAGE_URI = "memory://"
+    #: Names this deployment's counters in a Redis shared with other applications.
+    RATELIMIT_KEY_PREFIX = "kartoteka"
     AUTH_RATE_LIMITED = True
     AUTH_RATE_LIMIT = "20 per minute"
 

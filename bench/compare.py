@@ -306,7 +306,7 @@ def measure_database(kind: str, options) -> dict[str, dict]:
             if kind == "postgresql":
                 for name in names:
                     drop_postgres(options.postgres, f"kartoteka_bench_{name}")
-    kartoteka.update(small)
+    kartoteka["erase_small"] = small["erase_small"]
     return {"kartoteka": kartoteka, "baseline": baseline}
 
 

@@ -1,6 +1,4 @@
-"""A large realistic dataset for the benchmarks, written through a fast bulk path.
-
-    python bench/dataset.py --database URL [--clients 100000]
+"""A large realistic dataset for the benchmarks, written through a fast bulk path (used by bench/compare.py).
 
 Each client (Polish demo values, valid NIP and PESEL) gets on average 3 versions
 (created in a batch, then 0 to 4 changes, each its own transaction), 2 notes, a
@@ -11,9 +9,9 @@ transactions) is done here by hand and written with one executemany per table
 and batch, so 100,000 clients take minutes instead of hours. The rows are the
 same as the app writes: the app reads, searches, exports and erases them.
 
-The database must have been initialised (``flask crm init``). ``--plain``
-writes the bare baseline's tables instead (bench/baseline): same values, no
-encryption, no indexes of ours, no versions.
+The database must have been initialised (``flask crm init``).
+:func:`generate_plain` writes the bare baseline's tables instead
+(bench/baseline): the same values, no encryption, no indexes of ours, no versions.
 """
 
 from __future__ import annotations
@@ -71,14 +69,14 @@ class Writer:
         self.encrypt = encrypt
         self.encrypted_type = EncryptedString
         self.pending: dict[sa.Table, list[dict]] = {}
-        self.next_ids: dict[str, int] = {}
+        self.next_ids: dict[sa.Table, int] = {}
 
     def new_id(self, table: sa.Table) -> int:
-        if table.name not in self.next_ids:
+        if table not in self.next_ids:
             highest = self.connection.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
-            self.next_ids[table.name] = highest + 1
-        self.next_ids[table.name] += 1
-        return self.next_ids[table.name] - 1
+            self.next_ids[table] = highest + 1
+        self.next_ids[table] += 1
+        return self.next_ids[table] - 1
 
     def add(self, table: sa.Table, row: dict) -> None:
         sealed = {}
@@ -99,10 +97,15 @@ class Writer:
         """Rows got their ids here: move PostgreSQL's sequences past them."""
         if self.connection.dialect.name != "postgresql":
             return
-        for name, next_id in self.next_ids.items():
-            sequence = self.connection.execute(sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": name}).scalar()
-            sequence = sequence or f"{name}_id_seq"
-            self.connection.execute(sa.text(f"SELECT setval('{sequence}', :v)"), {"v": next_id - 1})
+        for table, next_id in self.next_ids.items():
+            # the sequence the model draws from: Continuum's transaction names its own
+            default = table.c.id.default
+            if isinstance(default, sa.Sequence):
+                sequence = default.name
+            else:
+                sequence = self.connection.execute(
+                    sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}).scalar()
+            self.connection.execute(sa.text("SELECT setval(:s, :v)"), {"s": sequence, "v": next_id - 1})
 
 
 def _columns(row_object) -> dict:

@@ -14,9 +14,11 @@ import traceback
 
 from flask import current_app, g, jsonify, render_template, request
 from flask_login import current_user
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError, NotFound, default_exceptions
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,11 @@ MESSAGES = {
 CSRF_MESSAGE = _l(
     "The form expired or did not come from Kartoteka, so nothing was saved. Reload the page and try again."
 )
+UNAVAILABLE_MESSAGE = _l(
+    "The database cannot be reached right now, so nothing was saved or changed. Try again in a moment."
+)
+#: what the database driver raises when the server is gone, restarting, or busy (SQLite locked)
+UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, PoolTimeoutError)
 LIST_ARGUMENT_MESSAGE = _l("The page number, page size or sort order in the address is not valid.")
 _LIST_NUMBER_ARG = re.compile(r"(page|psize)_")
 _ORDER_ARG = re.compile(r"_oc_(.*)")
@@ -105,6 +112,40 @@ def handle_unexpected_error(error: Exception):
     return _answer(500, str(MESSAGES[500]))
 
 
+def database_unavailable(error: BaseException | None) -> bool:
+    """Whether ``error`` (or what it wraps) says the database cannot be reached, rather than refusing the data."""
+    while error is not None:
+        if isinstance(error, UNAVAILABLE_ERRORS):
+            return True
+        error = error.__cause__
+    return False
+
+
+def handle_database_unavailable(error: Exception):
+    """503 with a page that needs no database (the menu would ask it for permissions).
+
+    The transaction is rolled back, so a save or an erasure cut short leaves
+    nothing half-written; the pool drops the dead connection and the next
+    request gets a fresh one.
+    """
+    from crm.extensions import db
+
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - the connection may be gone; the session is discarded below
+        pass
+    db.session.remove()
+    log.error("database unavailable (%s) on %s %s", type(error).__name__, request.method, request.url_rule)
+    message = gettext(UNAVAILABLE_MESSAGE)
+    if _wants_json():
+        return jsonify(message=message), 503
+    # Not render_template: its context processors load the signed-in user from the database.
+    page = current_app.jinja_env.get_template("unavailable.html").render(
+        message=message, lang=str(get_locale() or "pl")
+    )
+    return page, 503, {"Retry-After": "10"}
+
+
 def _sortable_columns(view_name: str) -> set[str]:
     for view in current_app.appbuilder.baseviews:
         if type(view).__name__ == view_name:
@@ -136,4 +177,6 @@ def register_error_handlers(app) -> None:
     """Install the handlers and the list-argument guard on the app."""
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(InternalServerError, handle_unexpected_error)
+    for error in UNAVAILABLE_ERRORS:
+        app.register_error_handler(error, handle_database_unavailable)
     app.before_request(refuse_malformed_arguments)

@@ -25,7 +25,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from wtforms.fields.core import UnboundField
 
 from crm import searches
-from crm.errors import refusal
+from crm.errors import database_unavailable, refusal
 from crm.forms import Rules, schema_rules_mixin
 from crm.locking import CONFLICT_MESSAGE, MISSING_LOCK_MESSAGE, LockVersionField, is_current, parse_lock_version
 from crm.privacy.masking import mask_record, masking_formatter
@@ -247,8 +247,16 @@ class VersionedModelView(NoFileDownload, PostedSearch, ModelView):
         try:
             self.datamodel.edit(item)
         except DatabaseException as error:
-            flash(str(CONFLICT_MESSAGE if _is_conflict(error) else SAVE_FAILED_MESSAGE), "danger")
-            return None
+            if database_unavailable(error):
+                raise error.__cause__ from None
+            if not _is_conflict(error):
+                flash(str(SAVE_FAILED_MESSAGE), "danger")
+                return None
+            # Another save won the race the check above cannot see (another worker
+            # or server between our read and our write): the same answer as a stale form.
+            g.refused_form_status = 409
+            flash(str(CONFLICT_MESSAGE), "danger")
+            return self._edit_widgets(self.datamodel.get(pk, self._base_filters), form, exclude_cols)
         self.post_update(item)
         flash(str(self.edit_row_message), "success")
         return None
@@ -287,7 +295,9 @@ class VersionedModelView(NoFileDownload, PostedSearch, ModelView):
             return self._get_add_widget(form=form, exclude_cols=exclude_cols)
         try:
             self.datamodel.add(item)
-        except DatabaseException:
+        except DatabaseException as error:
+            if database_unavailable(error):
+                raise error.__cause__ from None
             flash(str(SAVE_FAILED_MESSAGE), "danger")
             return self._get_add_widget(form=form, exclude_cols=exclude_cols)
         self.post_add(item)

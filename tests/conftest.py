@@ -41,14 +41,16 @@ class FreshDatabase:
         self.tmp_path_factory = tmp_path_factory
         self.created: list[str] = []
 
-    def new(self) -> str:
+    def new(self, template: str | None = None) -> str:
+        """An empty database, or on PostgreSQL a copy of the database ``template`` names."""
         if not self.base_url:
             folder = self.tmp_path_factory.mktemp("db")
             return f"sqlite:///{folder / 'kartoteka.db'}"
         url = make_url(self.base_url)
         name = f"kartoteka_test_{os.getpid()}_{secrets.token_hex(4)}"
+        copy = f' TEMPLATE "{make_url(template).database}"' if template else ""
         with self._server().connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            connection.execute(text(f'CREATE DATABASE "{name}"{copy}'))
         self.created.append(name)
         return url.set(database=name).render_as_string(hide_password=False)
 

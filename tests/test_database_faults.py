@@ -1,0 +1,89 @@
+"""The database failing in the middle of a write, in process, on either database.
+
+The statement that would write the change fails as a lost connection does
+(``OperationalError``). The PostgreSQL run also cuts a real connection under
+real servers (tests/test_scale_out.py); this file holds the same promise on the
+embedded default: a clear 503 page in the user's language, nothing half-written.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
+
+from crm.clients.models import Client
+from crm.gdpr.models import GdprEvent
+from tests.conftest import company_form, csrf_token
+from tests.test_clients_api import token_for
+from tests.test_clients_forms import add_client, edit_form_data, find_client
+
+UNAVAILABLE = "Nie można teraz połączyć się z bazą danych"
+
+
+@contextmanager
+def database_fails_on(app, statement_start: str):
+    """Fail the first statement starting with ``statement_start`` as a dropped connection would."""
+    from crm.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    failed = []
+
+    def fail(conn, cursor, statement, parameters, context, executemany):
+        if not failed and statement.lstrip().startswith(statement_start):
+            failed.append(statement)
+            raise OperationalError(statement, None, ConnectionError("server closed the connection unexpectedly"))
+
+    event.listen(engine, "before_cursor_execute", fail)
+    try:
+        yield failed
+    finally:
+        event.remove(engine, "before_cursor_execute", fail)
+
+
+def test_a_save_cut_short_by_the_database_answers_503_and_changes_nothing(app, client, auth, db_session):
+    auth.login()
+    data = company_form()
+    add_client(client, data)
+    saved = find_client(db_session, company_name=data["company_name"])
+    form = edit_form_data(client.get(f"/clientmodelview/edit/{saved.id}").text)
+    form["city"] = "Kraków"
+    form["postal_code"] = "30-001"
+    with database_fails_on(app, "UPDATE client SET") as failed:
+        response = client.post(f"/clientmodelview/edit/{saved.id}", data=form)
+    assert failed
+    assert response.status_code == 503
+    assert UNAVAILABLE in response.text and "Traceback" not in response.text
+    assert response.headers["Retry-After"]
+    current = find_client(db_session, id=saved.id)
+    assert current.city == data["city"] and current.lock_version == saved.lock_version
+    # the app answers again at once, and the same form now saves
+    assert client.post(f"/clientmodelview/edit/{saved.id}", data=form).status_code == 302
+    assert find_client(db_session, id=saved.id).city == "Kraków"
+
+
+def test_an_erasure_cut_short_by_the_database_answers_503_and_erases_nothing(app, client, auth, db_session):
+    auth.login()
+    data = company_form()
+    add_client(client, data)
+    saved = find_client(db_session, company_name=data["company_name"])
+    events_before = db_session(lambda s: s.scalar(select(func.count()).select_from(GdprEvent)))
+    preview = client.get(f"/gdpr/client/{saved.id}/erase")
+    with database_fails_on(app, "INSERT INTO gdpr_event") as failed:
+        response = client.post(
+            f"/gdpr/client/{saved.id}/erase", data={"csrf_token": csrf_token(preview.text), "confirm": str(saved.id)}
+        )
+    assert failed
+    assert response.status_code == 503 and UNAVAILABLE in response.text
+    assert db_session(lambda s: s.get(Client, saved.id)) is not None
+    assert db_session(lambda s: s.scalar(select(func.count()).select_from(GdprEvent))) == events_before
+
+
+def test_the_api_answers_503_in_json_when_the_database_fails(app, client, make_user):
+    token = token_for(client, make_user("Back office"))
+    with database_fails_on(app, "SELECT") as failed:
+        response = client.get("/api/v1/client/", headers={"Authorization": f"Bearer {token}"})
+    assert failed and response.status_code == 503
+    assert UNAVAILABLE in response.get_json()["message"]
