@@ -76,21 +76,24 @@ def store_value(row: AttributeValue, definition: AttributeDefinition, stored: st
         row.value, row.secret, row.secret_bidx = stored, None, None
 
 
-def specs(session, definitions) -> dict[int, Spec]:
-    """Each attribute's rules, its choices widened by values cards still hold from an older list.
+def specs(session, definitions, client_id: int | None = None) -> dict[int, Spec]:
+    """Each attribute's rules; on a card being edited, its choices widened by a value it holds from an older list.
 
-    A choice removed from a definition stays valid where it is stored, until
-    someone picks another: editing a card never loses a value by itself.
+    A choice removed from a definition stays valid on the cards that hold it,
+    until someone picks another: editing a card never loses a value by itself.
+    Only that card's values are read, so the cost does not grow with the base.
     """
+    held: dict[int, str] = {}
+    if client_id is not None:
+        with session.no_autoflush:
+            held = dict(session.execute(
+                select(AttributeValue.definition_id, AttributeValue.value).where(AttributeValue.client_id == client_id)
+            ).all())
     result = {}
     for definition in definitions:
         spec = definition.spec
         if definition.kind in CHOICE_KINDS and not definition.personal:
-            with session.no_autoflush:
-                held = session.scalars(select(AttributeValue.value).where(
-                    AttributeValue.definition_id == definition.id
-                ).distinct())
-                older = [v for stored in held for v in (stored or "").split("\n") if v and v not in spec.choices]
+            older = [v for v in (held.get(definition.id) or "").split("\n") if v and v not in spec.choices]
             if older:
                 spec = Spec(spec.key, spec.kind, spec.required, spec.choices + tuple(dict.fromkeys(older)))
         result[definition.id] = spec
@@ -111,7 +114,7 @@ def apply_values(client, raw: dict, definitions, partial: bool = False, rules: d
     """
     from crm.extensions import db
 
-    rules = rules if rules is not None else specs(db.session, definitions)
+    rules = rules if rules is not None else specs(db.session, definitions, client.id)
     errors, parsed = {}, {}
     for definition in definitions:
         if partial and definition.key not in raw:

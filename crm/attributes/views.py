@@ -79,6 +79,12 @@ def attribute_field(definition: AttributeDefinition, spec: Spec):
 _FORMS: dict = {}
 
 
+def _card_of_request() -> int | None:
+    """The card a request edits or shows (``/edit/<pk>``, ``/show/<pk>``, the API's ``/<pk>``), if any."""
+    pk = (request.view_args or {}).get("pk")
+    return int(pk) if pk is not None and str(pk).isdigit() else None
+
+
 class CardLayout:
     """Client screens with the company's active attributes, without the built-in fields it hides.
 
@@ -105,7 +111,7 @@ class CardLayout:
             session = self.datamodel.session
             definitions = service.active_definitions(session)
             g.card_layout = (definitions, service.hidden_fields(session))
-            g.card_rules = service.specs(session, definitions)
+            g.card_rules = service.specs(session, definitions, _card_of_request())
         return g.card_layout
 
     def _base(self, name):
