@@ -7,7 +7,7 @@ REST API are attributed too; CLI writes carry no user ("system").
 
 from flask import g, has_request_context, request
 from flask_appbuilder.security.sqla.models import User
-from sqlalchemy import event
+from sqlalchemy import event, update
 from sqlalchemy import inspect as sqlalchemy_inspect
 from sqlalchemy.orm import Session
 from sqlalchemy_continuum import make_versioned, versioning_manager
@@ -50,12 +50,27 @@ class NewRowsUnitOfWork(UnitOfWork):
     none: ids are never reused (sequences; AUTOINCREMENT on SQLite). Skipping
     that query makes bulk inserts (imports, demo data) several times faster.
     A row inserted with a chosen id (a restored row) is looked up as before.
+    An earlier version is closed by one UPDATE instead of being loaded first.
     """
 
     def update_version_validity(self, parent, version_obj):
         if version_obj.operation_type == Operation.INSERT and getattr(parent, "_kartoteka_new_id", False):
             return
-        super().update_version_validity(parent, version_obj)
+        mapper = sqlalchemy_inspect(version_obj).mapper
+        if mapper.inherits is not None:
+            super().update_version_validity(parent, version_obj)
+            return
+        # Continuum loads the previous version (decrypting it) to set its end; one
+        # UPDATE does the same: the open version is the only one without an end.
+        table = mapper.local_table
+        transaction_id = self.current_transaction.id
+        keys = [column for column in table.primary_key.columns if column.name != "transaction_id"]
+        sqlalchemy_inspect(version_obj).session.execute(
+            update(table)
+            .where(*[column == getattr(version_obj, column.key) for column in keys])
+            .where(table.c.end_transaction_id.is_(None), table.c.transaction_id < transaction_id)
+            .values(end_transaction_id=transaction_id)
+        )
 
 
 @event.listens_for(Session, "before_flush")

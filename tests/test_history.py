@@ -99,6 +99,22 @@ def test_form_writes_appear_on_the_timeline_with_author_address_and_values(app, 
     assert "<del>Potencjalny</del>" in newest and "<ins>Aktywny</ins>" in newest
 
 
+def test_each_version_of_a_card_ends_where_the_next_begins(app, db_session):
+    from sqlalchemy_continuum import version_class
+
+    from crm.clients.models import Client
+
+    client, _ = signed_in(app)
+    card = new_card(client, db_session, city="Łódź")
+    for city in ("Kutno", "Sieradz", "Zgierz"):
+        edit_client(client, card, city=city)
+    ClientVersion = version_class(Client)
+    chain = db_session(lambda s: [(v.transaction_id, v.end_transaction_id, v.city) for v in s.scalars(
+        select(ClientVersion).where(ClientVersion.id == card).order_by(ClientVersion.transaction_id))])
+    assert [city for _, _, city in chain] == ["Łódź", "Kutno", "Sieradz", "Zgierz"]
+    assert [end for _, end, _ in chain] == [begin for begin, _, _ in chain[1:]] + [None]
+
+
 def test_the_card_shows_who_created_and_last_changed_it(app, db_session, make_user):
     client, _ = signed_in(app)
     card = new_card(client, db_session)
