@@ -19,11 +19,14 @@ from flask_babel import lazy_gettext as _l
 from crm.attributes import service as attributes
 from crm.attributes.kinds import parse
 from crm.attributes.models import AttributeValue
+from crm.bulk import BulkWriter, columns_of
 from crm.clients.labels import CLIENT_LABELS
 from crm.clients.models import Client
 from crm.clients.validation import client_errors, normalized_client_values
 from crm.gdpr.erasure import suppressed_hashes
 from crm.privacy.crypto import blind_index
+from crm.timeutil import utcnow
+from crm.versioning import current_remote_addr
 
 #: built-in fields an import can fill
 BUILTIN_TARGETS = (
@@ -161,18 +164,27 @@ def write(session, checks: list[RowCheck], skip_bad: bool, acting_user=None,
         raise ImportRefused(str(ROWS_REFUSED_MESSAGE % {"count": len(bad)}))
     good = [check for check in checks if not check.errors]
     definitions = {d.id: d for d in attributes.active_definitions(session)}
-    owner = acting_user if getattr(acting_user, "is_authenticated", False) else None
+    owner_id = acting_user.id if getattr(acting_user, "is_authenticated", False) else None
+    now = utcnow()
     try:
+        # one recorded transaction, versioned rows written a table at a time (crm/bulk.py)
+        writer = BulkWriter(session.connection())
+        transaction_id = writer.transaction(owner_id, current_remote_addr(), now)
         for start in range(0, len(good), BATCH):
-            for check in good[start:start + BATCH]:
-                client = Client(**{k: v for k, v in check.values.items() if v is not None}, owner=owner)
+            batch = good[start:start + BATCH]
+            for client_id, check in zip(writer.new_ids(Client.__table__, len(batch)), batch):
+                card = columns_of(Client(**{k: v for k, v in check.values.items() if v is not None}, owner_id=owner_id))
+                card.update(id=client_id, created_at=now, updated_at=now, lock_version=1)
+                writer.add(Client, card, transaction_id)
+                rows = []
                 for definition_id, stored in check.attributes.items():
-                    row = AttributeValue(definition=definitions[definition_id])
+                    row = AttributeValue(definition_id=definition_id, client_id=client_id, lock_version=1)
                     attributes.store_value(row, definitions[definition_id], stored)
-                    client.attribute_values.append(row)
-                session.add(client)
-            session.flush()
-            progress(min(BATCH, len(good) - start))
+                    rows.append(columns_of(row))
+                for row, row_id in zip(rows, writer.new_ids(AttributeValue.__table__, len(rows))):
+                    writer.add(AttributeValue, {**row, "id": row_id}, transaction_id)
+            writer.flush()
+            progress(len(batch))
         session.commit()
     except Exception:
         session.rollback()
