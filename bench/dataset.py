@@ -5,9 +5,10 @@ Each client (Polish demo values, valid NIP and PESEL) gets on average 3 versions
 contact person, 2 subscriptions with the email-marketing consent they need, and
 3 attribute values (a choice, a number, a personal phone). What the ORM would
 do per row (blind and word indexes, AES-GCM, Continuum's version rows and
-transactions) is done here by hand and written with one executemany per table
-and batch, so 100,000 clients take minutes instead of hours. The rows are the
-same as the app writes: the app reads, searches, exports and erases them.
+transactions) is done once and written with one executemany per table and
+batch, so 100,000 clients take minutes instead of hours. The rows are the
+same as the app writes (crm/bulk.py, the path imports take): the app reads,
+searches, exports and erases them.
 
 The database must have been initialised (``flask crm init``).
 :func:`generate_plain` writes the bare baseline's tables instead
@@ -16,7 +17,6 @@ The database must have been initialised (``flask crm init``).
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 import time
@@ -50,77 +50,12 @@ def client_values(rng: random.Random) -> dict:
     return values
 
 
-def _typed_table(table: sa.Table) -> sa.TableClause:
-    """``table`` with encrypted columns as plain strings: values go in already sealed."""
-    from crm.privacy.types import EncryptedString
-
-    columns = [sa.column(c.name, sa.String() if isinstance(c.type, EncryptedString) else c.type) for c in table.columns]
-    return sa.table(table.name, *columns)
-
-
-class Writer:
-    """Seals rows as the ORM would and writes them a table at a time."""
-
-    def __init__(self, connection):
-        from crm.privacy.crypto import encrypt
-        from crm.privacy.types import EncryptedString
-
-        self.connection = connection
-        self.encrypt = encrypt
-        self.encrypted_type = EncryptedString
-        self.pending: dict[sa.Table, list[dict]] = {}
-        self.next_ids: dict[sa.Table, int] = {}
-
-    def new_id(self, table: sa.Table) -> int:
-        if table not in self.next_ids:
-            highest = self.connection.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
-            self.next_ids[table] = highest + 1
-        self.next_ids[table] += 1
-        return self.next_ids[table] - 1
-
-    def add(self, table: sa.Table, row: dict) -> None:
-        sealed = {}
-        for column in table.columns:
-            value = row.get(column.name)
-            if value is not None and isinstance(column.type, self.encrypted_type):
-                value = self.encrypt(str(value), column.type.context)
-            sealed[column.name] = value
-        self.pending.setdefault(table, []).append(sealed)
-
-    def flush(self) -> None:
-        for table, rows in self.pending.items():
-            if rows:
-                self.connection.execute(_typed_table(table).insert(), rows)
-        self.pending = {}
-
-    def advance_sequences(self) -> None:
-        """Rows got their ids here: move PostgreSQL's sequences past them."""
-        if self.connection.dialect.name != "postgresql":
-            return
-        for table, next_id in self.next_ids.items():
-            # the sequence the model draws from: Continuum's transaction names its own
-            default = table.c.id.default
-            if isinstance(default, sa.Sequence):
-                sequence = default.name
-            else:
-                sequence = self.connection.execute(
-                    sa.text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name}).scalar()
-            self.connection.execute(sa.text("SELECT setval(:s, :v)"), {"s": sequence, "v": next_id - 1})
-
-
-def _columns(row_object) -> dict:
-    """Column values of an unsaved ORM object, with the indexes its set events computed."""
-    mapper = sa.inspect(row_object).mapper
-    return {attr.columns[0].name: getattr(row_object, attr.key) for attr in mapper.column_attrs}
-
-
 def generate(app, clients: int, seed: int = 2018, progress=print) -> None:
     """Write ``clients`` clients with their versions, notes, contacts, subscriptions and attributes."""
-    from sqlalchemy_continuum import version_class, versioning_manager
-
     from crm.attributes.models import AttributeDefinition, AttributeValue
+    from crm.bulk import BulkWriter, columns_of
     from crm.clients.models import Client, ContactPerson, Note
-    from crm.demo import NOTE_TEXTS, POSITIONS, ensure_mailing_lists, email_for, person_name, phone
+    from crm.demo import NOTE_TEXTS, POSITIONS, email_for, ensure_mailing_lists, person_name, phone
     from crm.extensions import appbuilder, db
     from crm.gdpr.choices import MAILING_PURPOSE
     from crm.gdpr.models import Consent
@@ -139,91 +74,89 @@ def generate(app, clients: int, seed: int = 2018, progress=print) -> None:
         staff = [user.id for user in appbuilder.sm.get_all_users()]
         db.session.remove()
 
-        transactions = versioning_manager.transaction_cls.__table__
-        tables = {model: model.__table__ for model in (Client, ContactPerson, Note, Subscription, Consent, AttributeValue)}
-        versions = {model: version_class(model).__table__ for model in tables}
         values_rng, rng = random.Random(seed), random.Random(seed + 1)
         began = time.perf_counter()
         done = 0
         with db.engine.begin() as connection:
-            writer = Writer(connection)
+            writer = BulkWriter(connection)
             while done < clients:
                 size = min(BATCH, clients - done)
                 moment = STARTED + timedelta(minutes=done // 10)
-                created = writer.new_id(transactions)
-                writer.add(transactions, {"id": created, "issued_at": moment, "user_id": rng.choice(staff),
-                                          "remote_addr": "10.0.0.5"})
-
-                def versioned(model, row, transaction, end=None, operation=0):
-                    writer.add(versions[model], {**row, "transaction_id": transaction,
-                                                 "end_transaction_id": end, "operation_type": operation})
-
-                for _ in range(size):
+                created = writer.transaction(rng.choice(staff), "10.0.0.5", moment)
+                histories, children = [], []
+                for client_id in writer.new_ids(Client.__table__, size):
                     values = client_values(values_rng)
-                    card = _columns(Client(**values, owner_id=rng.choice(staff)))
-                    card.update(id=writer.new_id(tables[Client]), created_at=moment, updated_at=moment, lock_version=1)
-                    client_id = card["id"]
-                    # earlier states first: the current row is the last version
-                    history = [dict(card)]
-                    for step in range(rng.choice([0, 1, 2, 3, 4])):
-                        changed = dict(history[-1])
-                        field = rng.choice(CHANGES)
-                        if field == "status":
-                            changed["status"] = rng.choice(["lead", "active", "former"])
-                        elif field == "phone":
-                            changed["phone"] = phone(rng)
-                            changed["phone_bidx"] = _columns(Client(phone=changed["phone"]))["phone_bidx"]
-                        elif field == "remarks":
-                            changed["remarks"] = rng.choice(REMARKS)
-                        else:
-                            changed["street"] = f"ul. Nowa {rng.randint(1, 200)}"
-                        changed["updated_at"] = moment + timedelta(days=30 * (step + 1))
-                        changed["lock_version"] = history[-1]["lock_version"] + 1
-                        history.append(changed)
-                    transaction_ids = [created]
-                    for state in history[1:]:
-                        transaction_ids.append(writer.new_id(transactions))
-                        writer.add(transactions, {"id": transaction_ids[-1], "issued_at": state["updated_at"],
-                                                  "user_id": rng.choice(staff), "remote_addr": "10.0.0.7"})
-                    for number, state in enumerate(history):
-                        end = transaction_ids[number + 1] if number + 1 < len(history) else None
-                        versioned(Client, state, transaction_ids[number], end, 0 if number == 0 else 1)
-                    writer.add(tables[Client], history[-1])
-
-                    first, last, _female = person_name(rng)
+                    card = columns_of(Client(**values, owner_id=rng.choice(staff)))
+                    card.update(id=client_id, created_at=moment, updated_at=moment, lock_version=1)
+                    histories.append(_history(card, rng, moment))
+                    first, last_name, _female = person_name(rng)
                     domain = values["email"].split("@")[1]
-                    children = [(ContactPerson, _columns(ContactPerson(
-                        first_name=first, last_name=last, position=rng.choice(POSITIONS),
-                        email=email_for(first, last, rng, domain=domain), phone=phone(rng))))]
+                    children.append((ContactPerson, client_id, columns_of(ContactPerson(
+                        first_name=first, last_name=last_name, position=rng.choice(POSITIONS),
+                        email=email_for(first, last_name, rng, domain=domain), phone=phone(rng)))))
                     for _note in range(rng.choice([1, 2, 3])):
                         kind = rng.choice(list(NOTE_TEXTS))
-                        children.append((Note, _columns(Note(
+                        children.append((Note, client_id, columns_of(Note(
                             kind=kind, text=NOTE_TEXTS[kind], author_id=card["owner_id"],
                             occurred_on=date(2025, 1, 1) + timedelta(days=rng.randint(0, 600)),
                             created_at=moment))))
-                    children.append((Consent, _columns(Consent(
+                    children.append((Consent, client_id, columns_of(Consent(
                         purpose=MAILING_PURPOSE, lawful_basis="consent", source="web_form", given_on=moment.date(),
                         evidence="Formularz zapisu na stronie, zgoda marketingowa"))))
                     for mailing_list in rng.sample(lists, 2):
-                        children.append((Subscription, _columns(Subscription(
+                        children.append((Subscription, client_id, columns_of(Subscription(
                             mailing_list_id=mailing_list, source="web_form", subscribed_at=moment))))
-                    children.append((AttributeValue, {"definition_id": definitions["branza"], "value": rng.choice(SECTORS)}))
-                    children.append((AttributeValue, {"definition_id": definitions["pracownicy"],
-                                                      "value": str(rng.randint(1, 500))}))
+                    children.append((AttributeValue, client_id,
+                                     {"definition_id": definitions["branza"], "value": rng.choice(SECTORS)}))
+                    children.append((AttributeValue, client_id, {"definition_id": definitions["pracownicy"],
+                                                                 "value": str(rng.randint(1, 500))}))
                     private = phone(rng)
-                    children.append((AttributeValue, _columns(AttributeValue(
+                    children.append((AttributeValue, client_id, columns_of(AttributeValue(
                         definition_id=definitions["prywatny_telefon"], secret=private,
                         secret_bidx=_phone_index(private)))))
-                    for model, row in children:
-                        row.update(id=writer.new_id(tables[model]), client_id=client_id, lock_version=1)
-                        writer.add(tables[model], row)
-                        versioned(model, row, created)
+                # each later state of a card is its own transaction, by someone, some weeks later
+                changes = writer.transactions([(rng.choice(staff), "10.0.0.7", state["updated_at"])
+                                               for history in histories for state in history[1:]])
+                for history in histories:
+                    transactions = [created] + [changes.pop(0) for _ in history[1:]]
+                    for number, state in enumerate(history):
+                        last = number + 1 == len(history)
+                        writer.add(Client, state, transactions[number], end=None if last else transactions[number + 1],
+                                   operation=0 if number == 0 else 1, live=last)
+                for model in (ContactPerson, Note, Consent, Subscription, AttributeValue):
+                    rows = [(client_id, row) for kind, client_id, row in children if kind is model]
+                    for row_id, (client_id, row) in zip(writer.new_ids(model.__table__, len(rows)), rows):
+                        writer.add(model, {**row, "id": row_id, "client_id": client_id, "lock_version": 1}, created)
                 writer.flush()
                 done += size
                 if done % 10_000 == 0 or done == clients:
                     progress(f"  {done} clients, {done / (time.perf_counter() - began):.0f}/s")
-            writer.advance_sequences()
         _analyze(db.engine)
+
+
+def _history(card: dict, rng: random.Random, moment: datetime) -> list[dict]:
+    """The states a card went through, oldest first: created, then 0 to 4 changes a month apart."""
+    from crm.bulk import columns_of
+    from crm.clients.models import Client
+    from crm.demo import phone
+
+    history = [dict(card)]
+    for step in range(rng.choice([0, 1, 2, 3, 4])):
+        changed = dict(history[-1])
+        field = rng.choice(CHANGES)
+        if field == "status":
+            changed["status"] = rng.choice(["lead", "active", "former"])
+        elif field == "phone":
+            changed["phone"] = phone(rng)
+            changed["phone_bidx"] = columns_of(Client(phone=changed["phone"]))["phone_bidx"]
+        elif field == "remarks":
+            changed["remarks"] = rng.choice(REMARKS)
+        else:
+            changed["street"] = f"ul. Nowa {rng.randint(1, 200)}"
+        changed["updated_at"] = moment + timedelta(days=30 * (step + 1))
+        changed["lock_version"] = history[-1]["lock_version"] + 1
+        history.append(changed)
+    return history
 
 
 def _phone_index(value: str) -> str:

@@ -66,12 +66,18 @@ class BulkWriter:
 
     def transaction(self, user_id: int | None, remote_addr: str | None, issued_at: datetime) -> int:
         """A Continuum transaction row (who, from where, when) for versions to name; returns its id."""
+        return self.transactions([(user_id, remote_addr, issued_at)])[0]
+
+    def transactions(self, recorded: list[tuple[int | None, str | None, datetime]]) -> list[int]:
+        """Several transaction rows, each (user id, remote address, issued at); returns their ids."""
         table = versioning_manager.transaction_cls.__table__
-        (transaction_id,) = self.new_ids(table, 1)
-        self.pending.setdefault(table, []).append(
-            {"id": transaction_id, "user_id": user_id, "remote_addr": remote_addr, "issued_at": issued_at}
+        ids = self.new_ids(table, len(recorded))
+        self.pending.setdefault(table, []).extend(
+            self._sealed(table, {"id": transaction_id, "user_id": user_id, "remote_addr": remote_addr,
+                                 "issued_at": issued_at})
+            for transaction_id, (user_id, remote_addr, issued_at) in zip(ids, recorded)
         )
-        return transaction_id
+        return ids
 
     def add(self, model: type, row: dict, transaction_id: int, end: int | None = None,
             operation: int = Operation.INSERT, live: bool = True) -> None:

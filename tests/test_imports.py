@@ -96,11 +96,14 @@ def test_good_rows_are_imported_versioned_with_the_importing_user(app, db_sessio
         version = version_class(Client)
         user_id = s.scalar(select(versioning_manager.transaction_cls.user_id).join(
             version, version.transaction_id == versioning_manager.transaction_cls.id).where(version.id == imported.id))
-        return user_id, imported.nip, {row.definition.key: row.stored for row in imported.attribute_values}
+        return imported.id, user_id, imported.nip, {row.definition.key: row.stored for row in imported.attribute_values}
 
-    user_id, nip, attributes = db_session(author_and_attribute)
+    card, user_id, nip, attributes = db_session(author_and_attribute)
     assert user_id == db_session(lambda s: app.appbuilder.sm.find_user(username=username).id)
     assert nip == "5260250274" and attributes == {sector: "IT"}
+    timeline = client.get(f"/history/client/{card}/")
+    assert timeline.status_code == 200
+    assert "Irena Importująca" in timeline.text and timeline.text.count('class="history-change"') == 1
     assert client.get(f"/import/{token}/").status_code == 404, "an imported upload is gone"
 
 
