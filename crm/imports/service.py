@@ -172,17 +172,17 @@ def write(session, checks: list[RowCheck], skip_bad: bool, acting_user=None,
         transaction_id = writer.transaction(owner_id, current_remote_addr(), now)
         for start in range(0, len(good), BATCH):
             batch = good[start:start + BATCH]
+            values = []
             for client_id, check in zip(writer.new_ids(Client.__table__, len(batch)), batch):
                 card = columns_of(Client(**{k: v for k, v in check.values.items() if v is not None}, owner_id=owner_id))
                 card.update(id=client_id, created_at=now, updated_at=now, lock_version=1)
                 writer.add(Client, card, transaction_id)
-                rows = []
                 for definition_id, stored in check.attributes.items():
                     row = AttributeValue(definition_id=definition_id, client_id=client_id, lock_version=1)
                     attributes.store_value(row, definitions[definition_id], stored)
-                    rows.append(columns_of(row))
-                for row, row_id in zip(rows, writer.new_ids(AttributeValue.__table__, len(rows))):
-                    writer.add(AttributeValue, {**row, "id": row_id}, transaction_id)
+                    values.append(columns_of(row))
+            for row, row_id in zip(values, writer.new_ids(AttributeValue.__table__, len(values))):
+                writer.add(AttributeValue, {**row, "id": row_id}, transaction_id)
             writer.flush()
             progress(len(batch))
         session.commit()
