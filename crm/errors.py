@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import traceback
 
 from flask import current_app, g, jsonify, render_template, request
@@ -144,6 +145,16 @@ def handle_database_unavailable(error: Exception):
         message=message, lang=str(get_locale() or "pl")
     )
     return page, 503, {"Retry-After": "10"}
+
+
+class AnswersUnavailable:
+    """For FAB REST APIs, whose ``safe`` decorator answers 500 to any exception: 503 when the database is out of reach."""
+
+    def response_500(self, message=None, *args, **kwargs):
+        error = sys.exc_info()[1]  # FAB calls this inside its except clause
+        if database_unavailable(error):
+            return handle_database_unavailable(error)
+        return super().response_500(message, *args, **kwargs)
 
 
 def _sortable_columns(view_name: str) -> set[str]:

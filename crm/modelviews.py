@@ -25,7 +25,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from wtforms.fields.core import UnboundField
 
 from crm import searches
-from crm.errors import database_unavailable, refusal
+from crm.errors import AnswersUnavailable, database_unavailable, refusal
 from crm.forms import Rules, schema_rules_mixin
 from crm.locking import CONFLICT_MESSAGE, MISSING_LOCK_MESSAGE, LockVersionField, is_current, parse_lock_version
 from crm.privacy.masking import mask_record, masking_formatter
@@ -358,7 +358,7 @@ class RulesSchemaConverter(Model2SchemaConverter):
         )
 
 
-class VersionedModelRestApi(ModelRestApi):
+class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
     """A ModelRestApi with optimistic locking and validation rules.
 
     PUT must carry the ``lock_version`` the client read; a stale one answers
@@ -402,7 +402,9 @@ class VersionedModelRestApi(ModelRestApi):
             return self.response_422(message=getattr(error, "api_message", str(error)))
         try:
             self.datamodel.add(item)
-        except (DatabaseException, SQLAlchemyError):
+        except (DatabaseException, SQLAlchemyError) as error:
+            if database_unavailable(error):
+                raise (error.__cause__ or error) from None
             return self.response_422(message=str(SAVE_FAILED_MESSAGE))
         self.post_add(item)
         return self.response(
@@ -439,6 +441,8 @@ class VersionedModelRestApi(ModelRestApi):
         try:
             self.datamodel.edit(item)
         except DatabaseException as error:
+            if database_unavailable(error):
+                raise error.__cause__ from None
             if _is_conflict(error):
                 return self.response(409, message=str(CONFLICT_MESSAGE))
             return self.response_422(message=str(SAVE_FAILED_MESSAGE))

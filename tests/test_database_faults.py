@@ -82,8 +82,24 @@ def test_an_erasure_cut_short_by_the_database_answers_503_and_erases_nothing(app
 
 
 def test_the_api_answers_503_in_json_when_the_database_fails(app, client, make_user):
-    token = token_for(client, make_user("Back office"))
+    headers = token_for(client, make_user("Back office"))
     with database_fails_on(app, "SELECT") as failed:
-        response = client.get("/api/v1/client/", headers={"Authorization": f"Bearer {token}"})
+        response = client.get("/api/v1/client/", headers=headers)
     assert failed and response.status_code == 503
     assert UNAVAILABLE in response.get_json()["message"]
+
+
+def test_an_api_save_cut_short_by_the_database_answers_503_and_changes_nothing(app, client, make_user, db_session):
+    from tests.test_clients_api import new_company
+
+    headers = token_for(client, make_user("Back office"))
+    created = client.post("/api/v1/client/", json=new_company(), headers=headers)
+    assert created.status_code == 201, created.get_json()
+    card = created.get_json()["id"]
+    lock_version = client.get(f"/api/v1/client/{card}", headers=headers).get_json()["result"]["lock_version"]
+    with database_fails_on(app, "UPDATE client SET") as failed:
+        response = client.put(f"/api/v1/client/{card}", json={"city": "Kraków", "lock_version": lock_version},
+                              headers=headers)
+    assert failed and response.status_code == 503
+    assert UNAVAILABLE in response.get_json()["message"]
+    assert find_client(db_session, id=card).city != "Kraków"

@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, Optional
 
 from crm.clients.choices import label_of
 from crm.clients.models import Client
-from crm.errors import refusal
+from crm.errors import AnswersUnavailable, refusal
 from crm.extensions import db
 from crm.gdpr import erasure, export, service
 from crm.gdpr.choices import (
@@ -355,7 +355,7 @@ class GdprView(BaseView):
         )
 
 
-class GdprApi(BaseApi):
+class GdprApi(AnswersUnavailable, BaseApi):
     """Export and erasure over the REST API, behind the same permissions as the screens."""
 
     resource_name = "gdpr"
