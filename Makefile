@@ -69,7 +69,7 @@ translations: install
 	$(BIN)/pybabel compile -d translations
 
 # Benchmarks (figures, not tests). `make bench`: Kartoteka against a bare FAB app,
-# 100,000 clients on SQLite and PostgreSQL, one table each (about 20 minutes).
+# 100,000 clients on SQLite and PostgreSQL, one table each (about 25 minutes).
 bench: install
 	$(BIN)/python bench/compare.py
 
