@@ -163,6 +163,8 @@ def write(session, checks: list[RowCheck], skip_bad: bool, acting_user=None,
     if bad and not skip_bad:
         raise ImportRefused(str(ROWS_REFUSED_MESSAGE % {"count": len(bad)}))
     good = [check for check in checks if not check.errors]
+    if not good:
+        return 0, len(bad)
     definitions = {d.id: d for d in attributes.active_definitions(session)}
     owner_id = acting_user.id if getattr(acting_user, "is_authenticated", False) else None
     now = utcnow()
