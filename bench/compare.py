@@ -354,7 +354,24 @@ def main() -> None:
     print(f"Kartoteka against bare Flask-AppBuilder; server time through the test client, "
           f"{options.repeat} requests per operation")
     for kind in options.databases:
+        if kind == "postgresql" and not postgres_reachable(options.postgres):
+            print(f"\npostgresql: no server answers at {options.postgres}; give --postgres URL, "
+                  "or --databases sqlite to measure the embedded default only")
+            continue
         print_table(kind, options.clients, options.small, measure_database(kind, options))
+
+
+def postgres_reachable(server: str) -> bool:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(server)
+    try:
+        with engine.connect():
+            return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":
