@@ -7,9 +7,9 @@ import logging
 from flask import current_app, g, has_app_context, has_request_context, request
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import assoc_permissionview_role
+from flask_appbuilder.security.utils import is_null_password
 from sqlalchemy import event
 from sqlalchemy.orm import Session
-from flask_appbuilder.security.utils import is_null_password
 from werkzeug.security import check_password_hash
 
 from crm.security import lockout, views
