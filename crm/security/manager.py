@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app, g, has_app_context, has_request_context, request
+from flask import current_app, g, has_app_context, request
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import assoc_permissionview_role
 from flask_appbuilder.security.utils import is_null_password
@@ -20,8 +20,6 @@ from crm.timeutil import utcnow
 log = logging.getLogger(__name__)
 #: where a request keeps the (view, permission) pairs its roles were granted
 GRANTED_CACHE = "_kartoteka_granted_pairs"
-#: and the answers it has already given
-ACCESS_CACHE = "_kartoteka_access_answers"
 
 
 @event.listens_for(Session, "after_commit")
@@ -30,7 +28,6 @@ def _forget_granted_pairs(session, *args):
     # a commit may have changed the matrix: the next check reads it again
     if has_app_context():
         g.pop(GRANTED_CACHE, None)
-        g.pop(ACCESS_CACHE, None)
 
 
 class KartotekaSecurityManager(SecurityManager):
@@ -50,16 +47,6 @@ class KartotekaSecurityManager(SecurityManager):
         super().register_views()
         for category in self.appbuilder.menu.get_list():
             category.childs = [item for item in category.childs if item.name != "List Roles"]
-
-    def has_access(self, permission_name: str, view_name: str) -> bool:
-        """FAB's answer, remembered for the rest of the request (a card asks about 60 times)."""
-        if not has_request_context():
-            return super().has_access(permission_name, view_name)
-        answers = g.setdefault(ACCESS_CACHE, {})
-        key = (getattr(getattr(g, "user", None), "id", None), permission_name, view_name)
-        if key not in answers:
-            answers[key] = super().has_access(permission_name, view_name)
-        return answers[key]
 
     def exist_permission_on_roles(self, view_name: str, permission_name: str, role_ids: list[int]) -> bool:
         """FAB's check, answered from the roles' pairs read once a request.
