@@ -113,13 +113,24 @@ def handle_unexpected_error(error: Exception):
     return _answer(500, str(MESSAGES[500]))
 
 
-def database_unavailable(error: BaseException | None) -> bool:
-    """Whether ``error`` (or what it wraps) says the database cannot be reached, rather than refusing the data."""
+def unavailable_cause(error: BaseException | None) -> BaseException | None:
+    """The error in ``error``'s chain saying the database cannot be reached (rather than refusing the data), if any."""
     while error is not None:
         if isinstance(error, UNAVAILABLE_ERRORS):
-            return True
+            return error
         error = error.__cause__
-    return False
+    return None
+
+
+def raise_if_unavailable(error: BaseException) -> None:
+    """Re-raise the database's own error when ``error`` wraps one saying it is out of reach.
+
+    FAB wraps database errors in its own exception and answers "save failed";
+    unwrapped, the error reaches :func:`handle_database_unavailable` (503).
+    """
+    cause = unavailable_cause(error)
+    if cause is not None:
+        raise cause from None
 
 
 def handle_database_unavailable(error: Exception):
@@ -151,9 +162,9 @@ class AnswersUnavailable:
     """For FAB REST APIs, whose ``safe`` decorator answers 500 to any exception: 503 when the database is out of reach."""
 
     def response_500(self, message=None, *args, **kwargs):
-        error = sys.exc_info()[1]  # FAB calls this inside its except clause
-        if database_unavailable(error):
-            return handle_database_unavailable(error)
+        cause = unavailable_cause(sys.exc_info()[1])  # FAB calls this inside its except clause
+        if cause is not None:
+            return handle_database_unavailable(cause)
         return super().response_500(message, *args, **kwargs)
 
 

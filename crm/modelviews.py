@@ -25,7 +25,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from wtforms.fields.core import UnboundField
 
 from crm import searches
-from crm.errors import AnswersUnavailable, database_unavailable, refusal
+from crm.errors import AnswersUnavailable, raise_if_unavailable, refusal
 from crm.forms import Rules, schema_rules_mixin
 from crm.locking import CONFLICT_MESSAGE, MISSING_LOCK_MESSAGE, LockVersionField, is_current, parse_lock_version
 from crm.privacy.masking import mask_record, masking_formatter
@@ -247,8 +247,7 @@ class VersionedModelView(NoFileDownload, PostedSearch, ModelView):
         try:
             self.datamodel.edit(item)
         except DatabaseException as error:
-            if database_unavailable(error):
-                raise error.__cause__ from None
+            raise_if_unavailable(error)
             if not _is_conflict(error):
                 flash(str(SAVE_FAILED_MESSAGE), "danger")
                 return None
@@ -296,8 +295,7 @@ class VersionedModelView(NoFileDownload, PostedSearch, ModelView):
         try:
             self.datamodel.add(item)
         except DatabaseException as error:
-            if database_unavailable(error):
-                raise error.__cause__ from None
+            raise_if_unavailable(error)
             flash(str(SAVE_FAILED_MESSAGE), "danger")
             return self._get_add_widget(form=form, exclude_cols=exclude_cols)
         self.post_add(item)
@@ -403,8 +401,7 @@ class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
         try:
             self.datamodel.add(item)
         except (DatabaseException, SQLAlchemyError) as error:
-            if database_unavailable(error):
-                raise (error.__cause__ or error) from None
+            raise_if_unavailable(error)
             return self.response_422(message=str(SAVE_FAILED_MESSAGE))
         self.post_add(item)
         return self.response(
@@ -441,8 +438,7 @@ class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
         try:
             self.datamodel.edit(item)
         except DatabaseException as error:
-            if database_unavailable(error):
-                raise error.__cause__ from None
+            raise_if_unavailable(error)
             if _is_conflict(error):
                 return self.response(409, message=str(CONFLICT_MESSAGE))
             return self.response_422(message=str(SAVE_FAILED_MESSAGE))
