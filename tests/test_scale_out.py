@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import signal
 import socket
 import subprocess
@@ -38,6 +37,7 @@ from config import TEST_ENCRYPTION_KEYS
 from crm.errors import UNAVAILABLE_MESSAGE
 from crm.locking import CONFLICT_MESSAGE
 from tests.conftest import ADMIN_PASSWORD, CSRF_INPUT, unique
+from tests.test_clients_forms import edit_form_data
 
 POSTGRES = os.environ.get("TEST_DATABASE_URL", "")
 REDIS = os.environ.get("TEST_RATELIMIT_STORAGE_URI", "")
@@ -197,13 +197,7 @@ def edit_form(browser, card: int) -> dict:
     """The edit form's values as a browser would post them back unchanged."""
     page = browser.get(f"{browser.base}/clientmodelview/edit/{card}")
     assert page.status_code == 200, page.status_code
-    html = page.text
-    fields = dict(re.findall(r'<input[^>]*name="([a-z_]+)"[^>]*value="([^"]*)"', html))
-    fields.update(re.findall(r'<select[^>]*name="([a-z_]+)"[^>]*>.*?<option selected value="([^"]*)"', html, re.S))
-    fields.update(re.findall(r'<textarea[^>]*name="([a-z_]+)"[^>]*>([^<]*)</textarea>', html))
-    for name in ("kind", "status", "country"):
-        assert name in fields, name
-    return fields
+    return edit_form_data(page.text)
 
 
 def save(browser, card: int, fields: dict, remarks: str) -> requests.Response:
