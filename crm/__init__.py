@@ -52,10 +52,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     _init_extensions(app)
     from crm.cli import crm_cli
     from crm.errors import register_error_handlers
+    from crm.guards import init_guards
     from crm.security.sessions import init_sessions
     from crm.web_security import init_web_security
 
     register_error_handlers(app)
+    init_guards(app)
     init_web_security(app)
     init_sessions(app)
     app.cli.add_command(crm_cli)

@@ -1,15 +1,11 @@
 """Error answers: a translated page (or JSON under /api/), never a traceback.
 
-Also refuses malformed arguments before FAB parses them: FAB turns
-``page_<View>`` and ``psize_<View>`` into ints without checking, orders by any
-column named in ``_oc_<View>``, and hands any number to the database as a key,
-each of which would otherwise answer 500.
+Requests FAB would crash on are refused earlier, in :mod:`crm.guards`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import traceback
 
@@ -18,9 +14,9 @@ from flask_login import current_user
 from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from werkzeug.exceptions import HTTPException, InternalServerError, NotFound, default_exceptions
+from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +32,7 @@ MESSAGES = {
     429: _l("Too many attempts. Wait a minute and try again."),
     500: _l("Something went wrong on our side and nothing was saved. Try again; if it happens again, tell your administrator."),
 }
+TOKEN_MESSAGE = _l("The access token is missing, malformed, expired or no longer valid. Sign in again.")
 CSRF_MESSAGE = _l(
     "The form expired or did not come from Kartoteka, so nothing was saved. Reload the page and try again."
 )
@@ -44,42 +41,14 @@ UNAVAILABLE_MESSAGE = _l(
 )
 #: what the database driver raises when the server is gone, restarting, or busy (SQLite locked)
 UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, PoolTimeoutError)
-LIST_ARGUMENT_MESSAGE = _l("The page number, page size or sort order in the address is not valid.")
-_LIST_NUMBER_ARG = re.compile(r"(page|psize)_")
-_ORDER_ARG = re.compile(r"_oc_(.*)")
-#: The largest page a list may be asked for; more would let one request load the whole base.
-MAX_PAGE_SIZE = 100
-
-
-def list_argument_errors(args, sortable_columns=lambda view_name: set()) -> list[str]:
-    """Names of list arguments FAB would fail on.
-
-    Page and page size must be whole numbers in range; a sort column must be one
-    ``sortable_columns(view_name)`` names.
-    """
-    bad = []
-    for name, value in args.items(multi=True):
-        order = _ORDER_ARG.search(name)
-        if order and value not in sortable_columns(order.group(1)):
-            bad.append(name)
-            continue
-        match = _LIST_NUMBER_ARG.search(name)
-        if not match:
-            continue
-        if not value.isdigit() or len(value) > 9:
-            bad.append(name)
-        elif match.group(1) == "psize" and not 1 <= int(value) <= MAX_PAGE_SIZE:
-            bad.append(name)
-    return bad
-
-
 def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def _answer(code: int, message: str):
+def _answer(code: int, message: str, headers=()):
+    headers = [(name, value) for name, value in headers if name != "Content-Type"]
     if _wants_json():
-        return jsonify(message=message), code
+        return jsonify(message=message), code, headers
     appbuilder = current_app.appbuilder
     if not hasattr(g, "user"):
         # CSRF and other early refusals happen before FAB sets g.user.
@@ -87,7 +56,7 @@ def _answer(code: int, message: str):
     page = render_template(
         "error.html", code=code, message=message, appbuilder=appbuilder, base_template=appbuilder.base_template
     )
-    return page, code
+    return page, code, headers
 
 
 def handle_http_error(error: HTTPException):
@@ -98,7 +67,8 @@ def handle_http_error(error: HTTPException):
     if code >= 500:
         return handle_unexpected_error(error)
     description = getattr(error, "kartoteka_message", None)
-    return _answer(code, description or str(MESSAGES.get(code, MESSAGES[400])))
+    # a 405 names the methods the address accepts (Allow), a 429 when to come back
+    return _answer(code, description or str(MESSAGES.get(code, MESSAGES[400])), error.get_headers())
 
 
 def handle_unexpected_error(error: Exception):
@@ -158,25 +128,30 @@ def handle_database_unavailable(error: Exception):
     return page, 503, {"Retry-After": "10"}
 
 
+OUT_OF_RANGE_MESSAGE = _l("A value is out of the range the database can store or compare.")
+
+
 class AnswersUnavailable:
-    """For FAB REST APIs, whose ``safe`` decorator answers 500 to any exception: 503 when the database is out of reach."""
+    """For FAB REST APIs, whose ``safe`` decorator answers 500 to any exception.
+
+    503 when the database is out of reach; the HTTP error itself when one was
+    raised inside (a body too large is 413, not "Fatal error"); 400 when the
+    database refused a value it cannot compare (a number out of its range).
+    """
 
     def response_500(self, message=None, *args, **kwargs):
-        cause = unavailable_cause(sys.exc_info()[1])  # FAB calls this inside its except clause
+        error = sys.exc_info()[1]  # FAB calls this inside its except clause
+        cause = unavailable_cause(error)
         if cause is not None:
             return handle_database_unavailable(cause)
+        if isinstance(error, HTTPException) and error.code and error.code < 500:
+            return handle_http_error(error)
+        if isinstance(error, (DataError, OverflowError)):
+            from crm.extensions import db
+
+            db.session.rollback()
+            return _answer(400, str(OUT_OF_RANGE_MESSAGE))
         return super().response_500(message, *args, **kwargs)
-
-
-def _sortable_columns(view_name: str) -> set[str]:
-    for view in current_app.appbuilder.baseviews:
-        if type(view).__name__ == view_name:
-            return set(getattr(view, "order_columns", None) or ())
-    return set()
-
-
-#: Primary keys are 32-bit or 64-bit integers; a longer number names no record.
-MAX_KEY = 2**63 - 1
 
 
 def refusal(status: int, message) -> HTTPException:
@@ -186,19 +161,9 @@ def refusal(status: int, message) -> HTTPException:
     return error
 
 
-def refuse_malformed_arguments():
-    """before_request hook: 404 for a key no row can have, 400 for list arguments FAB would crash on."""
-    pk = (request.view_args or {}).get("pk")
-    if pk is not None and str(pk).lstrip("-").isdigit() and abs(int(pk)) > MAX_KEY:
-        raise NotFound()
-    if list_argument_errors(request.args, _sortable_columns):
-        raise refusal(400, LIST_ARGUMENT_MESSAGE)
-
-
 def register_error_handlers(app) -> None:
-    """Install the handlers and the list-argument guard on the app."""
+    """Install the handlers on the app."""
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(InternalServerError, handle_unexpected_error)
     for error in UNAVAILABLE_ERRORS:
         app.register_error_handler(error, handle_database_unavailable)
-    app.before_request(refuse_malformed_arguments)

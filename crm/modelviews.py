@@ -62,6 +62,9 @@ class CrmSearchWidget(SearchWidget):
 
 
 SEARCH_EXPIRED_MESSAGE = _l("That search is no longer available; search again.")
+SEARCH_TOO_LONG_MESSAGE = _l("A search term has at most %(max)d characters.")
+#: longer terms find nothing a shorter one would not, and would not fit the session
+MAX_SEARCH_TERM = 200
 BAD_FILTER_MESSAGE = _l("A search value does not fit its field (for example text where a record is chosen). Search again.")
 
 
@@ -106,7 +109,10 @@ class PostedSearch:
     @permission_name("list")
     def search(self):
         """Keep the posted search in the session and open the list by its token."""
-        token = searches.remember(searches.filter_fields(request.form))
+        fields = searches.filter_fields(request.form)
+        if any(len(value) > MAX_SEARCH_TERM for _name, value in fields):
+            raise refusal(400, SEARCH_TOO_LONG_MESSAGE % {"max": MAX_SEARCH_TERM})
+        token = searches.remember(fields)
         return redirect(url_for(f"{self.endpoint}.list", **{searches.TOKEN_ARG: token}))
 
     def _list(self, **kwargs):
@@ -376,6 +382,17 @@ class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
         )
         super().__init__()
         self.order_columns = sortable(self.datamodel, self.order_columns)
+
+    def _get_field_info(self, field, filter_rel_field, page=None, page_size=None):
+        """FAB's field info, without the catalog's header as the label or description of an undescribed field.
+
+        FAB translates a missing label or description as ``gettext("")``, which
+        is the header of the translation catalog.
+        """
+        info = super()._get_field_info(field, filter_rel_field, page=page, page_size=page_size)
+        for key, texts in (("label", self.label_columns), ("description", self.description_columns)):
+            info[key] = str(texts[field.name]) if texts.get(field.name) else ""
+        return info
 
     def pre_get(self, data):
         data[API_RESULT_RES_KEY] = mask_record(self.datamodel.obj, data[API_RESULT_RES_KEY])

@@ -1,22 +1,32 @@
-"""Search terms kept out of addresses.
+"""Search terms kept out of addresses and out of readable cookies.
 
 A list's search form is posted; its ``_flt_*`` fields are kept in the user's
 session under a random token and the list is opened as ``?_s=<token>``. Paging
-and sorting links then carry only the token. At most ``KEPT_SEARCHES`` searches
-are kept per session, the oldest dropped first.
+and sorting links then carry only the token. Flask's session is a cookie that
+is signed, not encrypted, so the kept searches (a typed PESEL or email) are
+stored there as one AES-GCM ciphertext under the key ring: decoding the cookie
+shows no search term. At most ``KEPT_SEARCHES`` searches are kept, fewer when
+they would make the cookie too large, the oldest dropped first.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 
 from flask import session
 from werkzeug.datastructures import MultiDict
 
+from crm.privacy.crypto import DecryptionError, decrypt, encrypt
+
 SESSION_KEY = "crm_searches"
+#: the associated data of the ciphertext: it decrypts as kept searches only
+CONTEXT = "session.searches"
 TOKEN_ARG = "_s"
-KEPT_SEARCHES = 20
+KEPT_SEARCHES = 10
+#: browsers drop cookies over 4 kB; the rest of the session needs some of it
+MAX_STORED_CHARACTERS = 2400
 _FILTER_ARG = re.compile(r"^_flt_\d+_[A-Za-z0-9_.]+$")
 
 
@@ -25,14 +35,32 @@ def filter_fields(form: MultiDict) -> list[tuple[str, str]]:
     return [(name, value) for name, value in form.items(multi=True) if _FILTER_ARG.match(name)]
 
 
+def _kept() -> dict[str, list]:
+    stored = session.get(SESSION_KEY)
+    if not isinstance(stored, str):
+        return {}
+    try:
+        return json.loads(decrypt(stored, CONTEXT))
+    except (DecryptionError, ValueError):
+        # written under a key no longer configured, or not ours: the searches are gone
+        return {}
+
+
+def _store(kept: dict[str, list]) -> None:
+    while True:
+        sealed = encrypt(json.dumps(kept, ensure_ascii=False), CONTEXT)
+        if len(kept) <= 1 or (len(kept) <= KEPT_SEARCHES and len(sealed) <= MAX_STORED_CHARACTERS):
+            break
+        kept.pop(next(iter(kept)))
+    session[SESSION_KEY] = sealed
+
+
 def remember(fields: list[tuple[str, str]]) -> str:
     """Keep a search in the session; returns its token."""
-    kept = dict(session.get(SESSION_KEY, {}))
+    kept = _kept()
     token = secrets.token_urlsafe(9)
     kept[token] = fields
-    while len(kept) > KEPT_SEARCHES:
-        kept.pop(next(iter(kept)))
-    session[SESSION_KEY] = kept
+    _store(kept)
     return token
 
 
@@ -40,7 +68,7 @@ def recall(token: str | None) -> MultiDict | None:
     """The search a token names, or None when the session does not hold it."""
     if not token:
         return None
-    fields = session.get(SESSION_KEY, {}).get(token)
+    fields = _kept().get(token)
     return MultiDict([tuple(pair) for pair in fields]) if fields is not None else None
 
 

@@ -6,6 +6,7 @@ from flask import g, redirect, url_for
 from flask_appbuilder import IndexView, expose
 from flask_babel import lazy_gettext as _l
 
+from crm.apidocs import OpenApi, SwaggerView
 from crm.attributes.views import AttributeDefinitionModelView, BuiltInFieldsView
 from crm.clients.api import ClientApi
 from crm.clients.views import ClientModelView, ContactPersonModelView, NoteModelView
@@ -138,3 +139,5 @@ def register_views(appbuilder) -> None:
         icon="fa-mobile", category="My account",
     )
     appbuilder.add_api(ClientApi)
+    appbuilder.add_api(OpenApi)
+    appbuilder.add_view_no_menu(SwaggerView)

@@ -58,6 +58,19 @@ def test_valid_values_are_stored_in_one_form(kind, raw, stored):
         ("email", "biuro@", "valid email"),
         ("phone", "12", "7 to 15 digits"),
         ("url", "firma.pl", "http://"),
+        # JSON through the API: a value of another type is refused, never stored as its Python text
+        ("text", {"a": 1}, "Enter text"),
+        ("text", 42, "Enter text"),
+        ("long_text", ["a", "b"], "Enter text"),
+        ("email", {"a": "b@c.pl"}, "Enter text"),
+        ("url", 1.5, "Enter text"),
+        ("integer", {"a": 1}, "whole number"),
+        ("integer", [1], "whole number"),
+        ("decimal", [1.5], "Enter a number"),
+        ("date", 20260101, "YYYY-MM-DD"),
+        ("boolean", 1, "yes or no"),
+        ("choice", {"IT": 1}, "Enter text"),
+        ("multi_choice", [["IT"]], "Enter text"),
     ],
 )
 def test_invalid_values_get_the_kinds_message(app, kind, raw, message):

@@ -110,3 +110,137 @@ def test_api_cannot_create_a_related_record_through_a_relation(client, make_user
     response = client.post("/api/v1/client/", json=body, headers=headers)
     assert response.status_code in (400, 422)
     assert db_session(lambda s: appbuilder.sm.find_user(username="intruder")) is None
+
+
+def _action_rules(app):
+    return sorted(
+        (rule for rule in app.url_map.iter_rules() if rule.endpoint.endswith((".action", ".action_post"))),
+        key=lambda rule: rule.rule,
+    )
+
+
+@pytest.mark.parametrize("signed_in", [False, True], ids=["anonymous", "administrator"])
+def test_unknown_or_removed_action_names_answer_404_on_every_screen(app, client, auth, signed_in):
+    rules = _action_rules(app)
+    assert len(rules) >= 30, "every record screen mounts FAB's two action routes"
+    if signed_in:
+        auth.login()
+    else:
+        auth.csrf = csrf_token(client.get("/login/").text)
+    for name in ("no_such_action", "copyrole"):  # copyrole: FAB's action the role screen removed
+        for rule in rules:
+            if rule.endpoint.endswith(".action_post"):
+                response = client.post(rule.rule, data={"csrf_token": auth.csrf, "action": name, "rowid": "1"})
+            else:
+                url = rule.rule.replace("<string:name>", name).replace("<pk>", "1")
+                response = client.post(url, data={"csrf_token": auth.csrf})
+            assert response.status_code == 404, (rule.rule, name, response.status_code)
+            assert "Tu nie ma takiej czynności." in response.text
+
+
+def test_a_known_action_on_a_record_that_does_not_exist_answers_404(client, auth):
+    auth.login()
+    response = client.post("/users/action_post", data={"csrf_token": auth.csrf, "action": "lock", "rowid": "987654"})
+    assert response.status_code == 404
+    response = client.post("/users/action/lock/987654", data={"csrf_token": auth.csrf})
+    assert response.status_code == 404
+
+
+def test_api_record_asked_without_its_id_column_answers(client, make_user):
+    headers = token_for(client, make_user("Manager"))
+    client_id = client.post("/api/v1/client/", json=new_company(), headers=headers).json["id"]
+    response = client.get(f"/api/v1/client/{client_id}?q=(columns:!(email,pesel,remarks))", headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert set(response.json["result"]) >= {"email", "pesel", "remarks"}
+    response = client.get("/api/v1/client/?q=(columns:!(email,city))", headers=headers)
+    assert response.status_code == 200
+    assert all("id" not in row for row in response.json["result"])
+
+
+def _nested_json(depth: int) -> bytes:
+    return ("[" * depth + "]" * depth).encode()
+
+
+JSON_ENDPOINTS = [
+    ("POST", "/api/v1/security/login"),
+    ("POST", "/api/v1/security/refresh"),
+    ("POST", "/api/v1/client/"),
+    ("PUT", "/api/v1/client/1"),
+    ("POST", "/api/v1/gdpr/client/1/erasure"),
+]
+
+
+@pytest.mark.parametrize(("method", "url"), JSON_ENDPOINTS)
+def test_json_nested_a_thousand_deep_is_refused_with_400(client, make_user, method, url):
+    headers = {} if "security" in url else token_for(client, make_user("Administrator"))
+    response = client.open(url, method=method, data=_nested_json(1000), content_type="application/json", headers=headers)
+    assert response.status_code == 400
+    assert response.json["message"] == "Żądanie ma zbyt głęboko zagnieżdżone wartości."
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["(" * 5000 + ")" * 5000, "(a:" * 3000 + "1" + ")" * 3000, "%5B" * 2000 + "%5D" * 2000],
+    ids=["rison", "rison-objects", "json"],
+)
+def test_deeply_nested_query_argument_is_refused_with_400(client, make_user, query):
+    headers = token_for(client, make_user("Manager"))
+    for url in ("/api/v1/client/", "/api/v1/client/_info", "/api/v1/client/1"):
+        response = client.get(f"{url}?q={query}", headers=headers)
+        assert response.status_code == 400, url
+
+
+@pytest.mark.parametrize("query", ["(page:100000000000000000000)", "(page:-1)", "(page_size:0)", "(page_size:100000)"])
+def test_page_out_of_range_is_refused_with_400(client, make_user, query):
+    headers = token_for(client, make_user("Manager"))
+    response = client.get(f"/api/v1/client/?q={query}", headers=headers)
+    assert response.status_code == 400
+    assert "message" in response.json
+
+
+def test_filter_value_out_of_the_databases_range_answers_400(client, make_user):
+    headers = token_for(client, make_user("Manager"))
+    response = client.get(
+        "/api/v1/client/?q=(filters:!((col:status,opr:eq,value:lead)),page:0,order_column:id,order_direction:asc)",
+        headers=headers,
+    )
+    assert response.status_code == 200
+    response = client.get("/api/v1/client/?q=(filters:!((col:owner,opr:rel_o_m,value:99999999999999999999)))", headers=headers)
+    assert response.status_code in (200, 400), response.get_data(as_text=True)
+
+
+def test_a_body_over_the_limit_answers_413_on_the_api(app, client, make_user):
+    headers = token_for(client, make_user("Manager"))
+    body = b'{"company_name": "' + b"x" * (app.config["MAX_CONTENT_LENGTH"] + 10) + b'"}'
+    response = client.post("/api/v1/client/", data=body, content_type="application/json", headers=headers)
+    assert response.status_code == 413
+    assert response.json["message"] == "Przesłane dane są zbyt duże."
+
+
+def test_405_names_the_methods_the_address_accepts(client, auth, make_user):
+    response = client.delete("/login/")
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
+    headers = token_for(client, make_user("Manager"))
+    response = client.patch("/api/v1/client/", headers=headers)
+    assert response.status_code == 405
+    assert "GET" in response.headers["Allow"] and "POST" in response.headers["Allow"]
+    assert "message" in response.json
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Bearer not-a-token", "Bearer a.b.c", "Bearer ", "Basic YWRtaW46YWRtaW4=", "Bearer " + "e" * 5000],
+)
+def test_a_malformed_token_answers_401(client, authorization):
+    response = client.get("/api/v1/client/", headers={"Authorization": authorization})
+    assert response.status_code == 401
+    assert response.json["message"].startswith("Brak tokenu dostępu")
+
+
+def test_info_describes_no_field_with_the_catalogs_header(client, make_user):
+    headers = token_for(client, make_user("Manager"))
+    info = client.get("/api/v1/client/_info", headers=headers).json
+    for field in info["add_columns"] + info["edit_columns"]:
+        assert "Project-Id-Version" not in field["description"] + field["label"], field["name"]
+        assert field["label"], field["name"]

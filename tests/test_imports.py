@@ -222,3 +222,40 @@ def test_the_list_exports_its_search_to_csv_and_xlsx_for_roles_that_see_personal
     assert auditor.get("/clientmodelview/export/csv").status_code == 403
     assert 'id="export-csv"' in client.get("/clientmodelview/list/").text
     assert 'id="export-csv"' not in auditor.get("/clientmodelview/list/").text
+
+
+FORMULA = '=HYPERLINK("https://zlo.example/","Kliknij")'
+
+
+def test_exported_values_never_run_as_spreadsheet_formulas_and_import_back_exactly(app, db_session):
+    from crm.clients.models import Client
+
+    prefix = unique("Formuła ")
+    client, _ = signed_in(app)
+    token, fields = mapping_form(client, upload(client, csv_bytes([
+        ["Nazwa firmy", "Telefon", "Uwagi", "Miejscowość"],
+        [f"{prefix}A", "+48 601 234 567", FORMULA.replace('"', '""').join('""'), "@Sopot"],
+    ])))
+    client.post(f"/import/{token}/", data={**fields, "action": "import"})
+    stored = db_session(lambda s: [(c.phone, c.remarks, c.city) for c in s.scalars(select(Client)) if c.company_name == f"{prefix}A"])
+    assert stored == [("+48 601 234 567", FORMULA, "@Sopot")]
+
+    page = client.get("/clientmodelview/list/")
+    found = client.post("/clientmodelview/search", data={"csrf_token": csrf_token(page.text), "_flt_0_city": "@Sopot"})
+    search = found.headers["Location"].split("_s=")[1]
+    text = client.get(f"/clientmodelview/export/csv?_s={search}").data.decode("utf-8-sig")
+    cells = [cell for line in text.splitlines()[1:] for cell in next(iter(__import__("csv").reader([line], delimiter=";")))]
+    assert "'" + FORMULA in cells and "'+48 601 234 567" in cells and "'@Sopot" in cells
+    assert not any(cell.startswith(("=", "+", "-", "@")) for cell in cells)
+
+    workbook = load_workbook(io.BytesIO(client.get(f"/clientmodelview/export/xlsx?_s={search}").data))
+    row = [cell for cell in workbook.active.iter_rows(min_row=2) for cell in cell if cell.value == FORMULA]
+    assert row and row[0].data_type == "s", "the remark is text in the workbook, not a formula"
+
+    # the exported file imports back to the very same values
+    again = unique("Powrót ")
+    exported = text.replace(f"{prefix}A", f"{again}A")
+    token, fields = mapping_form(client, upload(client, exported.encode("utf-8")))
+    client.post(f"/import/{token}/", data={**fields, "action": "import"})
+    back = db_session(lambda s: [(c.phone, c.remarks, c.city) for c in s.scalars(select(Client)) if c.company_name == f"{again}A"])
+    assert back == stored

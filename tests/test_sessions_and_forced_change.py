@@ -219,3 +219,68 @@ def test_login_attempts_per_address_are_throttled_on_the_form_and_the_api(app):
     env = same_database_env(app, AUTH_RATE_LIMIT="3 per minute")
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["401", "401", "401", "429"], result.stderr
+
+
+def _session_cookie(client):
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    return cookie.value
+
+
+def test_a_copy_of_the_session_cookie_stops_working_when_its_user_signs_out(app, make_user):
+    username = make_user("Back office")
+    client, _ = signed_in(app, username)
+    stolen = _session_cookie(client)
+    Auth(client).logout()
+    thief = app.test_client()
+    thief.set_cookie("session", stolen, domain="localhost")
+    page = thief.get("/clientmodelview/list/", follow_redirects=True)
+    assert page.request.path == "/login/"
+    assert thief.get("/api/v1/client/").status_code == 401
+
+
+def test_a_session_the_server_does_not_know_is_refused(app, make_user, db_session):
+    from crm.security.models import StaffSession
+
+    username = make_user("Back office")
+    client, _ = signed_in(app, username)
+    assert client.get("/clientmodelview/list/").status_code == 200
+
+    def forget(s):
+        s.query(StaffSession).delete()
+        s.commit()
+
+    db_session(forget)
+    assert client.get("/clientmodelview/list/", follow_redirects=True).request.path == "/login/"
+
+
+def test_signing_out_takes_a_post_with_its_csrf_token(app, make_user):
+    username = make_user("Back office")
+    client, _ = signed_in(app, username)
+    page = client.get("/logout/")
+    assert page.status_code == 200 and 'id="logout-form"' in page.text
+    assert client.get("/clientmodelview/list/").status_code == 200
+    assert client.post("/logout/").status_code == 400
+    assert client.get("/clientmodelview/list/").status_code == 200
+    client.post("/logout/", data={"csrf_token": csrf_token(page.text)})
+    assert client.get("/clientmodelview/list/", follow_redirects=True).request.path == "/login/"
+
+
+def test_changing_ones_password_ends_the_old_api_tokens(app, make_user):
+    username = make_user("Back office")
+    api = app.test_client()
+    tokens = api.post(
+        "/api/v1/security/login", json={"username": username, "password": STAFF_PASSWORD, "provider": "db", "refresh": True}
+    ).json
+    access = {"Authorization": f"Bearer {tokens['access_token']}"}
+    refresh = {"Authorization": f"Bearer {tokens['refresh_token']}"}
+    assert api.get("/api/v1/client/", headers=access).status_code == 200
+    assert api.post("/api/v1/security/refresh", headers=refresh).status_code == 200
+
+    browser, _ = signed_in(app, username)
+    change_own_password(browser, STAFF_PASSWORD, NEW_PASSWORD)
+
+    assert api.get("/api/v1/client/", headers=access).status_code == 401
+    assert api.post("/api/v1/security/refresh", headers=refresh).status_code == 401
+    fresh = api.post("/api/v1/security/login", json={"username": username, "password": NEW_PASSWORD, "provider": "db"}).json
+    assert api.get("/api/v1/client/", headers={"Authorization": f"Bearer {fresh['access_token']}"}).status_code == 200

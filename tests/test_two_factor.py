@@ -11,6 +11,7 @@ from sqlalchemy import select
 from crm.security.models import LoginEvent, RoleSecurityPolicy
 from crm.security.two_factor import accepted_step, current_step
 from tests.conftest import STAFF_PASSWORD, Auth, csrf_token
+from tests.test_web_security import decoded_session_cookie
 
 
 def require_for_role(db_session, role_name):
@@ -63,6 +64,7 @@ def test_role_requiring_two_factor_sets_it_up_then_asks_for_codes(app, make_user
         assert client.get("/clientmodelview/list/").status_code == 302, "nothing opens before the second step"
         secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page.text).group(1)
         assert 'src="data:image/svg+xml' in page.text
+        assert secret not in decoded_session_cookie(client), "the secret being enrolled is sealed in the cookie"
 
         wrong = post_code(client, "/two-factor/setup", "000000")
         assert "Ten kod jest nieprawidłowy" in wrong.text

@@ -10,6 +10,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from crm.web_security import content_security_policy
+from tests.conftest import csrf_token
 from tests.test_cli import run_flask
 
 
@@ -103,3 +104,56 @@ def test_tls_cert_command_writes_a_usable_self_signed_certificate(tmp_path):
     assert [str(ip) for ip in names.get_values_for_type(x509.IPAddress)] == ["10.1.2.3"]
     assert cert.public_key().public_numbers() == key.public_key().public_numbers()
     assert stat.S_IMODE(os.stat(tmp_path / "tls" / "key.pem").st_mode) == 0o600
+
+
+@pytest.mark.parametrize("path", ["/api/v1/_openapi", "/api/v1/menu/", "/api/v1/client/", "/api/v1/client/_info"])
+def test_no_api_endpoint_accepts_the_browsers_session_cookie(client, auth, path):
+    auth.login()
+    assert client.get("/clientmodelview/list/").status_code == 200
+    response = client.get(path)
+    assert response.status_code == 401, path
+    assert "set-cookie" not in {name.lower() for name in response.headers.keys()}
+
+
+def test_the_api_documentation_page_carries_its_document(client, auth):
+    auth.login()
+    page = client.get("/swagger/v1")
+    assert page.status_code == 200
+    assert 'id="openapi-document"' in page.text and "/api/v1/client/" in page.text
+    assert client.get("/swagger/v9").status_code == 404
+
+
+def decoded_session_cookie(client) -> str:
+    """What anyone holding the cookie can read: Flask signs its session, it does not encrypt it."""
+    import base64
+    import zlib
+
+    value = client.get_cookie("session").value
+    compressed = value.startswith(".")
+    payload = value.lstrip(".").split(".")[0]
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    return (zlib.decompress(raw) if compressed else raw).decode("utf-8")
+
+
+def test_a_posted_search_is_not_readable_in_the_session_cookie(client, auth):
+    auth.login()
+    page = client.get("/clientmodelview/list/")
+    found = client.post(
+        "/clientmodelview/search",
+        data={"csrf_token": csrf_token(page.text), "_flt_0_pesel": "44051401359", "_flt_0_email": "tajny@adres.pl"},
+    )
+    assert found.status_code == 302
+    listed = client.get(found.headers["Location"])
+    assert listed.status_code == 200
+    cookie = decoded_session_cookie(client)
+    assert "crm_searches" in cookie
+    for secret in ("44051401359", "tajny", "adres.pl", "_flt_0_pesel"):
+        assert secret not in cookie
+
+
+def test_a_search_term_too_long_for_the_session_is_refused(client, auth):
+    auth.login()
+    page = client.get("/clientmodelview/list/")
+    response = client.post("/clientmodelview/search", data={"csrf_token": csrf_token(page.text), "_flt_0_city": "x" * 201})
+    assert response.status_code == 400
+    assert "najwyżej 200 znaków" in response.text

@@ -45,6 +45,7 @@ CHOICE_MESSAGE = _l("“%(value)s” is not one of: %(choices)s.")
 EMAIL_MESSAGE = _l("Enter a valid email address.")
 PHONE_MESSAGE = _l("Enter a phone number: 7 to 15 digits, optionally with +, spaces or dashes.")
 URL_MESSAGE = _l("Enter a web address starting with http:// or https://.")
+TEXT_MESSAGE = _l("Enter text.")
 
 _TRUE = {"1", "true", "yes", "y", "tak", "t", "on", "prawda"}
 _FALSE = {"0", "false", "no", "n", "nie", "off", "fałsz"}
@@ -82,14 +83,17 @@ def parse(spec: Spec, raw) -> tuple[str | None, str | None]:
 
 
 def _text(spec: Spec, raw) -> str:
-    value = str(raw).strip()
+    if not isinstance(raw, str):
+        # a number, list or object sent through the API is not text to store as its Python form
+        raise ValueError(TEXT_MESSAGE)
+    value = raw.strip()
     if len(value) > MAX_LENGTH[spec.kind]:
         raise ValueError(TOO_LONG_MESSAGE % {"max": MAX_LENGTH[spec.kind]})
     return value
 
 
 def _integer(spec: Spec, raw) -> str:
-    if isinstance(raw, bool):
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float, Decimal)):
         raise ValueError(INTEGER_MESSAGE)
     text = str(raw).strip().replace(" ", "").replace("\u00a0", "")
     if not re.fullmatch(r"[-+]?\d{1,18}", text):
@@ -98,7 +102,7 @@ def _integer(spec: Spec, raw) -> str:
 
 
 def _decimal(spec: Spec, raw) -> str:
-    if isinstance(raw, bool):
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float, Decimal)):
         raise ValueError(DECIMAL_MESSAGE)
     text = str(raw).strip().replace(" ", "").replace("\u00a0", "").replace(",", ".")
     if len(text) > 40:
@@ -117,7 +121,9 @@ def _date(spec: Spec, raw) -> str:
         return raw.date().isoformat()
     if isinstance(raw, date):
         return raw.isoformat()
-    text = str(raw).strip()
+    if not isinstance(raw, str):
+        raise ValueError(DATE_MESSAGE)
+    text = raw.strip()
     for pattern in ("%Y-%m-%d", "%d.%m.%Y"):
         try:
             return datetime.strptime(text, pattern).date().isoformat()
@@ -129,7 +135,9 @@ def _date(spec: Spec, raw) -> str:
 def _boolean(spec: Spec, raw) -> str:
     if isinstance(raw, bool):
         return "1" if raw else "0"
-    text = str(raw).strip().lower()
+    if not isinstance(raw, str):
+        raise ValueError(BOOLEAN_MESSAGE)
+    text = raw.strip().lower()
     if text in _TRUE:
         return "1"
     if text in _FALSE:
@@ -138,8 +146,15 @@ def _boolean(spec: Spec, raw) -> str:
 
 
 def _choices(spec: Spec, raw) -> list[str]:
-    items = raw if isinstance(raw, (list, tuple)) else re.split(r"[;\n]", str(raw))
-    picked = [str(item).strip() for item in items if str(item).strip()]
+    if isinstance(raw, (list, tuple)):
+        items = raw
+    elif isinstance(raw, str):
+        items = re.split(r"[;\n]", raw)
+    else:
+        raise ValueError(TEXT_MESSAGE)
+    if not all(isinstance(item, str) for item in items):
+        raise ValueError(TEXT_MESSAGE)
+    picked = [item.strip() for item in items if item.strip()]
     for item in picked:
         if item not in spec.choices:
             raise ValueError(CHOICE_MESSAGE % {"value": item[:50], "choices": ", ".join(spec.choices)})

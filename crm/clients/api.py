@@ -76,14 +76,15 @@ class ClientApi(VersionedModelRestApi):
         _save_attributes(item, partial=True)
 
     def pre_get(self, data):
-        data[API_RESULT_RES_KEY]["attributes"] = _attributes_of([data[API_RESULT_RES_KEY]["id"]]).get(
-            data[API_RESULT_RES_KEY]["id"], {}
-        )
+        # the caller may have left "id" out of the columns it asked for
+        pk = int(request.view_args["pk"])
+        data[API_RESULT_RES_KEY]["attributes"] = _attributes_of([pk]).get(pk, {})
         super().pre_get(data)
 
     def pre_get_list(self, data):
-        found = _attributes_of([row["id"] for row in data[API_RESULT_RES_KEY]])
-        for row in data[API_RESULT_RES_KEY]:
+        rows = [row for row in data[API_RESULT_RES_KEY] if "id" in row]
+        found = _attributes_of([row["id"] for row in rows])
+        for row in rows:
             row["attributes"] = found.get(row["id"], {})
         super().pre_get_list(data)
 

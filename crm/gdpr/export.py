@@ -23,6 +23,7 @@ from crm.clients.models import Client
 from crm.gdpr.models import GdprEvent
 from crm.gdpr.places import places
 from crm.gdpr.service import check_request
+from crm.spreadsheet import csv_cell
 from crm.timeutil import utcnow
 
 FORMAT = "kartoteka-export/1"
@@ -106,7 +107,7 @@ def _csv(rows: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({name: csv_cell(value) for name, value in row.items()} for row in rows)
     return buffer.getvalue()
 
 

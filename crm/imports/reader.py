@@ -10,6 +10,8 @@ from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
 
+from crm.spreadsheet import from_csv_cell
+
 EMPTY_MESSAGE = _l("The file is empty.")
 TOO_LARGE_MESSAGE = _l("The file is larger than %(max)d MB; split it into smaller files.")
 ENCODING_MESSAGE = _l("The file is not UTF-8 text. Save it as “CSV UTF-8” (or as XLSX) and try again.")
@@ -90,7 +92,8 @@ def _csv(data: bytes) -> Table:
     if counts[delimiter] == 0:
         raise ImportFileError(str(ONE_COLUMN_MESSAGE))
     try:
-        return _table(list(csv.reader(io.StringIO(text), delimiter=delimiter)))
+        rows = [[from_csv_cell(cell) for cell in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
+        return _table(rows)
     except csv.Error:
         raise ImportFileError(str(ONE_COLUMN_MESSAGE)) from None
 

@@ -20,6 +20,7 @@ from crm.extensions import db
 from crm.imports import service
 from crm.imports.reader import ImportFileError, read_table
 from crm.privacy.crypto import decrypt, encrypt
+from crm.spreadsheet import csv_cell, xlsx_row
 
 SESSION_KEY = "crm_imports"
 #: uploads not imported within a day are deleted
@@ -137,7 +138,8 @@ class ImportView(BaseView):
 def export_rows(fmt: str, clients, columns, labels):
     """The client list as CSV or XLSX bytes: one row a client; a column is a name or a function of the client.
 
-    Values are as stored (keys, ISO dates, attribute text), so the file imports back unchanged.
+    Values are as stored (keys, ISO dates, attribute text), so the file imports back unchanged; a
+    value a spreadsheet would run as a formula is written as text (crm.spreadsheet).
     """
     header = [str(label) for label in labels]
     values = ([_plain(column(client) if callable(column) else getattr(client, column)) for column in columns]
@@ -145,16 +147,16 @@ def export_rows(fmt: str, clients, columns, labels):
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter=";")
-        writer.writerow(header)
-        writer.writerows(values)
+        writer.writerow([csv_cell(label) for label in header])
+        writer.writerows([csv_cell(value) for value in row] for row in values)
         return ("\ufeff" + buffer.getvalue()).encode("utf-8"), "text/csv"
     from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet()
-    sheet.append(header)
+    sheet.append(xlsx_row(sheet, header))
     for row in values:
-        sheet.append(row)
+        sheet.append(xlsx_row(sheet, row))
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -33,6 +33,7 @@ def _forget_granted_pairs(session, *args):
 class KartotekaSecurityManager(SecurityManager):
     """Every password set (forms, API, CLI) passes the policy; logins count, lock and are recorded."""
 
+    authdbview = views.AuthDBView
     userdbmodelview = views.UserDBModelView
     rolemodelview = views.RoleModelView
     groupmodelview = views.UserGroupModelView
@@ -158,10 +159,22 @@ class KartotekaSecurityManager(SecurityManager):
         self.update_user_auth_stat(user, True)
         return user
 
-    def load_user_jwt(self, _jwt_header, jwt_data):
-        """The API token's user, unless the account is locked or must change its password.
+    def create_jwt_manager(self, app):
+        """FAB's JWT manager; tokens carry the account's session epoch, every refusal is a 401 with a message."""
+        jwt_manager = super().create_jwt_manager(app)
+        jwt_manager.additional_claims_loader(_epoch_claim)
+        for register in (jwt_manager.invalid_token_loader, jwt_manager.unauthorized_loader):
+            register(lambda reason: _token_refused())
+        for register in (jwt_manager.expired_token_loader, jwt_manager.user_lookup_error_loader,
+                         jwt_manager.revoked_token_loader, jwt_manager.needs_fresh_token_loader):
+            register(lambda header, data: _token_refused())
+        return jwt_manager
 
-        A token issued before a lock or a change request stops working at once,
+    def load_user_jwt(self, _jwt_header, jwt_data):
+        """The API token's user, unless the account is locked, must change its password, or its sessions were ended.
+
+        A token issued before a lock, a change request or a password change
+        (which bump the account's session epoch) stops working at once,
         refresh tokens included.
         """
         user = super().load_user_jwt(_jwt_header, jwt_data)
@@ -169,6 +182,27 @@ class KartotekaSecurityManager(SecurityManager):
             return None
         state = lockout.state_of(self.session, user.id)
         now = utcnow()
+        if jwt_data.get(EPOCH_CLAIM) != (state.session_epoch if state else 0):
+            return None
         if lockout.is_locked(state, now) or must_change_password(state, now, int(current_app.config["CRM_PASSWORD_MAX_AGE_DAYS"])):
             return None
         return user
+
+
+#: the claim of an API token naming the account's session epoch when it was issued
+EPOCH_CLAIM = "crm_epoch"
+
+
+def _epoch_claim(identity) -> dict:
+    from crm.extensions import db
+
+    state = lockout.state_of(db.session, int(identity)) if str(identity).isdigit() else None
+    return {EPOCH_CLAIM: state.session_epoch if state else 0}
+
+
+def _token_refused():
+    from flask import jsonify
+
+    from crm.errors import TOKEN_MESSAGE
+
+    return jsonify(message=str(TOKEN_MESSAGE)), 401

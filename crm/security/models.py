@@ -50,6 +50,27 @@ class AccountState(Model):
         return f"<AccountState user {self.user_id} failures {self.failed_attempts}>"
 
 
+class StaffSession(Model):
+    """One signed-in browser session, known to the server so that signing out ends it for good.
+
+    The cookie carries a random session id; only its SHA-256 is stored. A copy
+    of the cookie taken before signing out finds its row ended and is refused.
+    """
+
+    __tablename__ = "staff_session"
+
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("ab_user.id", ondelete="CASCADE"), nullable=False, index=True)
+    token_hash = Column(String(64), nullable=False, unique=True)
+    started_at = Column(DateTime, nullable=False, default=utcnow)
+    last_seen_at = Column(DateTime, nullable=False, default=utcnow)
+    #: set by signing out (or by ending the account's sessions); an ended session never comes back
+    ended_at = Column(DateTime, index=True)
+
+    def __repr__(self) -> str:
+        return f"<StaffSession {self.id} of user {self.user_id}{' ended' if self.ended_at else ''}>"
+
+
 class RoleSecurityPolicy(Model):
     """Per role: whether its members must sign in with a second factor."""
 

@@ -22,6 +22,7 @@ from wtforms import PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from crm.modelviews import NoFileDownload, PostedSearch, blank_if_none
+from crm.privacy.crypto import DecryptionError, decrypt, encrypt
 from crm.privacy.filters import PrivacyAwareInterface
 from crm.security.choices import LOGIN_RESULT_LABELS
 from crm.security.models import LoginEvent, RoleSecurityPolicy
@@ -98,6 +99,19 @@ class ResetMyPasswordForm(DynamicForm):
 
 class AdminResetPasswordForm(DynamicForm):
     password, conf_password = _new_password_fields(_account_in_address)
+
+
+class AuthDBView(fab.AuthDBView):
+    """FAB's form login; signing out is a POST with the CSRF token (a link elsewhere cannot sign anyone out)."""
+
+    @expose("/logout/", methods=["GET", "POST"])
+    def logout(self):
+        """GET asks to confirm; POST signs out and ends the session on the server."""
+        if request.method == "POST":
+            return super().logout()
+        if not (g.user is not None and g.user.is_authenticated):
+            return redirect(self.appbuilder.get_url_for_login)
+        return self.render_template("security/logout.html", title=_l("Sign out"))
 
 
 class ResetMyPasswordView(fab.ResetMyPasswordView):
@@ -385,14 +399,15 @@ class TwoFactorView(BaseView):
         state = self._state()
         if state is not None and state.totp_secret:
             return redirect(url_for("TwoFactorView.verify"))
-        secret = session.get("crm_totp_enrolment") or new_secret()
-        session["crm_totp_enrolment"] = secret
+        secret = _enrolment_secret() or new_secret()
+        # the cookie is signed, not encrypted: the secret being enrolled is kept sealed
+        session[ENROLMENT_KEY] = encrypt(secret, ENROLMENT_KEY)
         form = OneTimeCodeForm()
         if form.validate_on_submit():
             step = accepted_step(secret, form.code.data, None, current_step(time.time()))
             if step is not None:
                 enrol(db.session, g.user.id, secret, step)
-                session.pop("crm_totp_enrolment", None)
+                session.pop(ENROLMENT_KEY, None)
                 session.pop(SECOND_FACTOR_PENDING, None)
                 flash(gettext("Two-factor login is on: from now on you sign in with a code from your app."), "info")
                 return redirect(self.appbuilder.get_url_for_index)
@@ -404,6 +419,17 @@ class TwoFactorView(BaseView):
             qr=enrolment_qr(secret, g.user.username),
             secret=secret,
         )
+
+
+ENROLMENT_KEY = "crm_totp_enrolment"
+
+
+def _enrolment_secret() -> str | None:
+    sealed = session.get(ENROLMENT_KEY)
+    try:
+        return decrypt(sealed, ENROLMENT_KEY) if isinstance(sealed, str) else None
+    except DecryptionError:
+        return None
 
 
 class RoleSecurityPolicyView(NoFileDownload, ModelView):
