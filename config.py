@@ -89,6 +89,8 @@ class Config:
     RATELIMIT_KEY_PREFIX = "kartoteka"
     AUTH_RATE_LIMITED = True
     AUTH_RATE_LIMIT = "20 per minute"
+    #: REST API reads (lists, records, searches) per account: each filtered list is a question about the data
+    CRM_API_READ_RATE_LIMIT = "120 per minute;3000 per hour"
 
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = 3600 * 8
@@ -153,6 +155,7 @@ class TestConfig(Config):
     JWT_SECRET_KEY = "test-jwt-secret-key-with-enough-entropy-0123456789"
     CRM_ENCRYPTION_KEYS = TEST_ENCRYPTION_KEYS
     AUTH_RATE_LIMIT = "1000 per minute"
+    CRM_API_READ_RATE_LIMIT = "100000 per minute"
 
 
 def _coerce(raw: str, default: Any) -> Any:

@@ -129,6 +129,7 @@ def _init_extensions(app: Flask) -> None:
     from crm import models  # noqa: F401  (all mappers, before Continuum builds versions)
     from crm.privacy.framework_models import declare_framework_models
     from crm.extensions import appbuilder, csrf, db, migrate
+    from crm.security.throttling import init_rate_limits
     from crm.views import register_views
 
     configure_mappers()
@@ -139,6 +140,4 @@ def _init_extensions(app: Flask) -> None:
     with app.app_context():
         appbuilder.init_app(app, db.session)
         register_views(appbuilder)
-        if app.config.get("AUTH_RATE_LIMITED"):
-            # FAB limits only the form login; the API login (JWT) gets the same per-address limit.
-            appbuilder.sm.limiter.limit(app.config["AUTH_RATE_LIMIT"], methods=["POST"])(app.blueprints["SecurityApi"])
+        init_rate_limits(app, appbuilder)

@@ -7,11 +7,18 @@ locking on ``lock_version`` and database errors reported without their SQL
 
 from __future__ import annotations
 
+import re
+
 from flask import abort, flash, g, has_request_context, make_response, redirect, request, url_for
 from flask_appbuilder import ModelRestApi, ModelView, expose, has_access, permission_name
 from flask_appbuilder.api import ModelKeyType
 from flask_appbuilder.api.convert import Model2SchemaConverter
-from flask_appbuilder.const import API_RESULT_RES_KEY
+from flask_appbuilder.const import (
+    API_ADD_COLUMNS_RES_KEY,
+    API_EDIT_COLUMNS_RES_KEY,
+    API_FILTERS_RES_KEY,
+    API_RESULT_RES_KEY,
+)
 from flask_appbuilder.exceptions import ApplyFilterException, DatabaseException
 from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.widgets import SearchWidget, ShowWidget
@@ -28,7 +35,8 @@ from crm import searches
 from crm.errors import AnswersUnavailable, raise_if_unavailable, refusal
 from crm.forms import Rules, schema_rules_mixin
 from crm.locking import CONFLICT_MESSAGE, MISSING_LOCK_MESSAGE, LockVersionField, is_current, parse_lock_version
-from crm.privacy.masking import mask_record, masking_formatter
+from crm.privacy.filters import SEARCH_NOT_ALLOWED_MESSAGE
+from crm.privacy.masking import can_search, hidden_mask, mask_record, masking_formatter
 
 SAVE_FAILED_MESSAGE = _l(
     "The record could not be saved because it conflicts with other data "
@@ -36,6 +44,9 @@ SAVE_FAILED_MESSAGE = _l(
 )
 
 
+MASKED_WRITE_MESSAGE = _l(
+    "The record names personal data your role sees masked, so it may not write it either. Nothing was saved."
+)
 ADD_FROM_PARENT_MESSAGE = _l("Open the client card and add the record from its tab.")
 
 
@@ -53,6 +64,22 @@ class NoFileDownload:
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.base_permissions = [p for p in self.base_permissions if p != "can_download"]
+
+
+class MaskedColumns:
+    """A screen whose list and show columns mask the personal values the current user may not see (per category)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        model = self.datamodel.obj
+        shown = {*self.list_columns, *self.show_columns}
+        for _title, options in self.show_fieldsets or ():
+            shown.update(options.get("fields", ()))
+        self.formatters_columns = {
+            **self.formatters_columns,
+            **{column: masking_formatter(model, column, blank_if_none(self.formatters_columns.get(column)))
+               for column in shown},
+        }
 
 
 class CrmSearchWidget(SearchWidget):
@@ -99,10 +126,44 @@ def _label_blank_choices(form_class) -> None:
                 field.kwargs["blank_text"] = "—"
 
 
+_FILTER_NAME = re.compile(r"^_flt_\d+_(.+)$")
+
+
+def filtered_columns(names) -> set[str]:
+    """The columns named by ``_flt_<n>_<column>`` arguments or fields."""
+    return {match.group(1) for match in map(_FILTER_NAME.match, names) if match}
+
+
 class PostedSearch:
-    """A ModelView whose search form is posted: terms stay out of its addresses."""
+    """A ModelView whose search form is posted: terms stay out of its addresses.
+
+    Its filters are those of the columns the user sees in clear: a filter on a
+    masked column would tell its value by trying ("is it Kowalski?").
+    """
 
     search_widget = CrmSearchWidget
+
+    def searchable_columns(self) -> list[str]:
+        """The search columns the current user may filter by."""
+        model = self.datamodel.obj
+        return [column for column in self.search_columns if can_search(model, column)]
+
+    def require_searchable(self, names) -> None:
+        """Refuse (403) a search naming a column the current user may not filter by."""
+        allowed = set(self.searchable_columns())
+        if (filtered_columns(names) - allowed) & set(self.search_columns):
+            raise refusal(403, SEARCH_NOT_ALLOWED_MESSAGE)
+
+    def _get_search_widget(self, form=None, exclude_cols=None, widgets=None):
+        widgets = widgets or {}
+        widgets["search"] = self.search_widget(
+            route_base=self.route_base,
+            form=form,
+            include_cols=self.searchable_columns(),
+            exclude_cols=exclude_cols or [],
+            filters=self._filters,
+        )
+        return widgets
 
     @expose("/search", methods=["POST"])
     @has_access
@@ -112,6 +173,7 @@ class PostedSearch:
         fields = searches.filter_fields(request.form)
         if any(len(value) > MAX_SEARCH_TERM for _name, value in fields):
             raise refusal(400, SEARCH_TOO_LONG_MESSAGE % {"max": MAX_SEARCH_TERM})
+        self.require_searchable(name for name, _value in fields)
         token = searches.remember(fields)
         return redirect(url_for(f"{self.endpoint}.list", **{searches.TOKEN_ARG: token}))
 
@@ -124,8 +186,12 @@ class PostedSearch:
             raise refusal(400, BAD_FILTER_MESSAGE) from None
 
     def _filtered_list(self, **kwargs):
+        # FAB also takes filters from the address
+        self.require_searchable(request.args.keys())
         token = request.args.get(searches.TOKEN_ARG)
         saved = searches.recall(token)
+        if saved is not None:
+            self.require_searchable(saved.keys())
         if token and saved is None:
             flash(str(SEARCH_EXPIRED_MESSAGE), "info")
         if saved is None:
@@ -152,7 +218,11 @@ def _refused_form_status(result):
     return make_response(result, g.pop("refused_form_status", 422))
 
 
-class VersionedModelView(NoFileDownload, PostedSearch, ModelView):
+#: per-request form classes without masked fields, by (form class, masked fields)
+_MASKED_FORMS: dict = {}
+
+
+class VersionedModelView(NoFileDownload, MaskedColumns, PostedSearch, ModelView):
     """A ModelView whose edit form refuses to overwrite a newer version."""
 
     page_size = 25
@@ -186,11 +256,6 @@ class VersionedModelView(NoFileDownload, PostedSearch, ModelView):
         self.edit_form_extra_fields = extra
         self.edit_columns = [*self.edit_columns, "lock_version"]
         super().__init__(**kwargs)
-        model = self.datamodel.obj
-        self.formatters_columns = {
-            column: masking_formatter(model, column, blank_if_none(self.formatters_columns.get(column)))
-            for column in {*self.list_columns, *self.show_columns}
-        }
         for form in (self.add_form, self.edit_form):
             _label_blank_choices(form)
         self.order_columns = sortable(self.datamodel, self.order_columns)
@@ -233,7 +298,7 @@ class VersionedModelView(NoFileDownload, PostedSearch, ModelView):
         if not item:
             abort(404)
         pk = self.datamodel.get_pk_value(item)
-        form = self.edit_form.refresh(request.form)
+        form = self._without_masked_fields(self.edit_form).refresh(request.form)
         self._fill_form_exclude_cols(exclude_cols, form)
         form._id = pk
         if not is_current(item, parse_lock_version(form.lock_version.data)):
@@ -266,6 +331,45 @@ class VersionedModelView(NoFileDownload, PostedSearch, ModelView):
         flash(str(self.edit_row_message), "success")
         return None
 
+    def masked_form_columns(self) -> list[str]:
+        """Form fields of personal data the current user sees masked: left out of the forms they get.
+
+        The form would show the value in clear; leaving the field out also keeps
+        its stored value, as a save changes only the fields of its form.
+        """
+        model = self.datamodel.obj
+        return [column for column in {*self.add_columns, *self.edit_columns} if hidden_mask(model, column) is not None]
+
+    def _without_masked_fields(self, form_class):
+        """The form class without the fields the current user sees masked (the posted form is this one)."""
+        masked = tuple(sorted(self.masked_form_columns()))
+        if not masked:
+            return form_class
+        key = (form_class, masked)
+        if key not in _MASKED_FORMS:
+            if len(_MASKED_FORMS) > 200:
+                _MASKED_FORMS.clear()
+            _MASKED_FORMS[key] = type(form_class.__name__, (form_class,), dict.fromkeys(masked))
+        return _MASKED_FORMS[key]
+
+    def _get_add_widget(self, form, exclude_cols=None, widgets=None):
+        widgets = widgets or {}
+        masked = set(self.masked_form_columns())
+        widgets["add"] = self.add_widget(
+            form=form, include_cols=[c for c in self.add_columns if c not in masked],
+            exclude_cols=exclude_cols or [], fieldsets=self.add_fieldsets,
+        )
+        return widgets
+
+    def _get_edit_widget(self, form, exclude_cols=None, widgets=None):
+        widgets = widgets or {}
+        masked = set(self.masked_form_columns())
+        widgets["edit"] = self.edit_widget(
+            form=form, include_cols=[c for c in self.edit_columns if c not in masked],
+            exclude_cols=exclude_cols or [], fieldsets=self.edit_fieldsets,
+        )
+        return widgets
+
     def _edit_widgets(self, item, form, exclude_cols):
         widgets = self._get_edit_widget(form=form, exclude_cols=exclude_cols)
         return self._get_related_views_widgets(
@@ -285,7 +389,7 @@ class VersionedModelView(NoFileDownload, PostedSearch, ModelView):
             return super()._add()
         get_filter_args(self._filters, disallow_if_not_in_search=False)
         exclude_cols = self._filters.get_relation_cols()
-        form = self.add_form.refresh()
+        form = self._without_masked_fields(self.add_form).refresh()
         self._fill_form_exclude_cols(exclude_cols, form)
         if not form.validate():
             return self._get_add_widget(form=form, exclude_cols=exclude_cols)
@@ -394,6 +498,37 @@ class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
             info[key] = str(texts[field.name]) if texts.get(field.name) else ""
         return info
 
+    def info_headless(self, **kwargs):
+        """FAB's ``_info``, told only what the caller may use.
+
+        Filters only of columns the caller may search; the add and edit forms'
+        fields (with every choice of their relations, staff accounts included)
+        only for callers who may add or edit. FAB binds its merge functions
+        when it decorates ``info``, so they are trimmed here, after the fact.
+        """
+        payload = {}
+        rison_args = kwargs.get("rison", {})
+        self.set_response_key_mappings(payload, self.info, rison_args, **rison_args)
+        model = self.datamodel.obj
+        if API_FILTERS_RES_KEY in payload:
+            payload[API_FILTERS_RES_KEY] = {
+                column: filters for column, filters in payload[API_FILTERS_RES_KEY].items() if can_search(model, column)
+            }
+        has_access = self.appbuilder.sm.has_access
+        if API_ADD_COLUMNS_RES_KEY in payload and not has_access("can_post", self.class_permission_name):
+            payload[API_ADD_COLUMNS_RES_KEY] = []
+        if API_EDIT_COLUMNS_RES_KEY in payload and not has_access("can_put", self.class_permission_name):
+            payload[API_EDIT_COLUMNS_RES_KEY] = []
+        return self.response(200, **payload)
+
+    def get_list_headless(self, **kwargs):
+        """FAB's list, refusing (403) a filter on a column the caller sees masked."""
+        filters = kwargs.get("rison", {}).get("filters") or []
+        model = self.datamodel.obj
+        if any(isinstance(item, dict) and not can_search(model, str(item.get("col", ""))) for item in filters):
+            return self.response(403, message=str(SEARCH_NOT_ALLOWED_MESSAGE))
+        return super().get_list_headless(**kwargs)
+
     def pre_get(self, data):
         data[API_RESULT_RES_KEY] = mask_record(self.datamodel.obj, data[API_RESULT_RES_KEY])
 
@@ -403,9 +538,16 @@ class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
     def _result(self, schema, item) -> dict:
         return mask_record(self.datamodel.obj, schema.dump(item, many=False))
 
+    def _masked_fields_in(self, body: dict) -> list[str]:
+        """Fields of the body the caller sees masked (and so may not write either)."""
+        model = self.datamodel.obj
+        return sorted(name for name in body if hidden_mask(model, name) is not None)
+
     def post_headless(self):
         if not request.is_json or not isinstance(request.json, dict):
             return self.response_400(message=gettext("Send a JSON object."))
+        if self._masked_fields_in(request.json):
+            return self.response(403, message=str(MASKED_WRITE_MESSAGE))
         try:
             item = self.add_model_schema.load(self.prepare_payload(request.json))
         except ValidationError as err:
@@ -435,6 +577,8 @@ class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
             return self.response_404()
         if not request.is_json or not isinstance(request.json, dict):
             return self.response_400(message=gettext("Send a JSON object."))
+        if self._masked_fields_in(request.json):
+            return self.response(403, message=str(MASKED_WRITE_MESSAGE))
         data = self.prepare_payload(request.json)
         submitted = parse_lock_version(data.pop("lock_version", None))
         if submitted is None:

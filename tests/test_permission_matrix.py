@@ -27,8 +27,13 @@ def test_each_capability_is_told_apart_by_its_own_pairs(capability):
 def test_requirements_name_existing_capabilities_and_are_reported():
     for capability in CAPABILITIES:
         assert set(capability.requires) <= BY_KEY.keys()
-    assert missing_requirements({"clients.view", "clients.edit"}) == [("clients.edit", "personal_data.see")]
+    assert missing_requirements({"clients.view", "clients.edit"}) == [("clients.edit", "personal_data.see.identity")]
+    assert missing_requirements({"clients.edit", "personal_data.see.identity"}) == []
+    # every category includes each one
     assert missing_requirements({"clients.edit", "personal_data.see"}) == []
+    assert missing_requirements({"gdpr.erase", "personal_data.see.identity"}) == [
+        ("gdpr.erase", "gdpr.requests"), ("gdpr.erase", "personal_data.see"),
+    ]
 
 
 @pytest.mark.parametrize("role", BUILTIN_ROLES)
@@ -129,7 +134,7 @@ def signed_in(app, username):
 def test_matrix_shows_roles_as_columns_and_plain_language_rows(app):
     client, _ = admin_client(app)
     page = client.get("/permissions/", headers={"Accept-Language": "pl"})
-    for label in ("Edycja klientów", "Widok danych osobowych bez maskowania", "Klienci", "Administracja"):
+    for label in ("Edycja klientów", "Widok danych osobowych wszystkich kategorii bez maskowania", "Widok bez maskowania: NIP i PESEL", "Klienci", "Administracja"):
         assert label in page.text
     for role in ("Administrator", "Kierownik", "Biuro obsługi", "Inspektor ochrony danych", "Audytor"):
         assert role in page.text
@@ -208,13 +213,13 @@ def test_a_form_without_its_csrf_token_changes_nothing(app):
     assert role_capabilities(app, role) == set()
 
 
-def test_editing_without_seeing_personal_data_is_refused_with_a_reason(app):
+def test_editing_without_seeing_the_names_it_shows_is_refused_with_a_reason(app):
     client, auth = admin_client(app)
     role = new_role(client, auth)
     rid = role_id(app, role)
     response = post_form(client, read_form(client), add=[f"{rid}:clients.view", f"{rid}:clients.edit"])
     assert response.status_code == 400
-    assert "wymaga też" in response.text and "Widok danych osobowych bez maskowania" in response.text
+    assert "wymaga też" in response.text and "Widok bez maskowania: nazwy i nazwiska klientów oraz ich osób" in response.text
     assert role_capabilities(app, role) == set()
 
 

@@ -9,7 +9,10 @@ from sqlalchemy import false, func, select
 from crm.attributes.kinds import parse
 from crm.attributes.service import secret_index
 from crm.attributes.models import AttributeDefinition, AttributeValue
-from crm.privacy.filters import PrivacyAwareInterface, PrivacyFilterConverter
+from crm.errors import refusal
+from crm.privacy.categories import FREE_TEXT
+from crm.privacy.filters import SEARCH_NOT_ALLOWED_MESSAGE, PrivacyAwareInterface, PrivacyFilterConverter
+from crm.privacy.masking import can_see
 
 
 class FilterAttribute(BaseFilter):
@@ -28,6 +31,8 @@ class FilterAttribute(BaseFilter):
         )
         if not separator or definition is None:
             return query.filter(false())
+        if definition.personal and not can_see(FREE_TEXT):
+            raise refusal(403, SEARCH_NOT_ALLOWED_MESSAGE)
         stored, message = parse(definition.spec, wanted)
         if message or stored is None:
             return query.filter(false())

@@ -24,7 +24,8 @@ from crm.clients.labels import CLIENT_LABELS
 from crm.extensions import db
 from crm.modelviews import VersionedModelView
 from crm.privacy.filters import PrivacyAwareInterface
-from crm.privacy.masking import mask, sees_personal_data
+from crm.privacy.categories import FREE_TEXT
+from crm.privacy.masking import can_see, mask_free_text
 
 DEFINITION_LABELS = {
     "key": _l("Key"),
@@ -185,9 +186,8 @@ class CardLayout:
         layout = self._layout()
         if layout is None:
             return base
-        masked = not sees_personal_data()
         extra = {
-            d.field_name: (lambda value: mask("hidden", value)) if (d.personal and masked) else (lambda value: value or "")
+            d.field_name: (lambda value: mask_free_text(value) or "") if d.personal else (lambda value: value or "")
             for d in layout[0]
         }
         return {**base, **extra}
@@ -196,15 +196,27 @@ class CardLayout:
     def formatters_columns(self, value):
         self.__dict__["_base_formatters_columns"] = value
 
+    def _editable_definitions(self):
+        """The attributes on the current user's form: personal ones only for those who see them in clear."""
+        definitions, _hidden = self._layout()
+        return [d for d in definitions if not d.personal or can_see(FREE_TEXT)]
+
+    def masked_form_columns(self) -> list[str]:
+        """The masked built-in fields, and the personal attributes of a user who sees them masked."""
+        definitions, _hidden = self._layout()
+        editable = set(self._editable_definitions())
+        return [*super().masked_form_columns(), *(d.field_name for d in definitions if d not in editable)]
+
     def attribute_values_of(self, item) -> dict:
         """The form's attribute values, set on the record by populate_obj, by attribute key."""
-        definitions, _hidden = self._layout()
-        return {d.key: getattr(item, d.field_name, None) for d in definitions}
+        return {d.key: getattr(item, d.field_name, None) for d in self._editable_definitions()}
 
     def save_attributes(self, item) -> None:
-        """Store the attribute values the form carried (raises AttributeErrors, a ValueError)."""
-        definitions, _hidden = self._layout()
-        service.apply_values(item, self.attribute_values_of(item), definitions, rules=g.card_rules)
+        """Store the attribute values the form carried (raises AttributeErrors, a ValueError).
+
+        The attributes left off the form (masked for this user) keep their values.
+        """
+        service.apply_values(item, self.attribute_values_of(item), self._editable_definitions(), rules=g.card_rules)
 
     def prefill_form(self, form, pk):
         item = self.datamodel.get(pk)

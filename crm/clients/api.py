@@ -11,12 +11,14 @@ from crm.attributes.filters import CardInterface
 from crm.attributes.kinds import to_json
 from crm.attributes.models import AttributeValue
 from crm.attributes.service import AttributeErrors, active_definitions, apply_values
+from crm.errors import refusal
 from crm.extensions import db
 from crm.clients import service
 from crm.clients.models import Client
 from crm.clients.validation import client_errors, with_compact_identifiers
-from crm.modelviews import VersionedModelRestApi
-from crm.privacy.masking import STARS, sees_personal_data
+from crm.modelviews import MASKED_WRITE_MESSAGE, VersionedModelRestApi
+from crm.privacy.categories import FREE_TEXT
+from crm.privacy.masking import can_see, mask_free_text
 
 NOT_AN_OBJECT_MESSAGE = _l("Send the attributes as an object of key and value.")
 
@@ -145,19 +147,25 @@ def _save_attributes(item, partial: bool) -> None:
     raw = _body().get("attributes", {})
     if not isinstance(raw, dict):
         raise AttributeErrors({"attributes": [str(NOT_AN_OBJECT_MESSAGE)]})
-    apply_values(item, raw, active_definitions(db.session), partial=partial)
+    definitions = active_definitions(db.session)
+    if not can_see(FREE_TEXT):
+        # personal attributes are masked for this caller: it may not write them either, and they keep their values
+        if any(d.personal and d.key in raw for d in definitions):
+            raise refusal(403, MASKED_WRITE_MESSAGE)
+        definitions = [d for d in definitions if not d.personal]
+        partial = True
+    apply_values(item, raw, definitions, partial=partial)
 
 
 def _attributes_of(client_ids) -> dict[int, dict]:
     """The active attributes of these cards as the API shows them (masked where the caller may not see)."""
-    masked = not sees_personal_data()
     result: dict[int, dict] = {client_id: {} for client_id in client_ids}
     rows = db.session.scalars(select(AttributeValue).where(AttributeValue.client_id.in_(list(client_ids))))
     for row in rows:
         if not row.definition.active:
             continue
         value = to_json(row.definition.spec, row.stored)
-        result[row.client_id][row.definition.key] = STARS if masked and row.definition.personal else value
+        result[row.client_id][row.definition.key] = mask_free_text(value) if row.definition.personal else value
     return result
 
 

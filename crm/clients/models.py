@@ -95,7 +95,7 @@ class Client(Model):
         subject="id",
         erasure=Erasure.DELETE,
         word_index=("company_name", "first_name", "last_name"),
-        masked_properties={"display_name": "name"},
+        masked_properties={"display_name": Personal(IDENTITY, mask="name")},
         columns={
             "company_name": Personal(IDENTITY),
             "first_name": Personal(IDENTITY),

@@ -26,10 +26,11 @@ from crm.gdpr.views import ConsentModelView, DataSubjectRequestModelView, Restri
 from crm.mailing.views import SubscriptionModelView
 from crm.modelviews import CardRowView, VersionedModelView
 from crm.privacy.filters import PrivacyAwareInterface
-from crm.privacy.masking import sees_personal_data
+from crm.privacy.categories import FREE_TEXT, IDENTITY
+from crm.privacy.masking import can_see, column_category, mask_free_text
 
 
-LIST_EXPORT_NEEDS_CLEAR_DATA = _l("A list export holds personal data in clear: your role may not see it.")
+LIST_EXPORT_NEEDS_CLEAR_DATA = _l("A list export holds the clients' names in clear: your role may not see them.")
 
 CLIENT_FORM_COLUMNS = [
     "kind",
@@ -236,7 +237,7 @@ class ClientModelView(CardLayout, VersionedModelView):
     @has_access
     @permission_name("export_list")
     def export_list(self, fmt):
-        """The list with its current search as CSV or XLSX, for roles that see personal data in clear."""
+        """The list with its current search as CSV or XLSX: the columns the role sees in clear, names at least."""
         from crm.attributes.service import active_definitions, hidden_fields
         from crm.gdpr.service import restricted_clients
         from crm.imports.service import BUILTIN_TARGETS
@@ -244,19 +245,21 @@ class ClientModelView(CardLayout, VersionedModelView):
 
         if fmt not in ("csv", "xlsx"):
             abort(404)
-        if not sees_personal_data():
+        if not can_see(IDENTITY):
             raise refusal(403, LIST_EXPORT_NEEDS_CLEAR_DATA)
         saved = searches.recall(request.args.get(searches.TOKEN_ARG))
         self._filters.clear_filters()
         if saved is not None:
+            self.require_searchable(saved)
             searches.apply_filter_fields(self._filters, saved)
         session = self.datamodel.session
         # a restricted card may not be exported to a list (Art. 18)
         query = self._filters.apply_all(session.query(Client)).filter(Client.id.not_in(restricted_clients()))
         query = query.order_by(Client.id).yield_per(1000)
         hidden = hidden_fields(session)
-        columns = [name for name in BUILTIN_TARGETS if name not in hidden]
-        definitions = active_definitions(session)
+        # a masked value is of no use in a file: the columns the role may not see are left out
+        columns = [name for name in BUILTIN_TARGETS if name not in hidden and can_see(column_category(Client, name))]
+        definitions = [d for d in active_definitions(session) if not d.personal or can_see(FREE_TEXT)]
         labels = [CLIENT_LABELS[name] for name in columns] + [d.label for d in definitions]
         columns += [_stored_attribute(d.id) for d in definitions]
         body, mimetype = export_rows(fmt, query, columns, labels)
@@ -271,7 +274,7 @@ class ClientModelView(CardLayout, VersionedModelView):
         item = self.datamodel.get(pk)
         return {
             "archived_attributes": [
-                (definition.label, "***" if definition.personal and not sees_personal_data() else shown(definition.spec, stored))
+                (definition.label, mask_free_text(shown(definition.spec, stored)) if definition.personal else shown(definition.spec, stored))
                 for definition, stored in archived_values(item)
             ],
             "record": card_record(self.datamodel.session, int(pk)),

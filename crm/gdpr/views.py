@@ -37,7 +37,8 @@ from crm.gdpr.models import Consent, DataSubjectRequest, GdprEvent, Restriction
 from crm.gdpr.service import NO_SUCH_REQUEST_MESSAGE
 from crm.modelviews import NoFileDownload, PostedSearch, VersionedModelView
 from crm.privacy.filters import PrivacyAwareInterface
-from crm.privacy.masking import mask, sees_personal_data
+from crm.privacy.categories import IDENTITY
+from crm.privacy.masking import can_see, mask, sees_personal_data
 
 DATES_MESSAGE = _l("The end date cannot come before the start date.")
 FUTURE_MESSAGE = _l("A consent cannot be given on a future date.")
@@ -252,7 +253,7 @@ def _client_label(client_id: int) -> str:
     if client is None:
         return f"#{client_id}"
     name = client.display_name
-    return f"#{client_id} {mask('name', name) if name and not sees_personal_data() else name}"
+    return f"#{client_id} {mask('name', name) if name and not can_see(IDENTITY) else name}"
 
 
 class GdprView(BaseView):
@@ -343,7 +344,7 @@ class GdprView(BaseView):
     def retention(self):
         years = current_app.config["CRM_RETENTION_INACTIVE_YEARS"]
         candidates = service.retention_candidates(db.session, years, limit=200)
-        masked = not sees_personal_data()
+        masked = not can_see(IDENTITY)
         return self.render_template(
             "gdpr/retention.html",
             title=_l("Retention: clients with no activity"),

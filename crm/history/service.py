@@ -30,7 +30,8 @@ from crm.gdpr.choices import BASIS_LABELS, CONSENT_LABELS, CONSENT_SOURCE_LABELS
 from crm.gdpr.models import Consent, Restriction
 from crm.mailing.choices import SUBSCRIPTION_LABELS, SUBSCRIPTION_SOURCE_LABELS
 from crm.mailing.models import MailingList, Subscription
-from crm.privacy.masking import STARS, column_mask, mask, sees_personal_data
+from crm.privacy.categories import IDENTITY, ONLINE
+from crm.privacy.masking import STARS, can_see, hidden_mask, mask
 
 CREATED, CHANGED_KIND, DELETED, RESTORED = "created", "changed", "deleted", "restored"
 CHANGE_KIND_LABELS = {
@@ -139,14 +140,13 @@ def staff_name(user) -> str:
     return name if user.active else gettext("%(name)s (deactivated)", name=name)
 
 
-def present(section: Section, column: str, value, names: Names, masked: bool) -> str:
-    """A stored value as the history shows it: labels, names, dates; masked where the user may not see it."""
+def present(section: Section, column: str, value, names: Names) -> str:
+    """A stored value as the history shows it: labels, names, dates; masked where the user may not see its category."""
     if value is None or value == "":
         return ""
-    if masked:
-        kind = column_mask(section.model, column)
-        if kind is not None:
-            return mask(kind, value)
+    kind = hidden_mask(section.model, column)
+    if kind is not None:
+        return mask(kind, value)
     labels = _CHOICES.get((section.key, column))
     if labels is not None:
         return label_of(labels, value)
@@ -246,7 +246,7 @@ class Change:
 
 def _describe_transactions(session, transaction_ids: list[int]) -> dict[int, tuple[datetime, str, str]]:
     transaction_cls = versioning_manager.transaction_cls
-    masked = not sees_personal_data()
+    masked = not can_see(ONLINE)
     result = {}
     query = select(transaction_cls).where(transaction_cls.id.in_(transaction_ids))
     for transaction in session.scalars(query.options(selectinload(transaction_cls.user))):
@@ -265,7 +265,6 @@ def timeline(session, client_id: int, page: int = 0, per_page: int = 20) -> tupl
     )
     if not transaction_ids:
         return [], total
-    masked = not sees_personal_data()
     raw: list[tuple[Section, object, dict | None, dict | None]] = []
     for section in SECTIONS:
         version = section.version
@@ -306,8 +305,8 @@ def timeline(session, client_id: int, page: int = 0, per_page: int = 20) -> tupl
             kind=_OPERATIONS[row.operation_type],
             changes=[
                 (str(section.labels.get(change.field, change.field)),
-                 present(section, change.field, change.old, names, masked),
-                 present(section, change.field, change.new, names, masked))
+                 present(section, change.field, change.old, names),
+                 present(section, change.field, change.new, names))
                 for change in fields
             ],
         ))
@@ -372,7 +371,6 @@ def compare(session, client_id: int, older: int, newer: int) -> tuple[dict, dict
             raise HistoryError(NO_SUCH_VERSION_MESSAGE, status=404)
     older, newer = sorted((older, newer))
     old, new = snapshot(session, client_id, older), snapshot(session, client_id, newer)
-    masked = not sees_personal_data()
     names = Names.load(session, *_ids_to_name({
         "old": [row for rows in old.values() for row in rows.values()],
         "new": [row for rows in new.values() for row in rows.values()],
@@ -382,11 +380,11 @@ def compare(session, client_id: int, older: int, newer: int) -> tuple[dict, dict
         section = BY_KEY[row.section]
         fields = []
         for change in row.fields:
-            shown_old = present(section, change.field, change.old, names, masked)
-            shown_new = present(section, change.field, change.new, names, masked)
+            shown_old = present(section, change.field, change.old, names)
+            shown_new = present(section, change.field, change.new, names)
             words = None
             long_text = isinstance(change.old, str) and isinstance(change.new, str) and max(len(change.old), len(change.new)) > 60
-            if change.changed and long_text and not (masked and column_mask(section.model, change.field)):
+            if change.changed and long_text and hidden_mask(section.model, change.field) is None:
                 words = word_diff(change.old, change.new)
             fields.append((str(section.labels.get(change.field, change.field)), shown_old, shown_new, change.changed, words))
         rows.append(DiffRow(section, row.row_id, row.status, fields))
@@ -459,7 +457,7 @@ def recent_changes(session, wanted: RecentFilter, page: int = 0, per_page: int =
         client.id: client
         for client in session.scalars(select(Client).where(Client.id.in_({row.client_id for row in rows})))
     }
-    masked = not sees_personal_data()
+    masked = not can_see(IDENTITY)
     result = []
     for row in rows:
         client = clients.get(row.client_id)

@@ -13,7 +13,8 @@ from crm.clients.models import Client
 from crm.errors import refusal
 from crm.extensions import appbuilder, db
 from crm.history import service
-from crm.privacy.masking import mask, sees_personal_data
+from crm.privacy.categories import IDENTITY
+from crm.privacy.masking import can_see, mask
 
 BAD_ARGUMENT_MESSAGE = _l("A page number, version or filter in the address is not valid.")
 PER_PAGE = 20
@@ -43,7 +44,7 @@ def _card_title(client_id: int) -> str:
     if client is None:
         return gettext("card #%(id)s (deleted)", id=client_id)
     name = client.display_name
-    return mask("name", name) if name and not sees_personal_data() else name
+    return mask("name", name) if name and not can_see(IDENTITY) else name
 
 
 class ClientHistoryView(BaseView):

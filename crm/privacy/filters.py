@@ -14,6 +14,20 @@ from crm.privacy.crypto import blind_index, fold, word_token
 from crm.privacy.registry import declaration_of
 
 
+SEARCH_NOT_ALLOWED_MESSAGE = _l(
+    "Your role sees this kind of personal data masked, so it cannot search by it either. Nothing was searched."
+)
+
+
+def require_searchable(model, column: str) -> None:
+    """Refuse (403) a filter on a column the current user sees masked, wherever the filter came from."""
+    from crm.errors import refusal
+    from crm.privacy.masking import can_search
+
+    if not can_search(model, column):
+        raise refusal(403, SEARCH_NOT_ALLOWED_MESSAGE)
+
+
 class FilterBlindIndexEqual(BaseFilter):
     """Exact match (after normalising) through the column's blind index."""
 
@@ -23,6 +37,7 @@ class FilterBlindIndexEqual(BaseFilter):
     arg_name = "equals"
 
     def apply(self, query, value):
+        require_searchable(self.model, self.column_name)
         personal = declaration_of(self.model).columns[self.column_name]
         digest = blind_index(str(value), personal.blind_index, personal.blind_index)
         if digest is None:
@@ -37,6 +52,7 @@ class FilterHasWord(BaseFilter):
     arg_name = "has_word"
 
     def apply(self, query, value):
+        require_searchable(self.model, self.column_name)
         words = re.findall(r"\w+", fold(str(value)))
         if not words:
             return query.filter(false())

@@ -62,8 +62,8 @@ class PersonalData:
     word_index: tuple[str, ...] = ()
     #: columns that hold keyed hashes of personal values (indexes), erased with the row
     derived: tuple[str, ...] = field(default=())
-    #: properties computed from personal columns (a display name) and their mask
-    masked_properties: dict[str, str] = field(default_factory=dict)
+    #: properties computed from personal columns (a display name): their category and mask
+    masked_properties: dict[str, Personal] = field(default_factory=dict)
 
 
 _DECLARED: dict[type, PersonalData] = {}

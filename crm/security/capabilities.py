@@ -14,8 +14,15 @@ from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 
-#: The permission to see personal data in clear; without it values are masked.
+from crm.privacy import categories
+
+#: The permission to see personal data of every category in clear.
 SEE_PERSONAL_DATA = ("can_see", "PersonalData")
+
+
+def category_pair(category) -> tuple[str, str]:
+    """The permission to see one category of personal data in clear; without it (or SEE_PERSONAL_DATA) it is masked."""
+    return ("can_see", f"PersonalData.{category.key}")
 
 READ = ("can_list", "can_show")
 API_READ = ("can_get", "can_info")
@@ -63,18 +70,42 @@ AREAS = (CLIENTS, CONTACTS, NOTES, MAILING, ATTRIBUTES, HISTORY, GDPR, SECURITY,
 
 SEE_PERSONAL = "personal_data.see"
 ADMINISTER_ROLES = "roles.administer"
+MANAGE_STAFF = "users.manage"
 
 
-def _record_capabilities(area, prefix, view, menus, labels, api=None):
-    """See, add, edit and delete capabilities of one kind of record."""
+def see_category(category) -> str:
+    """The key of the capability "see this category in clear"."""
+    return f"{SEE_PERSONAL}.{category.key}"
+
+
+SEE_IDENTITY = see_category(categories.IDENTITY)
+SEE_FREE_TEXT = see_category(categories.FREE_TEXT)
+#: the row label of each category's capability
+_CATEGORY_LABELS = {
+    categories.IDENTITY: _l("See in clear: names of clients and their people"),
+    categories.CONTACT: _l("See in clear: emails and phone numbers"),
+    categories.ADDRESS: _l("See in clear: postal addresses"),
+    categories.IDENTIFIERS: _l("See in clear: NIP and PESEL"),
+    categories.EMPLOYMENT: _l("See in clear: positions of contact persons"),
+    categories.FREE_TEXT: _l("See in clear: notes, remarks and personal attributes"),
+    categories.ONLINE: _l("See in clear: IP addresses and browsers"),
+    categories.ACCOUNT: _l("See in clear: staff user names"),
+}
+
+
+def _record_capabilities(area, prefix, view, menus, labels, api=None, edit_requires=(SEE_IDENTITY,)):
+    """See, add, edit and delete capabilities of one kind of record.
+
+    Adding and editing need the categories ``edit_requires`` names seen in clear: the forms show those values.
+    """
     see, add, edit, delete = labels
     api_views = lambda permissions: {api: permissions} if api else {}  # noqa: E731
     return (
         Capability(f"{prefix}.view", area, see, _pairs({view: READ, **api_views(API_READ)}, menus)),
-        Capability(f"{prefix}.add", area, add, _pairs({view: ("can_add",), **api_views(("can_post",))})),
+        Capability(f"{prefix}.add", area, add, _pairs({view: ("can_add",), **api_views(("can_post",))}), requires=edit_requires),
         Capability(
             f"{prefix}.edit", area, edit, _pairs({view: ("can_edit",), **api_views(("can_put",))}),
-            requires=(SEE_PERSONAL,),
+            requires=edit_requires,
         ),
         Capability(f"{prefix}.delete", area, delete, _pairs({view: ("can_delete",), **api_views(("can_delete",))})),
     )
@@ -91,8 +122,8 @@ CAPABILITIES: tuple[Capability, ...] = (
         _pairs({"ImportView": ("can_import",)}, ("Clients", "Import clients")), requires=("clients.add",),
     ),
     Capability(
-        "clients.export", CLIENTS, _l("Export the client list to CSV and XLSX"),
-        _pairs({"ClientModelView": ("can_export_list",)}), requires=(SEE_PERSONAL,),
+        "clients.export", CLIENTS, _l("Export the client list to CSV and XLSX (the columns the role sees in clear)"),
+        _pairs({"ClientModelView": ("can_export_list",)}), requires=(SEE_IDENTITY,),
     ),
     *_record_capabilities(
         CONTACTS, "contacts", "ContactPersonModelView", ("Clients", "Contact persons"),
@@ -103,6 +134,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         NOTES, "notes", "NoteModelView", ("Clients", "Notes and activities"),
         (_l("See notes and activities"), _l("Add notes and activities"), _l("Edit notes and activities"),
          _l("Delete notes and activities")),
+        edit_requires=(SEE_FREE_TEXT,),
     ),
     Capability(
         "attributes.manage", ATTRIBUTES,
@@ -127,6 +159,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         MAILING, "subscriptions", "SubscriptionModelView", ("Mailing", "Subscriptions"),
         (_l("See subscriptions"), _l("Subscribe clients to lists"), _l("Edit subscriptions"),
          _l("Unsubscribe clients")),
+        edit_requires=(),
     ),
     Capability(
         "history.view", HISTORY, _l("See the history of client cards and recent changes"),
@@ -136,7 +169,14 @@ CAPABILITIES: tuple[Capability, ...] = (
         "history.restore", HISTORY, _l("Restore a client card to an earlier version"),
         _pairs({"ClientHistoryView": ("can_restore",)}), requires=("history.view",),
     ),
-    Capability(SEE_PERSONAL, GDPR, _l("See personal data in clear (otherwise masked)"), _pairs({"PersonalData": ("can_see",)})),
+    Capability(
+        SEE_PERSONAL, GDPR, _l("See personal data of every category in clear (otherwise per category below)"),
+        _pairs({"PersonalData": ("can_see",)}),
+    ),
+    *(
+        Capability(see_category(category), GDPR, _CATEGORY_LABELS[category], frozenset({category_pair(category)}))
+        for category in categories.CATEGORIES
+    ),
     Capability(
         "gdpr.requests", GDPR, _l("Register and handle data-subject requests; see their deadlines"),
         _pairs(
@@ -150,11 +190,11 @@ CAPABILITIES: tuple[Capability, ...] = (
     ),
     Capability(
         "gdpr.export", GDPR, _l("Export everything held about a person"),
-        _pairs({"GdprView": ("can_export",), "GdprApi": ("can_export",)}), requires=(SEE_PERSONAL,),
+        _pairs({"GdprView": ("can_export",), "GdprApi": ("can_export",)}), requires=("gdpr.requests", SEE_PERSONAL),
     ),
     Capability(
         "gdpr.erase", GDPR, _l("Erase a person from every place"),
-        _pairs({"GdprView": ("can_erase",), "GdprApi": ("can_erase",)}),
+        _pairs({"GdprView": ("can_erase",), "GdprApi": ("can_erase",)}), requires=("gdpr.requests", SEE_PERSONAL),
     ),
     Capability(
         "consents.view", GDPR, _l("See consents and lawful bases"),
@@ -162,7 +202,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     ),
     Capability(
         "consents.manage", GDPR, _l("Record and withdraw consents and lawful bases"),
-        _pairs({"ConsentModelView": ("can_add", "can_edit")}), requires=(SEE_PERSONAL,),
+        _pairs({"ConsentModelView": ("can_add", "can_edit")}), requires=(SEE_FREE_TEXT,),
     ),
     Capability(
         "restrictions.manage", GDPR, _l("Restrict processing of a client and lift restrictions"),
@@ -170,7 +210,7 @@ CAPABILITIES: tuple[Capability, ...] = (
             {"RestrictionModelView": ("can_list", "can_show", "can_add", "can_edit")},
             ("Data protection", "Restrictions of processing"),
         ),
-        requires=(SEE_PERSONAL,),
+        requires=(SEE_FREE_TEXT,),
     ),
     Capability(
         "gdpr.retention", GDPR, _l("See the clients due for erasure by the retention rule"),
@@ -185,7 +225,9 @@ CAPABILITIES: tuple[Capability, ...] = (
         _pairs({"UserDBModelView": READ}, ("Security", "List Users")),
     ),
     Capability(
-        "users.manage", SECURITY, _l("Add, edit, lock and delete staff accounts and set their passwords"),
+        MANAGE_STAFF, SECURITY,
+        _l("Manage staff accounts and groups (add, edit, lock, delete, set passwords), only of accounts holding no "
+           "more than oneself, granting only roles within one's own permissions"),
         _pairs(
             {
                 "UserDBModelView": ("can_add", "can_edit", "can_delete", "lock", "unlock", "reset_two_factor",
@@ -195,6 +237,8 @@ CAPABILITIES: tuple[Capability, ...] = (
             },
             ("Security", "List Groups"),
         ),
+        requires=("users.view", see_category(categories.IDENTITY), see_category(categories.CONTACT),
+                  see_category(categories.ACCOUNT)),
     ),
     Capability(
         "logins.view", SECURITY, _l("See the login history"),
@@ -258,14 +302,22 @@ def held(pairs) -> frozenset[str]:
     return frozenset(capability.key for capability in CAPABILITIES if capability.views <= pairs)
 
 
+def implied(keys) -> frozenset[str]:
+    """The capabilities ``keys`` amount to: seeing every category includes seeing each one."""
+    keys = set(keys)
+    if SEE_PERSONAL in keys:
+        keys |= {see_category(category) for category in categories.CATEGORIES}
+    return frozenset(keys)
+
+
 def missing_requirements(keys) -> list[tuple[str, str]]:
     """(capability, required capability) for each requirement not met by ``keys``."""
-    keys = set(keys)
+    having = implied(keys)
     return [
         (key, required)
-        for key in sorted(keys, key=list(BY_KEY).index)
+        for key in sorted(set(keys), key=list(BY_KEY).index)
         for required in BY_KEY[key].requires
-        if required not in keys
+        if required not in having
     ]
 
 

@@ -21,7 +21,7 @@ from werkzeug.security import check_password_hash
 from wtforms import PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
-from crm.modelviews import NoFileDownload, PostedSearch, blank_if_none
+from crm.modelviews import MaskedColumns, NoFileDownload, PostedSearch, blank_if_none
 from crm.privacy.crypto import DecryptionError, decrypt, encrypt
 from crm.privacy.filters import PrivacyAwareInterface
 from crm.security.choices import LOGIN_RESULT_LABELS
@@ -184,7 +184,7 @@ class ResetPasswordView(fab.ResetPasswordView):
     message = _l("The password has been changed.")
 
 
-class UserDBModelView(NoFileDownload, PostedSearch, fab.UserDBModelView):
+class UserDBModelView(NoFileDownload, MaskedColumns, PostedSearch, fab.UserDBModelView):
     """Staff accounts: new passwords follow the policy; accounts can be locked and unlocked."""
 
     add_form_extra_fields = {
@@ -283,8 +283,8 @@ def _result_label(key):
     return str(LOGIN_RESULT_LABELS.get(key, key))
 
 
-class LoginEventModelView(NoFileDownload, PostedSearch, ModelView):
-    """Every login attempt, for administrators; read only."""
+class LoginEventModelView(NoFileDownload, MaskedColumns, PostedSearch, ModelView):
+    """Every login attempt, for administrators and auditors; read only, masked per category like any personal data."""
 
     datamodel = PrivacyAwareInterface(LoginEvent)
     base_permissions = ["can_list", "can_show"]
