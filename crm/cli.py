@@ -181,16 +181,17 @@ def set_password_command(username, password):
 @click.option("--output", type=click.Path(dir_okay=False, writable=True),
               help="Write the whole download (ZIP: JSON, CSV, summary) to this file instead of JSON to standard output.")
 @click.option("--request", "request_id", type=int, help="The data-subject request this export answers.")
-def export_command(client_id, output, request_id):
-    """Export everything held about a client (Art. 15, 20); the export is recorded."""
+@click.option("--reason", help="Why, when no request is named (10 to 500 characters, no personal data).")
+def export_command(client_id, output, request_id, reason):
+    """Export everything held about a client (Art. 15, 20); the export is recorded with its request or reason."""
     import json
 
     from crm.gdpr import export
-    from crm.gdpr.service import check_request
+    from crm.gdpr.service import check_grounds
 
     try:
         data = export.collect(db.session, client_id)
-        check_request(db.session, request_id, client_id)
+        check_grounds(db.session, client_id, request_id, reason)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     if output:
@@ -198,7 +199,7 @@ def export_command(client_id, output, request_id):
             target.write(export.package(data))
     else:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
-    export.record(db.session, client_id, data, request_id=request_id)
+    export.record(db.session, client_id, data, request_id=request_id, reason=reason)
     if output:
         click.echo(_("Exported client %(id)d to %(file)s.", id=client_id, file=output))
 
@@ -207,13 +208,16 @@ def export_command(client_id, output, request_id):
 @click.argument("client_id", type=int)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
 @click.option("--request", "request_id", type=int, help="The data-subject request this erasure answers.")
-def erase_command(client_id, yes, request_id):
-    """Erase a client from every place, history included (Art. 17); the erasure is recorded."""
+@click.option("--reason", help="Why, when no request is named (10 to 500 characters, no personal data).")
+def erase_command(client_id, yes, request_id, reason):
+    """Erase a client from every place, history included (Art. 17); the erasure is recorded with its request or reason."""
     from crm.gdpr import erasure
+    from crm.gdpr.service import check_grounds
 
     try:
         preview = erasure.preview(db.session, client_id)
-    except erasure.ErasureError as error:
+        check_grounds(db.session, client_id, request_id, reason)
+    except (erasure.ErasureError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     for table, label, live, versions in preview.places:
         if live or versions:
@@ -222,7 +226,7 @@ def erase_command(client_id, yes, request_id):
     if not yes and not click.confirm(_("Erase client %(id)d for good?", id=client_id)):
         raise click.ClickException(_("Nothing was erased."))
     try:
-        event = erasure.erase(db.session, client_id, request_id=request_id)
+        event = erasure.erase(db.session, client_id, request_id=request_id, reason=reason)
     except erasure.ErasureError as error:
         raise click.ClickException(str(error)) from None
     click.echo(_("Client %(id)d was erased; erasure record no. %(event)d.", id=client_id, event=event.id))
@@ -244,7 +248,8 @@ def retention_command(apply_rule, years):
         click.echo(_("%(count)d clients have had no activity for %(years)d years; run with --apply to erase them.", count=len(candidates), years=years))
         return
     for client_id, _last in candidates:
-        erasure.erase(db.session, client_id, kind="retention")
+        erasure.erase(db.session, client_id, kind="retention",
+                      reason=_("Retention period ended: no activity for %(years)d years.", years=years))
     click.echo(_("Erased %(count)d clients under the retention rule; each erasure is recorded.", count=len(candidates)))
 
 

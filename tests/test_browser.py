@@ -306,14 +306,18 @@ def test_the_data_protection_officer_exports_and_erases_a_person_from_a_request(
 
     log_in(page, live_server, officer, STAFF_PASSWORD)
     page.goto(f"{live_server}/datasubjectrequestmodelview/show/{request_id}")
+    page.locator("#request-export").click()
+    page.wait_for_url(re.compile(rf".*/gdpr/client/{card}/export\?request={request_id}$"))
     with page.expect_download() as download:
-        page.locator("#request-export").click()
+        page.locator("#export").click()
     archive = zipfile.ZipFile(io.BytesIO(open(download.value.path(), "rb").read()))
     assert json.loads(archive.read("export.json"))["places"]["client"]["rows"][0]["email"] == data["email"]
 
+    page.goto(f"{live_server}/datasubjectrequestmodelview/show/{request_id}")
     page.locator("#request-erase").click()
     page.wait_for_url(re.compile(rf".*/gdpr/client/{card}/erase\?request={request_id}$"))
     assert page.locator("#erasure-preview tr[data-table='note'] td").nth(1).inner_text() == "1"
+    assert page.locator("#request option:checked").get_attribute("value") == str(request_id)
     page.fill("#confirm", str(card))
     page.get_by_role("button", name="Usuń na zawsze").click()
     page.wait_for_url(re.compile(rf".*/datasubjectrequestmodelview/show/{request_id}$"))

@@ -73,7 +73,8 @@ def test_an_erasure_cut_short_by_the_database_answers_503_and_erases_nothing(app
     preview = client.get(f"/gdpr/client/{saved.id}/erase")
     with database_fails_on(app, "INSERT INTO gdpr_event") as failed:
         response = client.post(
-            f"/gdpr/client/{saved.id}/erase", data={"csrf_token": csrf_token(preview.text), "confirm": str(saved.id)}
+            f"/gdpr/client/{saved.id}/erase",
+            data={"csrf_token": csrf_token(preview.text), "confirm": str(saved.id), "reason": "Karta testowa do usunięcia"},
         )
     assert failed
     assert response.status_code == 503 and UNAVAILABLE in response.text

@@ -80,6 +80,23 @@ def register_request(client, card, kind="erasure", received_on=None):
     return max(int(n) for n in re.findall(r"/datasubjectrequestmodelview/show/(\d+)", listed.text))
 
 
+REASON = "Porządki w bazie: karta testowa"
+
+
+def export_zip(client, card, request_id=None, reason=None):
+    """Export as the officer does: the form asks what it answers, the POST returns the ZIP."""
+    page = client.get(f"/gdpr/client/{card}/export" + (f"?request={request_id}" if request_id else ""))
+    assert page.status_code == 200, page.status_code
+    data = {"csrf_token": csrf_token(page.text), "request": str(request_id or ""), "reason": reason or ""}
+    return client.post(f"/gdpr/client/{card}/export", data=data)
+
+
+def erase_form(client, card, confirm, request_id=None, reason=None):
+    page = client.get(f"/gdpr/client/{card}/erase")
+    data = {"csrf_token": csrf_token(page.text), "confirm": confirm, "request": str(request_id or ""), "reason": reason or ""}
+    return client.post(f"/gdpr/client/{card}/erase", data=data, follow_redirects=True)
+
+
 def rows_about(db_session, card):
     """Rows and versions held about the client, per table, from the registry's places."""
     from crm.gdpr.places import counts
@@ -125,7 +142,9 @@ def test_the_export_holds_every_place_with_history_in_json_csv_and_a_summary(app
     client, _ = dpo
     card, data = full_card(app, db_session, client)
     request_id = register_request(client, card, kind="access")
-    response = client.get(f"/gdpr/client/{card}/export?request={request_id}")
+    form = client.get(f"/gdpr/client/{card}/export?request={request_id}")
+    assert f'<option value="{request_id}" selected>' in form.text
+    response = export_zip(client, card, request_id)
     assert response.status_code == 200 and response.mimetype == "application/zip"
     archive = zipfile.ZipFile(io.BytesIO(response.data))
     exported = json.loads(archive.read("export.json"))
@@ -142,6 +161,27 @@ def test_the_export_holds_every_place_with_history_in_json_csv_and_a_summary(app
     event = db_session(lambda s: s.scalars(select(GdprEvent).where(GdprEvent.client_number == card)).one())
     assert (event.kind, event.request_id) == ("export", request_id)
     assert json.loads(event.counts)["client"] == {"rows": 1, "versions": 2}
+    assert "Zakończone" in client.get(f"/datasubjectrequestmodelview/show/{request_id}").text, "the request shows it answered"
+
+
+def test_an_export_or_erasure_is_a_post_naming_its_request_or_reason(app, db_session, dpo):
+    from crm.gdpr.models import GdprEvent
+
+    client, _ = dpo
+    card, data = full_card(app, db_session, client)
+    page = client.get(f"/gdpr/client/{card}/export")
+    assert page.status_code == 200 and page.mimetype == "text/html", "opening the address records nothing"
+    assert client.post(f"/gdpr/client/{card}/export").status_code == 400, "no CSRF token"
+    refused = export_zip(client, card, reason="za krótko")
+    assert refused.status_code == 400 and "podaj przyczynę" in refused.text
+    refused = erase_form(client, card, str(card))
+    assert "podaj przyczynę" in refused.text and rows_about(db_session, card) != {}
+    assert db_session(lambda s: s.scalars(select(GdprEvent).where(GdprEvent.client_number == card)).all()) == []
+    assert export_zip(client, card, reason=REASON).mimetype == "application/zip"
+    done = erase_form(client, card, str(card), reason=REASON)
+    assert "usunięta ze wszystkich miejsc" in done.text and rows_about(db_session, card) == {}
+    events = db_session(lambda s: [(e.kind, e.request_id, e.reason) for e in s.scalars(select(GdprEvent).where(GdprEvent.client_number == card))])
+    assert events == [("export", None, REASON), ("erasure", None, REASON)]
 
 
 def test_the_export_through_the_api_and_the_command_line(app, db_session, dpo, make_user, tmp_path):
@@ -149,18 +189,24 @@ def test_the_export_through_the_api_and_the_command_line(app, db_session, dpo, m
     card, data = full_card(app, db_session, client)
     api = app.test_client()
     headers = token_for(api, make_user(DATA_PROTECTION_OFFICER))
-    body = api.get(f"/api/v1/gdpr/client/{card}/export", headers=headers).json
+    url = f"/api/v1/gdpr/client/{card}/export"
+    body = api.post(url, json={"reason": REASON}, headers=headers).json
     assert body["places"]["client"]["rows"][0]["email"] == data["email"]
-    assert api.get("/api/v1/gdpr/client/987654/export", headers=headers).status_code == 404
-    assert api.get(f"/api/v1/gdpr/client/{card}/export", headers=token_for(api, make_user(MANAGER))).status_code == 403
+    assert api.get(url, headers=headers).status_code == 405, "an export is recorded: never a GET"
+    assert api.post(url, json={}, headers=headers).status_code == 400
+    assert api.post(url, json={"reason": 7}, headers=headers).status_code == 400
+    assert api.post("/api/v1/gdpr/client/987654/export", json={"reason": REASON}, headers=headers).status_code == 404
+    assert api.post(url, json={"reason": REASON}, headers=token_for(api, make_user(MANAGER))).status_code == 403
 
     result = run_flask(["crm", "export", str(card)], same_database_env(app))
+    assert result.returncode == 1 and "podaj przyczynę" in result.stderr
+    result = run_flask(["crm", "export", str(card), "--reason", REASON], same_database_env(app))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["places"]["client"]["rows"][0]["email"] == data["email"]
     target = tmp_path / "eksport.zip"
-    result = run_flask(["crm", "export", str(card), "--output", str(target)], same_database_env(app))
+    result = run_flask(["crm", "export", str(card), "--output", str(target), "--reason", REASON], same_database_env(app))
     assert result.returncode == 0 and "export.json" in zipfile.ZipFile(target).namelist()
-    result = run_flask(["crm", "export", "987654"], same_database_env(app))
+    result = run_flask(["crm", "export", "987654", "--reason", REASON], same_database_env(app))
     assert result.returncode == 1 and "Nie ma takiego klienta" in result.stderr
 
 
@@ -194,13 +240,12 @@ def test_erasure_previews_then_removes_the_person_from_every_place_and_the_raw_d
     preview = client.get(f"/gdpr/client/{card}/erase?request={request_id}")
     assert preview.status_code == 200
     assert '<tr data-table="client"><td>' in preview.text and "<td>1</td><td>2</td>" in preview.text
-    refused = client.post(f"/gdpr/client/{card}/erase?request={request_id}",
-                          data={"csrf_token": csrf_token(preview.text), "confirm": str(card + 1)})
+    refused = client.post(f"/gdpr/client/{card}/erase",
+                          data={"csrf_token": csrf_token(preview.text), "confirm": str(card + 1), "request": str(request_id)})
     assert refused.status_code == 400 and "wpisz numer klienta" in refused.text
     assert rows_about(db_session, card) == before
 
-    done = client.post(f"/gdpr/client/{card}/erase?request={request_id}",
-                       data={"csrf_token": csrf_token(preview.text), "confirm": f"#{card}"}, follow_redirects=True)
+    done = erase_form(client, card, f"#{card}", request_id)
     assert "usunięta ze wszystkich miejsc" in done.text
     assert rows_about(db_session, card) == {}
     kept = db_session(lambda s: s.get(DataSubjectRequest, request_id))
@@ -234,7 +279,7 @@ def test_transactions_left_empty_by_an_erasure_are_removed_and_shared_ones_kept(
 
     own = db_session(lambda s: transactions_of(s, card))
     kept = db_session(lambda s: transactions_of(s, other))
-    db_session(lambda s: erase(s, card))
+    db_session(lambda s: erase(s, card, reason=REASON))
     remaining = db_session(lambda s: set(s.scalars(select(transaction.id).where(transaction.id.in_(own | kept)))))
     assert remaining == kept
 
@@ -255,7 +300,7 @@ def test_a_failure_in_the_middle_of_an_erasure_changes_nothing(app, db_session, 
 
     monkeypatch.setattr(erasure, "_erase_place", failing)
     with pytest.raises(RuntimeError):
-        db_session(lambda s: erasure.erase(s, card))
+        db_session(lambda s: erasure.erase(s, card, reason=REASON))
     assert len(calls) == 4
     assert rows_about(db_session, card) == before
 
@@ -265,7 +310,7 @@ def test_an_erased_persons_email_cannot_come_back_unnoticed(app, db_session, dpo
 
     client, _ = dpo
     card, data = full_card(app, db_session, client)
-    db_session(lambda s: erase(s, card))
+    db_session(lambda s: erase(s, card, reason=REASON))
     admin, _ = signed_in(app)
     again = company_form(email=data["email"].upper())
     response = add_client(admin, again)
@@ -288,17 +333,22 @@ def test_erasure_through_the_api_and_the_command_line(app, db_session, dpo, make
     headers = token_for(api, make_user(DATA_PROTECTION_OFFICER))
     preview = api.get(f"/api/v1/gdpr/client/{card}/erasure", headers=headers).json
     assert preview["places"]["client"] == {"rows": 1, "versions": 2}
-    assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": card + 1}, headers=headers).status_code == 400
-    assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": card}, headers=token_for(api, make_user(MANAGER))).status_code == 403
-    done = api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": card}, headers=headers)
+    url = f"/api/v1/gdpr/client/{card}/erasure"
+    assert api.post(url, json={"confirm": card + 1, "reason": REASON}, headers=headers).status_code == 400
+    assert api.post(url, json={"confirm": card}, headers=headers).status_code == 400, "neither a request nor a reason"
+    assert api.post(url, json={"confirm": card, "reason": REASON}, headers=token_for(api, make_user(MANAGER))).status_code == 403
+    assert rows_about(db_session, card) != {}
+    done = api.post(url, json={"confirm": card, "reason": REASON}, headers=headers)
     assert done.status_code == 200 and rows_about(db_session, card) == {}
-    assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": card}, headers=headers).status_code == 404
+    assert api.post(url, json={"confirm": card, "reason": REASON}, headers=headers).status_code == 404
 
     other, _ = full_card(app, db_session, client)
-    result = run_flask(["crm", "erase", str(other)], same_database_env(app), input_text="n\n")
+    result = run_flask(["crm", "erase", str(other), "--reason", REASON], same_database_env(app), input_text="n\n")
     assert result.returncode == 1 and "Niczego nie usunięto" in result.stderr
     assert rows_about(db_session, other) != {}
     result = run_flask(["crm", "erase", str(other), "--yes"], same_database_env(app))
+    assert result.returncode == 1 and "podaj przyczynę" in result.stderr
+    result = run_flask(["crm", "erase", str(other), "--yes", "--reason", REASON], same_database_env(app))
     assert result.returncode == 0, result.stderr
     assert rows_about(db_session, other) == {}
 
@@ -416,8 +466,8 @@ def test_exports_and_erasures_are_listed_without_personal_data(app, db_session, 
 
     client, _ = dpo
     card, data = full_card(app, db_session)
-    client.get(f"/gdpr/client/{card}/export")
-    db_session(lambda s: erase(s, card))
+    export_zip(client, card, reason=REASON)
+    db_session(lambda s: erase(s, card, reason=REASON))
     auditor, _ = signed_in(app, make_user(AUDITOR))
     page = auditor.get("/gdpreventmodelview/list/").text
     assert page.count(f"<td>{card}</td>") == 2 and "Eksport" in page and "Usunięcie" in page
@@ -432,11 +482,11 @@ def test_an_export_or_erasure_naming_another_clients_request_is_refused_and_chan
     other, _ = full_card(app, db_session)
     foreign = register_request(client, other, kind="access")
     for request_id in (foreign, 987654):
-        response = client.get(f"/gdpr/client/{card}/export?request={request_id}")
+        response = export_zip(client, card, request_id)
         assert response.status_code == 400 and "Nie ma takiego żądania" in response.text
         page = client.get(f"/gdpr/client/{card}/erase")
-        response = client.post(f"/gdpr/client/{card}/erase?request={request_id}",
-                               data={"csrf_token": csrf_token(page.text), "confirm": str(card)})
+        response = client.post(f"/gdpr/client/{card}/erase",
+                               data={"csrf_token": csrf_token(page.text), "confirm": str(card), "request": str(request_id)})
         assert response.status_code == 400 and "Nie ma takiego żądania" in response.text
     api = app.test_client()
     headers = token_for(api, make_user(DATA_PROTECTION_OFFICER))
@@ -446,3 +496,36 @@ def test_an_export_or_erasure_naming_another_clients_request_is_refused_and_chan
     assert result.returncode == 1 and "Nie ma takiego żądania" in result.stderr
     assert rows_about(db_session, card) != {}
     assert db_session(lambda s: [(e.kind, e.request_id) for e in s.scalars(select(GdprEvent).where(GdprEvent.client_number == card))]) == []
+
+
+def test_erasing_or_exporting_needs_the_requests_and_the_persons_data_in_clear(app, db_session, make_user):
+    from crm.extensions import appbuilder
+    from crm.security.capabilities import pairs_for
+    from tests.test_permission_matrix import admin_client, new_role, post_form, read_form, role_id
+
+    admin, auth = admin_client(app)
+    role = new_role(admin, auth)
+    rid = role_id(app, role)
+    refused = post_form(admin, read_form(admin), add=[f"{rid}:clients.view", f"{rid}:gdpr.erase", f"{rid}:gdpr.export"])
+    assert refused.status_code == 400
+    assert "wymaga też" in refused.text and "Rejestrowanie i obsługa żądań osób oraz ich terminy" in refused.text
+
+    # a role holding erasure without them (as set up before this rule existed) is refused at the door
+    def grant(s):
+        found = appbuilder.sm.find_role(role)
+        rows = {(pv.permission.name, pv.view_menu.name): pv for pv in s.scalars(s.query(appbuilder.sm.permissionview_model).statement)}
+        found.permissions = [rows[pair] for pair in pairs_for({"clients.view", "gdpr.erase", "gdpr.export"})]
+        s.commit()
+
+    db_session(grant)
+    card, _ = full_card(app, db_session)
+    staff, _ = signed_in(app, make_user(role))
+    assert staff.get(f"/gdpr/client/{card}/erase").status_code == 403
+    page = staff.get(f"/clientmodelview/show/{card}")
+    response = staff.post(f"/gdpr/client/{card}/erase", data={"csrf_token": csrf_token(page.text), "confirm": str(card), "reason": REASON})
+    assert response.status_code == 403 and "aby sprawdzić, kogo usuwasz" in response.text
+    api = app.test_client()
+    headers = token_for(api, make_user(role))
+    assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": card, "reason": REASON}, headers=headers).status_code == 403
+    assert api.post(f"/api/v1/gdpr/client/{card}/export", json={"reason": REASON}, headers=headers).status_code == 403
+    assert rows_about(db_session, card) != {}

@@ -427,7 +427,7 @@ def test_database_going_away_during_an_erasure_leaves_every_place_intact(proxied
     token = CSRF_INPUT.search(preview.text).group(1)
     # the record of the erasure is written after every place was emptied in the transaction
     proxy.cut_on = b"INSERT INTO gdpr_event"
-    answer = browser.post(f"{browser.base}/gdpr/client/6/erase", data={"csrf_token": token, "confirm": "6"},
+    answer = browser.post(f"{browser.base}/gdpr/client/6/erase", data={"csrf_token": token, "confirm": "6", "reason": "Karta testowa do usunięcia"},
                           allow_redirects=False)
     assert proxy.cut.is_set(), "the erasure never reached its record"
     assert answer.status_code == 503 and polish(UNAVAILABLE_MESSAGE) in answer.text
@@ -436,7 +436,7 @@ def test_database_going_away_during_an_erasure_leaves_every_place_intact(proxied
     assert servers.query("SELECT count(*) FROM gdpr_event")[0][0] == 0
     preview = browser.get(f"{browser.base}/gdpr/client/6/erase")
     token = CSRF_INPUT.search(preview.text).group(1)
-    done = browser.post(f"{browser.base}/gdpr/client/6/erase", data={"csrf_token": token, "confirm": "6"},
+    done = browser.post(f"{browser.base}/gdpr/client/6/erase", data={"csrf_token": token, "confirm": "6", "reason": "Karta testowa do usunięcia"},
                         allow_redirects=False)
     assert done.status_code == 302
     assert servers.query("SELECT count(*) FROM client WHERE id = 6")[0][0] == 0

@@ -17,6 +17,9 @@ REQUEST_STATUS_LABELS = {
     "refused": _l("Refused"),
 }
 OPEN_STATUSES = ("received", "in_progress")
+#: the kinds of request an export answers in full (an export for an erasure request is a check, not the answer)
+ANSWERED_BY_EXPORT = ("access", "portability")
+ANSWERED_BY_ERASURE = ("erasure",)
 VERIFICATION_LABELS = {
     "id_document": _l("Identity document shown in person"),
     "email_on_file": _l("Email from the address on file"),

@@ -16,11 +16,11 @@ from sqlalchemy import delete, exists, or_, select, union, update
 from sqlalchemy_continuum import versioning_manager
 
 from crm.clients.models import Client
-from crm.gdpr.models import DataSubjectRequest, GdprEvent, Suppression
+from crm.gdpr.choices import ANSWERED_BY_ERASURE
+from crm.gdpr.models import GdprEvent, Suppression
 from crm.gdpr.places import counts, places
-from crm.gdpr.service import check_request
+from crm.gdpr.service import check_grounds, fulfil
 from crm.privacy.registry import Erasure
-from crm.timeutil import utcnow
 
 NO_SUCH_CLIENT_MESSAGE = _l("There is no such client; it may have been erased already.")
 CONFIRMATION_MESSAGE = _l("Type the client's number exactly as shown to confirm the erasure. Nothing was erased.")
@@ -102,24 +102,27 @@ def _erase_place(session, place, client_id: int) -> None:
             session.execute(update(table).where(place.rows_of(table, client_id)).values(emptied))
 
 
-def erase(session, client_id: int, actor=None, request_id: int | None = None, kind: str = "erasure") -> GdprEvent:
-    """Erase a client everywhere; returns the record of the erasure (committed)."""
+def erase(
+    session, client_id: int, actor=None, request_id: int | None = None, reason: str | None = None,
+    kind: str = "erasure",
+) -> GdprEvent:
+    """Erase a client everywhere; returns the record of the erasure (committed).
+
+    The erasure answers a request of this client (which is then completed), or
+    has a written reason; otherwise nothing is done (ErasureError).
+    """
     client = session.get(Client, client_id)
     if client is None:
         raise ErasureError(NO_SUCH_CLIENT_MESSAGE, status=404)
     try:
-        check_request(session, request_id, client_id)
+        reason = check_grounds(session, client_id, request_id, reason)
     except ValueError as error:
         raise ErasureError(error) from None
     try:
         held = counts(session, client_id)
         hashes = (client.email_bidx, client.phone_bidx)
         touched = _touched_transactions(session, client_id)
-        if request_id is not None:
-            request = session.get(DataSubjectRequest, request_id)
-            if request.status != "completed":
-                request.status, request.completed_on = "completed", utcnow().date()
-            session.flush()
+        fulfil(session, request_id, ANSWERED_BY_ERASURE)
         for place in places():
             _erase_place(session, place, client_id)
         empty = _transactions_left_empty(session, touched)
@@ -130,7 +133,7 @@ def erase(session, client_id: int, actor=None, request_id: int | None = None, ki
         record["transactions"] = {"rows": len(empty), "versions": 0}
         event = GdprEvent(
             kind=kind, user_id=getattr(actor, "id", None), client_number=client_id, request_id=request_id,
-            counts=json.dumps(record, sort_keys=True),
+            reason=reason, counts=json.dumps(record, sort_keys=True),
         )
         session.add(event)
         session.flush()

@@ -20,9 +20,10 @@ from sqlalchemy import select
 from sqlalchemy_continuum import version_class, versioning_manager
 
 from crm.clients.models import Client
+from crm.gdpr.choices import ANSWERED_BY_EXPORT
 from crm.gdpr.models import GdprEvent
 from crm.gdpr.places import places
-from crm.gdpr.service import check_request
+from crm.gdpr.service import check_grounds, fulfil
 from crm.spreadsheet import csv_cell
 from crm.timeutil import utcnow
 
@@ -127,18 +128,22 @@ def package(data: dict) -> bytes:
     return buffer.getvalue()
 
 
-def record(session, client_id: int, data: dict, actor=None, request_id: int | None = None) -> GdprEvent:
-    """Record who exported whose data, when, for which request (committed).
+def record(
+    session, client_id: int, data: dict, actor=None, request_id: int | None = None, reason: str | None = None,
+) -> GdprEvent:
+    """Record who exported whose data, when, for which request or why (committed); the request is then completed.
 
-    A request of another client (or none at all) is refused before anything is recorded.
+    A request of another client, or neither a request nor a reason, is refused
+    before anything is recorded.
     """
     try:
-        check_request(session, request_id, client_id)
+        reason = check_grounds(session, client_id, request_id, reason)
     except ValueError as error:
         raise ExportError(error, status=400) from None
+    fulfil(session, request_id, ANSWERED_BY_EXPORT)
     event = GdprEvent(
         kind="export", user_id=getattr(actor, "id", None), client_number=client_id, request_id=request_id,
-        counts=json.dumps(summary(data), sort_keys=True),
+        reason=reason, counts=json.dumps(summary(data), sort_keys=True),
     )
     session.add(event)
     session.commit()

@@ -168,6 +168,8 @@ class GdprEvent(Model):
     client_number = Column(Integer, nullable=False, index=True)
     request_id = Column(Integer, ForeignKey("data_subject_request.id", ondelete="SET NULL"))
     request = relationship(DataSubjectRequest)
+    #: why, when no request is named ("retention period ended"); the form asks for no personal data in it
+    reason = Column(Text)
     #: what went from each place (erasure) or what the download held (export), as JSON
     counts = Column(Text, nullable=False, default="{}")
 

@@ -31,6 +31,12 @@ SUPPRESSED_MESSAGE = _l(
 )
 
 NO_SUCH_REQUEST_MESSAGE = _l("There is no such request for this client.")
+NO_GROUNDS_MESSAGE = _l(
+    "Name the data-subject request this answers, or write the reason (at least %(min)d characters, without the "
+    "person's data). Nothing was done."
+)
+REASON_TOO_LONG_MESSAGE = _l("The reason has at most %(max)d characters.")
+MIN_REASON, MAX_REASON = 10, 500
 
 #: Art. 12(3): one month, extendable by two further months
 ANSWER_WITHIN = relativedelta(months=1)
@@ -70,6 +76,40 @@ def check_request(session, request_id: int | None, client_id: int) -> None:
     found = session.get(DataSubjectRequest, request_id)
     if found is None or found.client_id != client_id:
         raise ValueError(str(NO_SUCH_REQUEST_MESSAGE))
+
+
+def check_grounds(session, client_id: int, request_id: int | None, reason: str | None) -> str | None:
+    """An export or erasure answers a request of this client, or has a written reason (ValueError otherwise).
+
+    Returns the reason as it is kept (stripped), or None when a request is named.
+    """
+    check_request(session, request_id, client_id)
+    if request_id is not None:
+        return None
+    reason = " ".join((reason or "").split())
+    if len(reason) < MIN_REASON:
+        raise ValueError(str(NO_GROUNDS_MESSAGE % {"min": MIN_REASON}))
+    if len(reason) > MAX_REASON:
+        raise ValueError(str(REASON_TOO_LONG_MESSAGE % {"max": MAX_REASON}))
+    return reason
+
+
+def fulfil(session, request_id: int | None, kinds: tuple[str, ...]) -> None:
+    """Mark the request an export or erasure answered as completed today, if it is open and of one of ``kinds``."""
+    if request_id is None:
+        return
+    request = session.get(DataSubjectRequest, request_id)
+    if request.status in OPEN_STATUSES and request.kind in kinds:
+        request.status, request.completed_on = "completed", utcnow().date()
+        session.flush()
+
+
+def requests_of(session, client_id: int) -> list[DataSubjectRequest]:
+    """The client's requests, open ones first, newest first: what an export or erasure may answer."""
+    return sorted(
+        session.scalars(select(DataSubjectRequest).where(DataSubjectRequest.client_id == client_id)),
+        key=lambda request: (request.status not in OPEN_STATUSES, -request.id),
+    )
 
 
 def open_requests(session, today: date | None = None) -> tuple[list, list]:

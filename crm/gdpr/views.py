@@ -34,7 +34,7 @@ from crm.gdpr.choices import (
     VERIFICATION_LABELS,
 )
 from crm.gdpr.models import Consent, DataSubjectRequest, GdprEvent, Restriction
-from crm.gdpr.service import NO_SUCH_REQUEST_MESSAGE
+from crm.gdpr.service import MIN_REASON, NO_GROUNDS_MESSAGE
 from crm.modelviews import NoFileDownload, PostedSearch, VersionedModelView
 from crm.privacy.filters import PrivacyAwareInterface
 from crm.privacy.categories import IDENTITY
@@ -43,6 +43,9 @@ from crm.privacy.masking import can_see, mask, sees_personal_data
 DATES_MESSAGE = _l("The end date cannot come before the start date.")
 FUTURE_MESSAGE = _l("A consent cannot be given on a future date.")
 EXPORT_NEEDS_CLEAR_DATA = _l("An export holds personal data in clear: your role may not see it.")
+ERASE_NEEDS_CLEAR_DATA = _l(
+    "Erasing needs the person's data in clear, to check whom you erase: your role may not see all of it."
+)
 
 
 def _select(label, labels, required=True):
@@ -216,11 +219,12 @@ class GdprEventModelView(NoFileDownload, PostedSearch, ModelView):
         "kind": _l("Kind"),
         "client_number": _l("Client number"),
         "request": _l("Request"),
+        "reason": _l("Reason"),
         "user": _l("By"),
         "counts": _l("Records"),
     }
     list_columns = ["occurred_at", "kind", "client_number", "request", "user"]
-    show_columns = ["occurred_at", "kind", "client_number", "request", "user", "counts"]
+    show_columns = ["occurred_at", "kind", "client_number", "request", "reason", "user", "counts"]
     search_columns = ["kind", "client_number", "occurred_at", "user"]
     order_columns = ["occurred_at", "client_number"]
     base_order = ("occurred_at", "desc")
@@ -281,18 +285,33 @@ class GdprView(BaseView):
             today=date.today(),
         )
 
-    @expose("/client/<int:pk>/export")
+    @expose("/client/<int:pk>/export", methods=["GET"])
+    @has_access
+    @permission_name("export")
+    def export_form(self, pk):
+        """Ask which request the export answers, or why it is made; the export itself is a POST."""
+        if not sees_personal_data():
+            raise refusal(403, EXPORT_NEEDS_CLEAR_DATA)
+        if db.session.get(Client, pk) is None:
+            abort(404)
+        return self._grounds_page("gdpr/export.html", _l("Export a person's data"), pk)
+
+    @expose("/client/<int:pk>/export", methods=["POST"])
     @has_access
     @permission_name("export")
     def export(self, pk):
+        """The ZIP of everything held about the person, recorded with its request or reason."""
         if not sees_personal_data():
             raise refusal(403, EXPORT_NEEDS_CLEAR_DATA)
         try:
             data = export.collect(db.session, pk)
             archive = export.package(data)
-            export.record(db.session, pk, data, actor=g.user, request_id=_request_id())
+            export.record(db.session, pk, data, actor=g.user, request_id=_request_id(), reason=request.form.get("reason"))
         except export.ExportError as error:
-            raise refusal(error.status, error) from None
+            if error.status == 404:
+                abort(404)
+            flash(str(error), "danger")
+            return self._grounds_page("gdpr/export.html", _l("Export a person's data"), pk, status=error.status)
         return send_file(
             io.BytesIO(archive), mimetype="application/zip", as_attachment=True,
             download_name=f"kartoteka-client-{pk}.zip",
@@ -302,25 +321,37 @@ class GdprView(BaseView):
     @has_access
     @permission_name("erase")
     def erase_preview(self, pk):
+        if not sees_personal_data():
+            raise refusal(403, ERASE_NEEDS_CLEAR_DATA)
         try:
             preview = erasure.preview(db.session, pk)
         except erasure.ErasureError:
             abort(404)
         return self._erase_page(preview)
 
-    def _erase_page(self, preview, status=200):
+    def _grounds_page(self, template, title, client_id, status=200, **values):
         return self.render_template(
-            "gdpr/erase.html",
-            title=_l("Erase a person"),
-            preview=preview,
-            client_label=_client_label(preview.client_id),
+            template,
+            title=title,
+            client_id=client_id,
+            client_label=_client_label(client_id),
+            requests=service.requests_of(db.session, client_id),
             request_id=_request_id(),
+            reason=request.form.get("reason", ""),
+            kinds=REQUEST_KIND_LABELS,
+            statuses=REQUEST_STATUS_LABELS,
+            **values,
         ), status
+
+    def _erase_page(self, preview, status=200):
+        return self._grounds_page("gdpr/erase.html", _l("Erase a person"), preview.client_id, status, preview=preview)
 
     @expose("/client/<int:pk>/erase", methods=["POST"])
     @has_access
     @permission_name("erase")
     def erase(self, pk):
+        if not sees_personal_data():
+            raise refusal(403, ERASE_NEEDS_CLEAR_DATA)
         try:
             preview = erasure.preview(db.session, pk)
         except erasure.ErasureError:
@@ -329,7 +360,7 @@ class GdprView(BaseView):
             flash(str(erasure.CONFIRMATION_MESSAGE), "danger")
             return self._erase_page(preview, status=400)
         try:
-            event = erasure.erase(db.session, pk, actor=g.user, request_id=_request_id())
+            event = erasure.erase(db.session, pk, actor=g.user, request_id=_request_id(), reason=request.form.get("reason"))
         except erasure.ErasureError as error:
             flash(str(error), "danger")
             return self._erase_page(preview, status=error.status)
@@ -356,34 +387,76 @@ class GdprView(BaseView):
         )
 
 
+def _grounds_of(body: dict) -> tuple[int | None, str | None] | None:
+    """The request id and reason of an API body, or None when their types are wrong."""
+    request_id, reason = body.get("request_id"), body.get("reason")
+    if request_id is not None and (not isinstance(request_id, int) or isinstance(request_id, bool)):
+        return None
+    if reason is not None and not isinstance(reason, str):
+        return None
+    return request_id, reason
+
+
 class GdprApi(AnswersUnavailable, BaseApi):
-    """Export and erasure over the REST API, behind the same permissions as the screens."""
+    """Export and erasure over the REST API, behind the same permissions as the screens.
+
+    Both are POSTs naming the request they answer (``request_id``) or a written
+    ``reason``; both are recorded.
+    """
 
     resource_name = "gdpr"
     allow_browser_login = False
     openapi_spec_tag = "GDPR"
 
-    @expose("/client/<int:pk>/export", methods=["GET"])
+    @expose("/client/<int:pk>/export", methods=["POST"])
     @protect()
     @permission_name("export")
     def export(self, pk):
-        """Everything held about a client, as JSON; the download is recorded.
+        """Everything held about a client, as JSON; the export is recorded.
         ---
-        get:
+        post:
+          summary: Export everything held about a client (Art. 15, 20)
           parameters:
           - in: path
             name: pk
-            schema: {type: integer}
+            required: true
+            schema: {type: integer, minimum: 1}
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  description: A request of this client, or a reason of 10 to 500 characters.
+                  properties:
+                    request_id: {type: integer, description: The data-subject request this export answers}
+                    reason: {type: string, description: Why, when no request is named (no personal data)}
           responses:
-            200: {description: The export}
-            403: {description: The role may not export or see personal data}
-            404: {description: No such client}
+            200:
+              description: The export
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      format: {type: string}
+                      generated_at: {type: string}
+                      client_id: {type: integer}
+                      places: {type: object}
+            400: {$ref: '#/components/responses/400'}
+            401: {$ref: '#/components/responses/401'}
+            403: {$ref: '#/components/responses/403'}
+            404: {$ref: '#/components/responses/404'}
         """
         if not sees_personal_data():
-            return self.response_403()
+            return self.response(403, message=str(EXPORT_NEEDS_CLEAR_DATA))
+        body = request.get_json(silent=True)
+        grounds = _grounds_of(body) if isinstance(body, dict) else None
+        if grounds is None:
+            return self.response_400(message=str(NO_GROUNDS_MESSAGE % {"min": MIN_REASON}))
         try:
             data = export.collect(db.session, pk)
-            export.record(db.session, pk, data, actor=g.user, request_id=_request_id())
+            export.record(db.session, pk, data, actor=g.user, request_id=grounds[0], reason=grounds[1])
         except export.ExportError as error:
             return self.response(error.status, message=str(error))
         return self.response(200, **data)
@@ -395,13 +468,31 @@ class GdprApi(AnswersUnavailable, BaseApi):
         """What erasing a client would remove, place by place.
         ---
         get:
+          summary: Preview an erasure
           parameters:
           - in: path
             name: pk
-            schema: {type: integer}
+            required: true
+            schema: {type: integer, minimum: 1}
           responses:
-            200: {description: Counts per place}
-            404: {description: No such client}
+            200:
+              description: Records and earlier versions per place, and change records left empty
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      places:
+                        type: object
+                        additionalProperties:
+                          type: object
+                          properties:
+                            rows: {type: integer}
+                            versions: {type: integer}
+                      transactions: {type: integer}
+            401: {$ref: '#/components/responses/401'}
+            403: {$ref: '#/components/responses/403'}
+            404: {$ref: '#/components/responses/404'}
         """
         try:
             preview = erasure.preview(db.session, pk)
@@ -417,34 +508,52 @@ class GdprApi(AnswersUnavailable, BaseApi):
     @protect()
     @permission_name("erase")
     def erase(self, pk):
-        """Erase a client everywhere; the body must repeat the client's id as ``confirm``.
+        """Erase a client everywhere; the body repeats the client's id as ``confirm``.
         ---
         post:
+          summary: Erase a client from every place (Art. 17)
           parameters:
           - in: path
             name: pk
-            schema: {type: integer}
+            required: true
+            schema: {type: integer, minimum: 1}
           requestBody:
+            required: true
             content:
               application/json:
                 schema:
                   type: object
+                  required: [confirm]
+                  description: The client's id again, and a request of this client or a reason of 10 to 500 characters.
                   properties:
-                    confirm: {type: integer}
-                    request_id: {type: integer}
+                    confirm: {type: integer, description: The client's id, to confirm}
+                    request_id: {type: integer, description: The data-subject request this erasure answers}
+                    reason: {type: string, description: Why, when no request is named (no personal data)}
           responses:
-            200: {description: The erasure record}
-            400: {description: Not confirmed}
-            404: {description: No such client}
+            200:
+              description: The erasure record
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      erasure_id: {type: integer}
+                      counts: {type: string}
+            400: {$ref: '#/components/responses/400'}
+            401: {$ref: '#/components/responses/401'}
+            403: {$ref: '#/components/responses/403'}
+            404: {$ref: '#/components/responses/404'}
         """
+        if not sees_personal_data():
+            return self.response(403, message=str(ERASE_NEEDS_CLEAR_DATA))
         body = request.get_json(silent=True)
-        if not isinstance(body, dict) or body.get("confirm") != pk:
+        if not isinstance(body, dict) or body.get("confirm") != pk or isinstance(body.get("confirm"), bool):
             return self.response_400(message=str(erasure.CONFIRMATION_MESSAGE))
-        request_id = body.get("request_id")
-        if request_id is not None and not isinstance(request_id, int):
-            return self.response_400(message=str(NO_SUCH_REQUEST_MESSAGE))
+        grounds = _grounds_of(body)
+        if grounds is None:
+            return self.response_400(message=str(NO_GROUNDS_MESSAGE % {"min": MIN_REASON}))
         try:
-            event = erasure.erase(db.session, pk, actor=g.user, request_id=request_id)
+            event = erasure.erase(db.session, pk, actor=g.user, request_id=grounds[0], reason=grounds[1])
         except erasure.ErasureError as error:
             return self.response(error.status, message=str(error))
         return self.response(200, erasure_id=event.id, counts=event.counts)
