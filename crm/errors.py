@@ -10,9 +10,10 @@ import sys
 import traceback
 
 from flask import current_app, g, jsonify, render_template, request
-from flask_login import current_user
+from flask_appbuilder.exceptions import ApplyFilterException
 from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -129,6 +130,7 @@ def handle_database_unavailable(error: Exception):
 
 
 OUT_OF_RANGE_MESSAGE = _l("A value is out of the range the database can store or compare.")
+BAD_FILTER_MESSAGE = _l("A search value does not fit its field (for example text where a record is chosen). Search again.")
 
 
 class AnswersUnavailable:
@@ -146,11 +148,12 @@ class AnswersUnavailable:
             return handle_database_unavailable(cause)
         if isinstance(error, HTTPException) and error.code and error.code < 500:
             return handle_http_error(error)
-        if isinstance(error, (DataError, OverflowError)):
+        if isinstance(error, (DataError, OverflowError, ApplyFilterException)):
             from crm.extensions import db
 
             db.session.rollback()
-            return _answer(400, str(OUT_OF_RANGE_MESSAGE))
+            message = BAD_FILTER_MESSAGE if isinstance(error, ApplyFilterException) else OUT_OF_RANGE_MESSAGE
+            return _answer(400, str(message))
         return super().response_500(message, *args, **kwargs)
 
 

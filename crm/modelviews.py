@@ -32,7 +32,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from wtforms.fields.core import UnboundField
 
 from crm import searches
-from crm.errors import AnswersUnavailable, raise_if_unavailable, refusal
+from crm.errors import BAD_FILTER_MESSAGE, AnswersUnavailable, raise_if_unavailable, refusal
 from crm.forms import Rules, schema_rules_mixin
 from crm.locking import CONFLICT_MESSAGE, MISSING_LOCK_MESSAGE, LockVersionField, is_current, parse_lock_version
 from crm.privacy.filters import SEARCH_NOT_ALLOWED_MESSAGE
@@ -92,7 +92,6 @@ SEARCH_EXPIRED_MESSAGE = _l("That search is no longer available; search again.")
 SEARCH_TOO_LONG_MESSAGE = _l("A search term has at most %(max)d characters.")
 #: longer terms find nothing a shorter one would not, and would not fit the session
 MAX_SEARCH_TERM = 200
-BAD_FILTER_MESSAGE = _l("A search value does not fit its field (for example text where a record is chosen). Search again.")
 
 
 class CrmShowWidget(ShowWidget):

@@ -328,6 +328,7 @@ def admin_account(app):
 
 
 def test_the_last_administrator_account_can_be_neither_demoted_nor_deleted(app, only_admin_administers):
+    """Nobody else may manage it (it holds the most), and it may not demote or delete itself."""
     client, auth = admin_client(app)
     admin_id, _, _ = admin_account(app)
     form = client.get(f"/users/edit/{admin_id}").text
@@ -339,11 +340,11 @@ def test_the_last_administrator_account_can_be_neither_demoted_nor_deleted(app, 
         },
         follow_redirects=True,
     )
-    assert "Nikt nie mógłby administrować" in response.text
+    assert "Nie możesz tu zmieniać własnych ról" in response.text
     assert admin_account(app) == (admin_id, True, [ADMINISTRATOR])
 
     response = client.post(f"/users/delete/{admin_id}", data={"csrf_token": auth.csrf}, follow_redirects=True)
-    assert "Nikt nie mógłby administrować" in response.text
+    assert "Nie możesz tu zmieniać własnych ról" in response.text
     assert admin_account(app)[0] == admin_id
 
 

@@ -55,9 +55,10 @@ class KartotekaSecurityManager(SecurityManager):
         FAB asks the database once per menu item, button and tab: about 40
         queries for one page of Kartoteka's menu.
         """
-        return (view_name, permission_name) in self._granted_pairs(tuple(sorted(role_ids)))
+        return (view_name, permission_name) in self.granted_pairs(tuple(sorted(role_ids)))
 
-    def _granted_pairs(self, role_ids: tuple[int, ...]) -> frozenset[tuple[str, str]]:
+    def granted_pairs(self, role_ids: tuple[int, ...]) -> frozenset[tuple[str, str]]:
+        """The (view, permission) pairs these roles hold, read once a request (forgotten on commit)."""
         cache = g.setdefault(GRANTED_CACHE, {}) if has_app_context() else {}
         if role_ids not in cache:
             rows = (

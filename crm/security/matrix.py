@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from crm.extensions import appbuilder
-from crm.security import capabilities
+from crm.security import capabilities, grants
 from crm.security.capabilities import ADMINISTER_ROLES, BY_KEY, CAPABILITIES, catalogue_pairs, held, pairs_for
 from crm.security.models import PermissionChange
 from crm.security.roles import BUILTIN_ROLES, PUBLIC, label_of_role
@@ -174,6 +174,7 @@ def save_matrix(session, ticked: dict[int, set[str]], shown_stamp: str, actor) -
             before, after = by_id[role.id].capabilities, frozenset(ticked[role.id])
             if before == after:
                 continue
+            _check_within(actor, role, after - before)
             _check_requirements(by_id[role.id].label, after)
             _set_capabilities(role, after, pair_rows)
             changed += _record_cells(session, role, before, after, actor)
@@ -185,6 +186,15 @@ def save_matrix(session, ticked: dict[int, set[str]], shown_stamp: str, actor) -
         session.rollback()
         raise
     return changed
+
+
+def _check_within(actor, role, granted=frozenset()) -> None:
+    """Nobody changes a role holding more than they do, or grants what they lack (crm.security.grants)."""
+    try:
+        grants.require_role_within(actor, role)
+        grants.require_capabilities_within(actor, granted)
+    except grants.GrantError as error:
+        raise MatrixError(error, status=403) from None
 
 
 def keep_an_administrator(session, deleting_user_id: int | None = None) -> None:
@@ -219,6 +229,8 @@ def add_role(session, name: str, actor, clone_of: int | None = None):
     try:
         name = _valid_name(session, name)
         source = _find_editable(session, clone_of) if clone_of is not None else None
+        if source is not None:
+            _check_within(actor, source)
         keys = held(_role_pairs(source)) if source is not None else frozenset()
         role = appbuilder.sm.role_model(name=name)
         session.add(role)
@@ -247,6 +259,7 @@ def rename_role(session, role_id: int, name: str, actor):
         role = _find_editable(session, role_id)
         if role.name in BUILTIN_ROLES:
             raise MatrixError(BUILTIN_RENAME_MESSAGE)
+        _check_within(actor, role)
         old = role.name
         if " ".join((name or "").split()) == old:
             return role

@@ -17,13 +17,16 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security import views as fab
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import inspect
 from werkzeug.security import check_password_hash
 from wtforms import PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
+from crm.errors import refusal
 from crm.modelviews import MaskedColumns, NoFileDownload, PostedSearch, blank_if_none
 from crm.privacy.crypto import DecryptionError, decrypt, encrypt
 from crm.privacy.filters import PrivacyAwareInterface
+from crm.security import grants
 from crm.security.choices import LOGIN_RESULT_LABELS
 from crm.security.models import LoginEvent, RoleSecurityPolicy
 
@@ -70,7 +73,8 @@ def _own_account(form):
 def _account_in_address(form):
     from crm.extensions import appbuilder
 
-    return appbuilder.sm.get_user_by_id(request.args.get("pk"))
+    pk = request.args.get("pk", "")
+    return appbuilder.sm.get_user_by_id(int(pk)) if pk.isdigit() and len(pk) < 12 else None
 
 
 def _new_password_fields(account):
@@ -130,10 +134,12 @@ class ResetMyPasswordView(fab.ResetMyPasswordView):
 
 
 def _active_users():
+    """Active accounts the signed-in administrator may manage (a forged other id is not a valid choice)."""
     from crm.extensions import appbuilder, db
 
     model = appbuilder.sm.user_model
-    return db.session.query(model).filter(model.active.is_(True)).order_by(model.username)
+    query = db.session.query(model).filter(model.active.is_(True)).order_by(model.username)
+    return [user for user in query if grants.can_manage(g.user, user)]
 
 
 class RequestPasswordChangeForm(DynamicForm):
@@ -177,15 +183,74 @@ class RequestPasswordChangeView(SimpleFormView):
 
 
 class ResetPasswordView(fab.ResetPasswordView):
-    """An administrator sets another account's password, under the same policy."""
+    """An administrator sets another account's password, under the same policy.
+
+    Not of an account holding more than the administrator, nor of their own
+    (that is "Change my password", which asks for the current one).
+    """
 
     form = AdminResetPasswordForm
     form_title = _l("Set a new password")
     message = _l("The password has been changed.")
 
+    @staticmethod
+    def _require_account():
+        account = _account_in_address(None)
+        if account is None:
+            raise refusal(404, UNKNOWN_ACCOUNT_MESSAGE)
+        _refuse_beyond_own_permissions(lambda: grants.require_manage(g.user, account))
+
+    @expose("/form", methods=["GET"])
+    @has_access
+    def this_form_get(self):
+        self._require_account()
+        return super().this_form_get()
+
+    @expose("/form", methods=["POST"])
+    @has_access
+    def this_form_post(self):
+        self._require_account()
+        return super().this_form_post()
+
+
+UNKNOWN_ACCOUNT_MESSAGE = _l("There is no such account.")
+
+
+def _within_own_permissions(check) -> None:
+    """Run a grant check; on refusal nothing stays changed and the GrantError (a ValueError) goes on.
+
+    In FAB's save hooks it is shown on the form's page like any refused save.
+    """
+    from crm.extensions import db
+
+    try:
+        # reading the roles' permissions must not write the half-made account
+        with db.session.no_autoflush:
+            check()
+    except grants.GrantError:
+        db.session.rollback()
+        raise
+
+
+def _refuse_beyond_own_permissions(check) -> None:
+    """Run a grant check before anything is shown or done; its refusal answers 403 with its message."""
+    try:
+        _within_own_permissions(check)
+    except grants.GrantError as error:
+        raise refusal(403, error) from None
+
+
+def _accounts(items) -> list:
+    return items if isinstance(items, list) else [items]
+
 
 class UserDBModelView(NoFileDownload, MaskedColumns, PostedSearch, fab.UserDBModelView):
-    """Staff accounts: new passwords follow the policy; accounts can be locked and unlocked."""
+    """Staff accounts: new passwords follow the policy; accounts can be locked and unlocked.
+
+    Bounded (crm.security.grants): an account holding more than the acting one
+    is not changed by it, roles beyond its own are not given, and nobody
+    changes their own roles, groups or activity here.
+    """
 
     add_form_extra_fields = {
         **fab.UserDBModelView.add_form_extra_fields,
@@ -197,10 +262,25 @@ class UserDBModelView(NoFileDownload, MaskedColumns, PostedSearch, fab.UserDBMod
         ),
     }
 
+    def _edit(self, pk):
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is not None:
+            # the form itself is not shown for an account one may not manage
+            _refuse_beyond_own_permissions(lambda: grants.require_manage(g.user, item, allow_self=True))
+        return super()._edit(pk)
+
+    def pre_add(self, item):
+        _within_own_permissions(lambda: grants.require_grant(g.user, grants.account_roles(item)))
+        super().pre_add(item)
+
     def pre_update(self, item):
         from crm.extensions import db
         from crm.security.matrix import keep_an_administrator
 
+        _within_own_permissions(lambda: (
+            grants.require_own_grants_unchanged(g.user, item),
+            grants.require_grant(g.user, grants.account_roles(item)),
+        ))
         super().pre_update(item)
         # the edited roles and "active" flag are flushed by the check's query
         keep_an_administrator(db.session)
@@ -209,6 +289,7 @@ class UserDBModelView(NoFileDownload, MaskedColumns, PostedSearch, fab.UserDBMod
         from crm.extensions import db
         from crm.security.matrix import keep_an_administrator
 
+        _within_own_permissions(lambda: grants.require_manage(g.user, item))
         keep_an_administrator(db.session, deleting_user_id=item.id)
 
     def _delete(self, pk):
@@ -236,12 +317,19 @@ class UserDBModelView(NoFileDownload, MaskedColumns, PostedSearch, fab.UserDBMod
         # chosen by the administrator: the new colleague replaces it at the first login
         remember_password(item, must_change=True)
 
+    @staticmethod
+    def _require_managing(items) -> None:
+        """Refuse an action on several accounts when any of them may not be managed: nothing is changed."""
+        for user in _accounts(items):
+            _refuse_beyond_own_permissions(lambda user=user: grants.require_manage(g.user, user))
+
     @action("unlock", _l("Unlock"), _l("Unlock the selected accounts?"), "fa-unlock")
     def unlock(self, items):
         from crm.extensions import db
         from crm.security import lockout
 
-        for user in items if isinstance(items, list) else [items]:
+        self._require_managing(items)
+        for user in _accounts(items):
             lockout.unlock(db.session, user.id)
         flash(gettext("The accounts are unlocked."), "info")
         return redirect(self.get_redirect())
@@ -251,7 +339,8 @@ class UserDBModelView(NoFileDownload, MaskedColumns, PostedSearch, fab.UserDBMod
         from crm.extensions import db
         from crm.security.two_factor import forget_authenticator
 
-        for user in items if isinstance(items, list) else [items]:
+        self._require_managing(items)
+        for user in _accounts(items):
             forget_authenticator(db.session, user.id)
         flash(gettext("Two-factor login was reset."), "info")
         return redirect(self.get_redirect())
@@ -261,7 +350,8 @@ class UserDBModelView(NoFileDownload, MaskedColumns, PostedSearch, fab.UserDBMod
         from crm.extensions import db
         from crm.security import lockout
 
-        for user in items if isinstance(items, list) else [items]:
+        self._require_managing(items)
+        for user in _accounts(items):
             lockout.lock(db.session, user.id)
         flash(gettext("The accounts are locked."), "info")
         return redirect(self.get_redirect())
@@ -276,7 +366,17 @@ class RoleModelView(NoFileDownload, fab.RoleModelView):
 
 
 class UserGroupModelView(NoFileDownload, fab.UserGroupModelView):
-    """Groups of staff accounts."""
+    """Groups of staff accounts: a group's roles give permissions, so they are bounded like an account's."""
+
+    def pre_add(self, item):
+        _within_own_permissions(lambda: grants.require_group_change(g.user, item))
+
+    def pre_update(self, item):
+        _within_own_permissions(lambda: grants.require_group_change(g.user, item))
+
+    def pre_delete(self, item):
+        _within_own_permissions(lambda: grants.require_group_change(g.user, item, deleting=True))
+        super().pre_delete(item)
 
 
 def _result_label(key):
@@ -447,3 +547,20 @@ class RoleSecurityPolicyView(NoFileDownload, ModelView):
     edit_columns = list_columns
     search_columns = ["role", "requires_totp"]
     order_columns = ["requires_totp"]
+
+    @staticmethod
+    def _require_roles_within(item):
+        """A role's two-factor policy is part of its protection: only within one's own permissions."""
+        before = inspect(item).attrs.role.history.deleted
+        for role in (*before, item.role):
+            if role is not None:
+                _within_own_permissions(lambda role=role: grants.require_role_within(g.user, role))
+
+    def pre_add(self, item):
+        self._require_roles_within(item)
+
+    def pre_update(self, item):
+        self._require_roles_within(item)
+
+    def pre_delete(self, item):
+        self._require_roles_within(item)

@@ -1,0 +1,196 @@
+"""Staff management is not administration: nobody grants what they lack or manages who holds more.
+
+A "staff office" role (made in the matrix) may manage staff accounts, and
+nothing else of the administrator's. Each way it could make itself an
+administrator is tried through the real forms; each is refused and changes
+nothing, while managing an account that holds less works.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from crm.security.roles import ADMINISTRATOR, BACK_OFFICE
+from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, unique
+from tests.test_permission_matrix import admin_client, new_role, post_form, read_form, role_id
+
+STAFF_OFFICE = (
+    "users.view", "users.manage", "passwords.request_change", "clients.view",
+    "personal_data.see.identity", "personal_data.see.contact", "personal_data.see.account",
+)
+NEW_PASSWORD = "Zielone-Jabłko-Spada-Z-Drzewa-7"
+
+
+@pytest.fixture(scope="module")
+def roles(app):
+    """The staff office role, and a smaller role it may hand out."""
+    client, auth = admin_client(app)
+    office, viewer = new_role(client, auth, unique("Kadry ")), new_role(client, auth, unique("Podgląd "))
+    office_id, viewer_id = role_id(app, office), role_id(app, viewer)
+    cells = [f"{office_id}:{key}" for key in STAFF_OFFICE] + [f"{viewer_id}:clients.view"]
+    assert post_form(client, read_form(client), add=cells).status_code == 302
+    return office, viewer
+
+
+def account(db_session, username):
+    from crm.extensions import appbuilder
+
+    return db_session(lambda s: appbuilder.sm.find_user(username=username))
+
+
+def roles_of(db_session, username):
+    from crm.extensions import appbuilder
+
+    return db_session(lambda s: sorted(role.name for role in appbuilder.sm.find_user(username=username).roles))
+
+
+def signed_in(app, username):
+    client = app.test_client()
+    auth = Auth(client)
+    auth.login(username, STAFF_PASSWORD)
+    return client, auth
+
+
+def user_form(page_text, **values):
+    data = {"csrf_token": csrf_token(page_text), "active": "y"}
+    data.update(values)
+    return data
+
+
+def test_staff_office_cannot_give_itself_the_administrator_role(app, make_user, db_session, roles):
+    office, _ = roles
+    username = make_user(office)
+    client, _ = signed_in(app, username)
+    me = account(db_session, username)
+    page = client.get(f"/users/edit/{me.id}")
+    assert page.status_code == 200
+    response = client.post(f"/users/edit/{me.id}", data=user_form(
+        page.text, first_name="Test", last_name="Kadry", username=username, email=me.email,
+        roles=[str(role_id(app, office)), str(role_id(app, ADMINISTRATOR))],
+    ), follow_redirects=True)
+    assert "Nie możesz tu zmieniać własnych ról" in response.text
+    assert roles_of(db_session, username) == [office]
+
+
+def test_staff_office_cannot_create_an_administrator_account(app, make_user, db_session, roles):
+    office, viewer = roles
+    client, _ = signed_in(app, make_user(office))
+    newcomer = unique("nowy_admin_")
+    page = client.get("/users/add")
+    response = client.post("/users/add", data=user_form(
+        page.text, first_name="Nowy", last_name="Admin", username=newcomer, email=f"{newcomer}@kartoteka.invalid",
+        roles=str(role_id(app, ADMINISTRATOR)), password=STAFF_PASSWORD, conf_password=STAFF_PASSWORD,
+    ), follow_redirects=True)
+    assert "Możesz nadawać tylko role mieszczące się we własnych uprawnieniach" in response.text
+    assert account(db_session, newcomer) is None
+
+    allowed = unique("podglad_")
+    page = client.get("/users/add")
+    client.post("/users/add", data=user_form(
+        page.text, first_name="Nowa", last_name="Osoba", username=allowed, email=f"{allowed}@kartoteka.invalid",
+        roles=str(role_id(app, viewer)), password=STAFF_PASSWORD, conf_password=STAFF_PASSWORD,
+    ))
+    assert roles_of(db_session, allowed) == [viewer], "a role within its own permissions is given"
+
+
+def test_staff_office_cannot_reach_the_administrator_role_through_a_group(app, make_user, db_session, roles):
+    from crm.extensions import appbuilder
+
+    office, viewer = roles
+    username = make_user(office)
+    client, _ = signed_in(app, username)
+    me = account(db_session, username)
+    for group_roles, members, message in (
+        ([ADMINISTRATOR], [me.id], "Możesz nadawać tylko role"),
+        ([ADMINISTRATOR], [], "Możesz nadawać tylko role"),
+        ([viewer], [me.id], "Nie możesz tu zmieniać własnych ról"),
+    ):
+        name = unique("grupa_")
+        page = client.get("/groups/add")
+        assert page.status_code == 200
+        response = client.post("/groups/add", data={
+            "csrf_token": csrf_token(page.text), "name": name, "label": name, "description": "",
+            "users": [str(member) for member in members], "roles": [str(role_id(app, role)) for role in group_roles],
+        }, follow_redirects=True)
+        assert message in response.text, (group_roles, members)
+        assert db_session(lambda s: s.scalar(select(appbuilder.sm.group_model.id).where(appbuilder.sm.group_model.name == name))) is None
+    assert roles_of(db_session, username) == [office]
+
+
+def test_staff_office_cannot_set_an_administrators_password_or_lock_or_delete_them(app, make_user, db_session, roles):
+    from crm.security.models import AccountState
+
+    office, _ = roles
+    admin_name = make_user(ADMINISTRATOR)
+    admin = account(db_session, admin_name)
+    client, auth = signed_in(app, make_user(office))
+    assert client.get(f"/resetpassword/form?pk={admin.id}").status_code == 403
+    page = client.get("/users/list/")
+    response = client.post(f"/resetpassword/form?pk={admin.id}", data={
+        "csrf_token": csrf_token(page.text), "password": NEW_PASSWORD, "conf_password": NEW_PASSWORD,
+    })
+    assert response.status_code == 403 and "To konto ma uprawnienia, których Ty nie masz" in response.text
+    intruder = app.test_client()
+    assert Auth(intruder).login(admin_name, NEW_PASSWORD).request.path == "/login/", "the old password still stands"
+    assert Auth(app.test_client()).login(admin_name, STAFF_PASSWORD).request.path != "/login/"
+
+    for action in ("lock", "unlock", "reset_two_factor"):
+        response = client.post("/users/action_post", data={"csrf_token": auth.csrf, "action": action, "rowid": str(admin.id)})
+        assert response.status_code == 403, action
+    assert client.get(f"/users/edit/{admin.id}").status_code == 403
+    client.post(f"/users/delete/{admin.id}", data={"csrf_token": auth.csrf})
+    assert account(db_session, admin_name) is not None and account(db_session, admin_name).active
+    assert Auth(app.test_client()).login(admin_name, STAFF_PASSWORD).request.path != "/login/", "not locked"
+
+    page = client.get("/password-change-requests/form")
+    assert admin_name not in page.text, "an account holding more is not offered for a password change request"
+    response = client.post("/password-change-requests/form", data={"csrf_token": csrf_token(page.text), "users": str(admin.id)})
+    assert "To pole jest wymagane." in response.text, "a forged account is no choice at all"
+    state = db_session(lambda s: s.get(AccountState, admin.id))
+    assert state is None or not state.must_change_password
+
+
+def test_staff_office_manages_accounts_that_hold_less(app, make_user, db_session, roles):
+    from crm.security.models import AccountState
+
+    office, viewer = roles
+    target = make_user(viewer)
+    other_office = make_user(BACK_OFFICE)
+    client, auth = signed_in(app, make_user(office))
+    target_id, back_office_id = account(db_session, target).id, account(db_session, other_office).id
+    response = client.post("/users/action_post", data={"csrf_token": auth.csrf, "action": "lock", "rowid": str(target_id)})
+    assert response.status_code == 302
+    assert db_session(lambda s: s.get(AccountState, target_id).is_locked_indefinitely)
+    page = client.get(f"/resetpassword/form?pk={target_id}")
+    assert page.status_code == 200
+    # a Back office account holds client editing, which the staff office does not: not its to manage
+    response = client.post("/users/action_post", data={"csrf_token": auth.csrf, "action": "lock", "rowid": str(back_office_id)})
+    assert response.status_code == 403
+    assert not getattr(db_session(lambda s: s.get(AccountState, back_office_id)), "is_locked_indefinitely", False)
+
+
+def test_a_role_administrator_cannot_grant_what_it_lacks_in_the_matrix(app, make_user, roles):
+    client, auth = admin_client(app)
+    keeper = new_role(client, auth, unique("Strażnik ról "))
+    keeper_id = role_id(app, keeper)
+    assert post_form(client, read_form(client), add=[f"{keeper_id}:roles.administer"]).status_code == 302
+    staff, _ = signed_in(app, make_user(keeper))
+    response = post_form(staff, read_form(staff), add=[f"{keeper_id}:users.manage", f"{keeper_id}:users.view"])
+    assert response.status_code == 403 and "Możesz nadawać tylko role" in response.text
+    response = post_form(staff, read_form(staff), remove=[f"{role_id(app, ADMINISTRATOR)}:clients.view"])
+    assert response.status_code == 403 and "ma uprawnienia, których Ty nie masz" in response.text
+    response = staff.post("/permissions/add", data={"csrf_token": csrf_token(staff.get("/permissions/").text),
+                                                    "name": unique("Klon "), "clone_of": str(role_id(app, ADMINISTRATOR))})
+    assert response.status_code == 403
+
+
+def test_no_api_manages_staff_accounts(app, make_user, roles):
+    from tests.test_clients_api import token_for
+
+    office, _ = roles
+    client = app.test_client()
+    headers = token_for(client, make_user(office))
+    for path in ("/api/v1/security/users/", "/api/v1/security/roles/", "/api/v1/security/groups/"):
+        assert client.get(path, headers=headers).status_code == 404
+        assert client.post(path, json={"username": "x", "roles": [1]}, headers=headers).status_code in (404, 405)
