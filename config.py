@@ -76,6 +76,7 @@ class Config:
     FAB_ADD_SECURITY_VIEW_MENU_VIEW = False
     FAB_ADD_SECURITY_PERMISSION_VIEWS_VIEW = False
     FAB_INDEX_VIEW = "crm.views.HomeView"
+    FAB_SECURITY_MANAGER_CLASS = "crm.security.manager.KartotekaSecurityManager"
     AUTH_TYPE = AUTH_DB
     AUTH_ROLE_ADMIN = "Administrator"
     AUTH_ROLE_PUBLIC = "Public"

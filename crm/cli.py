@@ -152,11 +152,13 @@ def tls_cert_command(folder, names, days):
 
 @crm_cli.command("purge-logins")
 def purge_logins_command():
-    """Delete login history older than CRM_LOGIN_HISTORY_DAYS."""
+    """Delete login history older than CRM_LOGIN_HISTORY_DAYS, and the records of ended sessions."""
     from crm.security.lockout import purge_login_events
+    from crm.security.sessions import purge_sessions
 
     removed = purge_login_events(db.session)
     click.echo(_("Deleted %(count)d login history entries older than %(days)d days.", count=removed, days=int(current_app.config["CRM_LOGIN_HISTORY_DAYS"])))
+    click.echo(_("Deleted %(count)d records of ended sessions.", count=purge_sessions(db.session)))
 
 
 @crm_cli.command("set-password")

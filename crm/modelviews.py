@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from flask import abort, flash, g, has_request_context, make_response, redirect, request, url_for
+from flask import abort, flash, g, has_request_context, make_response, redirect, request, session, url_for
 from flask_appbuilder import ModelRestApi, ModelView, expose, has_access, permission_name
 from flask_appbuilder.api import ModelKeyType
 from flask_appbuilder.api.convert import Model2SchemaConverter
@@ -38,6 +38,9 @@ from crm.locking import CONFLICT_MESSAGE, MISSING_LOCK_MESSAGE, LockVersionField
 from crm.privacy.filters import SEARCH_NOT_ALLOWED_MESSAGE
 from crm.privacy.masking import can_search, hidden_mask, mask_record, masking_formatter
 
+DELETE_FAILED_MESSAGE = _l(
+    "The record could not be deleted because other data depends on it. Nothing was deleted."
+)
 SAVE_FAILED_MESSAGE = _l(
     "The record could not be saved because it conflicts with other data "
     "(for example a duplicate or a record that no longer exists). Nothing was changed."
@@ -380,6 +383,37 @@ class VersionedModelView(NoFileDownload, MaskedColumns, PostedSearch, ModelView)
             widgets=widgets,
         )
 
+    def _delete(self, pk):
+        """FAB's delete, with a refusal's own message and a database conflict's message (never its SQL)."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if not item:
+            abort(404)
+        try:
+            self.pre_delete(item)
+        except ValueError as error:
+            self.datamodel.session.rollback()
+            flash(str(error), "danger")
+            return
+        try:
+            self.datamodel.delete(item)
+        except DatabaseException as error:
+            raise_if_unavailable(error)
+            flash(str(DELETE_FAILED_MESSAGE), "danger")
+            return
+        self.post_delete(item)
+        flash(str(self.delete_row_message), "success")
+        g.deleted_record = str(pk)
+
+    def post_delete_redirect(self):
+        """Back where the deletion started (a list, a card's tab); from the deleted record's own page, to the list."""
+        history = session.get("page_history") or [""]
+        started_on = history[-1]
+        target = self.get_redirect()
+        deleted = g.pop("deleted_record", None)
+        if deleted is not None and re.search(rf"/(show|edit)/{re.escape(deleted)}(\?|$)", started_on):
+            target = url_for(f"{self.endpoint}.list")
+        return redirect(target)
+
     def _add(self):
         if self.add_from_parent and f"_flt_0_{self.add_from_parent}" not in request.args:
             flash(str(ADD_FROM_PARENT_MESSAGE), "info")
@@ -419,6 +453,9 @@ class CardRowView(VersionedModelView):
         self.check_card(item)
 
     def pre_update(self, item):
+        self.check_card(item)
+
+    def pre_delete(self, item):
         self.check_card(item)
 
     def check_card(self, item) -> None:
@@ -569,6 +606,24 @@ class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
                 "id": self.datamodel.get_pk_value(item),
             },
         )
+
+    def delete_headless(self, pk: ModelKeyType):
+        """FAB's delete, answering a refusal or a database conflict with a message, never the SQL."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if not item:
+            return self.response_404()
+        try:
+            self.pre_delete(item)
+        except ValueError as error:
+            self.datamodel.session.rollback()
+            return self.response_422(message=str(error))
+        try:
+            self.datamodel.delete(item)
+        except DatabaseException as error:
+            raise_if_unavailable(error)
+            return self.response_422(message=str(DELETE_FAILED_MESSAGE))
+        self.post_delete(item)
+        return self.response(200, message="OK")
 
     def put_headless(self, pk: ModelKeyType):
         item = self.datamodel.get(pk, self._base_filters)

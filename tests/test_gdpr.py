@@ -529,3 +529,44 @@ def test_erasing_or_exporting_needs_the_requests_and_the_persons_data_in_clear(a
     assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": card, "reason": REASON}, headers=headers).status_code == 403
     assert api.post(f"/api/v1/gdpr/client/{card}/export", json={"reason": REASON}, headers=headers).status_code == 403
     assert rows_about(db_session, card) != {}
+
+
+def test_deleting_a_card_deletes_its_consents_and_returns_to_the_list(app, db_session, make_user):
+    from crm.clients.models import Client
+    from crm.gdpr.models import Consent, DataSubjectRequest
+
+    admin, _ = signed_in(app)
+    card, _ = full_card(app, db_session)
+    request_id = register_request(admin, card, kind="access")
+    show = admin.get(f"/clientmodelview/show/{card}")
+    response = admin.post(f"/clientmodelview/delete/{card}", data={"csrf_token": csrf_token(show.text)}, follow_redirects=True)
+    assert response.status_code == 200 and response.request.path == "/clientmodelview/list/"
+    assert "Usunięto rekord" in response.text
+    assert "INSERT" not in response.text and "UPDATE" not in response.text and "NOT NULL" not in response.text
+    assert db_session(lambda s: s.get(Client, card)) is None
+    assert db_session(lambda s: s.scalars(select(Consent).where(Consent.client_id == card)).all()) == []
+    kept = db_session(lambda s: s.get(DataSubjectRequest, request_id))
+    assert kept is not None and kept.client_id is None, "the request stays in the register"
+
+    other, _ = full_card(app, db_session)
+    api = app.test_client()
+    response = api.delete(f"/api/v1/client/{other}", headers=token_for(api, make_user(MANAGER)))
+    assert response.status_code == 200, response.json
+    assert db_session(lambda s: s.get(Client, other)) is None
+
+
+def test_a_restricted_card_is_not_deleted(app, db_session, dpo, make_user):
+    from crm.clients.models import Client
+
+    client, _ = dpo
+    card, _ = full_card(app, db_session, client)
+    post_form(client, f"/restrictionmodelview/add?_flt_0_client={card}",
+              {"since": date.today().isoformat(), "reason": "Osoba sprzeciwia się usunięciu danych"})
+    admin, _ = signed_in(app)
+    show = admin.get(f"/clientmodelview/show/{card}")
+    response = admin.post(f"/clientmodelview/delete/{card}", data={"csrf_token": csrf_token(show.text)}, follow_redirects=True)
+    assert "jest ograniczone (art. 18)" in response.text
+    api = app.test_client()
+    response = api.delete(f"/api/v1/client/{card}", headers=token_for(api, make_user(MANAGER)))
+    assert response.status_code == 422 and "art. 18" in response.json["message"]
+    assert db_session(lambda s: s.get(Client, card)) is not None

@@ -153,11 +153,29 @@ def test_purge_logins_deletes_entries_older_than_the_retention(app, db_session):
         s.add(LoginEvent(occurred_at=utcnow() - timedelta(days=10), result="unknown_user", username_tried="świeży"))
         s.commit()
 
+    def add_sessions(s):
+        from crm.extensions import appbuilder
+        from crm.security.models import StaffSession
+
+        user_id = appbuilder.sm.find_user(username="admin").id
+        now = utcnow()
+        s.add_all([
+            StaffSession(user_id=user_id, token_hash="ended" * 8, started_at=now, last_seen_at=now, ended_at=now),
+            StaffSession(user_id=user_id, token_hash="expired" * 8, started_at=now - timedelta(hours=13), last_seen_at=now),
+            StaffSession(user_id=user_id, token_hash="open" * 16, started_at=now, last_seen_at=now),
+        ])
+        s.commit()
+
     db_session(add_old)
+    db_session(add_sessions)
     result = app.test_cli_runner().invoke(args=["crm", "purge-logins"])
     assert result.exit_code == 0 and "Usunięto" in result.output
     remaining = db_session(lambda s: [e.username_tried for e in s.scalars(select(LoginEvent))])
     assert "stary" not in remaining and "świeży" in remaining
+    from crm.security.models import StaffSession
+
+    sessions = db_session(lambda s: set(s.scalars(select(StaffSession.token_hash))))
+    assert "open" * 16 in sessions and "ended" * 8 not in sessions and "expired" * 8 not in sessions
 
 
 def test_an_api_token_stops_working_when_the_account_is_locked(app, make_user, db_session):

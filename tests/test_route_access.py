@@ -15,6 +15,7 @@ import re
 import pytest
 from werkzeug.routing import Rule
 
+from crm.security.capabilities import missing_requirements, pairs_for
 from crm.security.roles import BUILTIN_ROLES, PUBLIC
 from tests.conftest import STAFF_PASSWORD, Auth, company_form, csrf_token, unique
 
@@ -34,7 +35,14 @@ PUBLIC_ENDPOINTS = {
 #: Routes FAB mounts for actions; no Kartoteka view defines an action.
 NEVER_ALLOWED = re.compile(r"\.action(_post)?$")
 
-ROLES = [*BUILTIN_ROLES.keys() - {PUBLIC}, "No permissions", None]
+#: a company's own role, as an administrator would tick it: some of everything, nothing whole
+CUSTOM_ROLE = "Handlowiec (test)"
+CUSTOM_CAPABILITIES = (
+    "clients.view", "clients.add", "contacts.view", "notes.view", "notes.add", "subscriptions.view",
+    "personal_data.see.identity", "personal_data.see.address", "personal_data.see.free_text",
+    "logins.view", "users.view", "history.view", "api.docs",
+)
+ROLES = [*BUILTIN_ROLES.keys() - {PUBLIC}, CUSTOM_ROLE, "No permissions", None]
 
 
 def required_permission(app, rule: Rule) -> tuple[str, str] | None:
@@ -88,6 +96,11 @@ def sessions(app):
         sm = appbuilder.sm
         if sm.find_role("No permissions") is None:
             sm.add_role("No permissions")
+        if sm.find_role(CUSTOM_ROLE) is None:
+            custom = sm.add_role(CUSTOM_ROLE)
+            rows = {(pv.permission.name, pv.view_menu.name): pv for pv in db.session.scalars(db.select(sm.permissionview_model))}
+            custom.permissions = [rows[pair] for pair in sorted(pairs_for(CUSTOM_CAPABILITIES))]
+            db.session.commit()
         users = {}
         for role in ROLES:
             if role is None:
@@ -167,6 +180,10 @@ def is_denied(response, is_api: bool) -> bool:
     return not is_api and response.status_code == 302 and "/login/" in response.headers.get("Location", "")
 
 
+def test_the_custom_role_is_one_the_matrix_accepts():
+    assert missing_requirements(CUSTOM_CAPABILITIES) == []
+
+
 def test_every_route_names_its_permission_or_is_listed_public(app):
     unexplained = [
         rule.rule
@@ -206,3 +223,16 @@ def test_public_routes_show_no_client_data(app, fixture_ids):
         response = client.get(path)
         assert response.status_code in (200, 302)
         assert "Przędzalnia" not in response.text
+
+
+def test_no_api_route_accepts_the_browsers_cookie(app, sessions, fixture_ids):
+    """Signed in through the form, without a token: every API route refuses (FAB's own included)."""
+    client, _headers, token = sessions["Administrator"]
+    accepted = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/") or rule.endpoint in ("SecurityApi.login", "SecurityApi.refresh"):
+            continue
+        response = request_rule(client, {}, token, rule, fixture_ids)
+        if response.status_code != 401:
+            accepted.append((rule.rule, response.status_code))
+    assert accepted == []

@@ -77,6 +77,9 @@ class ClientApi(VersionedModelRestApi):
         service.prepare_for_save(item, acting_user=g.user, confirmed_new_basis=_confirmed())
         _save_attributes(item, partial=True)
 
+    def pre_delete(self, item):
+        service.check_deletable(item)
+
     def pre_get(self, data):
         # the caller may have left "id" out of the columns it asked for
         pk = int(request.view_args["pk"])

@@ -47,6 +47,19 @@ def prepare_for_save(client: Client, acting_user=None, confirmed_new_basis: bool
     return client
 
 
+def check_deletable(client: Client) -> None:
+    """Refuse (ValueError) deleting a restricted card: Art. 18 allows only keeping it.
+
+    Otherwise deleting a card deletes its rows (contact persons, notes,
+    subscriptions, consents, restrictions, attribute values, all kept in
+    history); its data-subject requests stay in the register without it.
+    """
+    from crm.extensions import db
+    from crm.gdpr.service import ensure_not_restricted
+
+    ensure_not_restricted(db.session, client.id)
+
+
 def _check_allowed(client: Client, confirmed_new_basis: bool) -> None:
     from crm.extensions import db
     from crm.gdpr.erasure import is_suppressed

@@ -231,6 +231,9 @@ class ClientModelView(CardLayout, VersionedModelView):
         service.prepare_for_save(item, acting_user=g.user, confirmed_new_basis=_confirmed(item))
         self.save_attributes(item)
 
+    def pre_delete(self, item):
+        service.check_deletable(item)
+
     list_template = "crm/client_list.html"
 
     @expose("/export/<fmt>")

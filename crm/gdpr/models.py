@@ -10,7 +10,7 @@ from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Column, Date, DateTime, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import relationship
+from sqlalchemy.orm import backref, relationship
 
 import crm.versioning  # noqa: F401  (make_versioned before any versioned model)
 from crm.constraints import AUTOINCREMENT, one_of
@@ -98,7 +98,8 @@ class Consent(Model):
 
     id = Column(Integer, primary_key=True)
     client_id = Column(Integer, ForeignKey("client.id", ondelete="CASCADE"), nullable=False, index=True)
-    client = relationship(Client, backref="consents")
+    # deleting a card deletes its consents (their versions keep the proof in the card's history)
+    client = relationship(Client, backref=backref("consents", cascade="all, delete-orphan"))
     purpose = Column(String(30), nullable=False)
     lawful_basis = Column(String(30), nullable=False)
     given_on = Column(Date, nullable=False)
@@ -129,7 +130,7 @@ class Restriction(Model):
 
     id = Column(Integer, primary_key=True)
     client_id = Column(Integer, ForeignKey("client.id", ondelete="CASCADE"), nullable=False, index=True)
-    client = relationship(Client, backref="restrictions")
+    client = relationship(Client, backref=backref("restrictions", cascade="all, delete-orphan"))
     since = Column(Date, nullable=False)
     #: the restriction ends by itself on this day, if given
     until = Column(Date)
