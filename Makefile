@@ -62,7 +62,7 @@ test-postgres: install $(CHROMIUM)
 # Re-extract strings, merge them into the catalogs, compile. Translate what is
 # new in translations/pl (and en) before committing: the catalog test checks.
 translations: install
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k gettext -k _ \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k gettext -k _ -k N_ \
 		--no-location --sort-output -o translations/messages.pot .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
 	$(BIN)/python translations/english.py

@@ -70,6 +70,8 @@ class Config:
     FAB_API_SWAGGER_UI = True
     # FAB's document and Swagger page accept the session cookie; crm.apidocs registers token-only ones.
     FAB_ADD_OPENAPI_VIEWS = False
+    # FAB's menu API: the menu is rendered on the server, and its answers break its own document.
+    FAB_ADD_MENU_API = False
     FAB_ADD_SECURITY_VIEWS = True
     # FAB's raw permission tables: the role x permission matrix replaces them.
     FAB_ADD_SECURITY_PERMISSION_VIEW = False

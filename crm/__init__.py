@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import configure_mappers
 
 import config as settings
+from crm.i18n import translate_marshmallow
 from crm.privacy.crypto import bind_key_ring
 from crm.privacy.keys import KeyRingError, load_key_ring, write_new_key_file
 
@@ -49,6 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config["UPLOAD_FOLDER"] = os.path.join(app.instance_path, "uploads")
     Path(app.config["UPLOAD_FOLDER"]).mkdir(exist_ok=True)
 
+    translate_marshmallow()
     _init_extensions(app)
     from crm.cli import crm_cli
     from crm.errors import register_error_handlers

@@ -10,29 +10,32 @@ action name posted. Each of these gets a 4xx with a message here instead.
 
 from __future__ import annotations
 
+import json
 import re
 
 import prison
 from flask import current_app, request
 from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 
 from crm.errors import refusal
 
 LIST_ARGUMENT_MESSAGE = _l("The page number, page size or sort order in the address is not valid.")
 TOO_DEEP_MESSAGE = _l("The request nests its values too deeply.")
-RISON_PAGE_MESSAGE = _l("The page number or page size is not valid.")
+QUERY_MESSAGE = _l("The argument q is neither rison nor JSON.")
+NOT_TEXT_MESSAGE = _l("The request holds text that is not valid Unicode (a lone surrogate escape).")
 UNKNOWN_ACTION_MESSAGE = _l("There is no such action here.")
 _LIST_NUMBER_ARG = re.compile(r"(page|psize)_")
 _ORDER_ARG = re.compile(r"_oc_(.*)")
 #: The largest page a list may be asked for; more would let one request load the whole base.
 MAX_PAGE_SIZE = 100
-#: Primary keys are 32-bit or 64-bit integers; a longer number names no record.
-MAX_KEY = 2**63 - 1
 #: No form, filter or body of Kartoteka nests deeper than a few levels.
 MAX_NESTING = 32
 #: The highest page number a list may be asked for (beyond any real base).
 MAX_PAGE = 10**9
+#: The largest key or number PostgreSQL's integer columns hold.
+MAX_DATABASE_INTEGER = 2**31 - 1
 _OPENING, _CLOSING = "([{", ")]}"
 
 
@@ -96,16 +99,6 @@ def bracket_nesting(text: str) -> int:
     return deepest
 
 
-def rison_page_errors(arguments) -> bool:
-    """Whether parsed rison arguments ask for a page or page size no list has."""
-    if not isinstance(arguments, dict):
-        return False
-    page, size = arguments.get("page"), arguments.get("page_size")
-    if page is not None and (not isinstance(page, int) or isinstance(page, bool) or not 0 <= page <= MAX_PAGE):
-        return True
-    return size is not None and (not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_PAGE_SIZE)
-
-
 def _sortable_columns(view_name: str) -> set[str]:
     for view in current_app.appbuilder.baseviews:
         if type(view).__name__ == view_name:
@@ -113,17 +106,11 @@ def _sortable_columns(view_name: str) -> set[str]:
     return set()
 
 
-def _parsed_query_argument(value: str):
-    try:
-        return prison.loads(value)
-    except Exception:  # noqa: BLE001 - FAB answers a malformed argument itself (400)
-        return None
-
-
 def refuse_malformed_requests():
     """before_request: 404 for a key no row can have, 400 for arguments and bodies FAB would crash on, 413 for a body too large."""
     pk = (request.view_args or {}).get("pk")
-    if pk is not None and str(pk).lstrip("-").isdigit() and abs(int(pk)) > MAX_KEY:
+    if pk is not None and str(pk).lstrip("-").isdigit() and abs(int(pk)) > MAX_DATABASE_INTEGER:
+        # no row has such a key, and PostgreSQL's integer columns cannot even compare it
         raise NotFound()
     if list_argument_errors(request.args, _sortable_columns):
         raise refusal(400, LIST_ARGUMENT_MESSAGE)
@@ -134,11 +121,66 @@ def refuse_malformed_requests():
     if query is not None:
         if bracket_nesting(query) > MAX_NESTING:
             raise refusal(400, TOO_DEEP_MESSAGE)
-        if rison_page_errors(_parsed_query_argument(query)):
-            raise refusal(400, RISON_PAGE_MESSAGE)
-    if request.is_json and json_nesting(request.get_data(as_text=True)) > MAX_NESTING:
-        raise refusal(400, TOO_DEEP_MESSAGE)
+        normalise_query(query)
+    if request.is_json:
+        if json_nesting(request.get_data(as_text=True)) > MAX_NESTING:
+            raise refusal(400, TOO_DEEP_MESSAGE)
+        if not is_text(request.get_json(silent=True)):
+            raise refusal(400, NOT_TEXT_MESSAGE)
     refuse_unknown_actions()
+
+
+def is_text(value) -> bool:
+    """Whether every string in a parsed JSON or rison value is Unicode text (no lone surrogate escape)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(is_text(key) and is_text(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(is_text(item) for item in value)
+    return True
+
+
+def to_rison(value) -> str:
+    """``value`` in rison, every string quoted (prison's own encoder leaves some unquoted that it cannot read back)."""
+    if isinstance(value, bool):
+        return "!t" if value else "!f"
+    if value is None:
+        return "!n"
+    if isinstance(value, (int, float)):
+        return json.dumps(value).replace("e+", "e")  # rison writes 1e16, not 1e+16
+    if isinstance(value, str):
+        return "'" + value.replace("!", "!!").replace("'", "!'") + "'"
+    if isinstance(value, list):
+        return "!(" + ",".join(map(to_rison, value)) + ")"
+    return "(" + ",".join(f"{to_rison(str(key))}:{to_rison(item)}" for key, item in value.items()) + ")"
+
+
+def normalise_query(query: str) -> None:
+    """Refuse a ``q`` that is neither rison nor JSON (400); hand FAB a JSON one as rison.
+
+    FAB decodes a JSON ``q`` a second time as a query string, so a value with
+    "&", "+" or "%" in it breaks; prison raises a plain ValueError for some
+    numbers ("1e+5"), which FAB answers with 500. Rison is what FAB parses
+    reliably, so a JSON argument is re-encoded as rison before FAB reads it.
+    """
+    try:
+        value = prison.loads(query)
+    except Exception:  # noqa: BLE001 - not rison: JSON, or malformed
+        try:
+            value = json.loads(query)
+        except ValueError:
+            raise refusal(400, QUERY_MESSAGE) from None
+        args = request.args.copy()
+        args["q"] = to_rison(value)
+        # werkzeug caches the parsed arguments on the request: FAB reads them from there
+        request.args = ImmutableMultiDict(args)
+    if not is_text(value):
+        raise refusal(400, NOT_TEXT_MESSAGE)
 
 
 def refuse_unknown_actions():
@@ -159,7 +201,7 @@ def refuse_unknown_actions():
     if name not in actions or not keys:
         raise refusal(404, UNKNOWN_ACTION_MESSAGE)
     for key in keys:
-        if not str(key).isdigit() or int(key) > MAX_KEY or view.datamodel.get(int(key)) is None:
+        if not str(key).isdigit() or int(key) > MAX_DATABASE_INTEGER or view.datamodel.get(int(key)) is None:
             raise refusal(404, UNKNOWN_ACTION_MESSAGE)
 
 

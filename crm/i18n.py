@@ -6,6 +6,7 @@ override them; listing the msgids here puts them in ``pybabel extract``'s output
 so the catalog test sees a missing one.
 """
 
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 FAB_MSGIDS_WE_TRANSLATE = (
@@ -63,3 +64,80 @@ FAB_MSGIDS_WE_TRANSLATE = (
     _l("Detail"),
     _l("Either select a role or a group"),
 )
+
+
+def N_(text: str) -> str:
+    """Mark a text for the catalog without translating it here (the gettext idiom)."""
+    return text
+
+
+#: marshmallow's messages for the REST API's refusals, translated by :func:`translate_marshmallow`
+MARSHMALLOW_MSGIDS = (
+    N_("Missing data for required field."),
+    N_("Field may not be null."),
+    N_("Invalid value."),
+    N_("Invalid type."),
+    N_("Invalid input type."),
+    N_("Unknown field."),
+    N_("Not a valid list."),
+    N_("Not a valid string."),
+    N_("Not a valid utf-8 string."),
+    N_("Not a valid email address."),
+    N_("Not a valid number."),
+    N_("Number too large."),
+    N_("Not a valid integer."),
+    N_("Special numeric values (nan or infinity) are not permitted."),
+    N_("Not a valid boolean."),
+    N_("Not a valid {obj_type}."),
+    N_("Not a valid date."),
+    N_("Not a valid mapping type."),
+    N_("Must be one of: {choices}."),
+    N_("Length must be between {min} and {max}."),
+    N_("Length must be {equal}."),
+    N_("Longer than maximum length {max}."),
+    N_("Shorter than minimum length {min}."),
+)
+
+
+class TranslatedMessage(str):
+    """An English marshmallow message that marshmallow formats in the request's language.
+
+    marshmallow calls ``message.format(...)`` when it raises; this ``format``
+    looks the English text up in our catalog first.
+    """
+
+    def format(self, *args, **kwargs):
+        return gettext(str(self)).format(*args, **kwargs)
+
+
+def translate_marshmallow() -> None:
+    """Make marshmallow's field, validator and schema messages translatable (idempotent, process-wide)."""
+    from marshmallow import Schema, fields, validate
+
+    known = set(MARSHMALLOW_MSGIDS)
+
+    def wrap(messages: dict) -> None:
+        for key, message in messages.items():
+            if isinstance(message, str) and message in known and not isinstance(message, TranslatedMessage):
+                messages[key] = TranslatedMessage(message)
+
+    stack = [fields.Field]
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if "default_error_messages" in vars(cls):
+            wrap(cls.default_error_messages)
+    wrap(Schema._default_error_messages)
+    for validator in (validate.Length, validate.OneOf):
+        for name, message in vars(validator).items():
+            if name.startswith("message") and isinstance(message, str) and message in known:
+                setattr(validator, name, TranslatedMessage(message))
+
+
+def translated_errors(messages):
+    """marshmallow's error messages (a dict, list or text) in the request's language."""
+    if isinstance(messages, dict):
+        return {key: translated_errors(value) for key, value in messages.items()}
+    if isinstance(messages, list):
+        return [translated_errors(value) for value in messages]
+    return gettext(str(messages)) if isinstance(messages, TranslatedMessage) else messages

@@ -11,12 +11,14 @@ import re
 
 from flask import abort, flash, g, has_request_context, make_response, redirect, request, session, url_for
 from flask_appbuilder import ModelRestApi, ModelView, expose, has_access, permission_name
-from flask_appbuilder.api import ModelKeyType
+from flask_appbuilder.api import ModelKeyType, protect, safe
 from flask_appbuilder.api.convert import Model2SchemaConverter
 from flask_appbuilder.const import (
     API_ADD_COLUMNS_RES_KEY,
     API_EDIT_COLUMNS_RES_KEY,
     API_FILTERS_RES_KEY,
+    API_PAGE_INDEX_RIS_KEY,
+    API_PAGE_SIZE_RIS_KEY,
     API_RESULT_RES_KEY,
 )
 from flask_appbuilder.exceptions import ApplyFilterException, DatabaseException
@@ -25,7 +27,9 @@ from flask_appbuilder.widgets import SearchWidget, ShowWidget
 from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_args, get_page_size_args
 from flask_babel import lazy_gettext as _l
 from flask_babel import gettext
-from marshmallow import ValidationError
+from jsonschema import Draft4Validator
+from marshmallow import ValidationError, fields
+from sqlalchemy import DateTime
 from sqlalchemy import inspect as sqlalchemy_inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
@@ -34,6 +38,8 @@ from wtforms.fields.core import UnboundField
 from crm import searches
 from crm.errors import BAD_FILTER_MESSAGE, AnswersUnavailable, raise_if_unavailable, refusal
 from crm.forms import Rules, schema_rules_mixin
+from crm.guards import MAX_DATABASE_INTEGER, MAX_PAGE, MAX_PAGE_SIZE
+from crm.i18n import translated_errors
 from crm.locking import CONFLICT_MESSAGE, MISSING_LOCK_MESSAGE, LockVersionField, is_current, parse_lock_version
 from crm.privacy.filters import SEARCH_NOT_ALLOWED_MESSAGE
 from crm.privacy.masking import can_search, hidden_mask, mask_record, masking_formatter
@@ -467,6 +473,8 @@ class CardRowView(VersionedModelView):
 
 
 UNKNOWN_RECORD_MESSAGE = _l("There is no such record.")
+#: times in the API: UTC, to the second, with the zone (RFC 3339)
+UTC_DATETIME = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def must_exist(value) -> None:
@@ -479,12 +487,26 @@ def must_exist(value) -> None:
         raise ValidationError(str(UNKNOWN_RECORD_MESSAGE))
 
 
+class UtcDateTime(fields.DateTime):
+    """A stored (naive UTC) time written as RFC 3339 with its zone, to the second, as the document's date-time says."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value.strftime(UTC_DATETIME) if value is not None else None
+
+
 class RulesSchemaConverter(Model2SchemaConverter):
     """Builds API schemas that apply pure validation rules and refuse unknown related ids."""
 
     def __init__(self, datamodel, validators_columns, rules: Rules | None = None):
         super().__init__(datamodel, validators_columns)
         self.rules = rules
+
+    def _column2field(self, datamodel, column, nested=True, parent_schema_name=None):
+        field = super()._column2field(datamodel, column, nested=nested, parent_schema_name=parent_schema_name)
+        sqla_column = datamodel.list_columns.get(column.name)
+        if sqla_column is not None and isinstance(sqla_column.type, DateTime):
+            return UtcDateTime(dump_only=True)
+        return field
 
     def _column2relation(self, datamodel, column, nested=False, parent_schema_name=None):
         field = super()._column2relation(datamodel, column, nested=nested, parent_schema_name=parent_schema_name)
@@ -535,13 +557,16 @@ class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
         return info
 
     def info_headless(self, **kwargs):
-        """FAB's ``_info``, told only what the caller may use.
+        """FAB's ``_info`` for a ``q`` that fits its schema, told only what the caller may use.
 
         Filters only of columns the caller may search; the add and edit forms'
         fields (with every choice of their relations, staff accounts included)
         only for callers who may add or edit. FAB binds its merge functions
         when it decorates ``info``, so they are trimmed here, after the fact.
         """
+        refused = self._query_refused("info", kwargs.get("rison"))
+        if refused is not None:
+            return refused
         payload = {}
         rison_args = kwargs.get("rison", {})
         self.set_response_key_mappings(payload, self.info, rison_args, **rison_args)
@@ -557,13 +582,133 @@ class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
             payload[API_EDIT_COLUMNS_RES_KEY] = []
         return self.response(200, **payload)
 
-    def get_list_headless(self, **kwargs):
-        """FAB's list, refusing (403) a filter on a column the caller sees masked."""
-        filters = kwargs.get("rison", {}).get("filters") or []
+    def _filter_schema(self) -> dict:
+        """One filter of the list's ``q``: a column the caller may search, one of its operators, a value."""
         model = self.datamodel.obj
-        if any(isinstance(item, dict) and not can_search(model, str(item.get("col", ""))) for item in filters):
+        choices = []
+        for column, filters in self._filters.get_search_filters().items():
+            if column not in self.search_columns or not can_search(model, column):
+                continue
+            operators = [flt.arg_name for flt in filters]
+            text = {"type": "string", "maxLength": MAX_SEARCH_TERM}
+            if set(operators) <= {"rel_o_m", "nrel_o_m"}:
+                # a related record, by its id
+                value = {"type": "integer", "minimum": 1, "maximum": MAX_DATABASE_INTEGER}
+            else:
+                value = {"anyOf": [text, {"type": "array", "items": text, "maxItems": 50}]} if {"in", "not_in"} & set(operators) else text
+            choices.append({
+                "type": "object", "additionalProperties": False, "required": ["col", "opr", "value"],
+                "properties": {"col": {"type": "string", "enum": [column]}, "opr": {"type": "string", "enum": operators}, "value": value},
+            })
+        return {"oneOf": choices} if choices else {"not": {}}
+
+    def query_schemas(self) -> dict[str, dict]:
+        """The ``q`` argument of the list, the record and ``_info``, exactly as this API takes it (for this caller).
+
+        FAB accepts any object there and answers 400 (or nothing) to what it
+        cannot use; these schemas are both the document's and the check.
+        """
+        def columns(names):
+            return {"type": "array", "items": {"type": "string", "enum": list(names)}, "uniqueItems": True}
+
+        def keys(names):
+            return {"type": "array", "items": {"type": "string", "enum": [*names, "none"]}}
+
+        paging = {API_PAGE_INDEX_RIS_KEY: {"type": "integer", "minimum": 0, "maximum": MAX_PAGE},
+                  API_PAGE_SIZE_RIS_KEY: {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}}
+        related = [column for column in {*self.add_columns, *self.edit_columns} if self.datamodel.is_relation(column)]
+        form_pages = {"type": "object", "additionalProperties": False, "properties": {
+            column: {"type": "object", "additionalProperties": False, "properties": paging} for column in related
+        }}
+        return {
+            "list": {"type": "object", "additionalProperties": False, "not": {"required": ["columns", "select_columns"]},
+                     "description": "columns and select_columns are two names of one choice: send one of them",
+                     "properties": {
+                "keys": keys(["list_columns", "order_columns", "label_columns", "description_columns", "list_title"]),
+                "columns": columns(self.list_columns),
+                "select_columns": columns(self.list_columns),
+                "order_column": {"type": "string", "enum": list(self.order_columns)},
+                "order_direction": {"type": "string", "enum": ["asc", "desc"]},
+                **paging,
+                "filters": {"type": "array", "maxItems": 20, "items": self._filter_schema()},
+            }},
+            "record": {"type": "object", "additionalProperties": False, "properties": {
+                "keys": keys(["show_columns", "description_columns", "label_columns", "show_title"]),
+                "columns": columns(self.show_columns),
+            }},
+            "info": {"type": "object", "additionalProperties": False, "properties": {
+                "keys": keys(["add_columns", "edit_columns", "filters", "permissions", "add_title", "edit_title"]),
+                "add_columns": form_pages,
+                "edit_columns": form_pages,
+            }},
+        }
+
+    def _query_refused(self, kind: str, arguments):
+        """A 400 answer when ``q`` does not fit its schema (naming where), else None."""
+        errors = sorted(Draft4Validator(self.query_schemas()[kind]).iter_errors(arguments or {}), key=lambda e: list(e.path))
+        if not errors:
+            return None
+        where = "/".join(str(part) for part in errors[0].absolute_path) or "q"
+        return self.response_400(message=gettext("The argument q does not fit the API documentation at: %(where)s", where=where))
+
+    def get_headless(self, pk, **kwargs):
+        return self._query_refused("record", kwargs.get("rison")) or super().get_headless(pk, **kwargs)
+
+    def api_paths(self, document: dict) -> dict:
+        """This API's operations in an OpenAPI document, by path."""
+        prefix = f"/api/{self.version}/{self.resource_name}/"
+        return {path: operations for path, operations in document.get("paths", {}).items() if path.startswith(prefix)}
+
+    def conform_openapi(self, document: dict) -> None:
+        """Make FAB's description of this API say what it answers.
+
+        Ids are numbers (FAB says text); ``_info``'s form fields are lists (FAB
+        says objects); the query argument's pages and sizes have their ranges.
+        """
+        paths = self.api_paths(document)
+        base = f"/api/{self.version}/{self.resource_name}/"
+        listing = paths.get(base, {}).get("get")
+        if listing is not None:
+            schema = listing["responses"]["200"]["content"]["application/json"]["schema"]
+            schema["properties"]["ids"]["items"] = {"type": "integer"}
+        record = paths.get(base + "{pk}", {}).get("get")
+        if record is not None:
+            schema = record["responses"]["200"]["content"]["application/json"]["schema"]
+            schema["properties"]["id"] = {"type": "integer", "description": "The record's id"}
+        schemas = document.get("components", {}).get("schemas", {})
+        for name, schema in schemas.items():
+            if name.startswith((f"{type(self).__name__}.get.", f"{type(self).__name__}.get_list.")) or name in (
+                f"{type(self).__name__}.get", f"{type(self).__name__}.get_list",
+            ):
+                # the caller chooses the columns (q's columns): none of them is always there
+                schema.pop("required", None)
+        info = paths.get(base + "_info", {}).get("get")
+        if info is not None:
+            properties = info["responses"]["200"]["content"]["application/json"]["schema"]["properties"]
+            for key in (API_ADD_COLUMNS_RES_KEY, API_EDIT_COLUMNS_RES_KEY):
+                properties[key] = {"type": "array", "items": {"type": "object"},
+                                   "description": "The form's fields, for a caller who may add or edit (else empty)"}
+        name = type(self).__name__
+        for path, method, kind in ((base, "get", "list"), (base + "{pk}", "get", "record"), (base + "_info", "get", "info")):
+            operation = paths.get(path, {}).get(method)
+            if operation is None:
+                continue
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") == "q":
+                    parameter["content"]["application/json"]["schema"] = {"$ref": f"#/components/schemas/{name}.q.{kind}"}
+        for kind, schema in self.query_schemas().items():
+            document["components"]["schemas"][f"{name}.q.{kind}"] = schema
+
+    def get_list_headless(self, **kwargs):
+        """FAB's list, refusing (403) a filter on a column the caller sees masked, and (400) a ``q`` off its schema."""
+        arguments = kwargs.get("rison", {})
+        filters = arguments.get("filters") if isinstance(arguments, dict) else None
+        model = self.datamodel.obj
+        if isinstance(filters, list) and any(
+            isinstance(item, dict) and not can_search(model, str(item.get("col", ""))) for item in filters
+        ):
             return self.response(403, message=str(SEARCH_NOT_ALLOWED_MESSAGE))
-        return super().get_list_headless(**kwargs)
+        return self._query_refused("list", arguments) or super().get_list_headless(**kwargs)
 
     def pre_get(self, data):
         data[API_RESULT_RES_KEY] = mask_record(self.datamodel.obj, data[API_RESULT_RES_KEY])
@@ -587,12 +732,12 @@ class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
         try:
             item = self.add_model_schema.load(self.prepare_payload(request.json))
         except ValidationError as err:
-            return self.response_422(message=err.messages)
+            return self.response_422(message=translated_errors(err.messages))
         try:
             self.pre_add(item)
         except ValueError as error:
             self.datamodel.session.rollback()
-            return self.response_422(message=getattr(error, "api_message", str(error)))
+            return self.response(getattr(error, "status", 422), message=getattr(error, "api_message", str(error)))
         try:
             self.datamodel.add(item)
         except (DatabaseException, SQLAlchemyError) as error:
@@ -607,6 +752,25 @@ class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
             },
         )
 
+    # FAB mounts PUT and DELETE on "/<pk>" and GET on "/<int:pk>": "/_info" and "/abc" then match a
+    # PUT route and answer 404 instead of 405. All three take whole numbers only.
+    @expose("/<int:pk>", methods=["PUT"])
+    @protect()
+    @safe
+    @permission_name("put")
+    def put(self, pk):
+        return self.put_headless(pk)
+
+    @expose("/<int:pk>", methods=["DELETE"])
+    @protect()
+    @safe
+    @permission_name("delete")
+    def delete(self, pk):
+        return self.delete_headless(pk)
+
+    put.__doc__ = ModelRestApi.put.__doc__
+    delete.__doc__ = ModelRestApi.delete.__doc__
+
     def delete_headless(self, pk: ModelKeyType):
         """FAB's delete, answering a refusal or a database conflict with a message, never the SQL."""
         item = self.datamodel.get(pk, self._base_filters)
@@ -616,7 +780,7 @@ class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
             self.pre_delete(item)
         except ValueError as error:
             self.datamodel.session.rollback()
-            return self.response_422(message=str(error))
+            return self.response(getattr(error, "status", 422), message=str(error))
         try:
             self.datamodel.delete(item)
         except DatabaseException as error:
@@ -644,12 +808,12 @@ class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
             item = self.edit_model_schema.load(data, instance=item)
         except ValidationError as err:
             self.datamodel.session.rollback()
-            return self.response_422(message=err.messages)
+            return self.response_422(message=translated_errors(err.messages))
         try:
             self.pre_update(item)
         except ValueError as error:
             self.datamodel.session.rollback()
-            return self.response_422(message=getattr(error, "api_message", str(error)))
+            return self.response(getattr(error, "status", 422), message=getattr(error, "api_message", str(error)))
         try:
             self.datamodel.edit(item)
         except DatabaseException as error:

@@ -347,7 +347,7 @@ def test_the_api_takes_returns_and_validates_attributes(app, make_user, cleanup)
     assert put.status_code == 200 and put.json["result"]["attributes"] == {count: 7, sector: "Handel", secret: "tajne"}
     auditor = token_for(client, make_user(AUDITOR))
     assert client.get(f"/api/v1/client/{card}", headers=auditor).json["result"]["attributes"][secret] == "***"
-    listed = client.get("/api/v1/client/", headers=headers).json["result"]
+    listed = client.get("/api/v1/client/?q=(order_column:id,order_direction:desc)", headers=headers).json["result"]
     assert any(row["attributes"].get(sector) == "Handel" for row in listed)
 
 

@@ -322,7 +322,7 @@ def test_an_erased_persons_email_cannot_come_back_unnoticed(app, db_session, dpo
     api = app.test_client()
     headers = token_for(api, make_user(BACK_OFFICE))
     body = {"kind": "company", "company_name": unique("Powrót "), "phone": data["phone"].replace("+48 ", ""), "status": "lead"}
-    assert api.post("/api/v1/client/", json=body, headers=headers).status_code == 422
+    assert api.post("/api/v1/client/", json=body, headers=headers).status_code == 409
     assert api.post("/api/v1/client/", json={**body, "confirm_new_legal_basis": True}, headers=headers).status_code == 201
 
 
@@ -334,13 +334,15 @@ def test_erasure_through_the_api_and_the_command_line(app, db_session, dpo, make
     preview = api.get(f"/api/v1/gdpr/client/{card}/erasure", headers=headers).json
     assert preview["places"]["client"] == {"rows": 1, "versions": 2}
     url = f"/api/v1/gdpr/client/{card}/erasure"
-    assert api.post(url, json={"confirm": card + 1, "reason": REASON}, headers=headers).status_code == 400
-    assert api.post(url, json={"confirm": card}, headers=headers).status_code == 400, "neither a request nor a reason"
-    assert api.post(url, json={"confirm": card, "reason": REASON}, headers=token_for(api, make_user(MANAGER))).status_code == 403
+    assert api.post(url, json={"confirm": card, "reason": REASON}, headers=headers).status_code == 400, "confirm is true"
+    assert api.post(url, json={"reason": REASON}, headers=headers).status_code == 400
+    assert api.post(url, json={"confirm": True}, headers=headers).status_code == 400, "neither a request nor a reason"
+    assert api.post(url, json={"confirm": True, "reason": REASON, "extra": 1}, headers=headers).status_code == 400
+    assert api.post(url, json={"confirm": True, "reason": REASON}, headers=token_for(api, make_user(MANAGER))).status_code == 403
     assert rows_about(db_session, card) != {}
-    done = api.post(url, json={"confirm": card, "reason": REASON}, headers=headers)
+    done = api.post(url, json={"confirm": True, "reason": REASON}, headers=headers)
     assert done.status_code == 200 and rows_about(db_session, card) == {}
-    assert api.post(url, json={"confirm": card, "reason": REASON}, headers=headers).status_code == 404
+    assert api.post(url, json={"confirm": True, "reason": REASON}, headers=headers).status_code == 404
 
     other, _ = full_card(app, db_session, client)
     result = run_flask(["crm", "erase", str(other), "--reason", REASON], same_database_env(app), input_text="n\n")
@@ -405,7 +407,7 @@ def test_a_restricted_card_can_be_viewed_but_not_changed_until_lifted(app, db_se
     api = app.test_client()
     headers = token_for(api, make_user(MANAGER))
     version = api.get(f"/api/v1/client/{card}", headers=headers).json["result"]["lock_version"]
-    assert api.put(f"/api/v1/client/{card}", json={"city": "Kalisz", "lock_version": version}, headers=headers).status_code == 422
+    assert api.put(f"/api/v1/client/{card}", json={"city": "Kalisz", "lock_version": version}, headers=headers).status_code == 409
     restore = manager.post(f"/history/client/{card}/restore", data={"csrf_token": csrf_token(page.text), "version": "1"})
     assert restore.status_code in (302, 404)
     last_name = db_session(lambda s: s.get(Client, card).last_name)
@@ -483,15 +485,15 @@ def test_an_export_or_erasure_naming_another_clients_request_is_refused_and_chan
     foreign = register_request(client, other, kind="access")
     for request_id in (foreign, 987654):
         response = export_zip(client, card, request_id)
-        assert response.status_code == 400 and "Nie ma takiego żądania" in response.text
+        assert response.status_code == 404 and "Nie ma takiego żądania" in response.text
         page = client.get(f"/gdpr/client/{card}/erase")
         response = client.post(f"/gdpr/client/{card}/erase",
                                data={"csrf_token": csrf_token(page.text), "confirm": str(card), "request": str(request_id)})
-        assert response.status_code == 400 and "Nie ma takiego żądania" in response.text
+        assert response.status_code == 404 and "Nie ma takiego żądania" in response.text
     api = app.test_client()
     headers = token_for(api, make_user(DATA_PROTECTION_OFFICER))
-    assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": card, "request_id": foreign}, headers=headers).status_code == 400
-    assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": card, "request_id": "x"}, headers=headers).status_code == 400
+    assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": True, "request_id": foreign}, headers=headers).status_code == 404
+    assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": True, "request_id": "x"}, headers=headers).status_code == 400
     result = run_flask(["crm", "erase", str(card), "--yes", "--request", str(foreign)], same_database_env(app))
     assert result.returncode == 1 and "Nie ma takiego żądania" in result.stderr
     assert rows_about(db_session, card) != {}
@@ -526,7 +528,7 @@ def test_erasing_or_exporting_needs_the_requests_and_the_persons_data_in_clear(a
     assert response.status_code == 403 and "aby sprawdzić, kogo usuwasz" in response.text
     api = app.test_client()
     headers = token_for(api, make_user(role))
-    assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": card, "reason": REASON}, headers=headers).status_code == 403
+    assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": True, "reason": REASON}, headers=headers).status_code == 403
     assert api.post(f"/api/v1/gdpr/client/{card}/export", json={"reason": REASON}, headers=headers).status_code == 403
     assert rows_about(db_session, card) != {}
 
@@ -568,5 +570,5 @@ def test_a_restricted_card_is_not_deleted(app, db_session, dpo, make_user):
     assert "jest ograniczone (art. 18)" in response.text
     api = app.test_client()
     response = api.delete(f"/api/v1/client/{card}", headers=token_for(api, make_user(MANAGER)))
-    assert response.status_code == 422 and "art. 18" in response.json["message"]
+    assert response.status_code == 409 and "art. 18" in response.json["message"]
     assert db_session(lambda s: s.get(Client, card)) is not None

@@ -30,7 +30,6 @@ PUBLIC_ENDPOINTS = {
     "UtilView.back",  # redirects to the previous page
     "SecurityApi.login",  # JWT login, checks credentials itself
     "SecurityApi.refresh",  # needs a refresh token
-    "MenuApi.get_menu_data",  # the menu filtered by the caller's own permissions
 }
 #: Routes FAB mounts for actions; no Kartoteka view defines an action.
 NEVER_ALLOWED = re.compile(r"\.action(_post)?$")

@@ -106,13 +106,18 @@ def test_tls_cert_command_writes_a_usable_self_signed_certificate(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "tls" / "key.pem").st_mode) == 0o600
 
 
-@pytest.mark.parametrize("path", ["/api/v1/_openapi", "/api/v1/menu/", "/api/v1/client/", "/api/v1/client/_info"])
+@pytest.mark.parametrize("path", ["/api/v1/_openapi", "/api/v1/client/", "/api/v1/client/_info"])
 def test_no_api_endpoint_accepts_the_browsers_session_cookie(client, auth, path):
     auth.login()
     assert client.get("/clientmodelview/list/").status_code == 200
     response = client.get(path)
     assert response.status_code == 401, path
     assert "set-cookie" not in {name.lower() for name in response.headers.keys()}
+
+
+def test_fabs_menu_api_is_not_offered(client, auth):
+    auth.login()
+    assert client.get("/api/v1/menu/").status_code == 404
 
 
 def test_the_api_documentation_page_carries_its_document(client, auth):

@@ -12,8 +12,9 @@ from crm.attributes.kinds import to_json
 from crm.attributes.models import AttributeValue
 from crm.attributes.service import AttributeErrors, active_definitions, apply_values
 from crm.errors import refusal
-from crm.extensions import db
-from crm.clients import service
+from crm.extensions import appbuilder, db
+from crm.clients import api_schema, service
+from crm.clients.labels import CLIENT_LABELS
 from crm.clients.models import Client
 from crm.clients.validation import client_errors, with_compact_identifiers
 from crm.modelviews import MASKED_WRITE_MESSAGE, VersionedModelRestApi
@@ -21,6 +22,11 @@ from crm.privacy.categories import FREE_TEXT
 from crm.privacy.masking import can_see, mask_free_text
 
 NOT_AN_OBJECT_MESSAGE = _l("Send the attributes as an object of key and value.")
+NOT_A_BOOLEAN_MESSAGE = _l("Send true or false.")
+CHANGE_TOGETHER_MESSAGES = {
+    "identity": _l("A change of who the client is sends kind with the names (and, for a company, an empty pesel)."),
+    "postal_code": _l("A change of the country sends the postal code with it."),
+}
 
 CLIENT_API_FIELDS = [
     "kind",
@@ -46,6 +52,11 @@ class ClientApi(VersionedModelRestApi):
 
     resource_name = "client"
     datamodel = CardInterface(Client)
+    list_title = _l("Clients")
+    show_title = _l("Client card")
+    add_title = _l("Add client")
+    edit_title = _l("Edit client")
+    label_columns = {**CLIENT_LABELS, "id": _l("Number"), "owner.id": _l("Owner"), "owner.username": _l("Owner's user name")}
     validation_rules = staticmethod(client_errors)
     prepare_payload = staticmethod(lambda body: _without_extras(body))
     list_columns = [
@@ -99,41 +110,60 @@ class ClientApi(VersionedModelRestApi):
     def add_apispec_components(self, api_spec):
         """FAB's schemas, with the active attributes as they are now (the document is built per request)."""
         super().add_apispec_components(api_spec)
-        attributes = {
+        definitions = active_definitions(db.session)
+        shown = {
             "type": "object",
-            "description": "Admin-defined attributes of the card, by key.",
-            "properties": {
-                definition.key: _openapi_property(definition) for definition in active_definitions(db.session)
-            },
+            "description": "Admin-defined attributes of the card, by key (personal ones masked for roles that may not see them).",
+            "properties": {definition.key: api_schema.attribute_property(definition) for definition in definitions},
         }
-        for name, schema in api_spec.components.schemas.items():
-            if name.startswith(f"{self.__class__.__name__}.") and isinstance(schema, dict):
-                schema.setdefault("properties", {})["attributes"] = attributes
+        for kind in ("get", "get_list", "post", "put"):
+            schema = api_spec.components.schemas.get(f"{type(self).__name__}.{kind}")
+            if isinstance(schema, dict):
+                schema.setdefault("properties", {})["attributes"] = shown
+        owners = list(db.session.scalars(
+            select(appbuilder.sm.user_model.id).where(appbuilder.sm.user_model.active.is_(True)).order_by(appbuilder.sm.user_model.id)
+        ))
+        for name, update in (("ClientBody", False), ("ClientChange", True)):
+            attributes = api_schema.attributes_object(definitions, update)
+            api_spec.components.schema(name, api_schema.client_body(owners, attributes, update))
+
+    def conform_openapi(self, document: dict) -> None:
+        """FAB's description, with the card's own bodies for POST and PUT (crm.clients.api_schema)."""
+        super().conform_openapi(document)
+        paths = self.api_paths(document)
+        base = f"/api/{self.version}/{self.resource_name}/"
+        created = paths[base]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
+        created["properties"]["id"] = {"type": "integer", "description": "The new card's id"}
+        for path, method, body in ((base, "post", "ClientBody"), (base + "{pk}", "put", "ClientChange")):
+            operation = paths[path][method]
+            operation["requestBody"]["content"]["application/json"]["schema"] = {"$ref": f"#/components/schemas/{body}"}
+            operation["responses"].setdefault("409", {"description": (
+                "The card changed since it was read (another lock_version), its processing is restricted (Art. 18), "
+                "or its email or phone is a person's erased at their request (send confirm_new_legal_basis: true "
+                "with a new legal basis)"
+            ), "content": {"application/json": {"schema": {"type": "object", "properties": {"message": {"type": "string"}}}}}})
+
+    def put_headless(self, pk):
+        """A change must carry, whole, what the stored card could contradict (crm.clients.api_schema)."""
+        body = request.get_json(silent=True)
+        if isinstance(body, dict) and not self._masked_fields_in(body):
+            problems = api_schema.change_problems(body)
+            if problems:
+                return self.response_422(message={
+                    field: [str(CHANGE_TOGETHER_MESSAGES[reason])] for field, reason in problems.items()
+                })
+        return super().put_headless(pk)
 
 
 #: keys of the request body that are not columns of the card
 _EXTRA_KEYS = ("confirm_new_legal_basis", "attributes")
 
-_OPENAPI_TYPES = {
-    "integer": {"type": "integer"},
-    "decimal": {"type": "string", "format": "decimal"},
-    "date": {"type": "string", "format": "date"},
-    "boolean": {"type": "boolean"},
-    "multi_choice": {"type": "array", "items": {"type": "string"}},
-    "email": {"type": "string", "format": "email"},
-    "url": {"type": "string", "format": "uri"},
-}
+class FieldError(ValueError):
+    """One field of the body refused: the API answers 422 with ``{field: [message]}``."""
 
-
-def _openapi_property(definition) -> dict:
-    prop = dict(_OPENAPI_TYPES.get(definition.kind, {"type": "string"}))
-    prop["description"] = f"{definition.label_en} / {definition.label_pl}"
-    choices = list(definition.spec.choices)
-    if definition.kind == "choice":
-        prop["enum"] = choices
-    elif definition.kind == "multi_choice":
-        prop["items"] = {"type": "string", "enum": choices}
-    return prop
+    def __init__(self, field: str, message):
+        super().__init__(str(message))
+        self.api_message = {field: [str(message)]}
 
 
 def _body() -> dict:
@@ -143,7 +173,10 @@ def _body() -> dict:
 
 def _confirmed() -> bool:
     """``"confirm_new_legal_basis": true`` in the body: the caller has a new basis for an erased person."""
-    return _body().get("confirm_new_legal_basis") is True
+    confirmed = _body().get("confirm_new_legal_basis", False)
+    if not isinstance(confirmed, bool):
+        raise FieldError("confirm_new_legal_basis", NOT_A_BOOLEAN_MESSAGE)
+    return confirmed
 
 
 def _save_attributes(item, partial: bool) -> None:

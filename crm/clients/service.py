@@ -63,13 +63,13 @@ def check_deletable(client: Client) -> None:
 def _check_allowed(client: Client, confirmed_new_basis: bool) -> None:
     from crm.extensions import db
     from crm.gdpr.erasure import is_suppressed
-    from crm.gdpr.service import SUPPRESSED_MESSAGE, ensure_not_restricted
+    from crm.gdpr.service import SUPPRESSED_MESSAGE, SuppressedError, ensure_not_restricted
 
     if client.id is not None:
         ensure_not_restricted(db.session, client.id)
     if not confirmed_new_basis and _contact_changed(client):
         if is_suppressed(db.session, client.email_bidx, client.phone_bidx):
-            raise ValueError(str(SUPPRESSED_MESSAGE))
+            raise SuppressedError(str(SUPPRESSED_MESSAGE))
 
 
 def _contact_changed(client: Client) -> bool:

@@ -18,8 +18,16 @@ from crm.clients.choices import CLIENT_KINDS, CLIENT_STATUSES
 NIP_WEIGHTS = (6, 5, 7, 2, 3, 4, 5, 6, 7)
 PESEL_WEIGHTS = (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)
 _SEPARATORS = re.compile(r"[\s\-.]")
-_POLISH_POSTAL_CODE = re.compile(r"^\d{2}-\d{3}$")
-_PHONE = re.compile(r"^\+?[\d\s\-()]+$")
+# The syntax rules, as regular expressions the REST API's OpenAPI document states too
+# (crm.clients.api): digits are ASCII digits, in Python as in the JSON Schema's regex dialect.
+#: a phone: an optional +, then 7 to 15 digits among spaces, dashes and brackets
+PHONE_PATTERN = r"^\+?[\s\-()]*([0-9][\s\-()]*){7,15}$"
+#: a Polish postal code
+POLISH_POSTAL_CODE_PATTERN = r"^[0-9]{2}-[0-9]{3}$"
+#: a two-letter country code
+COUNTRY_PATTERN = r"^[A-Za-z]{2}$"
+_POLISH_POSTAL_CODE = re.compile(POLISH_POSTAL_CODE_PATTERN)
+_PHONE = re.compile(PHONE_PATTERN)
 
 
 def digits_only(value: str | None) -> str:
@@ -36,7 +44,7 @@ def normalize_nip(value: str | None) -> str:
 def is_valid_nip(value: str | None) -> bool:
     """True for a ten-digit NIP whose checksum digit matches."""
     nip = normalize_nip(value)
-    if not re.fullmatch(r"\d{10}", nip):
+    if not re.fullmatch(r"[0-9]{10}", nip):
         return False
     checksum = sum(int(d) * w for d, w in zip(nip, NIP_WEIGHTS)) % 11
     return checksum != 10 and checksum == int(nip[9])
@@ -45,7 +53,7 @@ def is_valid_nip(value: str | None) -> bool:
 def pesel_birth_date(value: str | None) -> date | None:
     """The date of birth encoded in a PESEL, or None when it encodes no real date."""
     pesel = digits_only(value)
-    if not re.fullmatch(r"\d{11}", pesel):
+    if not re.fullmatch(r"[0-9]{11}", pesel):
         return None
     year, month, day = int(pesel[0:2]), int(pesel[2:4]), int(pesel[4:6])
     century = {0: 1900, 1: 2000, 2: 2100, 3: 2200, 4: 1800}.get(month // 20)
@@ -77,13 +85,12 @@ def is_valid_email(value: str) -> bool:
 
 def is_valid_phone(value: str) -> bool:
     """Digits with optional ``+``, spaces, dashes and brackets; 7 to 15 digits."""
-    digit_count = sum(ch.isdigit() for ch in value)
-    return bool(_PHONE.match(value)) and 7 <= digit_count <= 15
+    return bool(_PHONE.match(value))
 
 
 def is_valid_postal_code(value: str, country: str | None) -> bool:
     """Polish codes must read ``NN-NNN``; other countries' codes are taken as given."""
-    if (country or "PL").upper() == "PL":
+    if (country or "").strip().upper() in ("", "PL"):
         return bool(_POLISH_POSTAL_CODE.match(value))
     return True
 
@@ -135,18 +142,25 @@ def client_errors(values: Mapping[str, Any]) -> dict[str, str]:
     if not _blank(postal_code) and not is_valid_postal_code(postal_code.strip(), values.get("country")):
         errors["postal_code"] = _l("A Polish postal code reads NN-NNN, e.g. 00-950.")
     country = values.get("country")
-    if not _blank(country) and not re.fullmatch(r"[A-Za-z]{2}", country.strip()):
+    if not _blank(country) and not re.fullmatch(COUNTRY_PATTERN, country.strip()):
         errors["country"] = _l("Enter a two-letter country code, e.g. PL.")
     return errors
 
 
+#: the longest NIP or PESEL taken as typed, separators and a "PL" prefix included
+MAX_TYPED_IDENTIFIER = 20
+
+
 def with_compact_identifiers(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The values with NIP and PESEL stripped of separators, as forms and the API take them."""
+    """The values with NIP and PESEL stripped of separators, as forms and the API take them.
+
+    A value longer than anyone types is left as it is, so that its length is refused.
+    """
     result = dict(values)
-    if isinstance(result.get("nip"), str) and result["nip"].strip():
-        result["nip"] = normalize_nip(result["nip"])
-    if isinstance(result.get("pesel"), str) and result["pesel"].strip():
-        result["pesel"] = digits_only(result["pesel"])
+    for name, compact in (("nip", normalize_nip), ("pesel", digits_only)):
+        value = result.get(name)
+        if isinstance(value, str) and len(value) <= MAX_TYPED_IDENTIFIER:
+            result[name] = compact(value) if value.strip() else None
     return result
 
 

@@ -19,7 +19,7 @@ from crm.clients import service
 from crm.clients.choices import CLIENT_KIND_LABELS, CLIENT_STATUS_LABELS, NOTE_KIND_LABELS, label_of
 from crm.clients.labels import CLIENT_LABELS, CONTACT_LABELS, NOTE_LABELS
 from crm.clients.models import Client, ContactPerson, Note
-from crm.clients.validation import client_errors, contact_errors, digits_only, normalize_nip
+from crm.clients.validation import MAX_TYPED_IDENTIFIER, client_errors, contact_errors, digits_only, normalize_nip
 from crm.errors import refusal
 from crm.forms import RuleValidator, rule_validators
 from crm.gdpr.views import ConsentModelView, DataSubjectRequestModelView, RestrictionModelView
@@ -64,8 +64,6 @@ def _choice_field(label, labels, rules=None):
     )
 
 
-#: Typed identifiers may carry separators and a "PL" prefix; the rules check the digits.
-MAX_TYPED_IDENTIFIER = 20
 
 
 def _identifier_field(label, normalize):

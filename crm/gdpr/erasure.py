@@ -24,6 +24,7 @@ from crm.privacy.registry import Erasure
 
 NO_SUCH_CLIENT_MESSAGE = _l("There is no such client; it may have been erased already.")
 CONFIRMATION_MESSAGE = _l("Type the client's number exactly as shown to confirm the erasure. Nothing was erased.")
+API_CONFIRMATION_MESSAGE = _l('Confirm the erasure with "confirm": true in the body. Nothing was erased.')
 
 
 class ErasureError(ValueError):
@@ -117,7 +118,7 @@ def erase(
     try:
         reason = check_grounds(session, client_id, request_id, reason)
     except ValueError as error:
-        raise ErasureError(error) from None
+        raise ErasureError(error, status=getattr(error, "status", 400)) from None
     try:
         held = counts(session, client_id)
         hashes = (client.email_bidx, client.phone_bidx)

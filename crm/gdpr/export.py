@@ -139,7 +139,7 @@ def record(
     try:
         reason = check_grounds(session, client_id, request_id, reason)
     except ValueError as error:
-        raise ExportError(error, status=400) from None
+        raise ExportError(error, status=getattr(error, "status", 400)) from None
     fulfil(session, request_id, ANSWERED_BY_EXPORT)
     event = GdprEvent(
         kind="export", user_id=getattr(actor, "id", None), client_number=client_id, request_id=request_id,

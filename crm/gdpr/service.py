@@ -32,8 +32,8 @@ SUPPRESSED_MESSAGE = _l(
 
 NO_SUCH_REQUEST_MESSAGE = _l("There is no such request for this client.")
 NO_GROUNDS_MESSAGE = _l(
-    "Name the data-subject request this answers, or write the reason (at least %(min)d characters, without the "
-    "person's data). Nothing was done."
+    "Name the data-subject request this answers, or write the reason (at least %(min)d characters besides spaces, "
+    "without the person's data). Nothing was done."
 )
 REASON_TOO_LONG_MESSAGE = _l("The reason has at most %(max)d characters.")
 MIN_REASON, MAX_REASON = 10, 500
@@ -69,13 +69,19 @@ def prepare_request(request: DataSubjectRequest) -> None:
         request.completed_on = utcnow().date()
 
 
+class UnknownRequest(ValueError):
+    """A request named that does not exist for this client."""
+
+    status = 404
+
+
 def check_request(session, request_id: int | None, client_id: int) -> None:
     """A request named for an export or erasure must exist and concern that client (ValueError otherwise)."""
     if request_id is None:
         return
     found = session.get(DataSubjectRequest, request_id)
     if found is None or found.client_id != client_id:
-        raise ValueError(str(NO_SUCH_REQUEST_MESSAGE))
+        raise UnknownRequest(str(NO_SUCH_REQUEST_MESSAGE))
 
 
 def check_grounds(session, client_id: int, request_id: int | None, reason: str | None) -> str | None:
@@ -86,12 +92,12 @@ def check_grounds(session, client_id: int, request_id: int | None, reason: str |
     check_request(session, request_id, client_id)
     if request_id is not None:
         return None
-    reason = " ".join((reason or "").split())
-    if len(reason) < MIN_REASON:
-        raise ValueError(str(NO_GROUNDS_MESSAGE % {"min": MIN_REASON}))
+    reason = reason or ""
     if len(reason) > MAX_REASON:
         raise ValueError(str(REASON_TOO_LONG_MESSAGE % {"max": MAX_REASON}))
-    return reason
+    if len("".join(reason.split())) < MIN_REASON:
+        raise ValueError(str(NO_GROUNDS_MESSAGE % {"min": MIN_REASON}))
+    return " ".join(reason.split())
 
 
 def fulfil(session, request_id: int | None, kinds: tuple[str, ...]) -> None:
@@ -158,12 +164,24 @@ def active_restriction(session, client_id: int | None, today: date | None = None
     ).first()
 
 
+class SuppressedError(ValueError):
+    """The email or phone of a person erased at their request: a conflict with that erasure, 409 through the API."""
+
+    status = 409
+
+
+class RestrictedError(ValueError):
+    """The card's processing is restricted (Art. 18): a conflict with its state, 409 through the API."""
+
+    status = 409
+
+
 def ensure_not_restricted(session, client_id: int | None) -> None:
-    """Refuse a change to a restricted client's card (ValueError with the reason)."""
+    """Refuse a change to a restricted client's card (RestrictedError, a ValueError, with the reason)."""
     with session.no_autoflush:
         restricted = active_restriction(session, client_id) is not None
     if restricted:
-        raise ValueError(str(RESTRICTED_MESSAGE))
+        raise RestrictedError(str(RESTRICTED_MESSAGE))
 
 
 # -- lawful bases (Art. 6, 7, 21) ----------------------------------------------------------

@@ -34,7 +34,7 @@ from crm.gdpr.choices import (
     VERIFICATION_LABELS,
 )
 from crm.gdpr.models import Consent, DataSubjectRequest, GdprEvent, Restriction
-from crm.gdpr.service import MIN_REASON, NO_GROUNDS_MESSAGE
+from crm.gdpr.service import MAX_REASON, MIN_REASON, NO_GROUNDS_MESSAGE
 from crm.modelviews import NoFileDownload, PostedSearch, VersionedModelView
 from crm.privacy.filters import PrivacyAwareInterface
 from crm.privacy.categories import IDENTITY
@@ -308,7 +308,7 @@ class GdprView(BaseView):
             archive = export.package(data)
             export.record(db.session, pk, data, actor=g.user, request_id=_request_id(), reason=request.form.get("reason"))
         except export.ExportError as error:
-            if error.status == 404:
+            if db.session.get(Client, pk) is None:
                 abort(404)
             flash(str(error), "danger")
             return self._grounds_page("gdpr/export.html", _l("Export a person's data"), pk, status=error.status)
@@ -387,12 +387,36 @@ class GdprView(BaseView):
         )
 
 
-def _grounds_of(body: dict) -> tuple[int | None, str | None] | None:
-    """The request id and reason of an API body, or None when their types are wrong."""
-    request_id, reason = body.get("request_id"), body.get("reason")
-    if request_id is not None and (not isinstance(request_id, int) or isinstance(request_id, bool)):
+#: the bodies of the API's export and erasure, as its OpenAPI document states them
+GROUNDS_PROPERTIES = {
+    "request_id": {"type": "integer", "minimum": 1, "description": "The data-subject request this answers"},
+    "reason": {
+        "type": "string", "maxLength": MAX_REASON, "pattern": rf"^(\s*\S){{{MIN_REASON}}}",
+        "description": f"Why, when no request is named: at least {MIN_REASON} characters besides spaces, no personal data",
+    },
+}
+GROUNDS_SCHEMA = {
+    "type": "object",
+    "description": "A data-subject request of this client, or a written reason.",
+    "properties": GROUNDS_PROPERTIES,
+    "additionalProperties": False,
+    "anyOf": [{"required": ["request_id"]}, {"required": ["reason"]}],
+}
+ERASURE_GROUNDS_SCHEMA = {
+    **GROUNDS_SCHEMA,
+    "properties": {**GROUNDS_PROPERTIES, "confirm": {"type": "boolean", "enum": [True], "description": "Confirms the erasure"}},
+    "required": ["confirm"],
+}
+
+
+def _grounds_of(body, extra_keys=()) -> tuple[int | None, str | None] | None:
+    """The request id and reason of an API body, or None when it is not the body the document states."""
+    if not isinstance(body, dict) or set(body) - {"request_id", "reason", *extra_keys}:
         return None
-    if reason is not None and not isinstance(reason, str):
+    request_id, reason = body.get("request_id"), body.get("reason")
+    if "request_id" in body and (not isinstance(request_id, int) or isinstance(request_id, bool) or request_id < 1):
+        return None
+    if "reason" in body and not isinstance(reason, str):
         return None
     return request_id, reason
 
@@ -407,6 +431,12 @@ class GdprApi(AnswersUnavailable, BaseApi):
     resource_name = "gdpr"
     allow_browser_login = False
     openapi_spec_tag = "GDPR"
+
+    def add_apispec_components(self, api_spec):
+        super().add_apispec_components(api_spec)
+        for name, schema in (("Grounds", GROUNDS_SCHEMA), ("ErasureGrounds", ERASURE_GROUNDS_SCHEMA)):
+            if name not in api_spec.components.schemas:
+                api_spec.components.schema(name, schema)
 
     @expose("/client/<int:pk>/export", methods=["POST"])
     @protect()
@@ -426,11 +456,7 @@ class GdprApi(AnswersUnavailable, BaseApi):
             content:
               application/json:
                 schema:
-                  type: object
-                  description: A request of this client, or a reason of 10 to 500 characters.
-                  properties:
-                    request_id: {type: integer, description: The data-subject request this export answers}
-                    reason: {type: string, description: Why, when no request is named (no personal data)}
+                  $ref: '#/components/schemas/Grounds'
           responses:
             200:
               description: The export
@@ -450,8 +476,7 @@ class GdprApi(AnswersUnavailable, BaseApi):
         """
         if not sees_personal_data():
             return self.response(403, message=str(EXPORT_NEEDS_CLEAR_DATA))
-        body = request.get_json(silent=True)
-        grounds = _grounds_of(body) if isinstance(body, dict) else None
+        grounds = _grounds_of(request.get_json(silent=True))
         if grounds is None:
             return self.response_400(message=str(NO_GROUNDS_MESSAGE % {"min": MIN_REASON}))
         try:
@@ -508,7 +533,7 @@ class GdprApi(AnswersUnavailable, BaseApi):
     @protect()
     @permission_name("erase")
     def erase(self, pk):
-        """Erase a client everywhere; the body repeats the client's id as ``confirm``.
+        """Erase a client everywhere; the body confirms it (``"confirm": true``).
         ---
         post:
           summary: Erase a client from every place (Art. 17)
@@ -522,13 +547,7 @@ class GdprApi(AnswersUnavailable, BaseApi):
             content:
               application/json:
                 schema:
-                  type: object
-                  required: [confirm]
-                  description: The client's id again, and a request of this client or a reason of 10 to 500 characters.
-                  properties:
-                    confirm: {type: integer, description: The client's id, to confirm}
-                    request_id: {type: integer, description: The data-subject request this erasure answers}
-                    reason: {type: string, description: Why, when no request is named (no personal data)}
+                  $ref: '#/components/schemas/ErasureGrounds'
           responses:
             200:
               description: The erasure record
@@ -547,9 +566,9 @@ class GdprApi(AnswersUnavailable, BaseApi):
         if not sees_personal_data():
             return self.response(403, message=str(ERASE_NEEDS_CLEAR_DATA))
         body = request.get_json(silent=True)
-        if not isinstance(body, dict) or body.get("confirm") != pk or isinstance(body.get("confirm"), bool):
-            return self.response_400(message=str(erasure.CONFIRMATION_MESSAGE))
-        grounds = _grounds_of(body)
+        if not isinstance(body, dict) or body.get("confirm") is not True:
+            return self.response_400(message=str(erasure.API_CONFIRMATION_MESSAGE))
+        grounds = _grounds_of(body, extra_keys=("confirm",))
         if grounds is None:
             return self.response_400(message=str(NO_GROUNDS_MESSAGE % {"min": MIN_REASON}))
         try:

@@ -282,7 +282,6 @@ OWN_ACCOUNT = _pairs(
         "UserDBModelView": ("can_userinfo", "userinfoedit", "resetmypassword"),
         "MyLoginsView": ("can_list",),
         "TwoFactorView": ("can_verify", "can_setup"),
-        "MenuApi": ("can_get",),
     },
     ("My account", "My logins", "Change my password", "Two-factor login"),
 )

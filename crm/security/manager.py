@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
 from crm.security import lockout, views
+from crm.security.api import SecurityApi
 from crm.security.passwords import must_change_password
 from crm.security.two_factor import needs_second_factor
 from crm.timeutil import utcnow
@@ -33,6 +34,7 @@ def _forget_granted_pairs(session, *args):
 class KartotekaSecurityManager(SecurityManager):
     """Every password set (forms, API, CLI) passes the policy; logins count, lock and are recorded."""
 
+    security_api = SecurityApi
     authdbview = views.AuthDBView
     userdbmodelview = views.UserDBModelView
     rolemodelview = views.RoleModelView
