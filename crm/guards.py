@@ -24,7 +24,9 @@ from crm.errors import refusal
 LIST_ARGUMENT_MESSAGE = _l("The page number, page size or sort order in the address is not valid.")
 TOO_DEEP_MESSAGE = _l("The request nests its values too deeply.")
 QUERY_MESSAGE = _l("The argument q is neither rison nor JSON.")
-NOT_TEXT_MESSAGE = _l("The request holds text that is not valid Unicode (a lone surrogate escape).")
+NOT_TEXT_MESSAGE = _l("The request holds characters that are not text (a NUL character, or a lone surrogate escape).")
+#: text without the NUL character, which PostgreSQL cannot store or compare (refused on both databases)
+NO_NUL = r"^[^\x00]*$"
 UNKNOWN_ACTION_MESSAGE = _l("There is no such action here.")
 _LIST_NUMBER_ARG = re.compile(r"(page|psize)_")
 _ORDER_ARG = re.compile(r"_oc_(.*)")
@@ -168,6 +170,9 @@ def normalise_query(query: str) -> None:
     numbers ("1e+5"), which FAB answers with 500. Rison is what FAB parses
     reliably, so a JSON argument is re-encoded as rison before FAB reads it.
     """
+    if "\x00" in query:
+        # PostgreSQL cannot compare it, SQLite would: refused on both alike
+        raise refusal(400, NOT_TEXT_MESSAGE)
     try:
         value = prison.loads(query)
     except Exception:  # noqa: BLE001 - not rison: JSON, or malformed

@@ -38,7 +38,7 @@ from wtforms.fields.core import UnboundField
 from crm import searches
 from crm.errors import BAD_FILTER_MESSAGE, AnswersUnavailable, raise_if_unavailable, refusal
 from crm.forms import Rules, schema_rules_mixin
-from crm.guards import MAX_DATABASE_INTEGER, MAX_PAGE, MAX_PAGE_SIZE
+from crm.guards import MAX_DATABASE_INTEGER, MAX_PAGE, MAX_PAGE_SIZE, NO_NUL
 from crm.i18n import translated_errors
 from crm.locking import CONFLICT_MESSAGE, MISSING_LOCK_MESSAGE, LockVersionField, is_current, parse_lock_version
 from crm.privacy.filters import SEARCH_NOT_ALLOWED_MESSAGE
@@ -590,7 +590,7 @@ class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
             if column not in self.search_columns or not can_search(model, column):
                 continue
             operators = [flt.arg_name for flt in filters]
-            text = {"type": "string", "maxLength": MAX_SEARCH_TERM}
+            text = {"type": "string", "maxLength": MAX_SEARCH_TERM, "pattern": NO_NUL}
             if set(operators) <= {"rel_o_m", "nrel_o_m"}:
                 # a related record, by its id
                 value = {"type": "integer", "minimum": 1, "maximum": MAX_DATABASE_INTEGER}

@@ -294,16 +294,18 @@ def test_rison_written_for_fab_reads_back_as_the_same_value():
     round_trip()
 
 
-@pytest.mark.parametrize("where", ["body", "query"])
-def test_text_that_is_not_unicode_is_refused_with_400(client, make_user, where):
+@pytest.mark.parametrize("where", ["body", "query", "query-nul"])
+def test_characters_that_are_not_text_are_refused_with_400(client, make_user, where):
     headers = token_for(client, make_user("Manager"))
     if where == "body":
         response = client.post("/api/v1/client/", data='{"kind": "company", "company_name": "A\\ud800B"}',
                                content_type="application/json", headers=headers)
-    else:
+    elif where == "query":
         response = client.get('/api/v1/client/?q={"filters":[{"col":"status","opr":"eq","value":"\\ud800"}]}', headers=headers)
+    else:
+        response = client.get("/api/v1/client/?q=(filters:!((col:status,opr:eq,value:'a%00b')))", headers=headers)
     assert response.status_code == 400
-    assert "nie jest poprawnym Unicode" in response.json["message"]
+    assert "nie są tekstem" in response.json["message"]
 
 
 def test_the_apis_field_messages_are_in_the_users_language(client, make_user):

@@ -83,8 +83,9 @@ def parse(spec: Spec, raw) -> tuple[str | None, str | None]:
 
 
 def _text(spec: Spec, raw) -> str:
-    if not isinstance(raw, str):
-        # a number, list or object sent through the API is not text to store as its Python form
+    if not isinstance(raw, str) or "\x00" in raw:
+        # a number, list or object sent through the API is not text to store as its Python form,
+        # and PostgreSQL stores no NUL character
         raise ValueError(TEXT_MESSAGE)
     value = raw.strip()
     if len(value) > MAX_LENGTH[spec.kind]:

@@ -17,9 +17,14 @@ changed, and the email or phone of an erased person needs
 
 from __future__ import annotations
 
+import re
+
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
+
 from crm.attributes.kinds import MAX_LENGTH
 from crm.clients.choices import CLIENT_KINDS, CLIENT_STATUSES
 from crm.clients.validation import COUNTRY_PATTERN, MAX_TYPED_IDENTIFIER, PHONE_PATTERN, POLISH_POSTAL_CODE_PATTERN
+from crm.guards import NO_NUL
 
 _BLANK = r"^\s*$"
 
@@ -42,6 +47,15 @@ def _filled(max_length: int) -> dict:
     return {"type": "string", "maxLength": max_length, "pattern": r"\S"}
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{char.lower()}{char.upper()}]" if char.isalpha() else re.escape(char) for char in word)
+
+
+#: An email's domain ends in a top-level name that takes mail: the email check (email-validator) refuses
+#: the special-use names (``.test``, ``.invalid``, ``.localhost``...), which the "email" format admits.
+DELIVERABLE_DOMAIN = r"\.(?!(?:" + "|".join(map(_any_case, SPECIAL_USE_DOMAIN_NAMES)) + r")$)[^.@\s]+$"
+EMAIL = {"type": "string", "format": "email", "maxLength": 254, "pattern": DELIVERABLE_DOMAIN}
+
 NIP = _text(MAX_TYPED_IDENTIFIER, format="nip", pattern=blank_or(r"([Pp][Ll])?[\s.\-]*([0-9][\s.\-]*){10}"),
             description="Polish tax id: 10 digits with a valid check digit; spaces, dots, dashes and a PL prefix are dropped")
 PESEL = _text(MAX_TYPED_IDENTIFIER, format="pesel", pattern=blank_or(r"[\s.\-]*([0-9][\s.\-]*){11}"),
@@ -56,9 +70,7 @@ def client_properties(owner_ids: list[int], attributes: dict) -> dict:
         "company_name": _text(200),
         "first_name": _text(100),
         "last_name": _text(100),
-        "email": {"nullable": True, "anyOf": [
-            {"type": "string", "pattern": _BLANK}, {"type": "string", "format": "email", "maxLength": 254},
-        ]},
+        "email": {"nullable": True, "anyOf": [{"type": "string", "pattern": _BLANK}, EMAIL]},
         "phone": _text(32, pattern=blank_or(PHONE_PATTERN)),
         "street": _text(200),
         "postal_code": _text(12),
@@ -144,14 +156,14 @@ def change_problems(body: dict) -> dict[str, str]:
 
 
 _ATTRIBUTE_TYPES = {
-    "text": {"type": "string", "maxLength": MAX_LENGTH["text"]},
-    "long_text": {"type": "string", "maxLength": MAX_LENGTH["long_text"]},
+    "text": {"type": "string", "maxLength": MAX_LENGTH["text"], "pattern": NO_NUL},
+    "long_text": {"type": "string", "maxLength": MAX_LENGTH["long_text"], "pattern": NO_NUL},
     "integer": {"type": "integer", "minimum": -(10**18) + 1, "maximum": 10**18 - 1},
     "decimal": {"type": "string", "format": "decimal", "maxLength": 40, "pattern": r"^\s*[+-]?[0-9][0-9 ]*([.,][0-9 ]*[0-9])?\s*$"},
     "date": {"type": "string", "format": "date"},
     "boolean": {"type": "boolean"},
     "multi_choice": {"type": "array"},
-    "email": {"type": "string", "format": "email", "maxLength": MAX_LENGTH["email"]},
+    "email": {**EMAIL, "maxLength": MAX_LENGTH["email"]},
     "phone": {"type": "string", "maxLength": MAX_LENGTH["phone"], "pattern": PHONE_PATTERN},
     "url": {"type": "string", "format": "uri", "maxLength": MAX_LENGTH["url"], "pattern": r"^https?://[^\s/]+[^\s]*$"},
 }

@@ -469,10 +469,6 @@ class GdprApi(AnswersUnavailable, BaseApi):
                       generated_at: {type: string}
                       client_id: {type: integer}
                       places: {type: object}
-            400: {$ref: '#/components/responses/400'}
-            401: {$ref: '#/components/responses/401'}
-            403: {$ref: '#/components/responses/403'}
-            404: {$ref: '#/components/responses/404'}
         """
         if not sees_personal_data():
             return self.response(403, message=str(EXPORT_NEEDS_CLEAR_DATA))
@@ -515,9 +511,6 @@ class GdprApi(AnswersUnavailable, BaseApi):
                             rows: {type: integer}
                             versions: {type: integer}
                       transactions: {type: integer}
-            401: {$ref: '#/components/responses/401'}
-            403: {$ref: '#/components/responses/403'}
-            404: {$ref: '#/components/responses/404'}
         """
         try:
             preview = erasure.preview(db.session, pk)
@@ -558,10 +551,6 @@ class GdprApi(AnswersUnavailable, BaseApi):
                     properties:
                       erasure_id: {type: integer}
                       counts: {type: string}
-            400: {$ref: '#/components/responses/400'}
-            401: {$ref: '#/components/responses/401'}
-            403: {$ref: '#/components/responses/403'}
-            404: {$ref: '#/components/responses/404'}
         """
         if not sees_personal_data():
             return self.response(403, message=str(ERASE_NEEDS_CLEAR_DATA))
