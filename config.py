@@ -104,6 +104,8 @@ class Config:
     CRM_PROXY_FIX_HOPS = 0
 
     BABEL_DEFAULT_LOCALE = "pl"
+    #: the office's time zone: screens and the exports people read show times in it (the database keeps UTC)
+    CRM_TIME_ZONE = "Europe/Warsaw"
     BABEL_TRANSLATION_DIRECTORIES = str(PROJECT_ROOT / "translations")
     LANGUAGES = {
         "pl": {"flag": "pl", "name": "Polski"},

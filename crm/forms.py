@@ -6,7 +6,7 @@ from typing import Callable, Iterable, Mapping
 
 from marshmallow import ValidationError as SchemaValidationError
 from marshmallow import validates_schema
-from wtforms.validators import ValidationError
+from wtforms.validators import Optional, StopValidation, ValidationError
 
 Rules = Callable[[Mapping], Mapping[str, str]]
 
@@ -32,6 +32,26 @@ class RuleValidator:
         if id(self) not in cache:
             cache[id(self)] = self.rules(form.data)
         return cache[id(self)]
+
+
+class KeepRuleErrors(Optional):
+    """WTForms' Optional, without erasing the errors a rule found before it.
+
+    Optional clears a blank field's errors: a cross-field rule ("a company needs
+    its name") that refused the blank value would be silenced.
+    """
+
+    def __call__(self, form, field):
+        if not field.raw_data or isinstance(field.raw_data[0], str) and not self.string_check(field.raw_data[0]):
+            raise StopValidation()
+
+
+def keep_rule_errors(form_class) -> None:
+    """In the fields that carry a RuleValidator, let the rule's refusal of a blank value stand."""
+    for field in vars(form_class).values():
+        validators = getattr(field, "kwargs", {}).get("validators") or []
+        if any(isinstance(validator, RuleValidator) for validator in validators):
+            validators[:] = [KeepRuleErrors() if type(v) is Optional else v for v in validators]
 
 
 class ValidatorsColumns(dict):

@@ -29,7 +29,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import gettext
 from jsonschema import Draft4Validator
 from marshmallow import ValidationError, fields
-from sqlalchemy import DateTime
+from sqlalchemy import Date, DateTime
 from sqlalchemy import inspect as sqlalchemy_inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
@@ -37,12 +37,13 @@ from wtforms.fields.core import UnboundField
 
 from crm import searches
 from crm.errors import BAD_FILTER_MESSAGE, AnswersUnavailable, raise_if_unavailable, refusal
-from crm.forms import Rules, schema_rules_mixin
+from crm.forms import Rules, keep_rule_errors, schema_rules_mixin
 from crm.guards import MAX_DATABASE_INTEGER, MAX_PAGE, MAX_PAGE_SIZE, NO_NUL
 from crm.i18n import translated_errors
 from crm.locking import CONFLICT_MESSAGE, MISSING_LOCK_MESSAGE, LockVersionField, is_current, parse_lock_version
 from crm.privacy.filters import SEARCH_NOT_ALLOWED_MESSAGE
 from crm.privacy.masking import can_search, hidden_mask, mask_record, masking_formatter
+from crm.timeutil import shown_time
 
 DELETE_FAILED_MESSAGE = _l(
     "The record could not be deleted because other data depends on it. Nothing was deleted."
@@ -75,8 +76,18 @@ class NoFileDownload:
         self.base_permissions = [p for p in self.base_permissions if p != "can_download"]
 
 
-class MaskedColumns:
-    """A screen whose list and show columns mask the personal values the current user may not see (per category)."""
+def _time_column(model, column: str) -> bool:
+    sqla_column = getattr(model, "__table__", None) is not None and model.__table__.c.get(column)
+    return sqla_column is not None and sqla_column is not False and isinstance(sqla_column.type, (Date, DateTime))
+
+
+class ShownColumns:
+    """A screen whose list and show columns read as a person expects.
+
+    Personal values the current user may not see are masked (per category);
+    times are in the office's zone, without microseconds, dates as the
+    language writes them (FAB prints the stored UTC value).
+    """
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -84,10 +95,13 @@ class MaskedColumns:
         shown = {*self.list_columns, *self.show_columns}
         for _title, options in self.show_fieldsets or ():
             shown.update(options.get("fields", ()))
+        formatters = dict(self.formatters_columns)
+        for column in shown:
+            if column not in formatters and _time_column(model, column):
+                formatters[column] = shown_time
         self.formatters_columns = {
-            **self.formatters_columns,
-            **{column: masking_formatter(model, column, blank_if_none(self.formatters_columns.get(column)))
-               for column in shown},
+            **formatters,
+            **{column: masking_formatter(model, column, blank_if_none(formatters.get(column))) for column in shown},
         }
 
 
@@ -230,11 +244,12 @@ def _refused_form_status(result):
 _MASKED_FORMS: dict = {}
 
 
-class VersionedModelView(NoFileDownload, MaskedColumns, PostedSearch, ModelView):
+class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
     """A ModelView whose edit form refuses to overwrite a newer version."""
 
     page_size = 25
     show_template = "crm/show.html"
+    edit_template = "crm/edit.html"
     show_widget = CrmShowWidget
     #: Set to the relation name ("client") for records added only from their
     #: parent card's tab, which fixes the parent; a form choosing among every
@@ -266,6 +281,7 @@ class VersionedModelView(NoFileDownload, MaskedColumns, PostedSearch, ModelView)
         super().__init__(**kwargs)
         for form in (self.add_form, self.edit_form):
             _label_blank_choices(form)
+            keep_rule_errors(form)
         self.order_columns = sortable(self.datamodel, self.order_columns)
 
     @expose("/show/<pk>", methods=["GET"])

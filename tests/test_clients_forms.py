@@ -343,3 +343,21 @@ def test_two_saves_passing_the_check_together_cannot_both_land(app, client, auth
     assert "Ktoś inny zapisał ten rekord" in response.text
     current = find_client(db_session, id=saved.id)
     assert current.city == "Łódź" and current.lock_version == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"kind": "company", "company_name": ""}, "company_name", "Firma musi mieć nazwę."),
+        ({"kind": "company", "company_name": "   "}, "company_name", "Firma musi mieć nazwę."),
+        ({"kind": "person", "first_name": "Anna", "last_name": ""}, "last_name", "Osoba musi mieć imię i nazwisko."),
+        ({"kind": "person", "first_name": "", "last_name": "Nowak"}, "first_name", "Osoba musi mieć imię i nazwisko."),
+    ],
+)
+def test_a_card_without_the_names_its_kind_needs_is_refused(client, auth, db_session, data, field, message):
+    auth.login()
+    email = f"{unique('bez-nazwy')}@firma.pl"
+    response = add_client(client, {**company_form(nip="", pesel=""), **data, "email": email})
+    assert "Dodano rekord" not in response.text
+    assert message in response.text
+    assert db_session(lambda s: [c for c in s.scalars(select(Client)) if c.email == email]) == []

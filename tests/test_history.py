@@ -347,6 +347,6 @@ def test_every_kind_of_field_compares_with_its_shown_value(app, db_session, make
     assert ("Opiekun", "Administrator Kartoteka", "Oskar Opiekun") in changed
     assert ("E-mail", "ewa@stara.pl", "ewa@nowa.pl") in changed
     assert ("Rodzaj", "Rozmowa telefoniczna", "Spotkanie") in changed
-    assert ("Data", "2026-03-01", "2026-04-02") in changed
+    assert ("Data", "01.03.2026", "02.04.2026") in changed
     assert ("Źródło", "Wprowadzona przez pracownika", "Wydarzenie lub targi") in changed
     assert len(changed) == 6, changed

@@ -284,3 +284,20 @@ def test_changing_ones_password_ends_the_old_api_tokens(app, make_user):
     assert api.post("/api/v1/security/refresh", headers=refresh).status_code == 401
     fresh = api.post("/api/v1/security/login", json={"username": username, "password": NEW_PASSWORD, "provider": "db"}).json
     assert api.get("/api/v1/client/", headers={"Authorization": f"Bearer {fresh['access_token']}"}).status_code == 200
+
+
+def test_a_first_login_that_chooses_a_password_is_not_a_failed_attempt(app, make_user, db_session):
+    from crm.extensions import appbuilder
+    from crm.security.models import LoginEvent
+
+    username = make_user("Back office", must_change_password=True)
+    client, page = signed_in(app, username)
+    assert page.request.path == "/resetmypassword/form"
+    user_id = db_session(lambda s: appbuilder.sm.find_user(username=username).id)
+    results = db_session(lambda s: [e.result for e in s.query(LoginEvent).filter(LoginEvent.user_id == user_id)])
+    assert results == ["must_change"]
+    change_own_password(client, STAFF_PASSWORD, NEW_PASSWORD)
+    mine = client.get("/my-logins/")
+    assert 'id="last-failure"' not in mine.text
+    assert "Zalogowano, aby wybrać nowe hasło" in mine.text and "Formularz logowania" in mine.text
+    assert "Hasło wygasło" not in mine.text

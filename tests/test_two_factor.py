@@ -65,6 +65,7 @@ def test_role_requiring_two_factor_sets_it_up_then_asks_for_codes(app, make_user
         secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', page.text).group(1)
         assert 'src="data:image/svg+xml' in page.text
         assert secret not in decoded_session_cookie(client), "the secret being enrolled is sealed in the cookie"
+        assert 'id="two-factor-required"' in page.text
 
         wrong = post_code(client, "/two-factor/setup", "000000")
         assert "Ten kod jest nieprawidłowy" in wrong.text
@@ -139,3 +140,11 @@ def test_administrator_requires_two_factor_for_a_role_on_its_screen(client, auth
     assert response.status_code == 302
     assert db_session(lambda s: s.get(RoleSecurityPolicy, role_id).requires_totp) is True
     undo_requirement(db_session, "Manager")
+
+
+def test_turning_two_factor_on_by_choice_does_not_say_the_role_requires_it(app, make_user):
+    client = app.test_client()
+    Auth(client).login(make_user("Back office"), STAFF_PASSWORD)
+    page = client.get("/two-factor/setup")
+    assert page.status_code == 200
+    assert 'id="two-factor-chosen"' in page.text and "Twoja rola wymaga" not in page.text

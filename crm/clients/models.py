@@ -96,6 +96,7 @@ class Client(Model):
         erasure=Erasure.DELETE,
         word_index=("company_name", "first_name", "last_name"),
         masked_properties={"display_name": Personal(IDENTITY, mask="name")},
+        named_by=("company_name", "first_name", "last_name"),
         columns={
             "company_name": Personal(IDENTITY),
             "first_name": Personal(IDENTITY),
@@ -165,6 +166,7 @@ class ContactPerson(Model):
         subject="client_id",
         erasure=Erasure.DELETE,
         word_index=("first_name", "last_name"),
+        named_by=("first_name", "last_name"),
         columns={
             "first_name": Personal(IDENTITY),
             "last_name": Personal(IDENTITY),

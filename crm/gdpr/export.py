@@ -25,7 +25,7 @@ from crm.gdpr.models import GdprEvent
 from crm.gdpr.places import places
 from crm.gdpr.service import check_grounds, fulfil
 from crm.spreadsheet import csv_cell
-from crm.timeutil import utcnow
+from crm.timeutil import shown_time, utcnow, zone_note
 
 FORMAT = "kartoteka-export/1"
 NO_SUCH_CLIENT_MESSAGE = _l("There is no such client; it may have been erased already.")
@@ -122,9 +122,10 @@ def package(data: dict) -> bytes:
                 archive.writestr(f"csv/{table}.csv", _csv(held["rows"]))
             if held["history"]:
                 archive.writestr(f"csv/{table}_history.csv", _csv(held["history"]))
-        archive.writestr(
-            "summary.html", render_template("gdpr/export_summary.html", data=data, language=str(get_locale() or "pl"))
-        )
+        archive.writestr("summary.html", render_template(
+            "gdpr/export_summary.html", data=data, language=str(get_locale() or "pl"),
+            prepared_on=shown_time(datetime.fromisoformat(data["generated_at"])), zone=zone_note(),
+        ))
     return buffer.getvalue()
 
 

@@ -35,7 +35,7 @@ from crm.gdpr.choices import (
 )
 from crm.gdpr.models import Consent, DataSubjectRequest, GdprEvent, Restriction
 from crm.gdpr.service import MAX_REASON, MIN_REASON, NO_GROUNDS_MESSAGE
-from crm.modelviews import NoFileDownload, PostedSearch, VersionedModelView
+from crm.modelviews import NoFileDownload, PostedSearch, ShownColumns, VersionedModelView
 from crm.privacy.filters import PrivacyAwareInterface
 from crm.privacy.categories import IDENTITY
 from crm.privacy.masking import can_see, mask, sees_personal_data
@@ -207,7 +207,7 @@ class DataSubjectRequestModelView(VersionedModelView):
         return {"request_item": found, **_gdpr_actions()}
 
 
-class GdprEventModelView(NoFileDownload, PostedSearch, ModelView):
+class GdprEventModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
     """The record of exports and erasures: who, when, which request, how much; read only."""
 
     datamodel = SQLAInterface(GdprEvent)
@@ -215,7 +215,7 @@ class GdprEventModelView(NoFileDownload, PostedSearch, ModelView):
     list_title = _l("Exports and erasures")
     show_title = _l("Export or erasure")
     label_columns = {
-        "occurred_at": _l("Time (UTC)"),
+        "occurred_at": _l("Time"),
         "kind": _l("Kind"),
         "client_number": _l("Client number"),
         "request": _l("Request"),

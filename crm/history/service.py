@@ -32,6 +32,7 @@ from crm.mailing.choices import SUBSCRIPTION_LABELS, SUBSCRIPTION_SOURCE_LABELS
 from crm.mailing.models import MailingList, Subscription
 from crm.privacy.categories import IDENTITY, ONLINE
 from crm.privacy.masking import STARS, can_see, hidden_mask, mask
+from crm.timeutil import shown_time
 
 CREATED, CHANGED_KIND, DELETED, RESTORED = "created", "changed", "deleted", "restored"
 CHANGE_KIND_LABELS = {
@@ -156,10 +157,8 @@ def present(section: Section, column: str, value, names: Names) -> str:
         return names.lists.get(value, f"#{value}")
     if column == "definition_id":
         return names.attributes.get(value, f"#{value}")
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, date):
-        return value.isoformat()
+    if isinstance(value, (datetime, date)):
+        return shown_time(value)
     return str(value)
 
 

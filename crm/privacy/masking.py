@@ -87,8 +87,8 @@ def mask_kind(personal: Personal) -> str:
 def column_personal(model: type, column: str) -> Personal | None:
     """The declaration of a model's column, property or relation shown on a screen; None if not personal.
 
-    A relation to a record about a client (a contact person, the client) is
-    shown by its name, so it is a name of the identity category. Declarations
+    A relation to a record shown by a person's name (the client, a contact
+    person: ``named_by``) is a name of the identity category. Declarations
     are fixed at import, so the answer is kept: lists ask it for every cell.
     """
     declaration = declaration_of(model)
@@ -100,7 +100,7 @@ def column_personal(model: type, column: str) -> Personal | None:
     relationship = sqlalchemy_inspect(model).relationships.get(column)
     if relationship is not None:
         target = declaration_of(relationship.mapper.class_)
-        if target is not None and target.subject is not None:
+        if target is not None and target.named_by:
             return Personal(IDENTITY, mask="name")
     return None
 

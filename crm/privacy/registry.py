@@ -64,6 +64,8 @@ class PersonalData:
     derived: tuple[str, ...] = field(default=())
     #: properties computed from personal columns (a display name): their category and mask
     masked_properties: dict[str, Personal] = field(default_factory=dict)
+    #: the row is shown (its ``str``) by these personal columns, so a relation to it shows a person's name
+    named_by: tuple[str, ...] = ()
 
 
 _DECLARED: dict[type, PersonalData] = {}
@@ -105,6 +107,7 @@ def declare(model: type, declaration: PersonalData) -> None:
         word_index=declaration.word_index,
         derived=tuple(derived),
         masked_properties=dict(declaration.masked_properties),
+        named_by=declaration.named_by,
     )
 
 

@@ -146,7 +146,7 @@ class KartotekaSecurityManager(SecurityManager):
             result = "second_factor"
         elif must_change_password(state, now, int(config["CRM_PASSWORD_MAX_AGE_DAYS"])):
             # Signs in to change the password and nothing else; the API has no such screen.
-            result = "expired"
+            result = "must_change" if state.must_change_password else "expired"
         else:
             result = "success"
         if result in ("unknown_user", "inactive", "locked"):
@@ -155,7 +155,7 @@ class KartotekaSecurityManager(SecurityManager):
             if first_user is not None:
                 self.noop_user_update(first_user)  # as update_user_auth_stat does for a wrong password
         lockout.record_login(session, username_tried=username, user=user, result=result)
-        if not (result == "success" or (result == "expired" and not through_api)):
+        if not (result == "success" or (result in ("expired", "must_change") and not through_api)):
             log.info("login refused (%s)", result)
             return None
         lockout.register_success(session, user.id)

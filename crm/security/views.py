@@ -23,11 +23,12 @@ from wtforms import PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from crm.errors import refusal
-from crm.modelviews import MaskedColumns, NoFileDownload, PostedSearch, blank_if_none
+from crm.modelviews import ShownColumns, NoFileDownload, PostedSearch, blank_if_none
 from crm.privacy.crypto import DecryptionError, decrypt, encrypt
 from crm.privacy.filters import PrivacyAwareInterface
 from crm.security import grants
-from crm.security.choices import LOGIN_RESULT_LABELS
+from crm.clients.choices import label_of
+from crm.security.choices import CHANNEL_LABELS, LOGIN_RESULT_LABELS, RIGHT_PASSWORD_RESULTS
 from crm.security.models import LoginEvent, RoleSecurityPolicy
 
 
@@ -244,7 +245,7 @@ def _accounts(items) -> list:
     return items if isinstance(items, list) else [items]
 
 
-class UserDBModelView(NoFileDownload, MaskedColumns, PostedSearch, fab.UserDBModelView):
+class UserDBModelView(NoFileDownload, ShownColumns, PostedSearch, fab.UserDBModelView):
     """Staff accounts: new passwords follow the policy; accounts can be locked and unlocked.
 
     Bounded (crm.security.grants): an account holding more than the acting one
@@ -383,7 +384,7 @@ def _result_label(key):
     return str(LOGIN_RESULT_LABELS.get(key, key))
 
 
-class LoginEventModelView(NoFileDownload, MaskedColumns, PostedSearch, ModelView):
+class LoginEventModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
     """Every login attempt, for administrators and auditors; read only, masked per category like any personal data."""
 
     datamodel = PrivacyAwareInterface(LoginEvent)
@@ -404,7 +405,7 @@ class LoginEventModelView(NoFileDownload, MaskedColumns, PostedSearch, ModelView
     search_columns = ["occurred_at", "username_tried", "user", "result", "channel"]
     order_columns = ["occurred_at", "result"]
     base_order = ("occurred_at", "desc")
-    formatters_columns = {"result": blank_if_none(_result_label)}
+    formatters_columns = {"result": blank_if_none(_result_label), "channel": lambda key: label_of(CHANNEL_LABELS, key)}
 
 
 class MyLoginsView(BaseView):
@@ -426,12 +427,13 @@ class MyLoginsView(BaseView):
         )
         last_failure = db.session.scalars(
             db.select(LoginEvent)
-            .where(LoginEvent.user_id == g.user.id, LoginEvent.result != "success")
+            .where(LoginEvent.user_id == g.user.id, LoginEvent.result.not_in(RIGHT_PASSWORD_RESULTS))
             .order_by(LoginEvent.occurred_at.desc())
             .limit(1)
         ).first()
         return self.render_template(
-            "security/my_logins.html", title=_l("My logins"), recent=recent, last_failure=last_failure, label=_result_label
+            "security/my_logins.html", title=_l("My logins"), recent=recent, last_failure=last_failure, label=_result_label,
+            channel=lambda key: label_of(CHANNEL_LABELS, key),
         )
 
 
@@ -494,7 +496,7 @@ class TwoFactorView(BaseView):
 
         from crm.extensions import db
         from crm.security.sessions import SECOND_FACTOR_PENDING
-        from crm.security.two_factor import accepted_step, current_step, enrol, enrolment_qr, new_secret
+        from crm.security.two_factor import accepted_step, current_step, enrol, enrolment_qr, is_required, new_secret
 
         state = self._state()
         if state is not None and state.totp_secret:
@@ -518,6 +520,7 @@ class TwoFactorView(BaseView):
             form=form,
             qr=enrolment_qr(secret, g.user.username),
             secret=secret,
+            required=is_required(db.session, g.user),
         )
 
 
