@@ -311,8 +311,19 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
         """FAB's edit page; a refused form answers 422 (409 for a conflict), not 200."""
         return _refused_form_status(super().edit(pk))
 
+    def card_of(self, item) -> int | None:
+        """The client card a record belongs to (None when it is not a card's row)."""
+        return None
+
     def _edit(self, pk):
         if request.method != "POST":
+            item = self.datamodel.get(pk, self._base_filters)
+            if item is not None and self.card_of(item) is not None:
+                from crm.gdpr.service import RESTRICTED_MESSAGE, active_restriction
+
+                if active_restriction(self.datamodel.session, self.card_of(item)) is not None:
+                    # said before the person types, not only when the save is refused
+                    flash(str(RESTRICTED_MESSAGE), "warning")
             return super()._edit(pk)
         # Flask-AppBuilder's POST branch, with the version check and a conflict
         # message in place of its generic "Database Error".
@@ -479,6 +490,9 @@ class CardRowView(VersionedModelView):
 
     def pre_delete(self, item):
         self.check_card(item)
+
+    def card_of(self, item) -> int | None:
+        return item.client_id
 
     def check_card(self, item) -> None:
         """Raise ValueError (shown on the form) when the card may not change."""

@@ -24,6 +24,24 @@ def test_password_may_not_contain_the_user_name_or_email_name():
     assert any("nazwy użytkownika" in p or "user name" in p for p in problems)
 
 
+def test_a_name_counts_as_a_whole_word_not_as_letters_inside_another():
+    words = personal_words("ewa", "ewa.nowak@firma.pl", "Ewa", "Nowak")
+    assert password_problems("Drzewa-Liczą-Kasztany-Nocą-19", personal_words=words) == []
+    assert len(password_problems("Ewa-Liczy-Kasztany-Nocą-19", personal_words=words)) == 1
+    assert len(password_problems("Kasztany-Nowak-Liczą-Nocą-19", personal_words=words)) == 1
+
+
+def test_the_message_speaks_to_whoever_sets_the_password(app):
+    from flask_babel import force_locale
+
+    words = personal_words("jkowalski", "jan.kowalski@firma.pl", "Jan", "Kowalski")
+    with app.test_request_context(), force_locale("pl"):
+        own = [str(p) for p in password_problems("Kowalski-Lubi-Zielone-Jabłka", personal_words=words)]
+        other = [str(p) for p in password_problems("Kowalski-Lubi-Zielone-Jabłka", personal_words=words, own=False)]
+    assert own == ["Nie używaj w haśle nazwy użytkownika, adresu e-mail ani swojego imienia lub nazwiska."]
+    assert "tego konta" in other[0] and "swojej" not in other[0]
+
+
 def test_a_recent_password_may_not_come_back():
     problems = password_problems("Zielony-Kot-Pije-Mleko-2026", matches_recent=lambda candidate: True)
     assert len(problems) == 1

@@ -37,3 +37,29 @@ def test_the_login_history_shows_office_time(app, db_session):
     page = signed_in(app).get("/logineventmodelview/list/").text
     row = page.split(typed)[0].rsplit("<tr", 1)[1]
     assert "01.07.2026 14:00" in row and "12:00:05" not in row and ".000999" not in row
+
+
+def test_a_restricted_card_says_so_before_anyone_types(app, db_session):
+    from crm.clients.models import Client
+    from crm.gdpr.models import Restriction
+
+    def restricted(s):
+        card = Client(kind="company", company_name=unique("Ograniczona "))
+        card.restrictions.append(Restriction(since=date(2026, 1, 5), reason="Osoba kwestionuje dane"))
+        s.add(card)
+        s.commit()
+        return card.id
+
+    card = db_session(restricted)
+    client = signed_in(app)
+    show = client.get(f"/clientmodelview/show/{card}").text
+    assert 'id="card-restricted"' in show and "Przetwarzanie ograniczone od 05.01.2026" in show
+    edit = client.get(f"/clientmodelview/edit/{card}").text
+    assert "jest ograniczone (art. 18)" in edit
+    def free(s):
+        card = Client(kind="company", company_name=unique("Wolna "))
+        s.add(card)
+        s.commit()
+        return card.id
+
+    assert 'id="card-restricted"' not in client.get(f"/clientmodelview/show/{db_session(free)}").text

@@ -232,6 +232,9 @@ class ClientModelView(CardLayout, VersionedModelView):
     def pre_delete(self, item):
         service.check_deletable(item)
 
+    def card_of(self, item) -> int | None:
+        return item.id
+
     list_template = "crm/client_list.html"
 
     @expose("/export/<fmt>")
@@ -272,8 +275,11 @@ class ClientModelView(CardLayout, VersionedModelView):
         from crm.attributes.service import archived_values
         from crm.history.service import card_record
 
+        from crm.gdpr.service import active_restriction
+
         item = self.datamodel.get(pk)
         return {
+            "restriction": active_restriction(self.datamodel.session, int(pk)),
             "archived_attributes": [
                 (definition.label, mask_free_text(shown(definition.spec, stored)) if definition.personal else shown(definition.spec, stored))
                 for definition, stored in archived_values(item)

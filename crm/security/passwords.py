@@ -20,35 +20,46 @@ def password_problems(
     min_score: int = DEFAULT_MIN_SCORE,
     personal_words: Iterable[str] = (),
     matches_recent: Callable[[str], bool] = lambda password: False,
+    own: bool = True,
 ) -> list[str]:
     """Every rule the password breaks, as translated messages that say what to fix.
 
     ``personal_words`` are the user name, the email's name part and the person's
-    names; ``matches_recent`` tells whether it equals one of the last passwords.
+    names, refused as whole words of the password ("Ewa" is no reason to refuse
+    "Drzewa"; zxcvbn still scores a name hidden inside a word as easy to guess);
+    ``matches_recent`` tells whether it equals one of the last passwords; ``own``
+    says whether the account's owner is typing (the message then says "your").
     """
     problems = []
     if len(password) < min_length:
         problems.append(_l("Use at least %(count)d characters.", count=min_length))
-    lowered = password.casefold()
     words = [w.casefold() for w in personal_words if w and len(w) >= 3]
-    if any(word in lowered for word in words):
-        problems.append(_l("Do not use your user name, your email address or your name in the password."))
+    if set(password_words(password)) & set(words):
+        problems.append(
+            _l("Do not use your user name, your email address or your name in the password.") if own
+            else _l("Do not use the account's user name, email address or the person's name in the password.")
+        )
     if password and zxcvbn(password[:100], user_inputs=words)["score"] < min_score:
         problems.append(
             _l("This password is too common or too easy to guess; use a longer phrase of unrelated words.")
         )
     if password and matches_recent(password):
-        problems.append(_l("Do not reuse one of your recent passwords."))
+        problems.append(
+            _l("Do not reuse one of your recent passwords.") if own
+            else _l("Do not reuse one of the account's recent passwords.")
+        )
     return problems
 
 
+def password_words(password: str) -> list[str]:
+    """The words of a password: runs of letters (digits and signs separate them), case folded."""
+    return re.findall(r"[^\W\d_]+", password.casefold())
+
+
 def personal_words(username: str | None, email: str | None, *names: str | None) -> list[str]:
-    """The words of an account a password must not contain."""
-    words = [username or "", *(n or "" for n in names)]
-    if email:
-        words.extend(re.split(r"[._+\-]", email.split("@")[0]))
-        words.append(email.split("@")[0])
-    return [w for w in words if w]
+    """The words of an account a password must not contain: of the user name, the email's name part, the names."""
+    texts = [username or "", (email or "").split("@")[0], *(name or "" for name in names)]
+    return sorted({word for text in texts for word in password_words(text)})
 
 
 def password_expires_at(state, max_age_days: int):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 
 from crm.extensions import appbuilder, db
 from crm.security import matrix
@@ -108,6 +108,7 @@ def password_problems_for(password: str, *, user=None, username=None, email=None
         min_score=int(config["CRM_PASSWORD_MIN_SCORE"]),
         personal_words=personal_words(username, email, *names),
         matches_recent=lambda candidate: any(check_password_hash(h, candidate) for h in recent),
+        own=user is not None and has_request_context() and getattr(getattr(g, "user", None), "id", None) == user.id,
     )
 
 
