@@ -364,7 +364,26 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
             return self._edit_widgets(self.datamodel.get(pk, self._base_filters), form, exclude_cols)
         self.post_update(item)
         flash(str(self.edit_row_message), "success")
+        g.saved_record = item
         return None
+
+    def saved_record_url(self, item) -> str:
+        """Where a save leads: a card's row back to its card, any other record to its own page.
+
+        FAB goes back through the session's page history, which the person's
+        other tabs also write (a client saved, and the staff list opened).
+        """
+        if self.add_from_parent:
+            parent = getattr(item, f"{self.add_from_parent}_id", None)
+            if parent is not None:
+                return url_for("ClientModelView.show", pk=parent)
+        return url_for(f"{self.endpoint}.show", pk=self.datamodel.get_pk_value(item))
+
+    def post_add_redirect(self):
+        item = g.pop("saved_record", None)
+        return redirect(self.saved_record_url(item) if item is not None else self.get_redirect())
+
+    post_edit_redirect = post_add_redirect
 
     def masked_form_columns(self) -> list[str]:
         """Form fields of personal data the current user sees masked: left out of the forms they get.
@@ -476,6 +495,7 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
             return self._get_add_widget(form=form, exclude_cols=exclude_cols)
         self.post_add(item)
         flash(str(self.add_row_message), "success")
+        g.saved_record = item
         return None
 
 

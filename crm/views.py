@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import g, redirect, url_for
+from flask import abort, current_app, g, redirect, request, session, url_for
+from flask_appbuilder.utils.base import get_safe_redirect
+from flask_babel import refresh
 from flask_appbuilder import IndexView, expose
 from flask_babel import lazy_gettext as _l
 
@@ -45,6 +47,15 @@ class HomeView(IndexView):
         if self.appbuilder.sm.has_access("can_list", "ClientModelView"):
             return redirect(url_for("ClientModelView.list"))
         return self.render_template(self.index_template, appbuilder=self.appbuilder)
+
+
+def switch_language(locale):
+    """FAB's language switch, staying on the page it was chosen on (FAB goes to its page history's previous page)."""
+    if locale not in current_app.appbuilder.bm.languages:
+        abort(404)
+    session["locale"] = locale
+    refresh()
+    return redirect(get_safe_redirect(request.referrer or "") if request.referrer else url_for("HomeView.index"))
 
 
 def register_views(appbuilder) -> None:
@@ -141,3 +152,4 @@ def register_views(appbuilder) -> None:
     appbuilder.add_api(ClientApi)
     appbuilder.add_api(OpenApi)
     appbuilder.add_view_no_menu(SwaggerView)
+    current_app.view_functions["LocaleView.index"] = switch_language

@@ -408,8 +408,12 @@ def test_a_restricted_card_can_be_viewed_but_not_changed_until_lifted(app, db_se
     headers = token_for(api, make_user(MANAGER))
     version = api.get(f"/api/v1/client/{card}", headers=headers).json["result"]["lock_version"]
     assert api.put(f"/api/v1/client/{card}", json={"city": "Kalisz", "lock_version": version}, headers=headers).status_code == 409
-    restore = manager.post(f"/history/client/{card}/restore", data={"csrf_token": csrf_token(page.text), "version": "1"})
-    assert restore.status_code in (302, 404)
+    versions = sorted(int(v) for v in re.findall(r'name="older" value="(\d+)"', manager.get(f"/history/client/{card}/").text))
+    for confirm in ("", "yes"):
+        restore = manager.post(f"/history/client/{card}/restore",
+                               data={"csrf_token": csrf_token(page.text), "version": str(versions[0]), "confirm": confirm},
+                               follow_redirects=True)
+        assert "jest ograniczone (art. 18)" in restore.text and 'id="restore-confirm-form"' not in restore.text
     last_name = db_session(lambda s: s.get(Client, card).last_name)
     assert last_name not in manager.get("/clientmodelview/export/csv").data.decode("utf-8-sig"), "not exported to a list"
 

@@ -229,7 +229,14 @@ def test_a_manager_restores_an_earlier_version_as_a_new_version(app, db_session,
         s.commit()
 
     db_session(change_related)
-    response = manager.post(f"/history/client/{card}/restore", data={"csrf_token": auth.csrf, "version": target})
+    timeline = manager.get(f"/history/client/{card}/").text
+    choices = timeline.split('id="restore-version"')[1].split("</select>")[0]
+    assert f'value="{max(versions(manager, card))}"' not in choices, "the card as it is is not offered"
+    preview = manager.post(f"/history/client/{card}/restore", data={"csrf_token": auth.csrf, "version": target})
+    assert preview.status_code == 200 and 'id="restore-confirm-form"' in preview.text
+    assert "Gdynia" in preview.text and "Sopot" in preview.text
+    assert db_session(lambda s: s.get(Client, card).city) == "Gdynia", "nothing is restored before it is confirmed"
+    response = manager.post(f"/history/client/{card}/restore", data={"csrf_token": auth.csrf, "version": target, "confirm": "yes"})
     assert response.status_code == 302
 
     def state(s):
@@ -247,6 +254,8 @@ def test_restore_is_refused_without_its_permission_and_for_a_version_of_another_
     card, other = new_card(admin, db_session), new_card(admin, db_session)
     foreign = max(versions(admin, other))
     response = admin.post(f"/history/client/{card}/restore", data={"csrf_token": auth.csrf, "version": foreign})
+    assert response.status_code == 404
+    response = admin.post(f"/history/client/{card}/restore", data={"csrf_token": auth.csrf, "version": foreign, "confirm": "yes"})
     assert response.status_code == 404
     assert admin.post(f"/history/client/{card}/restore", data={"csrf_token": auth.csrf, "version": "abc"}).status_code == 400
     own = max(versions(admin, card))

@@ -63,3 +63,38 @@ def test_a_restricted_card_says_so_before_anyone_types(app, db_session):
         return card.id
 
     assert 'id="card-restricted"' not in client.get(f"/clientmodelview/show/{db_session(free)}").text
+
+
+def test_saves_return_to_the_record_and_a_cards_rows_to_their_card(app, db_session):
+    from tests.conftest import company_form, csrf_token
+    from tests.test_clients_forms import find_client
+
+    client = signed_in(app)
+    client.get("/users/list/")  # another page of the session's history, which FAB would go back to
+    data = company_form()
+    page = client.get("/clientmodelview/add")
+    added = client.post("/clientmodelview/add", data={**data, "csrf_token": csrf_token(page.text)})
+    card = find_client(db_session, company_name=data["company_name"]).id
+    assert added.status_code == 302 and added.headers["Location"].endswith(f"/clientmodelview/show/{card}")
+
+    url = f"/notemodelview/add?_flt_0_client={card}"
+    page = client.get(url)
+    note = client.post(url, data={"csrf_token": csrf_token(page.text), "kind": "call", "occurred_on": "2026-05-04", "text": "Telefon"})
+    assert note.headers["Location"].endswith(f"/clientmodelview/show/{card}")
+
+    page = client.get(f"/clientmodelview/edit/{card}")
+    from tests.test_clients_forms import edit_form_data
+
+    edited = client.post(f"/clientmodelview/edit/{card}", data={**edit_form_data(page.text), "city": "Kutno", "csrf_token": csrf_token(page.text)})
+    assert edited.headers["Location"].endswith(f"/clientmodelview/show/{card}")
+
+
+def test_switching_the_language_stays_on_the_page(app, db_session):
+    client = signed_in(app)
+    page = "https://localhost/clientmodelview/list/?_oc_ClientModelView=status"
+    response = client.get("/lang/en", headers={"Referer": page})
+    assert response.status_code == 302 and response.headers["Location"] == page
+    assert "Clients" in client.get("/clientmodelview/list/").text
+    response = client.get("/lang/pl", headers={"Referer": "https://elsewhere.example/phish"})
+    assert "elsewhere.example" not in response.headers["Location"]
+    assert client.get("/lang/xx").status_code == 404

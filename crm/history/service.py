@@ -479,20 +479,33 @@ def recent_changes(session, wanted: RecentFilter, page: int = 0, per_page: int =
 
 # -- restore ----------------------------------------------------------------------
 
+def _check_restorable(session, client_id: int, transaction_id: int) -> None:
+    if session.get(Client, client_id) is None or not belongs_to_card(session, client_id, transaction_id):
+        raise HistoryError(NO_SUCH_VERSION_MESSAGE, status=404)
+    if active_restriction(session, client_id) is not None:
+        raise HistoryError(RESTRICTED_MESSAGE, status=409)
+
+
+def restore_preview(session, client_id: int, transaction_id: int) -> tuple[dict, dict, list[DiffRow]]:
+    """What restoring a version would change: that version beside the card as it is (see :func:`compare`)."""
+    _check_restorable(session, client_id, transaction_id)
+    newest = session.scalar(select(func.max(_transactions_of_card(client_id).c.transaction_id)))
+    if transaction_id == newest:
+        raise HistoryError(NOTHING_TO_RESTORE_MESSAGE, status=409)
+    return compare(session, client_id, transaction_id, newest)
+
+
 def restore(session, client_id: int, transaction_id: int, actor) -> int:
     """Bring the card and its rows back to a version, as a new version; returns the rows changed.
 
     Rows created since are deleted, rows deleted since come back with their
     ids; a subscription to a mailing list deleted since cannot come back and is left out.
     """
+    _check_restorable(session, client_id, transaction_id)
     client = session.get(Client, client_id)
-    if client is None or not belongs_to_card(session, client_id, transaction_id):
-        raise HistoryError(NO_SUCH_VERSION_MESSAGE, status=404)
     target = snapshot(session, client_id, transaction_id)
     if client_id not in target["client"]:
         raise HistoryError(NO_SUCH_VERSION_MESSAGE, status=404)
-    if active_restriction(session, client_id) is not None:
-        raise HistoryError(RESTRICTED_MESSAGE, status=409)
     try:
         changed = _apply(session, client, target)
         if not changed:

@@ -106,9 +106,19 @@ class ClientHistoryView(BaseView):
     @has_access
     @permission_name("restore")
     def restore(self, pk):
+        """First the comparison of the chosen version with the card as it is, then (confirmed) the restore."""
         version = request.form.get("version", "")
         if not version.isdigit() or int(version) > 2**62:
             raise refusal(400, BAD_ARGUMENT_MESSAGE)
+        if request.form.get("confirm") != "yes":
+            try:
+                old, new, rows = service.restore_preview(db.session, pk, int(version))
+            except service.HistoryError as error:
+                return self._refuse(error, pk)
+            return self.render_template(
+                "history/compare.html", title=_l("Restore an earlier version"), card=_card_title(pk), client_id=pk,
+                old=old, new=new, rows=rows, restore_version=int(version),
+            )
         try:
             changed = service.restore(db.session, pk, int(version), g.user)
         except service.HistoryError as error:
