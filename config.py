@@ -123,6 +123,8 @@ class Config:
     CRM_LOCKOUT_WINDOW_MINUTES = 15
     #: 0 locks until an administrator unlocks the account
     CRM_LOCKOUT_MINUTES = 15
+    #: whom a locked-out user should ask, named in the login refusal ("" says "your administrator")
+    CRM_ACCOUNT_CONTACT = ""
     #: `flask crm purge-logins` deletes older login history
     CRM_LOGIN_HISTORY_DAYS = 365
     #: a password older than this must be changed at login (0: never expires)

@@ -29,7 +29,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import gettext
 from jsonschema import Draft4Validator
 from marshmallow import ValidationError, fields
-from sqlalchemy import Date, DateTime
+from sqlalchemy import Boolean, Date, DateTime
 from sqlalchemy import inspect as sqlalchemy_inspect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
@@ -40,6 +40,7 @@ from crm.errors import BAD_FILTER_MESSAGE, AnswersUnavailable, raise_if_unavaila
 from crm.forms import Rules, keep_rule_errors, schema_rules_mixin
 from crm.guards import MAX_DATABASE_INTEGER, MAX_PAGE, MAX_PAGE_SIZE, NO_NUL
 from crm.i18n import translated_errors
+from crm.navigation import started_on
 from crm.locking import CONFLICT_MESSAGE, MISSING_LOCK_MESSAGE, LockVersionField, is_current, parse_lock_version
 from crm.privacy.filters import SEARCH_NOT_ALLOWED_MESSAGE
 from crm.privacy.masking import can_search, hidden_mask, mask_record, masking_formatter
@@ -76,9 +77,26 @@ class NoFileDownload:
         self.base_permissions = [p for p in self.base_permissions if p != "can_download"]
 
 
-def _time_column(model, column: str) -> bool:
-    sqla_column = getattr(model, "__table__", None) is not None and model.__table__.c.get(column)
-    return sqla_column is not None and sqla_column is not False and isinstance(sqla_column.type, (Date, DateTime))
+def _column_type(model, column: str):
+    """The SQL type of a mapped column or column property, None for anything else."""
+    mapper = sqlalchemy_inspect(model, raiseerr=False)
+    mapped = mapper.columns.get(column) if mapper is not None and hasattr(mapper, "columns") else None
+    return getattr(mapped, "type", None)
+
+
+def yes_no(value) -> str:
+    """A flag as a word of the reader's language, not ``True``/``False``."""
+    return gettext("Yes") if value else gettext("No")
+
+
+def _default_formatter(model, column: str):
+    """How a column reads without a formatter of its own: times and flags as words."""
+    column_type = _column_type(model, column)
+    if isinstance(column_type, (Date, DateTime)):
+        return shown_time
+    if isinstance(column_type, Boolean):
+        return yes_no
+    return None
 
 
 class ShownColumns:
@@ -97,8 +115,8 @@ class ShownColumns:
             shown.update(options.get("fields", ()))
         formatters = dict(self.formatters_columns)
         for column in shown:
-            if column not in formatters and _time_column(model, column):
-                formatters[column] = shown_time
+            if column not in formatters and _default_formatter(model, column) is not None:
+                formatters[column] = _default_formatter(model, column)
         self.formatters_columns = {
             **formatters,
             **{column: masking_formatter(model, column, blank_if_none(formatters.get(column))) for column in shown},
@@ -458,13 +476,12 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
 
     def post_delete_redirect(self):
         """Back where the deletion started (a list, a card's tab); from the deleted record's own page, to the list."""
-        history = session.get("page_history") or [""]
-        started_on = history[-1]
-        target = self.get_redirect()
+        list_url = url_for(f"{self.endpoint}.list")
         deleted = g.pop("deleted_record", None)
-        if deleted is not None and re.search(rf"/(show|edit)/{re.escape(deleted)}(\?|$)", started_on):
-            target = url_for(f"{self.endpoint}.list")
-        return redirect(target)
+        origin = started_on()
+        if origin is None or (deleted is not None and re.search(rf"/(show|edit)/{re.escape(deleted)}(\?|$)", origin)):
+            return redirect(list_url)
+        return redirect(origin)
 
     def _add(self):
         if self.add_from_parent and f"_flt_0_{self.add_from_parent}" not in request.args:

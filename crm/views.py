@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask import abort, current_app, g, redirect, request, session, url_for
-from flask_appbuilder.utils.base import get_safe_redirect
 from flask_babel import refresh
 from flask_appbuilder import IndexView, expose
 from flask_babel import lazy_gettext as _l
 
 from crm.apidocs import OpenApi, SwaggerView
+from crm.navigation import back_to_start
 from crm.attributes.views import AttributeDefinitionModelView, BuiltInFieldsView
 from crm.clients.api import ClientApi
 from crm.clients.views import ClientModelView, ContactPersonModelView, NoteModelView
@@ -55,7 +55,7 @@ def switch_language(locale):
         abort(404)
     session["locale"] = locale
     refresh()
-    return redirect(get_safe_redirect(request.referrer or "") if request.referrer else url_for("HomeView.index"))
+    return back_to_start(url_for("HomeView.index"))
 
 
 def register_views(appbuilder) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -13,7 +14,22 @@ from crm.security.models import AccountState, LoginEvent
 from crm.timeutil import utcnow
 from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, same_database_env
 
-REFUSED = "Nieprawidłowa nazwa użytkownika lub hasło."
+REFUSED = (
+    "Nieprawidłowa nazwa użytkownika lub hasło albo konto nie może się teraz zalogować. "
+    "Po 5 nieudanych próbach w ciągu 15 min konto zostaje zablokowane na 15 minut. "
+    "Jeśli konto jest zablokowane lub nie pamiętasz hasła, poproś o pomoc administratora."
+)
+
+
+def row_cells(page: str, text: str) -> list[str]:
+    """The texts of the cells of the list row holding ``text``."""
+    row = next(row for row in re.findall(r"<tr.*?</tr>", page, re.S) if text in row)
+    return [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td.*?</td>", row, re.S)]
+
+
+def listed_usernames(page: str) -> set[str]:
+    """The texts of every cell of a list page's rows."""
+    return {re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td.*?</td>", page, re.S)}
 
 
 def try_login(app, username, password):
@@ -68,12 +84,42 @@ def test_administrator_unlocks_a_locked_account(app, client, auth, make_user, db
     user_id = db_session(lambda s: appbuilder.sm.find_user(username=username).id)
     auth.login()
     users_page = client.get("/users/list/")
+    assert client.get(f"/users/show/{user_id}").status_code == 200
     response = client.post(
-        "/users/action_post", data={"action": "unlock", "rowid": [str(user_id)], "csrf_token": csrf_token(users_page.text)}
+        "/users/action_post",
+        data={"action": "unlock", "rowid": [str(user_id)], "csrf_token": csrf_token(users_page.text)},
+        headers={"Referer": "https://localhost/users/list/?psize_UserDBModelView=25"},
     )
-    assert response.status_code == 302
+    # back to the list the action was started on, not to the page last opened
+    assert response.status_code == 302 and response.headers["Location"] == "https://localhost/users/list/?psize_UserDBModelView=25"
     _, page = try_login(app, username, STAFF_PASSWORD)
     assert page.request.path == "/clientmodelview/list/"
+
+
+def test_the_users_list_shows_and_filters_locked_accounts(app, client, auth, make_user):
+    locked, free = make_user("Back office"), make_user("Back office")
+    for _ in range(5):
+        try_login(app, locked, "wrong-password-123")
+    auth.login()
+    listing = client.get("/users/list/")
+    assert re.search(r"<th><a [^>]*>Zablokowane", listing.text)
+
+    def search(**filters):
+        response = client.post("/users/search", data={"csrf_token": csrf_token(listing.text), **filters})
+        return client.get(response.headers["Location"]).text
+
+    for username, shown in ((locked, "Tak"), (free, "Nie")):
+        page = search(_flt_0_username=username)
+        assert [cell for cell in row_cells(page, username) if cell in ("Tak", "Nie")][-1] == shown
+    found = {
+        (username, flag): username in listed_usernames(search(_flt_0_username=username, **{flag: "y"}))
+        for username in (locked, free)
+        for flag in ("_flt_0_is_locked", "_flt_1_is_locked")  # locked, not locked
+    }
+    assert found == {
+        (locked, "_flt_0_is_locked"): True, (locked, "_flt_1_is_locked"): False,
+        (free, "_flt_0_is_locked"): False, (free, "_flt_1_is_locked"): True,
+    }
 
 
 def test_failures_spread_over_two_processes_share_one_count(app, make_user, db_session):
@@ -99,14 +145,29 @@ def test_failures_spread_over_two_processes_share_one_count(app, make_user, db_s
     assert results_for(db_session, username) == ["bad_password"] * 5 + ["locked"]
 
 
+def test_the_refusal_names_the_lock_it_leads_to_and_whom_to_ask(app, make_user, monkeypatch):
+    username = make_user("Back office")
+    monkeypatch.setitem(app.config, "CRM_LOCKOUT_MINUTES", 0)
+    monkeypatch.setitem(app.config, "CRM_LOCKOUT_ATTEMPTS", 3)
+    monkeypatch.setitem(app.config, "CRM_ACCOUNT_CONTACT", "Dział IT, tel. 22 123 45 67")
+    _, page = try_login(app, username, "wrong-password-123")
+    assert "Po 3 nieudanych próbach w ciągu 15 min konto zostaje zablokowane do odblokowania przez administratora." in page.text
+    assert "kontakt: Dział IT, tel. 22 123 45 67." in page.text
+    client = app.test_client()
+    client.get("/lang/en")
+    english = Auth(client).login(username, "wrong-password-123")
+    assert "After 3 failed attempts within 15 minutes the account is locked until an administrator unlocks it." in english.text
+
+
 def test_api_login_counts_and_is_recorded(app, make_user, db_session):
     username = make_user("Manager")
     client = app.test_client()
     for _ in range(5):
         response = client.post("/api/v1/security/login", json={"username": username, "password": "wrong-password-123", "provider": "db"})
         assert response.status_code == 401
+        assert response.json == {"message": REFUSED}
     response = client.post("/api/v1/security/login", json={"username": username, "password": STAFF_PASSWORD, "provider": "db"})
-    assert response.status_code == 401
+    assert response.status_code == 401 and response.json == {"message": REFUSED}
     events = db_session(lambda s: [(e.result, e.channel) for e in s.scalars(select(LoginEvent).order_by(LoginEvent.id.desc()).limit(6))])
     assert events[0] == ("locked", "api") and set(events[1:]) == {("bad_password", "api")}
 

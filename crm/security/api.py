@@ -8,7 +8,7 @@ signs in through the same checks as the form (policy, lockout, history).
 
 from __future__ import annotations
 
-from flask import request
+from flask import current_app, request
 from flask_appbuilder.api import safe
 from flask_appbuilder.security.api import SecurityApi as FabSecurityApi
 from flask_appbuilder.views import expose
@@ -17,6 +17,7 @@ from flask_jwt_extended import create_access_token, create_refresh_token
 from marshmallow import Schema, ValidationError, fields, validate
 
 from crm.i18n import translated_errors
+from crm.security.lockout import refusal_message
 
 
 class LoginBody(Schema):
@@ -46,7 +47,7 @@ class SecurityApi(FabSecurityApi):
             return self.response_400(message=translated_errors(error.messages))
         user = self.appbuilder.sm.auth_user_db(credentials["username"], credentials["password"])
         if not user:
-            return self.response_401()
+            return self.response(401, message=refusal_message(current_app.config))
         tokens = {"access_token": create_access_token(identity=str(user.id), fresh=True)}
         if credentials["refresh"]:
             tokens["refresh_token"] = create_refresh_token(identity=str(user.id))

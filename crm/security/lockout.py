@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app, has_request_context, request
+from flask_babel import gettext, ngettext
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -34,6 +35,37 @@ class LockoutPolicy:
             window=timedelta(minutes=int(config["CRM_LOCKOUT_WINDOW_MINUTES"])),
             duration=timedelta(minutes=minutes) if minutes > 0 else None,
         )
+
+
+def refusal_message(config) -> str:
+    """The one answer to every refused login, saying what repeated failures do and whom to ask.
+
+    Wrong password, unknown user and locked account get the same words, so the
+    answer does not tell an attacker which it was; a person locked out learns
+    how long it lasts and where to turn.
+    """
+    policy = LockoutPolicy.from_config(config)
+    failures = ngettext(
+        "After %(num)d failed attempt within %(window)d minutes the account is locked",
+        "After %(num)d failed attempts within %(window)d minutes the account is locked",
+        policy.attempts,
+        window=int(policy.window.total_seconds() // 60),
+    )
+    if policy.duration is None:
+        duration = gettext("until an administrator unlocks it")
+    else:
+        duration = ngettext("for %(num)d minute", "for %(num)d minutes", int(policy.duration.total_seconds() // 60))
+    contact = (config.get("CRM_ACCOUNT_CONTACT") or "").strip()
+    if contact:
+        help_text = gettext("If you are locked out or forgot your password, contact: %(contact)s.", contact=contact)
+    else:
+        help_text = gettext("If you are locked out or forgot your password, ask your administrator.")
+    return gettext(
+        "Wrong user name or password, or the account cannot sign in now. %(failures)s %(duration)s. %(help)s",
+        failures=failures,
+        duration=duration,
+        help=help_text,
+    )
 
 
 def is_locked(state: AccountState | None, now: datetime) -> bool:

@@ -10,8 +10,10 @@ from __future__ import annotations
 from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import Role, User
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Boolean, CheckConstraint, Column, DateTime, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import relationship
+from sqlalchemy import Boolean, CheckConstraint, Column, DateTime, ForeignKey, Integer, String, Text, and_, case, false, func, or_, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import column_property, relationship
+from sqlalchemy.sql.expression import FunctionElement
 
 from crm.constraints import AUTOINCREMENT, one_of
 from crm.privacy.categories import ACCOUNT, ONLINE
@@ -48,6 +50,46 @@ class AccountState(Model):
 
     def __repr__(self) -> str:
         return f"<AccountState user {self.user_id} failures {self.failed_attempts}>"
+
+
+class utc_now(FunctionElement):
+    """The database's current time as naive UTC, comparable with the stored times."""
+
+    type = DateTime()
+    inherit_cache = True
+
+
+@compiles(utc_now)
+def _utc_now_sqlite(element, compiler, **kw):
+    return "datetime('now')"
+
+
+@compiles(utc_now, "postgresql")
+def _utc_now_postgresql(element, compiler, **kw):
+    return "timezone('utc', now())"
+
+
+# Read-only lock columns on FAB's account, for the users list (its table is unchanged).
+User.is_locked = column_property(
+    func.coalesce(
+        select(
+            or_(
+                AccountState.is_locked_indefinitely.is_(True),
+                and_(AccountState.locked_until.is_not(None), AccountState.locked_until > utc_now()),
+            )
+        )
+        .where(AccountState.user_id == User.id)
+        .scalar_subquery(),
+        false(),
+    ).label("is_locked"),
+)
+#: when a timed lock ends (None: not locked by time; see ``is_locked`` for a lock until unlocked)
+User.lock_ends_at = column_property(
+    select(case((AccountState.locked_until > utc_now(), AccountState.locked_until)))
+    .where(AccountState.user_id == User.id)
+    .scalar_subquery()
+    .label("lock_ends_at"),
+)
 
 
 class StaffSession(Model):

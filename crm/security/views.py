@@ -19,10 +19,11 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect
 from werkzeug.security import check_password_hash
-from wtforms import PasswordField, StringField, TextAreaField
+from wtforms import BooleanField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from crm.errors import refusal
+from crm.navigation import back_to_start
 from crm.modelviews import ShownColumns, NoFileDownload, PostedSearch, blank_if_none
 from crm.privacy.crypto import DecryptionError, decrypt, encrypt
 from crm.privacy.filters import PrivacyAwareInterface
@@ -108,6 +109,13 @@ class AdminResetPasswordForm(DynamicForm):
 
 class AuthDBView(fab.AuthDBView):
     """FAB's form login; signing out is a POST with the CSRF token (a link elsewhere cannot sign anyone out)."""
+
+    @property
+    def invalid_login_message(self) -> str:
+        """One message for every refused login (crm.security.lockout.refusal_message)."""
+        from crm.security.lockout import refusal_message
+
+        return refusal_message(current_app.config)
 
     @expose("/logout/", methods=["GET", "POST"])
     def logout(self):
@@ -253,6 +261,24 @@ class UserDBModelView(NoFileDownload, ShownColumns, PostedSearch, fab.UserDBMode
     changes their own roles, groups or activity here.
     """
 
+    label_columns = {
+        **fab.UserDBModelView.label_columns,
+        "is_locked": _l("Locked"),
+        "lock_ends_at": _l("Locked until"),
+    }
+    description_columns = {
+        **fab.UserDBModelView.description_columns,
+        "lock_ends_at": _l("Empty while the account is not locked or is locked until an administrator unlocks it."),
+    }
+    list_columns = [*fab.UserDBModelView.list_columns, "is_locked"]
+    search_columns = [*fab.UserDBModelView.search_columns, "is_locked"]
+    # FAB cannot build a form field for a computed column; ticked means "locked"
+    search_form_extra_fields = {"is_locked": BooleanField(_l("Locked"))}
+    show_fieldsets = [
+        (title, {**options, "fields": [*options["fields"], "is_locked", "lock_ends_at"]}) if index == 0 else (title, options)
+        for index, (title, options) in enumerate(fab.UserDBModelView.show_fieldsets)
+    ]
+
     add_form_extra_fields = {
         **fab.UserDBModelView.add_form_extra_fields,
         "password": PasswordField(
@@ -333,7 +359,7 @@ class UserDBModelView(NoFileDownload, ShownColumns, PostedSearch, fab.UserDBMode
         for user in _accounts(items):
             lockout.unlock(db.session, user.id)
         flash(gettext("The accounts are unlocked."), "info")
-        return redirect(self.get_redirect())
+        return back_to_start(url_for(f"{self.endpoint}.list"))
 
     @action("reset_two_factor", _l("Reset two-factor login"), _l("Remove the authenticator app of the selected accounts? They set it up again at the next login."), "fa-mobile")
     def reset_two_factor(self, items):
@@ -344,7 +370,7 @@ class UserDBModelView(NoFileDownload, ShownColumns, PostedSearch, fab.UserDBMode
         for user in _accounts(items):
             forget_authenticator(db.session, user.id)
         flash(gettext("Two-factor login was reset."), "info")
-        return redirect(self.get_redirect())
+        return back_to_start(url_for(f"{self.endpoint}.list"))
 
     @action("lock", _l("Lock"), _l("Lock the selected accounts until an administrator unlocks them?"), "fa-lock")
     def lock(self, items):
@@ -355,7 +381,7 @@ class UserDBModelView(NoFileDownload, ShownColumns, PostedSearch, fab.UserDBMode
         for user in _accounts(items):
             lockout.lock(db.session, user.id)
         flash(gettext("The accounts are locked."), "info")
-        return redirect(self.get_redirect())
+        return back_to_start(url_for(f"{self.endpoint}.list"))
 
 
 class RoleModelView(NoFileDownload, fab.RoleModelView):
