@@ -17,6 +17,7 @@ from sqlalchemy.orm import configure_mappers
 import config as settings
 from crm.i18n import translate_marshmallow
 from crm.privacy.crypto import bind_key_ring
+from crm.longtext import shortened
 from crm.timeutil import shown_time
 from crm.privacy.keys import KeyRingError, load_key_ring, write_new_key_file
 
@@ -62,6 +63,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     init_guards(app)
     app.add_template_filter(shown_time, "when")
+    app.add_template_filter(shortened, "shortened")
     init_web_security(app)
     init_sessions(app)
     app.cli.add_command(crm_cli)

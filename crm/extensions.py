@@ -17,4 +17,5 @@ migrate = Migrate()
 #: FAB registers no CSRFProtect of its own; without it a GET on
 #: ``/<view>/delete/<pk>`` deletes a row.
 csrf = CSRFProtect()
-appbuilder = AppBuilder(update_perms=False)
+#: every page extends templates/crm/base.html (Kartoteka's styles and scripts on top of FAB's layout)
+appbuilder = AppBuilder(update_perms=False, base_template="crm/base.html")

@@ -40,6 +40,7 @@ from crm.errors import BAD_FILTER_MESSAGE, AnswersUnavailable, raise_if_unavaila
 from crm.forms import Rules, keep_rule_errors, schema_rules_mixin
 from crm.guards import MAX_DATABASE_INTEGER, MAX_PAGE, MAX_PAGE_SIZE, NO_NUL
 from crm.i18n import translated_errors
+from crm.longtext import is_long_text, shortened
 from crm.navigation import started_on
 from crm.locking import CONFLICT_MESSAGE, MISSING_LOCK_MESSAGE, LockVersionField, is_current, parse_lock_version
 from crm.privacy.filters import SEARCH_NOT_ALLOWED_MESSAGE
@@ -104,7 +105,8 @@ class ShownColumns:
 
     Personal values the current user may not see are masked (per category);
     times are in the office's zone, without microseconds, dates as the
-    language writes them (FAB prints the stored UTC value).
+    language writes them (FAB prints the stored UTC value); a list shows the
+    start of a long text, its record page all of it.
     """
 
     def __init__(self, **kwargs):
@@ -121,6 +123,23 @@ class ShownColumns:
             **formatters,
             **{column: masking_formatter(model, column, blank_if_none(formatters.get(column))) for column in shown},
         }
+        self.long_text_list_columns = [column for column in self.list_columns if is_long_text(_column_type(model, column))]
+
+    def _get_list_widget(self, *args, **kwargs):
+        widgets = super()._get_list_widget(*args, **kwargs)
+        # formatters_columns may be computed per request (a card's attributes): read it now
+        formatters = dict(self.formatters_columns)
+        for column in self.long_text_list_columns:
+            formatters[column] = _then_shortened(formatters.get(column))
+        widgets["list"].template_args["formatters_columns"] = formatters
+        return widgets
+
+
+def _then_shortened(formatter):
+    def format_value(value):
+        return shortened(formatter(value) if formatter else value)
+
+    return format_value
 
 
 class CrmSearchWidget(SearchWidget):

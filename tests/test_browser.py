@@ -353,3 +353,23 @@ def test_an_administrator_defines_an_attribute_and_fills_it_on_a_card(page, app,
         assert "Średni" in row.inner_text(), "the attribute shown in the list"
     finally:
         archive(app, key)
+
+
+def test_a_long_paste_is_kept_whole_and_counted_against_the_limit(page, live_server):
+    log_in(page, live_server)
+    page.goto(f"{live_server}/clientmodelview/add")
+    page.fill("#company_name", unique("Tartak „Sosna” "))
+    page.get_by_role("button", name="Zapisz").click()
+    page.wait_for_url(re.compile(r".*/clientmodelview/show/\d+"))
+    card_id = page.url.rsplit("/", 1)[1].split("?")[0]
+    page.goto(f"{live_server}/notemodelview/add?_flt_0_client={card_id}")
+    text = page.locator("#text")
+    text.fill("ż" * 25_000)
+    counter = page.locator("#text + .text-limit-counter")
+    assert counter.inner_text() == "Za dużo o 5000 znaków: skróć tekst przed zapisaniem."
+    assert text.evaluate("field => Array.from(field.value).length") == 25_000, "nothing is cut"
+    text.fill("Krótka notatka")
+    assert counter.inner_text() == "14 z 20\u00a0000 znaków"
+    page.get_by_role("button", name="Zapisz").click()
+    page.wait_for_load_state()
+    assert "Dodano rekord" in page.content()

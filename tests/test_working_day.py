@@ -102,3 +102,33 @@ def test_switching_the_language_stays_on_the_page(app, db_session):
     response = client.get("/lang/pl", headers={"Referer": "https://elsewhere.example/phish"})
     assert "elsewhere.example" not in response.headers["Location"]
     assert client.get("/lang/xx").status_code == 404
+
+
+def test_a_long_paste_is_refused_whole_with_its_limit_and_lists_show_its_start(client, auth, db_session):
+    from sqlalchemy import select
+
+    from crm.clients.models import Note
+    from tests.test_related_records import new_card, post_form
+
+    card = new_card(client, auth, db_session)
+    url = f"/notemodelview/add?_flt_0_client={card.id}"
+    form = client.get(url).text
+    # the limit is in the form (a script turns it into a counter, see the browser test)
+    assert re.search(r'<textarea[^>]*maxlength="20000"', form)
+    refused = post_form(client, url, {"kind": "note", "text": "ą" * 100_000})
+    assert refused.status_code == 422
+    assert "nie może mieć więcej niż 20000 znaków" in refused.text and "Dodano rekord" not in refused.text
+    assert db_session(lambda s: s.scalar(select(Note.id).where(Note.client_id == card.id))) is None
+
+    words = " ".join(f"słowo{n}" for n in range(1500))
+    post_form(client, url, {"kind": "note", "text": words})
+    note_id = db_session(lambda s: s.scalar(select(Note.id).where(Note.client_id == card.id)))
+    listing = client.get("/notemodelview/list/").text
+    row = next(row for row in re.findall(r"<tr.*?</tr>", listing, re.S) if "słowo0 " in row)
+    start = re.search(r'<span class="long-text-start">(.*?)…</span>', row).group(1)
+    assert start.startswith("słowo0 słowo1 ") and len(start) <= 200
+    assert f"pokaż całość ({len(words):,} znaków)".replace(",", "\u00a0") in row
+    shown = client.get(f"/notemodelview/show/{note_id}").text
+    assert words in shown and "long-text" not in shown
+    timeline = client.get(f"/history/client/{card.id}/").text
+    assert '<details class="long-text">' in timeline and "słowo1499" in timeline.split('class="long-text-full"')[1]
