@@ -35,6 +35,8 @@ OPERATIONS = [
     ("list", "list page (25 rows)", "ms", "<= 1.3x"),
     ("search_email", "search by email", "ms", ""),
     ("search_word", "search by a word of the name", "ms", ""),
+    ("box_word", "search box: a whole word", "ms", "<= 1.3x word search"),
+    ("box_start", "search box: a word's first 3 letters", "ms", "<= 1.3x word search"),
     ("show", "show card", "ms", "<= 1.3x"),
     ("save", "save card (edit form POST)", "ms", "<= 2x"),
     ("history", "history page", "ms", ""),
@@ -157,11 +159,12 @@ def kartoteka_reads(app, client, repeat: int, cards: list[int]) -> dict[str, lis
     words = {card: "Tęcza" for card in cards}
 
     def search(kind, card):
-        listing = client.get("/clientmodelview/list/")
         if kind == "email":
-            form = {"_flt_0_email": emails[card]}
-        else:
-            form = {"_flt_0_company_name": words[card]}
+            return posted_search({"_flt_0_email": emails[card]})
+        return posted_search({"_flt_0_company_name": words[card]})
+
+    def posted_search(form):
+        listing = client.get("/clientmodelview/list/")
         form["csrf_token"] = CSRF.search(listing.text).group(1)
 
         def post_and_follow():
@@ -174,6 +177,8 @@ def kartoteka_reads(app, client, repeat: int, cards: list[int]) -> dict[str, lis
         return timed(post_and_follow)[0]
 
     results = sample_ops(client, repeat, cards, search=search)
+    results["box_word"] = [posted_search({"_flt_0_word_index": "Tęcza"}) for _ in cards]
+    results["box_start"] = [posted_search({"_flt_0_word_index": "Tęc"}) for _ in cards]
     results.update({"history": [], "diff": [], "export": [], "login": []})
     for card in cards:
         elapsed, page = timed(lambda: client.get(f"/history/client/{card}/"))
@@ -333,6 +338,8 @@ def print_table(kind: str, clients: int, small: int, results: dict[str, dict]) -
             base = theirs[key]
             ratio = statistics.median(samples) / statistics.median(base)
             line += f" {statistics.median(base):6.1f} ms {percentile(base, 0.95):5.1f} ms {ratio:5.2f}x"
+        elif key.startswith("box_"):
+            line += f" {'':9} {'':8} {statistics.median(samples) / statistics.median(ours['search_word']):5.2f}x"
         elif key == "erase_small":
             line += f" {'':9} {'':8} {statistics.median(ours['erase']) / statistics.median(samples):5.2f}x"
         else:

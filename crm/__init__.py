@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import configure_mappers
 
 import config as settings
-from crm.i18n import translate_marshmallow
+from crm.i18n import date_picker_language, select_language, translate_marshmallow
 from crm.privacy.crypto import bind_key_ring
 from crm.longtext import shortened
 from crm.timeutil import shown_time
@@ -64,6 +64,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_guards(app)
     app.add_template_filter(shown_time, "when")
     app.add_template_filter(shortened, "shortened")
+    app.jinja_env.globals["date_picker_language"] = date_picker_language
+    app.jinja_env.globals["select_language"] = select_language
     init_web_security(app)
     init_sessions(app)
     app.cli.add_command(crm_cli)

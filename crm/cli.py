@@ -262,7 +262,9 @@ def retention_command(apply_rule, years):
 @click.option("--skip-bad", is_flag=True, help="Import the good rows and skip those with errors (else one bad row stops all).")
 @click.option("--dry-run", is_flag=True, help="Check every row and write nothing.")
 @click.option("--confirm-new-basis", is_flag=True, help="A new legal basis exists for persons erased earlier.")
-def import_command(path, pairs, skip_bad, dry_run, confirm_new_basis):
+@click.option("--confirm-duplicates", is_flag=True,
+              help="Rows whose NIP, PESEL or email another card (or row) has are other clients: import them.")
+def import_command(path, pairs, skip_bad, dry_run, confirm_new_basis, confirm_duplicates):
     """Import clients from a CSV or XLSX file, checked row by row like the card's form."""
     from crm.imports import service
     from crm.imports.reader import ImportFileError, read_table
@@ -285,7 +287,9 @@ def import_command(path, pairs, skip_bad, dry_run, confirm_new_basis):
         raise click.ClickException(str(error)) from None
     for column, target in mapping.items():
         click.echo(f"{column} -> {target or '-'}")
-    checks = service.check_rows(db.session, table.rows, mapping, confirmed_new_basis=confirm_new_basis)
+    checks = service.check_rows(
+        db.session, table.rows, mapping, confirmed_new_basis=confirm_new_basis, confirmed_duplicates=confirm_duplicates
+    )
     bad = [check for check in checks if check.errors]
     for check in bad[:200]:
         click.echo(_("Row %(row)d: %(errors)s", row=check.number, errors="; ".join(check.errors)), err=True)

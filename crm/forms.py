@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Callable, Iterable, Mapping
 
+from markupsafe import Markup
 from marshmallow import ValidationError as SchemaValidationError
 from marshmallow import validates_schema
+from wtforms import DateField, StringField
+from wtforms.widgets import html_params
 from wtforms.validators import Optional, StopValidation, ValidationError
+
+from crm.attributes.kinds import DATE_FORMATS, DATE_MESSAGE
+from crm.timeutil import shown_time
 
 Rules = Callable[[Mapping], Mapping[str, str]]
 
@@ -86,3 +93,64 @@ def schema_rules_mixin(rules: Rules) -> type:
                 )
 
     return RulesMixin
+
+
+
+class LocalDatePickerWidget:
+    """A date picker (crm/static/crm/date_picker.js) holding the date as the reader's language writes it.
+
+    FAB's own widget prints the raw value (ISO) and starts its picker in English
+    on Sunday, rewriting a pasted date it cannot read.
+    """
+
+    def __call__(self, field, **kwargs):
+        kwargs.setdefault("id", field.id)
+        kwargs.setdefault("name", field.name)
+        attributes = html_params(type="text", value=field._value(), autocomplete="off", **kwargs)
+        return Markup(
+            '<div class="input-group date crm-date">'
+            '<span class="input-group-addon"><i class="fa fa-calendar cursor-hand"></i></span>'
+            f'<input class="form-control" {attributes} /></div>'
+        )
+
+
+class LocalDateField(DateField):
+    """A date typed, pasted or picked as the reader's language writes it (the picker speaks it too)."""
+
+    widget = LocalDatePickerWidget()
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators, format=list(DATE_FORMATS), **kwargs)
+
+    def _value(self):
+        if self.raw_data:
+            return " ".join(self.raw_data)
+        return shown_time(self.data) if self.data else ""
+
+    def process_formdata(self, valuelist):
+        if valuelist and not " ".join(valuelist).strip():
+            self.data = None  # blank: left to DataRequired or Optional
+            return
+        try:
+            super().process_formdata([value.strip() for value in valuelist])
+        except ValueError:
+            raise ValueError(str(DATE_MESSAGE)) from None
+
+    def pre_validate(self, form):
+        if self.process_errors:
+            # a date it cannot read is explained as such, not as "required" by DataRequired
+            raise StopValidation()
+
+
+class LocalDateText(StringField):
+    """An attribute's date, stored as ISO text, shown in the field as the reader's language writes it."""
+
+    widget = LocalDatePickerWidget()
+
+    def _value(self):
+        if self.raw_data:
+            return " ".join(self.raw_data)
+        try:
+            return shown_time(date.fromisoformat(self.data))
+        except (TypeError, ValueError):
+            return self.data or ""

@@ -141,3 +141,56 @@ def translated_errors(messages):
     if isinstance(messages, list):
         return [translated_errors(value) for value in messages]
     return gettext(str(messages)) if isinstance(messages, TranslatedMessage) else messages
+
+
+def date_picker_language() -> dict:
+    """The date picker's words for the user's language, from the locale data Babel holds (CLDR).
+
+    Weeks start as the locale starts them (Monday in Polish); the picker writes
+    dates as the forms read them back (crm.forms.DATE_FORMATS).
+    """
+    from babel.dates import get_day_names, get_month_names
+    from flask_babel import get_locale
+
+    from crm.timeutil import date_format
+
+    locale = get_locale()
+    # CLDR numbers weekdays from Monday (0); the picker from Sunday
+    def days(width, context="format"):
+        names = get_day_names(width, context, locale)
+        return [names[(index + 6) % 7] for index in range(7)]
+
+    return {
+        "days": days("wide"),
+        "daysShort": days("abbreviated"),
+        "daysMin": days("short"),
+        "months": list(get_month_names("wide", "stand-alone", locale).values()),
+        "monthsShort": list(get_month_names("abbreviated", "stand-alone", locale).values()),
+        "today": gettext("Today"),
+        "clear": gettext("Clear"),
+        "weekStart": (locale.first_week_day + 1) % 7,
+        "format": date_format().replace("%d", "dd").replace("%m", "mm").replace("%Y", "yyyy"),
+    }
+
+
+def select_language() -> dict:
+    """The words of Select2 (FAB's select boxes) in the user's language; Select2 itself speaks English."""
+    return {
+        "noResults": gettext("Nothing found"),
+        "searching": gettext("Searching…"),
+        "loadingMore": gettext("Loading more…"),
+        "errorLoading": gettext("The options could not be loaded."),
+        "inputTooShort": gettext("Type more characters"),
+        "inputTooLong": gettext("Type fewer characters"),
+        "maximumSelected": gettext("No more can be chosen"),
+        "removeAllItems": gettext("Remove all"),
+        "removeItem": gettext("Remove"),
+        "search": gettext("Search"),
+    }
+
+
+def in_english(text) -> str:
+    """A value written in English on any page (an attribute's English label), marked so for screen readers."""
+    from markupsafe import Markup
+
+    return Markup('<span lang="en">{}</span>').format(text) if text else ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from flask import abort, flash, g, has_request_context, make_response, redirect, request, session, url_for
+from flask import abort, current_app, flash, g, has_request_context, make_response, redirect, request, session, url_for
 from flask_appbuilder import ModelRestApi, ModelView, expose, has_access, permission_name
 from flask_appbuilder.api import ModelKeyType, protect, safe
 from flask_appbuilder.api.convert import Model2SchemaConverter
@@ -25,6 +25,7 @@ from flask_appbuilder.exceptions import ApplyFilterException, DatabaseException
 from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.widgets import SearchWidget, ShowWidget
 from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_args, get_page_size_args
+from markupsafe import Markup
 from flask_babel import lazy_gettext as _l
 from flask_babel import gettext
 from jsonschema import Draft4Validator
@@ -90,8 +91,17 @@ def yes_no(value) -> str:
     return gettext("Yes") if value else gettext("No")
 
 
+def listed(records) -> str:
+    """Records of a relation to many as words (each as it prints), not a Python list."""
+    return ", ".join(str(record) for record in records)
+
+
 def _default_formatter(model, column: str):
-    """How a column reads without a formatter of its own: times and flags as words."""
+    """How a column reads without a formatter of its own: times and flags as words, related records by name."""
+    mapper = sqlalchemy_inspect(model, raiseerr=False)
+    relationship = mapper.relationships.get(column) if mapper is not None and hasattr(mapper, "relationships") else None
+    if relationship is not None and relationship.uselist:
+        return listed
     column_type = _column_type(model, column)
     if isinstance(column_type, (Date, DateTime)):
         return shown_time
@@ -133,6 +143,15 @@ class ShownColumns:
             formatters[column] = _then_shortened(formatters.get(column))
         widgets["list"].template_args["formatters_columns"] = formatters
         return widgets
+
+
+def card_link(client):
+    """A row's card: its name linking to the card where the role opens cards (a masked name stays as it is)."""
+    if client is None or isinstance(client, str):
+        return client or ""
+    if not current_app.appbuilder.sm.has_access("can_show", "ClientModelView"):
+        return str(client)
+    return Markup('<a href="{}">{}</a>').format(url_for("ClientModelView.show", pk=client.id), str(client))
 
 
 def _then_shortened(formatter):
@@ -201,6 +220,7 @@ class PostedSearch:
     """
 
     search_widget = CrmSearchWidget
+    list_template = "crm/list.html"
 
     def searchable_columns(self) -> list[str]:
         """The search columns the current user may filter by."""
@@ -224,6 +244,14 @@ class PostedSearch:
         )
         return widgets
 
+    def active_search(self) -> list[tuple[str, str, str]]:
+        """The filters the list shows now, as (field label, filter, value), for the line above the list."""
+        return [
+            (str(self.label_columns.get(flt.column_name, flt.column_name)), str(flt.name),
+             ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value))
+            for flt, value in self._filters.get_filters_values()
+        ]
+
     @expose("/search", methods=["POST"])
     @has_access
     @permission_name("list")
@@ -233,6 +261,9 @@ class PostedSearch:
         if any(len(value) > MAX_SEARCH_TERM for _name, value in fields):
             raise refusal(400, SEARCH_TOO_LONG_MESSAGE % {"max": MAX_SEARCH_TERM})
         self.require_searchable(name for name, _value in fields)
+        if not any(value.strip() for _name, value in fields):
+            # nothing typed: the whole list, as a cleared search
+            return redirect(url_for(f"{self.endpoint}.list"))
         token = searches.remember(fields)
         return redirect(url_for(f"{self.endpoint}.list", **{searches.TOKEN_ARG: token}))
 
@@ -258,6 +289,7 @@ class PostedSearch:
         # FAB's _list, with the filters taken from the session instead of the URL.
         order_column, order_direction = get_order_args().get(type(self).__name__, ("", ""))
         searches.apply_filter_fields(self._filters, saved)
+        g.active_search = self.active_search()
         widgets = self._get_list_widget(
             filters=self._filters,
             order_column=order_column,
@@ -286,6 +318,7 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
 
     page_size = 25
     show_template = "crm/show.html"
+    add_template = "crm/add.html"
     edit_template = "crm/edit.html"
     show_widget = CrmShowWidget
     #: Set to the relation name ("client") for records added only from their
@@ -311,6 +344,9 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
         self.__dict__["_all_related_views"] = views
 
     def __init__(self, **kwargs):
+        shown = {*(self.list_columns or ()), *(self.show_columns or ())}
+        if "client" in shown and "client" not in (self.formatters_columns or {}):
+            self.formatters_columns = {**(self.formatters_columns or {}), "client": card_link}
         extra = dict(self.edit_form_extra_fields or {})
         extra["lock_version"] = LockVersionField()
         self.edit_form_extra_fields = extra
@@ -327,6 +363,7 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
         """FAB's show page, with what ``show_extra`` adds for the template."""
         pk = self._deserialize_pk_if_composite(pk)
         widgets = self._show(pk)
+        self.name_the_card(self.datamodel.get(pk, self._base_filters))
         return self.render_template(
             self.show_template, pk=pk, title=self.show_title, widgets=widgets,
             related_views=self._related_views, **self.show_extra(pk),
@@ -352,9 +389,24 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
         """The client card a record belongs to (None when it is not a card's row)."""
         return None
 
+    def name_the_card(self, item=None, card_id: int | None = None) -> None:
+        """Name the card a page belongs to above it (``g.card``): the card itself, or a row's card."""
+        from crm.clients.models import Client
+        from crm.clients.service import card_name
+
+        if item is not None:
+            card_id = self.card_of(item)
+        if card_id is None:
+            return
+        client = self.datamodel.session.get(Client, card_id)
+        if client is not None:
+            g.card = {"id": client.id, "name": card_name(client), "own": item is not None and item is client}
+
     def _edit(self, pk):
         if request.method != "POST":
             item = self.datamodel.get(pk, self._base_filters)
+            if item is not None:
+                self.name_the_card(item)
             if item is not None and self.card_of(item) is not None:
                 from crm.gdpr.service import RESTRICTED_MESSAGE, active_restriction
 
@@ -369,6 +421,7 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
         item = self.datamodel.get(pk, self._base_filters)
         if not item:
             abort(404)
+        self.name_the_card(item)
         pk = self.datamodel.get_pk_value(item)
         form = self._without_masked_fields(self.edit_form).refresh(request.form)
         self._fill_form_exclude_cols(exclude_cols, form)
@@ -384,8 +437,7 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
             form.populate_obj(item)
             self.pre_update(item)
         except ValueError as error:
-            self.datamodel.session.rollback()
-            flash(str(error), "danger")
+            self._refused(error)
             return self._edit_widgets(item, form, exclude_cols)
         try:
             self.datamodel.edit(item)
@@ -443,9 +495,31 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
             _MASKED_FORMS[key] = type(form_class.__name__, (form_class,), dict.fromkeys(masked))
         return _MASKED_FORMS[key]
 
+    #: confirmation ticks of the form, shown only when a refused save asks for one (or it is ticked)
+    confirmation_columns: tuple[str, ...] = ()
+
+    def _unasked_confirmations(self, form) -> set[str]:
+        asked = g.get("asked_confirmation")
+        return {
+            column for column in self.confirmation_columns
+            if column != asked and not (column in form and form[column].data)
+        }
+
+    def describe_refusal(self, error) -> dict:
+        """More for the form page of a refused save (``g.refusal``): nothing by default."""
+        return {}
+
+    def _refused(self, error) -> None:
+        """A save refused by a rule (a ValueError): its message, and what the form needs to ask for."""
+        self.datamodel.session.rollback()
+        flash(str(error), "danger")
+        g.refused_form_status = getattr(error, "status", 422)
+        g.asked_confirmation = getattr(error, "confirmation", None)
+        g.refusal = self.describe_refusal(error)
+
     def _get_add_widget(self, form, exclude_cols=None, widgets=None):
         widgets = widgets or {}
-        masked = set(self.masked_form_columns())
+        masked = set(self.masked_form_columns()) | self._unasked_confirmations(form)
         widgets["add"] = self.add_widget(
             form=form, include_cols=[c for c in self.add_columns if c not in masked],
             exclude_cols=exclude_cols or [], fieldsets=self.add_fieldsets,
@@ -454,7 +528,7 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
 
     def _get_edit_widget(self, form, exclude_cols=None, widgets=None):
         widgets = widgets or {}
-        masked = set(self.masked_form_columns())
+        masked = set(self.masked_form_columns()) | self._unasked_confirmations(form)
         widgets["edit"] = self.edit_widget(
             form=form, include_cols=[c for c in self.edit_columns if c not in masked],
             exclude_cols=exclude_cols or [], fieldsets=self.edit_fieldsets,
@@ -506,6 +580,9 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
         if self.add_from_parent and f"_flt_0_{self.add_from_parent}" not in request.args:
             flash(str(ADD_FROM_PARENT_MESSAGE), "info")
             return None
+        parent = request.args.get(f"_flt_0_{self.add_from_parent}") if self.add_from_parent else None
+        if parent is not None and parent.isdigit():
+            self.name_the_card(card_id=int(parent))
         if request.method != "POST":
             return super()._add()
         get_filter_args(self._filters, disallow_if_not_in_search=False)
@@ -520,8 +597,7 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
             form.populate_obj(item)
             self.pre_add(item)
         except ValueError as error:
-            self.datamodel.session.rollback()
-            flash(str(error), "danger")
+            self._refused(error)
             return self._get_add_widget(form=form, exclude_cols=exclude_cols)
         try:
             self.datamodel.add(item)
@@ -823,7 +899,11 @@ class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
             self.pre_add(item)
         except ValueError as error:
             self.datamodel.session.rollback()
-            return self.response(getattr(error, "status", 422), message=getattr(error, "api_message", str(error)))
+            return self.response(
+                getattr(error, "status", 422),
+                message=getattr(error, "api_message", str(error)),
+                **getattr(error, "api_extra", {}),
+            )
         try:
             self.datamodel.add(item)
         except (DatabaseException, SQLAlchemyError) as error:
@@ -899,7 +979,11 @@ class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
             self.pre_update(item)
         except ValueError as error:
             self.datamodel.session.rollback()
-            return self.response(getattr(error, "status", 422), message=getattr(error, "api_message", str(error)))
+            return self.response(
+                getattr(error, "status", 422),
+                message=getattr(error, "api_message", str(error)),
+                **getattr(error, "api_extra", {}),
+            )
         try:
             self.datamodel.edit(item)
         except DatabaseException as error:

@@ -42,6 +42,11 @@ def _formats() -> tuple[str, str, str]:
     return _FORMATS.get(language, _FORMATS["pl"])
 
 
+def date_format() -> str:
+    """The strftime format of a date in the reader's language (``%d.%m.%Y`` in Polish)."""
+    return _formats()[0]
+
+
 def shown_time(value, seconds: bool = False) -> str:
     """A stored time (naive UTC) or a date as a person reads it: the office's zone, no microseconds."""
     if value is None or value == "":

@@ -8,6 +8,11 @@ from flask_appbuilder import IndexView, expose
 from flask_babel import lazy_gettext as _l
 
 from crm.apidocs import OpenApi, SwaggerView
+from crm.clients.choices import label_of
+from crm.clients.service import card_name
+from crm.extensions import db
+from crm.gdpr.choices import REQUEST_KIND_LABELS
+from crm.home import home_of
 from crm.navigation import back_to_start
 from crm.attributes.views import AttributeDefinitionModelView, BuiltInFieldsView
 from crm.clients.api import ClientApi
@@ -35,18 +40,20 @@ from crm.security.views import (
 
 
 class HomeView(IndexView):
-    """The start page: the client list for those who may see it."""
+    """The start page: my cards, requests assigned to me, recent changes, as far as the role opens them."""
 
-    index_template = "home.html"
+    index_template = "crm/home.html"
 
     @expose("/")
     def index(self):
         user = getattr(g, "user", None)
         if user is None or not user.is_authenticated:
             return redirect(url_for(f"{self.appbuilder.sm.auth_view.endpoint}.login"))
-        if self.appbuilder.sm.has_access("can_list", "ClientModelView"):
-            return redirect(url_for("ClientModelView.list"))
-        return self.render_template(self.index_template, appbuilder=self.appbuilder)
+        return self.render_template(
+            self.index_template, appbuilder=self.appbuilder,
+            home=home_of(db.session, user, self.appbuilder.sm.has_access),
+            card_name=card_name, request_kind=lambda key: label_of(REQUEST_KIND_LABELS, key),
+        )
 
 
 def switch_language(locale):

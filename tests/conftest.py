@@ -33,6 +33,23 @@ def unique(prefix: str) -> str:
     return f"{prefix}{next(_unique)}{uuid.uuid4().hex[:6]}"
 
 
+def unique_nip() -> str:
+    """A valid NIP no other card of the test run has (a second card with it would be a duplicate)."""
+    while True:
+        digits = [int(d) for d in f"{secrets.randbelow(10**9):09d}"]
+        check = sum(w * d for w, d in zip((6, 5, 7, 2, 3, 4, 5, 6, 7), digits)) % 11
+        if check != 10 and digits[0] != 0:
+            return "".join(map(str, digits)) + str(check)
+
+
+def unique_pesel() -> str:
+    """A valid PESEL (born 1950-1999) no other card of the test run has."""
+    year, month, day = 50 + secrets.randbelow(50), 1 + secrets.randbelow(12), 1 + secrets.randbelow(28)
+    digits = [int(d) for d in f"{year:02d}{month:02d}{day:02d}{secrets.randbelow(10**4):04d}"]
+    check = (10 - sum(w * d for w, d in zip((1, 3, 7, 9, 1, 3, 7, 9, 1, 3), digits)) % 10) % 10
+    return "".join(map(str, digits)) + str(check)
+
+
 class FreshDatabase:
     """Creates empty databases for this run and drops them at the end."""
 
@@ -177,8 +194,8 @@ def make_user(app):
             sm = appbuilder.sm
             user = sm.add_user(
                 username=username,
-                first_name=names.get("first_name", "Test"),
-                last_name=names.get("last_name", role),
+                first_name=names.get("first_name", "Teresa"),
+                last_name=names.get("last_name", unique("Testowa")),
                 email=f"{username}@kartoteka.invalid",
                 role=sm.find_role(role),
                 password=password,
@@ -218,7 +235,7 @@ def company_form(**overrides) -> dict:
         "postal_code": "90-001",
         "city": "Łódź",
         "country": "PL",
-        "nip": "5260250274",
+        "nip": unique_nip(),
         "pesel": "",
         "status": "lead",
         "remarks": "",
@@ -235,7 +252,7 @@ def person_form(**overrides) -> dict:
         first_name="Żaneta",
         last_name=unique("Wiśniewska"),
         nip="",
-        pesel="44051401359",
+        pesel=unique_pesel(),
     )
     data.update(overrides)
     return data

@@ -10,7 +10,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from crm.tls import write_self_signed_certificate
-from tests.conftest import ADMIN_PASSWORD, unique
+from tests.conftest import ADMIN_PASSWORD, unique, unique_pesel
 
 pytestmark = pytest.mark.browser
 
@@ -66,7 +66,7 @@ def log_in(page, base_url, username="admin", password=ADMIN_PASSWORD):
     page.fill("#username", username)
     page.fill("#password", password)
     page.get_by_role("button", name="Zaloguj się").or_(page.locator("input[type=submit]")).first.click()
-    page.wait_for_url(f"{base_url}/clientmodelview/list/")
+    page.wait_for_url(f"{base_url}/")
 
 
 def search_list(page, base_url, column_label, value):
@@ -74,7 +74,8 @@ def search_list(page, base_url, column_label, value):
     page.goto(f"{base_url}/clientmodelview/list/")
     page.locator("a.accordion-toggle", has_text="Szukaj").click()
     page.locator("#filter_form button.dropdown-toggle", has_text="Dodaj filtr").click()
-    page.locator("#filter_form .dropdown-menu a.filter", has_text=column_label).first.click()
+    exact = re.compile(rf"^\s*{re.escape(column_label)}\s*$")
+    page.locator("#filter_form .dropdown-menu a.filter", has_text=exact).first.click()
     page.locator("#filter_form table.filters input[name^='_flt_']").last.fill(value)
     page.locator("#filter_form button[type=submit]").click()
     page.wait_for_url(re.compile(r".*/clientmodelview/list/\?_s=.*"))
@@ -93,7 +94,7 @@ def test_add_edit_and_find_a_client_with_polish_characters(page, live_server):
     page.fill("#street", "ul. Śląska 7/3")
     page.fill("#postal_code", "40-001")
     page.fill("#city", "Żory")
-    page.fill("#pesel", "44051401359")
+    page.fill("#pesel", unique_pesel())
     page.get_by_role("button", name="Zapisz").click()
     page.wait_for_load_state()
     assert "Dodano rekord" in page.content()
@@ -237,7 +238,7 @@ def test_an_administrator_ticks_a_permission_and_the_role_sees_the_new_menu_item
 
     colleague.reload()
     colleague.locator("a.dropdown-toggle", has_text="Klienci").click()
-    colleague.locator("a[href='/clientmodelview/list/']").click()
+    colleague.locator(".navbar a[href='/clientmodelview/list/']").click()
     colleague.wait_for_url(f"{live_server}/clientmodelview/list/")
     assert "Karty klientów" in colleague.content()
     colleague.context.close()
@@ -355,14 +356,19 @@ def test_an_administrator_defines_an_attribute_and_fills_it_on_a_card(page, app,
         archive(app, key)
 
 
-def test_a_long_paste_is_kept_whole_and_counted_against_the_limit(page, live_server):
-    log_in(page, live_server)
-    page.goto(f"{live_server}/clientmodelview/add")
-    page.fill("#company_name", unique("Tartak „Sosna” "))
+def open_new_note_form(page, base_url, company_name):
+    """Add a company through its form and open the form of a new note on its card."""
+    page.goto(f"{base_url}/clientmodelview/add")
+    page.fill("#company_name", company_name)
     page.get_by_role("button", name="Zapisz").click()
     page.wait_for_url(re.compile(r".*/clientmodelview/show/\d+"))
     card_id = page.url.rsplit("/", 1)[1].split("?")[0]
-    page.goto(f"{live_server}/notemodelview/add?_flt_0_client={card_id}")
+    page.goto(f"{base_url}/notemodelview/add?_flt_0_client={card_id}")
+
+
+def test_a_long_paste_is_kept_whole_and_counted_against_the_limit(page, live_server):
+    log_in(page, live_server)
+    open_new_note_form(page, live_server, unique("Tartak „Sosna” "))
     text = page.locator("#text")
     text.fill("ż" * 25_000)
     counter = page.locator("#text + .text-limit-counter")
@@ -373,3 +379,69 @@ def test_a_long_paste_is_kept_whole_and_counted_against_the_limit(page, live_ser
     page.get_by_role("button", name="Zapisz").click()
     page.wait_for_load_state()
     assert "Dodano rekord" in page.content()
+
+
+def test_a_date_is_picked_in_polish_from_monday_and_a_pasted_date_is_kept(page, live_server):
+    log_in(page, live_server)
+    open_new_note_form(page, live_server, unique("Piekarnia „Kłos” "))
+    field = page.locator("#occurred_on")
+    assert re.fullmatch(r"\d\d\.\d\d\.\d{4}", field.input_value())
+    field.click()
+    picker = page.locator(".datepicker-days")
+    assert picker.locator("th.dow").first.inner_text() == "pon", "weeks start on Monday"
+    assert picker.locator("th.dow").nth(6).inner_text() == "nie"
+    months = ["styczeń", "luty", "marzec", "kwiecień", "maj", "czerwiec", "lipiec", "sierpień", "wrzesień",
+              "październik", "listopad", "grudzień"]
+    assert picker.locator(".datepicker-switch").inner_text().split()[0] in months
+    picker.locator("td.day:not(.old):not(.new)", has_text=re.compile(r"^15$")).click()
+    assert field.input_value().startswith("15."), "a picked day is written as Polish writes it"
+    field.fill("")
+    field.press_sequentially("05.03.2026")
+    page.locator("#text").click()
+    assert field.input_value() == "05.03.2026", "a typed or pasted date is kept"
+    page.fill("#text", "Rozmowa o dostawach")
+    page.get_by_role("button", name="Zapisz").click()
+    page.wait_for_load_state()
+    assert "Dodano rekord" in page.content() and "05.03.2026" in page.content()
+
+
+def test_the_card_form_follows_the_kind_of_client(page, live_server):
+    log_in(page, live_server)
+    page.goto(f"{live_server}/clientmodelview/add")
+    page.select_option("#kind", "company")
+    assert page.locator("#company_name").is_visible() and page.locator("#nip").is_visible()
+    assert not page.locator("#first_name").is_visible() and not page.locator("#pesel").is_visible()
+    page.select_option("#kind", "person")
+    assert page.locator("#first_name").is_visible() and page.locator("#last_name").is_visible()
+    assert page.locator("#pesel").is_visible() and not page.locator("#company_name").is_visible()
+    # a person saved without a last name: the refused field stays in sight with its message
+    page.fill("#first_name", "Bożena")
+    page.get_by_role("button", name="Zapisz").click()
+    page.wait_for_load_state()
+    assert page.locator("#last_name").is_visible()
+    assert "Osoba musi mieć imię i nazwisko" in page.content()
+
+
+def test_a_client_is_found_from_any_page_by_the_start_of_a_name(page, live_server):
+    log_in(page, live_server)
+    surname = unique("Wężykowska")
+    page.goto(f"{live_server}/clientmodelview/add")
+    page.select_option("#kind", "person")
+    page.fill("#first_name", "Jadwiga")
+    page.fill("#last_name", surname)
+    page.get_by_role("button", name="Zapisz").click()
+    page.wait_for_url(re.compile(r".*/clientmodelview/show/\d+"))
+    page.goto(f"{live_server}/my-logins/")
+    box = page.locator("#navbar-search input[type=search]")
+    box.fill(surname[:4].lower())
+    box.press("Enter")
+    page.wait_for_url(re.compile(r".*/clientmodelview/list/\?_s=.*"))
+    assert surname[:4].lower() not in page.url, "the term stays out of the address"
+    assert page.locator("table tr", has_text=surname).count() == 1
+    assert f"„{surname[:4].lower()}”" in page.locator("#active-search").inner_text()
+    page.locator("a.accordion-toggle", has_text="Szukaj").click()
+    clear_filter = page.locator("#filter_form .select2-selection__clear").first
+    assert clear_filter.get_attribute("title") == "Usuń wszystko", "the select boxes speak Polish"
+    page.locator("#clear-search").click()
+    page.wait_for_load_state()
+    assert page.locator("#active-search").count() == 0

@@ -7,7 +7,7 @@ from sqlalchemy.orm import configure_mappers
 from sqlalchemy_continuum import version_class, versioning_manager
 
 from crm.clients.models import Client
-from tests.conftest import STAFF_PASSWORD, unique
+from tests.conftest import STAFF_PASSWORD, unique, unique_nip
 
 configure_mappers()
 ClientVersion = version_class(Client)
@@ -27,7 +27,7 @@ def new_company(**overrides):
         "kind": "company",
         "company_name": unique("Spółdzielnia „Tęcza” "),
         "email": f"{unique('api')}@tecza.pl",
-        "nip": "526-025-02-74",
+        "nip": "{0}{1}{2}-{3}{4}{5}-{6}{7}-{8}{9}".format(*unique_nip()),
         "postal_code": "00-950",
         "city": "Warszawa",
         "status": "active",
@@ -39,15 +39,16 @@ def new_company(**overrides):
 def test_api_write_is_versioned_with_the_api_user(client, make_user, db_session):
     username = make_user("Back office")
     headers = token_for(client, username)
+    body = new_company()
     response = client.post(
-        "/api/v1/client/", json=new_company(), headers=headers, environ_base={"REMOTE_ADDR": "192.0.2.44"}
+        "/api/v1/client/", json=body, headers=headers, environ_base={"REMOTE_ADDR": "192.0.2.44"}
     )
     assert response.status_code == 201, response.json
     client_id = response.json["id"]
 
     def check(s):
         saved = s.get(Client, client_id)
-        assert saved.nip == "5260250274"
+        assert saved.nip == body["nip"].replace("-", "")
         user_id, remote_addr = s.execute(
             select(versioning_manager.transaction_cls.user_id, versioning_manager.transaction_cls.remote_addr)
             .join(ClientVersion, ClientVersion.transaction_id == versioning_manager.transaction_cls.id)

@@ -545,7 +545,8 @@ def test_deleting_a_card_deletes_its_consents_and_returns_to_the_list(app, db_se
     card, _ = full_card(app, db_session)
     request_id = register_request(admin, card, kind="access")
     show = admin.get(f"/clientmodelview/show/{card}")
-    response = admin.post(f"/clientmodelview/delete/{card}", data={"csrf_token": csrf_token(show.text)}, follow_redirects=True)
+    response = admin.post(f"/clientmodelview/delete/{card}", data={"csrf_token": csrf_token(show.text)},
+                          headers={"Referer": f"https://localhost/clientmodelview/show/{card}"}, follow_redirects=True)
     assert response.status_code == 200 and response.request.path == "/clientmodelview/list/"
     assert "Usunięto rekord" in response.text
     assert "INSERT" not in response.text and "UPDATE" not in response.text and "NOT NULL" not in response.text

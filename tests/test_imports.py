@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy_continuum import version_class, versioning_manager
 
 from crm.security.roles import AUDITOR, BACK_OFFICE
-from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, same_database_env, unique
+from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, same_database_env, unique, unique_nip
 from tests.test_attributes import archive, define
 from tests.test_cli import run_flask
 
@@ -73,11 +73,12 @@ def test_good_rows_are_imported_versioned_with_the_importing_user(app, db_sessio
     from crm.clients.models import Client
 
     prefix = unique("Import ")
+    nip = unique_nip()
     username = make_user(BACK_OFFICE, first_name="Irena", last_name="Importująca")
     client, _ = signed_in(app, username)
     data = csv_bytes([
         ["Nazwa firmy", "E-mail", "Miejscowość", "NIP", label_of(app, sector)],
-        [f"{prefix}Alfa", f"{unique('a')}@alfa.pl", "Łódź", "526-025-02-74", "IT"],
+        [f"{prefix}Alfa", f"{unique('a')}@alfa.pl", "Łódź", f"{nip[:3]}-{nip[3:6]}-{nip[6:8]}-{nip[8:]}", "IT"],
         [f"{prefix}Beta", "", "Kraków", "", "Handel"],
     ])
     response = upload(client, data)
@@ -98,9 +99,9 @@ def test_good_rows_are_imported_versioned_with_the_importing_user(app, db_sessio
             version, version.transaction_id == versioning_manager.transaction_cls.id).where(version.id == imported.id))
         return imported.id, user_id, imported.nip, {row.definition.key: row.stored for row in imported.attribute_values}
 
-    card, user_id, nip, attributes = db_session(author_and_attribute)
+    card, user_id, stored_nip, attributes = db_session(author_and_attribute)
     assert user_id == db_session(lambda s: app.appbuilder.sm.find_user(username=username).id)
-    assert nip == "5260250274" and attributes == {sector: "IT"}
+    assert stored_nip == nip and attributes == {sector: "IT"}
     timeline = client.get(f"/history/client/{card}/")
     assert timeline.status_code == 200
     assert "Irena Importująca" in timeline.text and timeline.text.count('class="history-change"') == 1
@@ -132,6 +133,43 @@ def test_bad_rows_are_listed_and_stop_the_file_unless_skipped(app, db_session, s
         assert clients_named(db_session, prefix) == [f"{prefix}Dobra"]
     finally:
         archive(app, required)
+
+
+def test_rows_with_a_held_nip_pesel_or_email_are_duplicates_until_confirmed(app, db_session):
+    from crm.clients.models import Client
+
+    prefix = unique("Dubel ")
+    email, nip = f"{unique('dubel')}@firma.pl", unique_nip()
+    client, _ = signed_in(app)
+
+    def held(s):
+        card = Client(kind="company", company_name=f"{prefix}Stara", nip=nip)
+        s.add(card)
+        s.commit()
+        return card.id
+
+    held_id = db_session(held)
+    data = csv_bytes([
+        ["Nazwa firmy", "NIP", "E-mail"],
+        [f"{prefix}Nowa", "", email],
+        [f"{prefix}TenSamNIP", nip, ""],
+        [f"{prefix}TenSamEmail", "", email.upper()],
+        [f"{prefix}Inna", unique_nip(), f"{unique('inna')}@firma.pl"],
+    ])
+    token, fields = mapping_form(client, upload(client, data))
+    dry = client.post(f"/import/{token}/", data={**fields, "action": "check"})
+    errors = dict(re.findall(r"<tr><td>(\d+)</td><td>([^<]+)</td></tr>", dry.text))
+    assert errors == {
+        "3": f"NIP: karta nr {held_id} ma już tę wartość (zaznacz potwierdzenie, aby zaimportować ją jako innego klienta).",
+        "4": "E-mail: wiersz 2 pliku ma tę samą wartość.",
+    }
+    refused = client.post(f"/import/{token}/", data={**fields, "action": "import"})
+    assert refused.status_code == 422 and clients_named(db_session, prefix) == [f"{prefix}Stara"]
+    done = client.post(f"/import/{token}/", data={**fields, "action": "import", "confirm_duplicates": "y"})
+    assert done.status_code == 302
+    assert clients_named(db_session, prefix) == sorted(
+        f"{prefix}{name}" for name in ("Stara", "Nowa", "TenSamNIP", "TenSamEmail", "Inna")
+    )
 
 
 @pytest.mark.parametrize(
@@ -197,6 +235,14 @@ def test_the_command_line_import_checks_writes_and_refuses(app, db_session, tmp_
     result = run_flask(["crm", "import", str(bad)], env)
     assert result.returncode == 1 and "Wiersz 2" in result.stderr
     assert clients_named(db_session, prefix) == [f"{prefix}A", f"{prefix}B"]
+    twice = tmp_path / "dwa_razy.csv"
+    nip = unique_nip()
+    twice.write_bytes(csv_bytes([["Nazwa firmy", "NIP"], [f"{prefix}D", nip], [f"{prefix}E", nip]]))
+    result = run_flask(["crm", "import", str(twice)], env)
+    assert result.returncode == 1 and "Wiersz 3: NIP: wiersz 2 pliku ma tę samą wartość." in result.stderr
+    result = run_flask(["crm", "import", str(twice), "--confirm-duplicates"], env)
+    assert result.returncode == 0, result.stderr
+    assert clients_named(db_session, prefix)[-2:] == [f"{prefix}D", f"{prefix}E"]
 
 
 def test_the_list_exports_its_search_to_csv_and_xlsx_for_roles_that_see_personal_data(app, db_session, make_user):

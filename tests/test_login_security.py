@@ -72,7 +72,7 @@ def test_lock_ends_after_its_time(app, make_user, db_session):
 
     db_session(backdate)
     _, page = try_login(app, username, STAFF_PASSWORD)
-    assert page.request.path == "/clientmodelview/list/"
+    assert page.request.path == "/"
 
 
 def test_administrator_unlocks_a_locked_account(app, client, auth, make_user, db_session):
@@ -93,7 +93,7 @@ def test_administrator_unlocks_a_locked_account(app, client, auth, make_user, db
     # back to the list the action was started on, not to the page last opened
     assert response.status_code == 302 and response.headers["Location"] == "https://localhost/users/list/?psize_UserDBModelView=25"
     _, page = try_login(app, username, STAFF_PASSWORD)
-    assert page.request.path == "/clientmodelview/list/"
+    assert page.request.path == "/"
 
 
 def test_the_users_list_shows_and_filters_locked_accounts(app, client, auth, make_user):

@@ -94,7 +94,7 @@ def test_changing_your_own_password_needs_the_current_one_and_refuses_reuse(app,
     )
     assert "Twoje hasło zostało zmienione." in changed.text
     other = app.test_client()
-    assert Auth(other).login(username, new).request.path == "/clientmodelview/list/"
+    assert Auth(other).login(username, new).request.path == "/"
 
 
 def test_admin_reset_follows_the_same_policy(app, client, auth, make_user, db_session):
@@ -126,7 +126,7 @@ def test_api_users_and_cli_share_the_policy(app):
     ours = run_flask(["crm", "set-password", "admin", "--password", "abc"], same_database_env(app))
     assert ours.returncode != 0 and "Hasło zostało odrzucone: Użyj co najmniej 12 znaków." in ours.stderr
     assert "Traceback" not in ours.stderr
-    assert Auth(app.test_client()).login().request.path == "/clientmodelview/list/", "the old password still works"
+    assert Auth(app.test_client()).login().request.path == "/", "the old password still works"
 
 
 def test_operator_sets_a_password_from_the_command_line(app, make_user):

@@ -155,7 +155,7 @@ def test_expired_password_is_changed_at_login_and_a_warning_comes_before(app, ma
 
     age_password(80)
     _, page = signed_in(app, username)
-    assert page.request.path == "/clientmodelview/list/"
+    assert page.request.path == "/"
     assert "Twoje hasło wygasa za 9 dni" in page.text or "Twoje hasło wygasa za 10 dni" in page.text
 
     age_password(91)

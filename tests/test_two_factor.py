@@ -71,7 +71,7 @@ def test_role_requiring_two_factor_sets_it_up_then_asks_for_codes(app, make_user
         assert "Ten kod jest nieprawidłowy" in wrong.text
         setup_code = pyotp.TOTP(secret).now()
         done = post_code(client, "/two-factor/setup", setup_code)
-        assert done.request.path == "/clientmodelview/list/"
+        assert done.request.path == "/"
 
         again = app.test_client()
         page = Auth(again).login(username, STAFF_PASSWORD)
@@ -81,7 +81,7 @@ def test_role_requiring_two_factor_sets_it_up_then_asks_for_codes(app, make_user
         step = current_step(time.time())
         fresh = pyotp.TOTP(secret).at((step + 1) * 30)
         accepted = post_code(again, "/two-factor/verify", fresh)
-        assert accepted.request.path == "/clientmodelview/list/"
+        assert accepted.request.path == "/"
         from crm.extensions import appbuilder
 
         results = db_session(

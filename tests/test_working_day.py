@@ -6,6 +6,7 @@ import re
 from datetime import date, datetime
 
 import pytest
+from sqlalchemy import select
 
 from crm.timeutil import shown_time
 from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, unique
@@ -132,3 +133,107 @@ def test_a_long_paste_is_refused_whole_with_its_limit_and_lists_show_its_start(c
     assert words in shown and "long-text" not in shown
     timeline = client.get(f"/history/client/{card.id}/").text
     assert '<details class="long-text">' in timeline and "słowo1499" in timeline.split('class="long-text-full"')[1]
+
+
+def test_dates_are_typed_and_shown_as_polish_writes_them_and_a_bad_one_is_explained(client, auth, db_session):
+    from sqlalchemy import select
+
+    from crm.clients.models import Note
+    from tests.test_related_records import new_card, post_form
+
+    card = new_card(client, auth, db_session)
+    url = f"/notemodelview/add?_flt_0_client={card.id}"
+    form = client.get(url).text
+    assert re.search(r'name="occurred_on"[^>]*value="\d\d\.\d\d\.\d{4}"', form), "today, as Polish writes it"
+    refused = post_form(client, url, {"kind": "note", "text": "Zła data", "occurred_on": "31.02.2026"})
+    assert refused.status_code == 422 and "Wpisz datę jako RRRR-MM-DD lub DD.MM.RRRR." in refused.text
+    assert 'value="31.02.2026"' in refused.text, "what was typed stays in the field"
+    for typed, stored in (("05.03.2026", date(2026, 3, 5)), (" 2026-03-06 ", date(2026, 3, 6))):
+        post_form(client, url, {"kind": "note", "text": f"Notatka {typed}", "occurred_on": typed})
+        saved = db_session(lambda s: [n.occurred_on for n in s.scalars(select(Note).where(Note.client_id == card.id))
+                                      if n.text == f"Notatka {typed}"])
+        assert saved == [stored]
+    note_id = db_session(lambda s: s.scalar(select(Note.id).where(Note.client_id == card.id, Note.occurred_on == date(2026, 3, 5))))
+    edit = client.get(f"/notemodelview/edit/{note_id}").text
+    assert re.search(r'name="occurred_on"[^>]*value="05\.03\.2026"', edit)
+
+
+def test_the_start_page_shows_each_role_its_own_work(app, make_user, db_session):
+    from crm.clients.models import Client
+    from crm.gdpr.models import DataSubjectRequest
+    from crm.security.roles import ADMINISTRATOR, AUDITOR, BACK_OFFICE, DATA_PROTECTION_OFFICER
+
+    clerk = make_user(BACK_OFFICE, first_name="Bogna")
+    clerk_client = signed_in(app, clerk)
+    from tests.conftest import company_form
+    from tests.test_clients_forms import add_client
+
+    data = company_form()
+    add_client(clerk_client, data)
+    home = clerk_client.get("/")
+    assert home.status_code == 200 and "Dzień dobry, Bogna" in home.text
+    mine = re.search(r'<table class="table table-condensed" id="home-my-cards">.*?</table>', home.text, re.S).group(0)
+    assert data["company_name"] in mine
+    assert 'id="home-my-requests"' not in home.text and 'id="home-locked"' not in home.text
+
+    officer = make_user(DATA_PROTECTION_OFFICER, first_name="Olga")
+    officer_id = db_session(lambda s: app.appbuilder.sm.find_user(username=officer).id)
+    card_id = db_session(lambda s: next(c.id for c in s.scalars(select(Client)) if c.company_name == data["company_name"]))
+
+    def assigned(s):
+        late = DataSubjectRequest(client_id=card_id, kind="erasure", received_on=date(2026, 1, 2), due_on=date(2026, 2, 2),
+                                  handler_id=officer_id)
+        s.add(late)
+        s.commit()
+        return late.id
+
+    late = db_session(assigned)
+    page = signed_in(app, officer).get("/").text
+    requests = re.search(r'id="home-my-requests">.*?</table>', page, re.S).group(0)
+    assert f"/datasubjectrequestmodelview/show/{late}" in requests and "termin 02.02.2026" in requests
+    assert re.search(rf'<tr class="danger">\s*<td><a href="/datasubjectrequestmodelview/show/{late}"', requests), "overdue"
+
+    admin_page = signed_in(app).get("/").text
+    assert re.search(r'id="home-locked">Zablokowane konta: \d+\.', admin_page)
+    auditor_page = signed_in(app, make_user(AUDITOR)).get("/").text
+    changes = re.search(r'id="home-recent-changes">.*?</table>', auditor_page, re.S).group(0)
+    assert "/history/client/" in changes and data["company_name"] not in changes, "an auditor reads names masked"
+
+
+def test_a_cards_pages_and_its_rows_name_and_link_the_card(app, make_user, db_session):
+    from crm.security.roles import AUDITOR
+    from tests.test_related_records import new_card, post_form
+
+    client = app.test_client()
+    card = new_card(client, Auth(client), db_session)
+    name = card.display_name
+    crumbs = re.compile(r'<ol class="breadcrumb" id="card-crumbs">.*?</ol>', re.S)
+    own = crumbs.search(client.get(f"/clientmodelview/show/{card.id}").text).group(0)
+    assert name in own and f'href="/clientmodelview/show/{card.id}"' not in own
+    add = client.get(f"/notemodelview/add?_flt_0_client={card.id}").text
+    assert f'<a href="/clientmodelview/show/{card.id}">{name}</a>' in crumbs.search(add).group(0), "the add form names its card"
+    post_form(client, f"/notemodelview/add?_flt_0_client={card.id}", {"kind": "note", "text": "Okruszki"})
+    listing = client.get("/notemodelview/list/").text
+    row = next(row for row in re.findall(r"<tr.*?</tr>", listing, re.S) if "Okruszki" in row)
+    assert f'<a href="/clientmodelview/show/{card.id}">{name}</a>' in row, "a row links its card"
+    note = re.search(r"/notemodelview/show/(\d+)", row).group(1)
+    for page in (f"/notemodelview/show/{note}", f"/notemodelview/edit/{note}"):
+        assert f'<a href="/clientmodelview/show/{card.id}">{name}</a>' in crumbs.search(client.get(page).text).group(0)
+    auditor = signed_in(app, make_user(AUDITOR))
+    masked = crumbs.search(auditor.get(f"/notemodelview/show/{note}").text).group(0)
+    assert name not in masked and f'href="/clientmodelview/show/{card.id}"' in masked
+
+
+def test_role_names_read_in_polish_and_the_anonymous_role_is_never_offered(app, db_session):
+    from crm.security.roles import PUBLIC
+
+    client = signed_in(app)
+    public_id = db_session(lambda s: app.appbuilder.sm.find_role(PUBLIC).id)
+    for page in ("/users/add", "/users/edit/1", "/groups/add", "/rolesecuritypolicyview/add"):
+        form = client.get(page).text
+        select = re.search(r'<select[^>]*name="roles?"[^>]*>(.*?)</select>', form, re.S).group(1)
+        options = dict((value, label.strip()) for value, label in re.findall(r'<option[^>]*value="(\d+)"[^>]*>([^<]*)</option>', select))
+        assert options and str(public_id) not in options, page
+        assert "Audytor" in options.values() and "Auditor" not in options.values(), page
+    userinfo = client.get("/users/userinfo/").text
+    assert "Administrator" in userinfo and "[Administrator]" not in userinfo, "a list of roles reads as words"

@@ -40,6 +40,8 @@ TOO_LONG_MESSAGE = _l("At most %(max)d characters.")
 INTEGER_MESSAGE = _l("Enter a whole number, e.g. 42.")
 DECIMAL_MESSAGE = _l("Enter a number, e.g. 12,50.")
 DATE_MESSAGE = _l("Enter a date as YYYY-MM-DD or DD.MM.YYYY.")
+#: the ways a date is typed: ISO, and as Polish writes it
+DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y")
 BOOLEAN_MESSAGE = _l("Enter yes or no.")
 CHOICE_MESSAGE = _l("“%(value)s” is not one of: %(choices)s.")
 EMAIL_MESSAGE = _l("Enter a valid email address.")
@@ -125,7 +127,7 @@ def _date(spec: Spec, raw) -> str:
     if not isinstance(raw, str):
         raise ValueError(DATE_MESSAGE)
     text = raw.strip()
-    for pattern in ("%Y-%m-%d", "%d.%m.%Y"):
+    for pattern in DATE_FORMATS:
         try:
             return datetime.strptime(text, pattern).date().isoformat()
         except ValueError:

@@ -7,7 +7,6 @@ from flask_appbuilder import BaseView, expose, has_access, permission_name
 from flask_appbuilder.fieldwidgets import (
     BS3TextAreaFieldWidget,
     BS3TextFieldWidget,
-    DatePickerWidget,
     Select2ManyWidget,
     Select2Widget,
 )
@@ -22,6 +21,8 @@ from crm.attributes.models import AttributeDefinition
 from crm.clients.choices import label_of
 from crm.clients.labels import CLIENT_LABELS
 from crm.extensions import db
+from crm.forms import LocalDateText
+from crm.i18n import in_english
 from crm.modelviews import VersionedModelView
 from crm.privacy.filters import PrivacyAwareInterface
 from crm.privacy.categories import FREE_TEXT
@@ -73,8 +74,9 @@ def attribute_field(definition: AttributeDefinition, spec: Spec):
     if spec.kind == "multi_choice":
         return SelectMultipleField(label, choices=[(c, c) for c in spec.choices], validators=validators,
                                    widget=Select2ManyWidget())
-    widget = DatePickerWidget() if spec.kind == "date" else BS3TextFieldWidget()
-    return StringField(label, validators=validators, widget=widget)
+    if spec.kind == "date":
+        return LocalDateText(label, validators=validators)
+    return StringField(label, validators=validators, widget=BS3TextFieldWidget())
 
 
 _FORMS: dict = {}
@@ -242,7 +244,7 @@ class AttributeDefinitionModelView(VersionedModelView):
     search_columns = ["key", "kind", "active", "personal"]
     order_columns = ["position", "key", "kind"]
     base_order = ("position", "asc")
-    formatters_columns = {"kind": lambda key: label_of(KIND_LABELS, key)}
+    formatters_columns = {"kind": lambda key: label_of(KIND_LABELS, key), "label_en": in_english}
     add_form_extra_fields = {
         "kind": SelectField(_l("Type"), choices=list(KIND_LABELS.items()), widget=Select2Widget()),
         "choices": TextAreaField(_l("Choices (one a line)"), widget=BS3TextAreaFieldWidget()),

@@ -14,6 +14,7 @@ from crm.attributes.service import AttributeErrors, active_definitions, apply_va
 from crm.errors import refusal
 from crm.extensions import appbuilder, db
 from crm.clients import api_schema, service
+from crm.clients.duplicates import IDENTIFYING
 from crm.clients.labels import CLIENT_LABELS
 from crm.clients.models import Client
 from crm.clients.validation import client_errors, with_compact_identifiers
@@ -81,12 +82,21 @@ class ClientApi(VersionedModelRestApi):
     max_page_size = 100
 
     def pre_add(self, item):
-        service.prepare_for_save(item, acting_user=g.user, confirmed_new_basis=_confirmed())
+        self._prepare(item)
         _save_attributes(item, partial=False)
 
     def pre_update(self, item):
-        service.prepare_for_save(item, acting_user=g.user, confirmed_new_basis=_confirmed())
+        self._prepare(item)
         _save_attributes(item, partial=True)
+
+    @staticmethod
+    def _prepare(item) -> None:
+        service.prepare_for_save(
+            item,
+            acting_user=g.user,
+            confirmed_new_basis=_confirmed("confirm_new_legal_basis"),
+            confirmed_duplicate=_confirmed("confirm_duplicate"),
+        )
 
     def pre_delete(self, item):
         service.check_deletable(item)
@@ -139,9 +149,15 @@ class ClientApi(VersionedModelRestApi):
             operation["requestBody"]["content"]["application/json"]["schema"] = {"$ref": f"#/components/schemas/{body}"}
             operation["responses"].setdefault("409", {"description": (
                 "The card changed since it was read (another lock_version), its processing is restricted (Art. 18), "
-                "or its email or phone is a person's erased at their request (send confirm_new_legal_basis: true "
-                "with a new legal basis)"
-            ), "content": {"application/json": {"schema": {"type": "object", "properties": {"message": {"type": "string"}}}}}})
+                "its email or phone is a person's erased at their request (send confirm_new_legal_basis: true "
+                "with a new legal basis), or other cards have its NIP, PESEL or email (named in duplicates; send "
+                "confirm_duplicate: true when it is another client)"
+            ), "content": {"application/json": {"schema": {"type": "object", "properties": {
+                "message": {"type": "string"},
+                "duplicates": {"type": "array", "items": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "field": {"type": "string", "enum": list(IDENTIFYING)},
+                }}},
+            }}}}})
 
     def put_headless(self, pk):
         """A change must carry, whole, what the stored card could contradict (crm.clients.api_schema)."""
@@ -156,7 +172,7 @@ class ClientApi(VersionedModelRestApi):
 
 
 #: keys of the request body that are not columns of the card
-_EXTRA_KEYS = ("confirm_new_legal_basis", "attributes")
+_EXTRA_KEYS = ("confirm_new_legal_basis", "confirm_duplicate", "attributes")
 
 class FieldError(ValueError):
     """One field of the body refused: the API answers 422 with ``{field: [message]}``."""
@@ -171,11 +187,15 @@ def _body() -> dict:
     return body if isinstance(body, dict) else {}
 
 
-def _confirmed() -> bool:
-    """``"confirm_new_legal_basis": true`` in the body: the caller has a new basis for an erased person."""
-    confirmed = _body().get("confirm_new_legal_basis", False)
+def _confirmed(key: str) -> bool:
+    """``"<key>": true`` in the body: the caller confirms what a save would otherwise refuse.
+
+    ``confirm_new_legal_basis``: a new basis for a person erased earlier;
+    ``confirm_duplicate``: the card is another client than the cards with its NIP, PESEL or email.
+    """
+    confirmed = _body().get(key, False)
     if not isinstance(confirmed, bool):
-        raise FieldError("confirm_new_legal_basis", NOT_A_BOOLEAN_MESSAGE)
+        raise FieldError(key, NOT_A_BOOLEAN_MESSAGE)
     return confirmed
 
 

@@ -11,8 +11,9 @@ has no PESEL, a person needs both names; NIP and PESEL carry the custom formats
 What no schema of the body can state: a change (PUT) is checked together with
 the stored card (a Polish postal code against a country stored earlier, a PESEL
 stored on a person who becomes a company), a restricted card (Art. 18) is not
-changed, and the email or phone of an erased person needs
-``confirm_new_legal_basis``. Those answer 409 or 422 with a message.
+changed, the email or phone of an erased person needs
+``confirm_new_legal_basis``, and another card's NIP, PESEL or email needs
+``confirm_duplicate``. Those answer 409 or 422 with a message.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def client_properties(owner_ids: list[int], attributes: dict) -> dict:
                   "description": "The id of an active staff account"},
         "remarks": _text(10_000),
         "confirm_new_legal_basis": {"type": "boolean", "description": "A new legal basis exists for a person erased earlier"},
+        "confirm_duplicate": {"type": "boolean",
+                              "description": "The card is another client than the cards with the same NIP, PESEL or email"},
         "attributes": attributes,
     }
 

@@ -25,6 +25,7 @@ CLIENT_LABELS = {
     "mailing_lists": _l("Mailing list"),
     "lock_version": _l("Version"),
     "attribute_values": _l("Attribute (key=value)"),
+    "word_index": _l("Name, email, phone, NIP or PESEL"),
 }
 
 CONTACT_LABELS = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import inspect
 
+from crm.clients.duplicates import check_duplicates
 from crm.clients.models import Client
 from crm.clients.validation import normalized_client_values
 
@@ -24,11 +25,14 @@ NORMALIZED_COLUMNS = (
 )
 
 
-def prepare_for_save(client: Client, acting_user=None, confirmed_new_basis: bool = False) -> Client:
+def prepare_for_save(
+    client: Client, acting_user=None, confirmed_new_basis: bool = False, confirmed_duplicate: bool = False
+) -> Client:
     """Normalise stored values; a new card without an owner belongs to its author.
 
-    Refuses (ValueError) a change to a restricted card, and the email or phone
-    of an erased person unless a new legal basis is confirmed.
+    Refuses (ValueError) a change to a restricted card, the email or phone of
+    an erased person unless a new legal basis is confirmed, and another card's
+    NIP, PESEL or email unless the duplicate is confirmed.
     """
     from crm.extensions import db
 
@@ -44,6 +48,7 @@ def prepare_for_save(client: Client, acting_user=None, confirmed_new_basis: bool
     # no autoflush: the card is written (and its version checked) by the caller's save, not by these queries
     with db.session.no_autoflush:
         _check_allowed(client, confirmed_new_basis)
+        check_duplicates(db.session, client, confirmed_duplicate)
     return client
 
 
@@ -77,3 +82,12 @@ def _contact_changed(client: Client) -> bool:
     if client.id is None:
         return bool(client.email or client.phone)
     return state.attrs.email.history.has_changes() or state.attrs.phone.history.has_changes()
+
+
+def card_name(client: Client) -> str:
+    """A card's name as the current user reads it: masked where their role sees names masked."""
+    from crm.privacy.categories import IDENTITY
+    from crm.privacy.masking import can_see, mask
+
+    name = client.display_name or ""
+    return name if can_see(IDENTITY) or not name else mask("name", name)

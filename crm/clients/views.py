@@ -6,22 +6,23 @@ from datetime import date
 
 from flask import Response, abort, g, request
 from flask_appbuilder import expose, has_access, permission_name
-from flask_appbuilder.fieldwidgets import BS3TextFieldWidget, DatePickerWidget, Select2Widget
+from flask_appbuilder.fieldwidgets import BS3TextFieldWidget, Select2Widget
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, DateField, SelectField, StringField
+from sqlalchemy import select
+from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from crm import searches
 from crm.attributes.filters import CardInterface
 from crm.attributes.kinds import shown
 from crm.attributes.views import CardLayout
-from crm.clients import service
+from crm.clients import duplicates, service
 from crm.clients.choices import CLIENT_KIND_LABELS, CLIENT_STATUS_LABELS, NOTE_KIND_LABELS, label_of
 from crm.clients.labels import CLIENT_LABELS, CONTACT_LABELS, NOTE_LABELS
 from crm.clients.models import Client, ContactPerson, Note
 from crm.clients.validation import MAX_TYPED_IDENTIFIER, client_errors, contact_errors, digits_only, normalize_nip
 from crm.errors import refusal
-from crm.forms import RuleValidator, rule_validators
+from crm.forms import LocalDateField, RuleValidator, rule_validators
 from crm.gdpr.views import ConsentModelView, DataSubjectRequestModelView, RestrictionModelView
 from crm.mailing.views import SubscriptionModelView
 from crm.modelviews import CardRowView, VersionedModelView
@@ -49,6 +50,7 @@ CLIENT_FORM_COLUMNS = [
     "owner",
     "remarks",
     "confirm_new_legal_basis",
+    "confirm_duplicate",
 ]
 
 
@@ -84,6 +86,10 @@ def _client_form_fields():
                 "Tick only when Kartoteka warns that a person with this email or phone was erased, and you have a "
                 "new legal basis to process their data."
             ),
+        ),
+        "confirm_duplicate": BooleanField(
+            duplicates.CONFIRM_LABEL,
+            description=_l("Tick only after checking that the cards named above the form are another client."),
         ),
         "kind": _choice_field(_l("Kind"), CLIENT_KIND_LABELS, client_errors),
         "status": _choice_field(_l("Status"), CLIENT_STATUS_LABELS),
@@ -135,9 +141,7 @@ class NoteModelView(CardRowView):
     formatters_columns = {"kind": lambda key: label_of(NOTE_KIND_LABELS, key)}
     add_form_extra_fields = {
         "kind": _choice_field(_l("Kind"), NOTE_KIND_LABELS),
-        "occurred_on": DateField(
-            _l("Date"), default=date.today, validators=[DataRequired()], widget=DatePickerWidget()
-        ),
+        "occurred_on": LocalDateField(_l("Date"), default=date.today, validators=[DataRequired()]),
     }
     edit_form_extra_fields = dict(add_form_extra_fields)
     add_from_parent = "client"
@@ -158,9 +162,9 @@ def _stored_attribute(definition_id: int):
     return value
 
 
-def _confirmed(item) -> bool:
-    """The form's "new legal basis" tick, set on the record by populate_obj (not a column)."""
-    return bool(getattr(item, "confirm_new_legal_basis", False))
+def _ticked(item, confirmation: str) -> bool:
+    """A confirmation tick of the form (not a column), set on the record by populate_obj."""
+    return bool(getattr(item, confirmation, False))
 
 
 class ClientModelView(CardLayout, VersionedModelView):
@@ -182,7 +186,9 @@ class ClientModelView(CardLayout, VersionedModelView):
     ]
     add_columns = CLIENT_FORM_COLUMNS
     edit_columns = CLIENT_FORM_COLUMNS
+    #: the search box first: "word_index" is the whole card (crm.privacy.filters.FilterFindsAnywhere)
     search_columns = [
+        "word_index",
         "company_name",
         "first_name",
         "last_name",
@@ -221,13 +227,35 @@ class ClientModelView(CardLayout, VersionedModelView):
         ConsentModelView, RestrictionModelView, DataSubjectRequestModelView,
     ]
 
-    def pre_add(self, item):
-        service.prepare_for_save(item, acting_user=g.user, confirmed_new_basis=_confirmed(item))
-        self.save_attributes(item)
+    #: shown only when a save asks for them (crm.modelviews.VersionedModelView.confirmation_columns)
+    confirmation_columns = ("confirm_new_legal_basis", "confirm_duplicate")
 
     def pre_update(self, item):
-        service.prepare_for_save(item, acting_user=g.user, confirmed_new_basis=_confirmed(item))
+        service.prepare_for_save(
+            item,
+            acting_user=g.user,
+            confirmed_new_basis=_ticked(item, "confirm_new_legal_basis"),
+            confirmed_duplicate=_ticked(item, "confirm_duplicate"),
+        )
         self.save_attributes(item)
+
+    pre_add = pre_update
+
+    def describe_refusal(self, error) -> dict:
+        """The cards a refused save found the same NIP, PESEL or email on, for the form to link."""
+        if isinstance(error, duplicates.DuplicateCardError):
+            return {"duplicate_cards": self.duplicate_cards(error.duplicates)}
+        return {}
+
+    def duplicate_cards(self, duplicates) -> list[tuple[str, str, int]]:
+        """(field label, card name, card id) of each card a save found the same value on.
+
+        Adding and editing a card require seeing names (crm.security.capabilities), so the names are shown.
+        """
+        names = dict(self.datamodel.session.execute(
+            select(Client.id, Client).where(Client.id.in_({d.client_id for d in duplicates}))
+        ).all())
+        return [(CLIENT_LABELS[d.field], names[d.client_id].display_name, d.client_id) for d in duplicates]
 
     def pre_delete(self, item):
         service.check_deletable(item)

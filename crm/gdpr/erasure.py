@@ -18,7 +18,7 @@ from sqlalchemy_continuum import versioning_manager
 from crm.clients.models import Client
 from crm.gdpr.choices import ANSWERED_BY_ERASURE
 from crm.gdpr.models import GdprEvent, Suppression
-from crm.gdpr.places import counts, places
+from crm.gdpr.places import counts, place_labels, places
 from crm.gdpr.service import check_grounds, fulfil
 from crm.privacy.registry import Erasure
 
@@ -81,7 +81,7 @@ def preview(session, client_id: int) -> Preview:
     """Count what erasing this client would remove, place by place."""
     if session.get(Client, client_id) is None:
         raise ErasureError(NO_SUCH_CLIENT_MESSAGE, status=404)
-    labels = {place.table.name: place.label for place in places()}
+    labels = place_labels()
     held = counts(session, client_id)
     touched = _touched_transactions(session, client_id)
     return Preview(

@@ -61,6 +61,11 @@ def places() -> list[Place]:
     return sorted(found, key=lambda place: place.subject_column == "id")
 
 
+def place_labels() -> dict[str, str]:
+    """Each place's table name and how a person reads it ("client" -> "Client cards")."""
+    return {place.table.name: place.label for place in places()}
+
+
 def counts(session, client_id: int) -> dict[str, tuple[int, int]]:
     """Rows and versions held about a client in each place, by table name."""
     result = {}

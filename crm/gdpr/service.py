@@ -168,6 +168,8 @@ class SuppressedError(ValueError):
     """The email or phone of a person erased at their request: a conflict with that erasure, 409 through the API."""
 
     status = 409
+    #: the form's tick that confirms a new legal basis
+    confirmation = "confirm_new_legal_basis"
 
 
 class RestrictedError(ValueError):

@@ -9,18 +9,20 @@ from datetime import date
 from flask import abort, current_app, flash, g, redirect, request, send_file, url_for
 from flask_appbuilder import BaseView, ModelView, expose, has_access, permission_name
 from flask_appbuilder.api import BaseApi, protect
-from flask_appbuilder.fieldwidgets import DatePickerWidget, Select2Widget
+from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from wtforms import DateField, SelectField
+from wtforms import SelectField
 from wtforms.validators import DataRequired, Optional
 
 from crm.clients.choices import label_of
 from crm.clients.models import Client
 from crm.errors import AnswersUnavailable, refusal
+from crm.forms import LocalDateField
 from crm.extensions import db
 from crm.gdpr import erasure, export, service
+from crm.gdpr.places import place_labels
 from crm.gdpr.choices import (
     BASIS_LABELS,
     CONSENT_LABELS,
@@ -58,7 +60,7 @@ def _select(label, labels, required=True):
 
 
 def _date(label, required=True):
-    return DateField(label, validators=[DataRequired()] if required else [Optional()], widget=DatePickerWidget())
+    return LocalDateField(label, validators=[DataRequired()] if required else [Optional()])
 
 
 class ConsentModelView(VersionedModelView):
@@ -232,11 +234,19 @@ class GdprEventModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
         "kind": lambda key: label_of(EVENT_LABELS, key),
         "user": lambda user: str(user) if user else gettext("system"),
         "request": lambda request: f"#{request.id}" if request else "",
-        "counts": lambda counts: ", ".join(
-            f"{table}: {held['rows']}/{held['versions']}" for table, held in sorted(json.loads(counts).items())
-            if held["rows"] or held["versions"]
-        ),
+        "counts": lambda counts: _counted(json.loads(counts)),
     }
+
+
+def _counted(counts: dict) -> str:
+    """An event's records per place, as "Client cards: 1 (versions: 3)", in the places' own words."""
+    labels = place_labels()
+    return "; ".join(
+        gettext("%(place)s: %(rows)d (versions: %(versions)d)", place=labels.get(table, table),
+                rows=held["rows"], versions=held["versions"])
+        for table, held in sorted(counts.items(), key=lambda item: labels.get(item[0], item[0]))
+        if held["rows"] or held["versions"]
+    )
 
 
 def _gdpr_actions() -> dict:

@@ -1,7 +1,8 @@
 """Importing clients: mapping columns to fields, checking every row with the card's own rules, writing.
 
 Rows are checked by the same pure rules as the card's form and API (client
-rules, attribute kinds) and against the suppression list of erased persons.
+rules, attribute kinds), against the suppression list of erased persons, and
+against the NIP, PESEL and email of the cards already held and of earlier rows.
 Writing goes through the ORM in batches, so every client is encrypted and
 versioned (with the importing user) in one transaction: all or nothing.
 """
@@ -20,6 +21,7 @@ from crm.attributes import service as attributes
 from crm.attributes.kinds import parse
 from crm.attributes.models import AttributeValue
 from crm.bulk import BulkWriter, columns_of
+from crm.clients import duplicates
 from crm.clients.labels import CLIENT_LABELS
 from crm.clients.models import Client
 from crm.clients.validation import client_errors, normalized_client_values
@@ -117,8 +119,14 @@ def _client_values(row: dict, mapping: dict) -> dict:
     return values
 
 
-def check_rows(session, rows: list[dict], mapping: dict[str, str], confirmed_new_basis: bool = False) -> list[RowCheck]:
-    """Every row checked by the card's rules; the first data row is number 2 (the header is 1)."""
+def check_rows(
+    session, rows: list[dict], mapping: dict[str, str], confirmed_new_basis: bool = False,
+    confirmed_duplicates: bool = False,
+) -> list[RowCheck]:
+    """Every row checked by the card's rules; the first data row is number 2 (the header is 1).
+
+    A row whose NIP, PESEL or email a card (or an earlier row) holds is an error unless ``confirmed_duplicates``.
+    """
     definitions = attributes.active_definitions(session)
     by_key = {d.key: d for d in definitions}
     rules = attributes.specs(session, definitions)
@@ -150,7 +158,21 @@ def check_rows(session, rows: list[dict], mapping: dict[str, str], confirmed_new
             if (email and email in suppressed) or (phone and phone in suppressed):
                 errors.append(str(SUPPRESSED_ROW_MESSAGE))
         checks.append(RowCheck(number, values, parsed, [str(error) for error in errors]))
+    if not confirmed_duplicates:
+        _add_duplicate_errors(session, checks)
     return checks
+
+
+def _add_duplicate_errors(session, checks: list[RowCheck]) -> None:
+    found = duplicates.row_duplicates(session, [check.values for check in checks])
+    for check, held in zip(checks, found):
+        for field_name, client_id, earlier in held:
+            label = CLIENT_LABELS[field_name]
+            if client_id is not None:
+                message = duplicates.ROW_DUPLICATES_CARD_MESSAGE % {"field": label, "id": client_id}
+            else:
+                message = duplicates.ROW_DUPLICATES_ROW_MESSAGE % {"field": label, "row": checks[earlier].number}
+            check.errors.append(str(message))
 
 
 def write(session, checks: list[RowCheck], skip_bad: bool, acting_user=None,

@@ -115,13 +115,20 @@ class ImportView(BaseView):
     def run(self, token):
         upload = recall_upload(token)
         mapping = {header: request.form.get(f"map-{index}", "") for index, header in enumerate(upload["headers"])}
-        options = {"skip_bad": bool(request.form.get("skip_bad")), "confirm": bool(request.form.get("confirm_new_basis"))}
+        options = {
+            "skip_bad": bool(request.form.get("skip_bad")),
+            "confirm": bool(request.form.get("confirm_new_basis")),
+            "confirm_duplicates": bool(request.form.get("confirm_duplicates")),
+        }
         try:
             service.check_mapping(mapping, db.session)
         except service.ImportRefused as error:
             flash(str(error), "danger")
             return self._mapping_page(token, upload, mapping, 422, options=options)
-        checks = service.check_rows(db.session, upload["rows"], mapping, confirmed_new_basis=options["confirm"])
+        checks = service.check_rows(
+            db.session, upload["rows"], mapping,
+            confirmed_new_basis=options["confirm"], confirmed_duplicates=options["confirm_duplicates"],
+        )
         if request.form.get("action") != "import":
             return self._mapping_page(token, upload, mapping, checks=checks, options=options)
         try:

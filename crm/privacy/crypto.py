@@ -124,17 +124,33 @@ def blind_index(value: str | None, context: str, normalizer: str, ring: KeyRing 
     return digest.hexdigest()[:32]
 
 
+#: the shortest start of a word that finds it ("Węż" finds Wężyk)
+MIN_PREFIX = 3
+
+
 def word_tokens(values: dict[str, str | None], ring: KeyRing | None = None) -> str | None:
-    """Space-separated keyed hashes of every word of the named values.
+    """Space-separated keyed hashes of every word of the named values, and of each word's starts.
 
     ``values`` maps a context (``client.last_name``) to its text; a word is found
-    by :func:`word_token` of the same context and word.
+    by :func:`word_token` of the same context and word, a word by its start
+    (``MIN_PREFIX`` letters or more) by :func:`prefix_token`.
     """
     tokens = []
     for context, text in values.items():
         for word in re.findall(r"\w+", fold(text or "")):
             tokens.append(word_token(word, context, ring))
+            tokens += [prefix_token(word[:length], context, ring) for length in range(MIN_PREFIX, len(word))]
     return " ".join(sorted(set(tokens))) or None
+
+
+def prefix_token(start: str, context: str, ring: KeyRing | None = None) -> str:
+    """The keyed hash of a word's start in one context: another context than whole words'.
+
+    What it reveals to someone holding the database without the key: how many
+    words of a column share a start (the same hash), as whole-word hashes already
+    reveal how many share a word; not the letters.
+    """
+    return word_token(start, f"{context}:prefix", ring)
 
 
 def word_token(word: str, context: str, ring: KeyRing | None = None) -> str:

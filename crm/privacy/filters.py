@@ -8,9 +8,9 @@ from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import SQLAFilterConverter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, false
+from sqlalchemy import and_, false, or_
 
-from crm.privacy.crypto import blind_index, fold, word_token
+from crm.privacy.crypto import MIN_PREFIX, blind_index, fold, prefix_token, word_token
 from crm.privacy.registry import declaration_of
 
 
@@ -61,11 +61,54 @@ class FilterHasWord(BaseFilter):
         return query.filter(and_(*(index.like(f"%{word_token(word, context)}%") for word in words)))
 
 
+#: the index kinds one search box matches by the whole typed value (not a city: that is not whom one looks for)
+WHOLE_VALUE_INDEXES = ("email", "phone", "identifier")
+
+
+class FilterFindsAnywhere(BaseFilter):
+    """One search box: every typed word starts (or is) a word of a name, or the whole value is an
+    email, phone, NIP or PESEL. Only the columns the current user may search take part."""
+
+    name = _l("Finds")
+    arg_name = "finds"
+
+    def apply(self, query, value):
+        from crm.privacy.masking import can_search
+
+        declaration = declaration_of(self.model)
+        text = str(value).strip()
+        conditions = []
+        named = [f"{self.model.__table__.name}.{column}"
+                 for column in declaration.word_index if can_search(self.model, column)]
+        words = re.findall(r"\w+", fold(text))
+        if words and named:
+            index = self.model.word_index
+            conditions.append(and_(*(
+                or_(*(index.like(f"%{token}%") for token in _word_or_start_tokens(word, named)))
+                for word in words
+            )))
+        for column, personal in declaration.columns.items():
+            if personal.blind_index in WHOLE_VALUE_INDEXES and can_search(self.model, column):
+                digest = blind_index(text, personal.blind_index, personal.blind_index)
+                if digest is not None:
+                    conditions.append(getattr(self.model, f"{column}_bidx") == digest)
+        return query.filter(or_(*conditions) if conditions else false())
+
+
+def _word_or_start_tokens(word: str, contexts: list[str]) -> list[str]:
+    tokens = [word_token(word, context) for context in contexts]
+    if len(word) >= MIN_PREFIX:
+        tokens += [prefix_token(word, context) for context in contexts]
+    return tokens
+
+
 class PrivacyFilterConverter(SQLAFilterConverter):
     """Blind-indexed columns get exact match, word-indexed ones a word filter,
-    other encrypted columns no filter at all (their ciphertext cannot be searched)."""
+    other encrypted columns no filter at all (their ciphertext cannot be searched);
+    the word index itself is the one search box of the whole record."""
 
     conversion_table = (
+        ("is_search_box", [FilterFindsAnywhere]),
         ("is_blind_indexed", [FilterBlindIndexEqual]),
         ("is_word_indexed", [FilterHasWord]),
         ("is_encrypted", []),
@@ -89,6 +132,10 @@ class PrivacyAwareInterface(SQLAInterface):
     def is_word_indexed(self, col_name: str) -> bool:
         declaration = declaration_of(self.obj)
         return bool(declaration and col_name in declaration.word_index)
+
+    def is_search_box(self, col_name: str) -> bool:
+        declaration = declaration_of(self.obj)
+        return bool(declaration and declaration.word_index and col_name == "word_index")
 
     def is_encrypted(self, col_name: str) -> bool:
         personal = self._personal(col_name)

@@ -26,6 +26,8 @@ class HeldColumn:
     """One row of the record: a personal column and how it is handled."""
 
     place: str
+    #: the field as screens name it
+    field: str
     table: str
     column: str
     category: str
@@ -35,8 +37,37 @@ class HeldColumn:
     subject: str
 
 
+#: fields no screen shows (keyed hashes, FAB's registration table, a change's address), named here
+UNSHOWN_FIELDS = {
+    "first_name": _l("First name"),
+    "last_name": _l("Last name"),
+    "username": _l("User name"),
+    "email": _l("Email"),
+    "secret": _l("Value of a personal attribute"),
+    "secret_bidx": _l("Keyed hash of a personal attribute's value (exact search)"),
+    "email_bidx": _l("Keyed hash of the email"),
+    "phone_bidx": _l("Keyed hash of the phone number"),
+    "remote_addr": _l("IP address the change came from"),
+}
+
+
+def field_labels() -> dict[type, dict[str, str]]:
+    """Each model's fields as its screens label them (the labels of the views showing it)."""
+    from crm.extensions import appbuilder
+
+    labels: dict[type, dict[str, str]] = {}
+    for view in appbuilder.baseviews:
+        model = getattr(getattr(view, "datamodel", None), "obj", None)
+        if model is not None:
+            shown = labels.setdefault(model, {})
+            for name, label in (view.label_columns or {}).items():
+                shown.setdefault(name, str(label))
+    return labels
+
+
 def held_columns() -> list[HeldColumn]:
     """Every declared personal column, grouped by place, as plain values."""
+    labels = field_labels()
     rows = []
     for model, declaration in sorted(declared().items(), key=lambda item: item[0].__table__.name):
         if not declaration.columns:
@@ -44,6 +75,7 @@ def held_columns() -> list[HeldColumn]:
             rows.append(
                 HeldColumn(
                     place=str(declaration.description),
+                    field=str(_l("(the whole row)")),
                     table=model.__table__.name,
                     column="*",
                     category=str(_l("The link to the client itself")),
@@ -63,6 +95,7 @@ def held_columns() -> list[HeldColumn]:
             rows.append(
                 HeldColumn(
                     place=str(declaration.description),
+                    field=labels.get(model, {}).get(name) or str(UNSHOWN_FIELDS[name]),
                     table=model.__table__.name,
                     column=name,
                     category=str(personal.category),

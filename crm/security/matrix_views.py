@@ -13,6 +13,7 @@ from crm.modelviews import NoFileDownload, PostedSearch, ShownColumns, blank_if_
 from crm.security import matrix
 from crm.security.capabilities import AREAS, BY_KEY, CAPABILITIES
 from crm.security.models import PermissionChange
+from crm.security.roles import label_of_role
 
 CHANGE_KIND_LABELS = {
     "cell": _l("Permission"),
@@ -143,7 +144,9 @@ class PermissionChangeModelView(NoFileDownload, ShownColumns, PostedSearch, Mode
     formatters_columns = {
         "kind": lambda key: str(CHANGE_KIND_LABELS.get(key, key)),
         "capability": _capability_label,
-        "before": blank_if_none(lambda value: str(CELL_LABELS.get(value, value))),
-        "after": blank_if_none(lambda value: str(CELL_LABELS.get(value, value))),
+        "role_name": label_of_role,
+        # a cell's yes/no, or the role a clone came from
+        "before": blank_if_none(lambda value: str(CELL_LABELS.get(value) or label_of_role(value))),
+        "after": blank_if_none(lambda value: str(CELL_LABELS.get(value) or label_of_role(value))),
         "changed_by": lambda user: str(user) if user else gettext("system"),
     }

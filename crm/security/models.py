@@ -92,6 +92,17 @@ User.lock_ends_at = column_property(
 )
 
 
+def _role_shown(role: Role) -> str:
+    from crm.security.roles import label_of_role
+
+    return label_of_role(role.name)
+
+
+# A role reads in the user's language wherever FAB prints one (forms, lists, account pages);
+# its stored name stays the key.
+Role.__str__ = _role_shown
+
+
 class StaffSession(Model):
     """One signed-in browser session, known to the server so that signing out ends it for good.
 

@@ -13,6 +13,7 @@ from flask_appbuilder.fieldwidgets import (
     Select2ManyWidget,
 )
 from flask_appbuilder.forms import DynamicForm
+from flask_appbuilder.models.sqla.filters import FilterNotEqual
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security import views as fab
 from flask_babel import gettext
@@ -31,6 +32,7 @@ from crm.security import grants
 from crm.clients.choices import label_of
 from crm.security.choices import CHANNEL_LABELS, LOGIN_RESULT_LABELS, RIGHT_PASSWORD_RESULTS
 from crm.security.models import LoginEvent, RoleSecurityPolicy
+from crm.security.roles import PUBLIC
 
 
 class PasswordPolicy:
@@ -253,6 +255,11 @@ def _accounts(items) -> list:
     return items if isinstance(items, list) else [items]
 
 
+def roles_offered(relation: str) -> dict:
+    """A form's choice of roles (FAB's query_rel_fields): every role but that of anonymous requests, nobody's role."""
+    return {relation: [["name", FilterNotEqual, PUBLIC]]}
+
+
 class UserDBModelView(NoFileDownload, ShownColumns, PostedSearch, fab.UserDBModelView):
     """Staff accounts: new passwords follow the policy; accounts can be locked and unlocked.
 
@@ -266,10 +273,19 @@ class UserDBModelView(NoFileDownload, ShownColumns, PostedSearch, fab.UserDBMode
         "is_locked": _l("Locked"),
         "lock_ends_at": _l("Locked until"),
     }
+    # FAB's own help texts speak of LDAP and OpenID, and its Polish catalog lacks them
     description_columns = {
-        **fab.UserDBModelView.description_columns,
+        "first_name": _l("First name or names, as colleagues know them."),
+        "username": _l("The name typed to sign in."),
+        "active": _l("An inactive account cannot sign in. Deactivate an account instead of deleting it: "
+                     "its changes keep their author."),
+        "email": _l("The work email address of the account."),
+        "roles": _l("What the account may see and do: the permissions its roles hold in the permission matrix."),
+        "groups": _l("The account also holds the roles of its groups."),
+        "conf_password": _l("Type the password again."),
         "lock_ends_at": _l("Empty while the account is not locked or is locked until an administrator unlocks it."),
     }
+    add_form_query_rel_fields = edit_form_query_rel_fields = roles_offered("roles")
     list_columns = [*fab.UserDBModelView.list_columns, "is_locked"]
     search_columns = [*fab.UserDBModelView.search_columns, "is_locked"]
     # FAB cannot build a form field for a computed column; ticked means "locked"
@@ -280,7 +296,12 @@ class UserDBModelView(NoFileDownload, ShownColumns, PostedSearch, fab.UserDBMode
     ]
 
     add_form_extra_fields = {
-        **fab.UserDBModelView.add_form_extra_fields,
+        "conf_password": PasswordField(
+            _l("Confirm Password"),
+            description=_l("Type the password again."),
+            validators=[DataRequired(), EqualTo("password", message=_l("Passwords must match"))],
+            widget=BS3PasswordFieldWidget(),
+        ),
         "password": PasswordField(
             _l("Password"),
             description=_l("A phrase of several unrelated words is easy to remember and hard to guess."),
@@ -394,6 +415,20 @@ class RoleModelView(NoFileDownload, fab.RoleModelView):
 
 class UserGroupModelView(NoFileDownload, fab.UserGroupModelView):
     """Groups of staff accounts: a group's roles give permissions, so they are bounded like an account's."""
+
+    label_columns = {
+        "name": _l("Name"),
+        "label": _l("Label"),
+        "description": _l("Description"),
+        "users": _l("Accounts"),
+        "roles": _l("Roles"),
+    }
+    description_columns = {
+        "name": _l("A short name of the group, unique."),
+        "label": _l("The name shown on screens."),
+        "roles": _l("Every account of the group holds these roles."),
+    }
+    add_form_query_rel_fields = edit_form_query_rel_fields = roles_offered("roles")
 
     def pre_add(self, item):
         _within_own_permissions(lambda: grants.require_group_change(g.user, item))
@@ -570,6 +605,7 @@ class RoleSecurityPolicyView(NoFileDownload, ModelView):
     edit_title = _l("Two-factor login for a role")
     show_title = _l("Two-factor login for a role")
     label_columns = {"role": _l("Role"), "requires_totp": _l("Requires a one-time code")}
+    add_form_query_rel_fields = edit_form_query_rel_fields = roles_offered("role")
     list_columns = ["role", "requires_totp"]
     show_columns = list_columns
     add_columns = list_columns

@@ -1,0 +1,143 @@
+"""One search box: a card by any word (or the start of a word) of its name, its email, phone, NIP or PESEL."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import pytest
+
+from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, unique, unique_nip, unique_pesel
+from tests.test_permission_matrix import admin_client, new_role, post_form, read_form, role_id
+
+BOX = "_flt_0_word_index"
+
+
+@pytest.fixture(scope="module")
+def cards(app):
+    """A person and a company, with every value the box finds them by."""
+    from crm.clients.models import Client
+    from crm.extensions import db
+
+    surname = unique("Wężyk")
+    person = {"kind": "person", "first_name": "Grzegorz", "last_name": f"{surname}-Źdźbło", "pesel": unique_pesel(),
+              "email": f"{unique('g.wezyk')}@poczta.pl", "phone": f"+48 6{secrets.randbelow(10**8):08d}"}
+    company = {"kind": "company", "company_name": f"Tartak {unique('Jodła')}", "nip": unique_nip(),
+               "email": f"{unique('biuro')}@tartak.pl"}
+    with app.app_context():
+        rows = [Client(**person), Client(**company)]
+        db.session.add_all(rows)
+        db.session.commit()
+        ids = {"person": rows[0].id, "company": rows[1].id}
+        db.session.remove()
+    return ids, person, company, surname
+
+
+def found(client, term) -> tuple[set[int], str]:
+    """The card ids the box finds for ``term``, and the result page."""
+    page = client.get("/clientmodelview/list/")
+    response = client.post("/clientmodelview/search", data={"csrf_token": csrf_token(page.text), BOX: term})
+    assert response.status_code == 302 and term.strip() not in response.headers["Location"]
+    listing = client.get(response.headers["Location"])
+    assert listing.status_code == 200
+    return {int(pk) for pk in re.findall(r'/clientmodelview/show/(\d+)', listing.text)}, listing.text
+
+
+def signed_in(app, username=None, password=STAFF_PASSWORD):
+    client = app.test_client()
+    Auth(client).login(*((username, password) if username else ()))
+    return client
+
+
+def test_the_box_finds_a_card_by_a_word_its_start_or_any_identifying_value(app, cards):
+    ids, person, company, surname = cards
+    client = signed_in(app)
+    by = {
+        "a whole word of the name": surname,
+        "the start of a word, three letters": surname[:3],
+        "the start without Polish letters and in lower case": "wez",
+        "the second part of a double surname": "Źdźbło",
+        "two words, both required": f"grzegorz {surname[:4]}",
+        "the email, whatever its case": person["email"].upper(),
+        "the phone, however written": person["phone"].replace(" ", ""),
+        "the PESEL": person["pesel"],
+    }
+    for how, term in by.items():
+        assert ids["person"] in found(client, term)[0], how
+    assert found(client, f"{company['nip'][:3]}-{company['nip'][3:6]}-{company['nip'][6:8]}-{company['nip'][8:]}")[0] \
+        == {ids["company"]}
+    assert found(client, company["company_name"].split()[1][:5])[0] == {ids["company"]}
+    assert ids["person"] not in found(client, "Grzegorz Nieistniejący")[0], "every word must match"
+    assert ids["person"] not in found(client, "We")[0], "two letters find whole words only"
+    assert found(client, person["pesel"][:6])[0] == set(), "an identifier is found whole, not by its start"
+
+
+def test_the_active_search_is_shown_above_the_list_and_cleared_with_one_click(app, cards):
+    ids, person, _company, surname = cards
+    client = signed_in(app)
+    _found, page = found(client, surname[:4])
+    line = re.search(r'<div class="alert alert-info" id="active-search">.*?</div>', page, re.S).group(0)
+    assert "Nazwa lub nazwisko, e-mail, telefon, NIP lub PESEL" in line
+    assert f"„{surname[:4]}”" in line, line
+    clear = re.search(r'id="clear-search" href="([^"]+)"', line).group(1)
+    assert clear == "/clientmodelview/list/"
+    assert 'id="active-search"' not in client.get(clear).text
+    page = client.get("/clientmodelview/list/")
+    nothing = client.post("/clientmodelview/search", data={"csrf_token": csrf_token(page.text), BOX: "  "})
+    assert nothing.headers["Location"].endswith("/clientmodelview/list/"), "an empty box shows the whole list"
+
+
+def test_the_box_is_in_the_navigation_bar_of_every_page_for_roles_that_list_clients(app, make_user, cards):
+    ids, _person, _company, surname = cards
+    client = signed_in(app)
+    page = client.get("/my-logins/")
+    form = re.search(r'<form[^>]*id="navbar-search".*?</form>', page.text, re.S).group(0)
+    assert 'action="/clientmodelview/search"' in form and f'name="{BOX}"' in form
+    response = client.post("/clientmodelview/search", data={"csrf_token": csrf_token(page.text), BOX: surname})
+    assert ids["person"] in {int(pk) for pk in re.findall(r"/clientmodelview/show/(\d+)", client.get(response.headers["Location"]).text)}
+    # a role that does not list clients has no box
+    admin, admin_auth = admin_client(app)
+    role = new_role(admin, admin_auth, name=unique("Kadry "))
+    assert post_form(admin, read_form(admin), add=[f"{role_id(app, role)}:registry.view"]).status_code == 302
+    other = signed_in(app, make_user(role))
+    assert 'id="navbar-search"' not in other.get("/my-logins/").text
+
+
+def test_the_box_searches_only_what_the_role_sees_in_clear(app, make_user, cards):
+    ids, person, _company, surname = cards
+    admin, admin_auth = admin_client(app)
+    role = new_role(admin, admin_auth, name=unique("Handel "))
+    rid = role_id(app, role)
+    capabilities = ("clients.view", "personal_data.see.identity")
+    assert post_form(admin, read_form(admin), add=[f"{rid}:{key}" for key in capabilities]).status_code == 302
+    client = signed_in(app, make_user(role))
+    assert ids["person"] in found(client, surname[:3])[0]
+    assert found(client, person["pesel"])[0] == set(), "a masked PESEL cannot be tried"
+    assert found(client, person["email"])[0] == set(), "a masked email cannot be tried"
+    auditor = signed_in(app, make_user("Auditor"))
+    assert found(auditor, surname)[0] == set(), "masked names cannot be tried either"
+
+
+def test_rebuilding_word_indexes_gives_stored_cards_their_word_starts(app, cards, db_session):
+    from sqlalchemy import update
+
+    from crm.clients.models import Client
+    from crm.extensions import db
+    from crm.privacy.crypto import word_token
+    from crm.privacy.reindex import rebuild_word_indexes
+
+    ids, person, _company, surname = cards
+    with app.app_context():
+        # as a card saved before word starts were indexed holds it
+        whole_words = " ".join(sorted(word_token(word, "client.last_name") for word in re.findall(r"\w+", person["last_name"])))
+        db.session.execute(update(Client).where(Client.id == ids["person"]).values(word_index=whole_words))
+        db.session.commit()
+        db.session.remove()
+    client = signed_in(app)
+    assert ids["person"] not in found(client, surname[:4])[0]
+    with app.app_context():
+        with db.engine.begin() as connection:
+            assert rebuild_word_indexes(connection) >= 2
+        db.session.remove()
+    assert ids["person"] in found(client, surname[:4])[0]
+    assert ids["person"] in found(client, "Grzegorz")[0], "the first name is indexed again too"
