@@ -36,12 +36,14 @@ NEVER_ALLOWED = re.compile(r"\.action(_post)?$")
 
 #: a company's own role, as an administrator would tick it: some of everything, nothing whole
 CUSTOM_ROLE = "Handlowiec (test)"
+#: a role an administrator made and ticked nothing in
+NO_PERMISSIONS = "Bez uprawnień (test)"
 CUSTOM_CAPABILITIES = (
     "clients.view", "clients.add", "contacts.view", "notes.view", "notes.add", "subscriptions.view",
     "personal_data.see.identity", "personal_data.see.address", "personal_data.see.free_text",
     "logins.view", "users.view", "history.view", "api.docs",
 )
-ROLES = [*BUILTIN_ROLES.keys() - {PUBLIC}, CUSTOM_ROLE, "No permissions", None]
+ROLES = [*BUILTIN_ROLES.keys() - {PUBLIC}, CUSTOM_ROLE, NO_PERMISSIONS, None]
 
 
 def required_permission(app, rule: Rule) -> tuple[str, str] | None:
@@ -93,8 +95,8 @@ def sessions(app):
     result = {}
     with app.app_context():
         sm = appbuilder.sm
-        if sm.find_role("No permissions") is None:
-            sm.add_role("No permissions")
+        if sm.find_role(NO_PERMISSIONS) is None:
+            sm.add_role(NO_PERMISSIONS)
         if sm.find_role(CUSTOM_ROLE) is None:
             custom = sm.add_role(CUSTOM_ROLE)
             rows = {(pv.permission.name, pv.view_menu.name): pv for pv in db.session.scalars(db.select(sm.permissionview_model))}

@@ -198,6 +198,17 @@ def is_valid_basis(consent: Consent, purpose: str = MAILING_PURPOSE, today: date
     )
 
 
+def valid_basis(client_id, purpose: str = MAILING_PURPOSE, today: date | None = None):
+    """The condition "a consent of this client (an id, or a column) is a basis for the purpose today"."""
+    today = today or utcnow().date()
+    return and_(
+        Consent.client_id == client_id,
+        Consent.purpose == purpose,
+        Consent.given_on <= today,
+        or_(Consent.withdrawn_on.is_(None), Consent.withdrawn_on > today),
+    )
+
+
 def has_basis(session, client_id: int, purpose: str = MAILING_PURPOSE, today: date | None = None,
               besides: Consent | None = None) -> bool:
     """Whether a valid (given, not withdrawn) basis exists for the purpose.
@@ -207,12 +218,7 @@ def has_basis(session, client_id: int, purpose: str = MAILING_PURPOSE, today: da
     today = today or utcnow().date()
     if besides is not None and is_valid_basis(besides, purpose, today):
         return True
-    query = select(Consent.id).where(
-        Consent.client_id == client_id,
-        Consent.purpose == purpose,
-        Consent.given_on <= today,
-        or_(Consent.withdrawn_on.is_(None), Consent.withdrawn_on > today),
-    )
+    query = select(Consent.id).where(valid_basis(client_id, purpose, today))
     if besides is not None and besides.id is not None:
         query = query.where(Consent.id != besides.id)
     with session.no_autoflush:

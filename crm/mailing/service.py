@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from flask_babel import gettext
 from sqlalchemy import select
 
 from crm.extensions import db
 from crm.mailing.models import Subscription
+from crm.timeutil import utcnow
 
 
 def refuse_duplicate(subscription: Subscription) -> None:
@@ -34,3 +37,27 @@ def require_basis(subscription: Subscription) -> None:
         return
     with db.session.no_autoflush:
         check_subscription(db.session, client.id)
+
+
+def writable_subscribers(session, mailing_list_id: int, today: date | None = None) -> list:
+    """The list's subscribers a mailing may reach today, as (client, subscribed at), oldest card first.
+
+    Only those with an email, a valid basis for email marketing (Art. 6, 7) and
+    no restriction of processing (Art. 18).
+    """
+    from crm.clients.models import Client
+    from crm.gdpr.models import Consent
+    from crm.gdpr.service import restricted_clients, valid_basis
+
+    today = today or utcnow().date()
+    return session.execute(
+        select(Client, Subscription.subscribed_at)
+        .join(Subscription, Subscription.client_id == Client.id)
+        .where(
+            Subscription.mailing_list_id == mailing_list_id,
+            Client.email_bidx.is_not(None),
+            select(Consent.id).where(valid_basis(Client.id, today=today)).exists(),
+            Client.id.not_in(restricted_clients(today)),
+        )
+        .order_by(Client.id)
+    ).all()

@@ -155,6 +155,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         "mailing_lists.manage", MAILING, _l("Create, rename and delete mailing lists"),
         _pairs({"MailingListModelView": ("can_add", "can_edit", "can_delete")}),
     ),
+    Capability(
+        "mailing_lists.export", MAILING, _l("Export a list's subscribers for a mailing tool (CSV)"),
+        _pairs({"MailingListModelView": ("can_export_subscribers",)}),
+        requires=("mailing_lists.view", SEE_IDENTITY, see_category(categories.CONTACT)),
+    ),
     *_record_capabilities(
         MAILING, "subscriptions", "SubscriptionModelView", ("Mailing", "Subscriptions"),
         (_l("See subscriptions"), _l("Subscribe clients to lists"), _l("Edit subscriptions"),

@@ -45,7 +45,9 @@ _WORK_ON_CARDS = (
 
 BUILTIN_ROLES: dict[str, frozenset[str]] = {
     ADMINISTRATOR: frozenset(BY_KEY),
-    MANAGER: frozenset({*_WORK_ON_CARDS, "clients.delete", "mailing_lists.manage", "history.restore"}),
+    MANAGER: frozenset({
+        *_WORK_ON_CARDS, "clients.delete", "mailing_lists.manage", "mailing_lists.export", "history.restore",
+    }),
     BACK_OFFICE: frozenset(_WORK_ON_CARDS),
     DATA_PROTECTION_OFFICER: frozenset({
         *_SEE_ALL, "personal_data.see", "registry.view", "api.docs", "history.view", "consents.view",
