@@ -445,3 +445,29 @@ def test_a_client_is_found_from_any_page_by_the_start_of_a_name(page, live_serve
     page.locator("#clear-search").click()
     page.wait_for_load_state()
     assert page.locator("#active-search").count() == 0
+
+
+def test_a_manager_ticks_two_cards_and_changes_their_status_at_once(page, live_server):
+    log_in(page, live_server)
+    prefix = unique("Kaszuby ")
+    for number in range(2):
+        page.goto(f"{live_server}/clientmodelview/add")
+        page.fill("#company_name", f"{prefix}{number}")
+        page.get_by_role("button", name="Zapisz").click()
+        page.wait_for_url(re.compile(r".*/clientmodelview/show/\d+"))
+    box = page.locator("#navbar-search input[type=search]")
+    box.fill(prefix)
+    box.press("Enter")
+    page.wait_for_url(re.compile(r".*/clientmodelview/list/\?_s=.*"))
+    for number in range(2):
+        page.locator("table tr", has_text=f"{prefix}{number}").locator("input[type=checkbox]").check()
+    page.locator("button.dropdown-toggle", has_text="Akcje").click()
+    page.locator("a", has_text="Zmień lub wyeksportuj zaznaczone karty").click()
+    page.wait_for_url(f"{live_server}/clientmodelview/bulk")
+    assert "Zaznaczone karty: 2." in page.locator("#bulk-count").inner_text()
+    page.select_option("#status", "active")
+    page.locator("#bulk-save").click()
+    page.wait_for_load_state()
+    assert "Zmieniono karty: 2, jednym krokiem w historii." in page.content()
+    for number in range(2):
+        assert "Aktywny" in page.locator("table tr", has_text=f"{prefix}{number}").inner_text()

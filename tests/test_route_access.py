@@ -23,7 +23,7 @@ from tests.conftest import STAFF_PASSWORD, Auth, company_form, csrf_token, uniqu
 PUBLIC_ENDPOINTS = {
     "static",
     "appbuilder.static",
-    "HomeView.index",  # redirects to the login page or the client list
+    "HomeView.index",  # the start page, each part by its own permission; visitors go to the login page
     "LocaleView.index",  # switches the language
     "AuthDBView.login",
     "AuthDBView.logout",

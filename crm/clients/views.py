@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Response, abort, g, request
+from flask import Response, abort, flash, g, redirect, request, session, url_for
 from flask_appbuilder import expose, has_access, permission_name
+from flask_appbuilder.actions import action
 from flask_appbuilder.fieldwidgets import BS3TextFieldWidget, Select2Widget
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from wtforms import BooleanField, SelectField, StringField
@@ -16,7 +18,7 @@ from crm import searches
 from crm.attributes.filters import CardInterface
 from crm.attributes.kinds import shown
 from crm.attributes.views import CardLayout
-from crm.clients import duplicates, service
+from crm.clients import bulk_changes, duplicates, service
 from crm.clients.choices import CLIENT_KIND_LABELS, CLIENT_STATUS_LABELS, NOTE_KIND_LABELS, label_of
 from crm.clients.labels import CLIENT_LABELS, CONTACT_LABELS, NOTE_LABELS
 from crm.clients.models import Client, ContactPerson, Note
@@ -32,6 +34,34 @@ from crm.privacy.masking import can_see, column_category, mask_free_text
 
 
 LIST_EXPORT_NEEDS_CLEAR_DATA = _l("A list export holds the clients' names in clear: your role may not see them.")
+BULK_NOT_ALLOWED_MESSAGE = _l("Your role may not make this change.")
+BAD_BULK_CHOICE_MESSAGE = _l("That choice is not on the form; open the page again.")
+#: the session key of the cards ticked on the list for a bulk change (their ids only)
+BULK_SELECTION = "crm_bulk_selection"
+
+
+def _bulk_change(form, owners, lists, may) -> bulk_changes.BulkChange:
+    """The change the bulk form asks for, each choice checked against the form's own options."""
+
+    def chosen(name, allowed):
+        value = form.get(name, "")
+        if value == "":
+            return None
+        if value not in {str(option) for option in allowed}:
+            raise refusal(400, BAD_BULK_CHOICE_MESSAGE)
+        return value
+
+    subscribe_to = chosen("subscribe_to", [list_id for list_id, _ in lists])
+    unsubscribe_from = chosen("unsubscribe_from", [list_id for list_id, _ in lists])
+    if (subscribe_to and not may["subscribe"]) or (unsubscribe_from and not may["unsubscribe"]):
+        raise refusal(403, BULK_NOT_ALLOWED_MESSAGE)
+    owner = chosen("owner", [user_id for user_id, _ in owners])
+    return bulk_changes.BulkChange(
+        status=chosen("status", CLIENT_STATUS_LABELS),
+        owner_id=int(owner) if owner else None,
+        subscribe_to=int(subscribe_to) if subscribe_to else None,
+        unsubscribe_from=int(unsubscribe_from) if unsubscribe_from else None,
+    )
 
 CLIENT_FORM_COLUMNS = [
     "kind",
@@ -264,40 +294,99 @@ class ClientModelView(CardLayout, VersionedModelView):
         return item.id
 
     list_template = "crm/client_list.html"
+    #: changing many cards at once is editing them
+    method_permission_name = {"bulk": "edit"}
+
+    def _searched(self):
+        """A query of the cards of the search the address names (``_s``), or of every card."""
+        saved = searches.recall(request.args.get(searches.TOKEN_ARG))
+        self._filters.clear_filters()
+        if saved is not None:
+            self.require_searchable(saved)
+            searches.apply_filter_fields(self._filters, saved)
+        return self._filters.apply_all(self.datamodel.session.query(Client))
 
     @expose("/export/<fmt>")
     @has_access
     @permission_name("export_list")
     def export_list(self, fmt):
         """The list with its current search as CSV or XLSX: the columns the role sees in clear, names at least."""
+        if fmt not in ("csv", "xlsx"):
+            abort(404)
+        return self._exported(self._searched(), fmt)
+
+    def _exported(self, query, fmt: str) -> Response:
+        """Cards as a CSV or XLSX file: the columns the role sees in clear, names at least; never a restricted card."""
         from crm.attributes.service import active_definitions, hidden_fields
         from crm.gdpr.service import restricted_clients
         from crm.imports.service import BUILTIN_TARGETS
         from crm.imports.views import export_rows
 
-        if fmt not in ("csv", "xlsx"):
-            abort(404)
         if not can_see(IDENTITY):
             raise refusal(403, LIST_EXPORT_NEEDS_CLEAR_DATA)
-        saved = searches.recall(request.args.get(searches.TOKEN_ARG))
-        self._filters.clear_filters()
-        if saved is not None:
-            self.require_searchable(saved)
-            searches.apply_filter_fields(self._filters, saved)
-        session = self.datamodel.session
+        database = self.datamodel.session
         # a restricted card may not be exported to a list (Art. 18)
-        query = self._filters.apply_all(session.query(Client)).filter(Client.id.not_in(restricted_clients()))
-        query = query.order_by(Client.id).yield_per(1000)
-        hidden = hidden_fields(session)
+        query = query.filter(Client.id.not_in(restricted_clients())).order_by(Client.id).yield_per(1000)
+        hidden = hidden_fields(database)
         # a masked value is of no use in a file: the columns the role may not see are left out
         columns = [name for name in BUILTIN_TARGETS if name not in hidden and can_see(column_category(Client, name))]
-        definitions = [d for d in active_definitions(session) if not d.personal or can_see(FREE_TEXT)]
+        definitions = [d for d in active_definitions(database) if not d.personal or can_see(FREE_TEXT)]
         labels = [CLIENT_LABELS[name] for name in columns] + [d.label for d in definitions]
         columns += [_stored_attribute(d.id) for d in definitions]
         body, mimetype = export_rows(fmt, query, columns, labels)
         return Response(body, mimetype=mimetype, headers={
             "Content-Disposition": f"attachment; filename=kartoteka-klienci.{fmt}",
         })
+
+    @action("bulk", _l("Change or export the selected cards"), None, "fa-pencil", single=False)
+    def bulk(self, items):
+        """The ticked cards of the list, to one change (or an export) on the next page."""
+        session[BULK_SELECTION] = [item.id for item in items if item is not None]
+        return redirect(url_for(f"{self.endpoint}.bulk_change"))
+
+    @expose("/bulk", methods=["GET", "POST"])
+    @has_access
+    @permission_name("edit")
+    def bulk_change(self):
+        """One change to many cards: the ticked ones, or every card of a search (``_s``)."""
+        from crm.mailing.models import MailingList
+        from crm.security.models import User
+
+        sm = self.appbuilder.sm
+        if request.args.get(searches.TOKEN_ARG):
+            card_ids = [card.id for card in self._searched().with_entities(Client.id).limit(bulk_changes.MAX_CARDS + 1)]
+        else:
+            card_ids = [int(card_id) for card_id in session.get(BULK_SELECTION, []) if str(card_id).isdigit()]
+        may = {
+            "subscribe": sm.has_access("can_add", "SubscriptionModelView"),
+            "unsubscribe": sm.has_access("can_delete", "SubscriptionModelView"),
+            "export": sm.has_access("can_export_list", self.class_permission_name),
+        }
+        owners = [(user.id, str(user)) for user in self.datamodel.session.scalars(
+            select(User).where(User.active.is_(True)).order_by(User.first_name, User.last_name))]
+        lists = [(mailing_list.id, mailing_list.name) for mailing_list in self.datamodel.session.scalars(
+            select(MailingList).order_by(MailingList.name))]
+        status = 200
+        if request.method == "POST":
+            if request.form.get("action") == "export":
+                if not may["export"]:
+                    raise refusal(403, BULK_NOT_ALLOWED_MESSAGE)
+                return self._exported(self.datamodel.session.query(Client).filter(Client.id.in_(card_ids)), "csv")
+            change = _bulk_change(request.form, owners, lists, may)
+            try:
+                changed = bulk_changes.apply(self.datamodel.session, card_ids, change, acting_user=g.user)
+            except bulk_changes.BulkRefused as error:
+                flash(str(error), "danger")
+                status = error.status
+            else:
+                session.pop(BULK_SELECTION, None)
+                flash(gettext("Changed %(count)d cards in one step of the history.", count=changed), "success")
+                return redirect(url_for(f"{self.endpoint}.list", **({searches.TOKEN_ARG: request.args[searches.TOKEN_ARG]}
+                                                                     if request.args.get(searches.TOKEN_ARG) else {})))
+        return self.render_template(
+            "crm/bulk.html", title=_l("Change many cards"), count=len(card_ids), too_many=len(card_ids) > bulk_changes.MAX_CARDS,
+            statuses=list(CLIENT_STATUS_LABELS.items()), owners=owners, lists=lists, may=may,
+        ), status
 
     def show_extra(self, pk) -> dict:
         from crm.attributes.service import archived_values
