@@ -471,3 +471,23 @@ def test_a_manager_ticks_two_cards_and_changes_their_status_at_once(page, live_s
     assert "Zmieniono karty: 2, jednym krokiem w historii." in page.content()
     for number in range(2):
         assert "Aktywny" in page.locator("table tr", has_text=f"{prefix}{number}").inner_text()
+
+
+def test_show_and_edit_open_on_the_record_whatever_tab_another_card_was_left_on(page, live_server):
+    log_in(page, live_server)
+    shown = []
+    for name in ("Sosna", "Jodła"):
+        page.goto(f"{live_server}/clientmodelview/add")
+        page.fill("#company_name", unique(f"Tartak „{name}” "))
+        page.get_by_role("button", name="Zapisz").click()
+        page.wait_for_url(re.compile(r".*/clientmodelview/show/\d+"))
+        shown.append(page.url.split("?")[0])
+    page.goto(shown[0])
+    page.locator('a[data-toggle="tab"][href="#NoteModelView"]').click()
+    assert page.locator("#NoteModelView").is_visible()
+    page.goto(shown[1])
+    assert page.locator("#Home").is_visible(), "another card opens on its own fields"
+    page.goto(shown[0].replace("/show/", "/edit/"))
+    assert page.locator("#company_name").is_visible(), "the edit form is never hidden behind a tab"
+    page.goto(shown[0])
+    assert page.locator("#NoteModelView").is_visible(), "the same card remembers its tab"
