@@ -356,13 +356,18 @@ def test_an_administrator_defines_an_attribute_and_fills_it_on_a_card(page, app,
         archive(app, key)
 
 
-def open_new_note_form(page, base_url, company_name):
-    """Add a company through its form and open the form of a new note on its card."""
+def add_company(page, base_url, company_name) -> str:
+    """Add a company through its form; returns the address of its card."""
     page.goto(f"{base_url}/clientmodelview/add")
     page.fill("#company_name", company_name)
     page.get_by_role("button", name="Zapisz").click()
     page.wait_for_url(re.compile(r".*/clientmodelview/show/\d+"))
-    card_id = page.url.rsplit("/", 1)[1].split("?")[0]
+    return page.url.split("?")[0]
+
+
+def open_new_note_form(page, base_url, company_name):
+    """Add a company through its form and open the form of a new note on its card."""
+    card_id = add_company(page, base_url, company_name).rsplit("/", 1)[1]
     page.goto(f"{base_url}/notemodelview/add?_flt_0_client={card_id}")
 
 
@@ -451,10 +456,7 @@ def test_a_manager_ticks_two_cards_and_changes_their_status_at_once(page, live_s
     log_in(page, live_server)
     prefix = unique("Kaszuby ")
     for number in range(2):
-        page.goto(f"{live_server}/clientmodelview/add")
-        page.fill("#company_name", f"{prefix}{number}")
-        page.get_by_role("button", name="Zapisz").click()
-        page.wait_for_url(re.compile(r".*/clientmodelview/show/\d+"))
+        add_company(page, live_server, f"{prefix}{number}")
     box = page.locator("#navbar-search input[type=search]")
     box.fill(prefix)
     box.press("Enter")
@@ -475,13 +477,7 @@ def test_a_manager_ticks_two_cards_and_changes_their_status_at_once(page, live_s
 
 def test_show_and_edit_open_on_the_record_whatever_tab_another_card_was_left_on(page, live_server):
     log_in(page, live_server)
-    shown = []
-    for name in ("Sosna", "Jodła"):
-        page.goto(f"{live_server}/clientmodelview/add")
-        page.fill("#company_name", unique(f"Tartak „{name}” "))
-        page.get_by_role("button", name="Zapisz").click()
-        page.wait_for_url(re.compile(r".*/clientmodelview/show/\d+"))
-        shown.append(page.url.split("?")[0])
+    shown = [add_company(page, live_server, unique(f"Tartak „{name}” ")) for name in ("Sosna", "Jodła")]
     page.goto(shown[0])
     page.locator('a[data-toggle="tab"][href="#NoteModelView"]').click()
     assert page.locator("#NoteModelView").is_visible()

@@ -9,7 +9,7 @@ from flask_appbuilder import Model
 from sqlalchemy.orm import configure_mappers
 from sqlalchemy_continuum import version_class
 
-from crm.privacy.registry import PersonalData, RegistryError, declare, declared, Erasure, Personal
+from crm.privacy.registry import Erasure, Personal, PersonalData, RegistryError, declaration_of, declare, declared
 from crm.privacy.types import EncryptedString
 
 #: Column names that usually hold data about a person.
@@ -115,3 +115,17 @@ def test_personal_data_page_is_closed_to_back_office(client, auth, make_user):
 
     auth.login(make_user("Back office"), STAFF_PASSWORD)
     assert client.get("/personal-data/").status_code == 403
+
+
+def test_word_indexed_columns_of_different_categories_are_refused():
+    """The search box hashes the words of all of a record's names together: they must be searchable together."""
+    from crm.clients.models import Client
+    from crm.privacy.categories import ADDRESS, IDENTITY
+
+    declaration = declaration_of(Client)
+    with pytest.raises(RegistryError, match="share one category"):
+        declare(Client, PersonalData(
+            description="x", erasure=Erasure.DELETE, subject="id", word_index=("last_name", "city"),
+            columns={**declaration.columns, "last_name": Personal(IDENTITY, encrypted=True),
+                     "city": Personal(ADDRESS, encrypted=True, blind_index="text")},
+        ))

@@ -128,29 +128,33 @@ def blind_index(value: str | None, context: str, normalizer: str, ring: KeyRing 
 MIN_PREFIX = 3
 
 
-def word_tokens(values: dict[str, str | None], ring: KeyRing | None = None) -> str | None:
-    """Space-separated keyed hashes of every word of the named values, and of each word's starts.
+def word_tokens(values: dict[str, str | None], ring: KeyRing | None = None, starts: str | None = None) -> str | None:
+    """Space-separated keyed hashes of every word of the named values.
 
     ``values`` maps a context (``client.last_name``) to its text; a word is found
-    by :func:`word_token` of the same context and word, a word by its start
-    (``MIN_PREFIX`` letters or more) by :func:`prefix_token`.
+    by :func:`word_token` of the same context and word. With ``starts`` (the
+    record's table), every word and every start of a word from ``MIN_PREFIX``
+    letters is also hashed in one context for the whole record, the search box's
+    (:func:`start_token`): one lookup a typed word, whichever name holds it.
     """
     tokens = []
     for context, text in values.items():
         for word in re.findall(r"\w+", fold(text or "")):
             tokens.append(word_token(word, context, ring))
-            tokens += [prefix_token(word[:length], context, ring) for length in range(MIN_PREFIX, len(word))]
+            if starts is not None:
+                tokens.append(start_token(word, starts, ring))
+                tokens += [start_token(word[:length], starts, ring) for length in range(MIN_PREFIX, len(word))]
     return " ".join(sorted(set(tokens))) or None
 
 
-def prefix_token(start: str, context: str, ring: KeyRing | None = None) -> str:
-    """The keyed hash of a word's start in one context: another context than whole words'.
+def start_token(start: str, table: str, ring: KeyRing | None = None) -> str:
+    """The keyed hash of a word, or of a word's start, of any name of a record in ``table``.
 
-    What it reveals to someone holding the database without the key: how many
-    words of a column share a start (the same hash), as whole-word hashes already
-    reveal how many share a word; not the letters.
+    What these reveal to someone holding the database without the key: how many
+    records have a name word that starts alike (the same hash), as whole-word
+    hashes already reveal how many share a word; not the letters.
     """
-    return word_token(start, f"{context}:prefix", ring)
+    return word_token(start, f"{table}:starts", ring)
 
 
 def word_token(word: str, context: str, ring: KeyRing | None = None) -> str:

@@ -79,6 +79,9 @@ def declare(model: type, declaration: PersonalData) -> None:
     """Register a model's personal data, check it against its columns, keep its indexes."""
     table = model.__table__
     derived = []
+    if len({declaration.columns[name].category for name in declaration.word_index}) > 1:
+        # the search box hashes the words of all of them in one context: one may search all or none
+        raise RegistryError(f"{model.__name__}'s word-indexed columns must share one category.")
     for name, personal in declaration.columns.items():
         if name not in table.c:
             raise RegistryError(f"{model.__name__} declares '{name}', which it does not have.")
@@ -140,7 +143,7 @@ def _keep_word_index(model, columns: tuple[str, ...]) -> None:
     def make_listener(changed: str):
         def update_words(target, value, oldvalue, initiator):
             values = {f"{table}.{name}": (value if name == changed else getattr(target, name)) for name in columns}
-            target.word_index = word_tokens(values)
+            target.word_index = word_tokens(values, starts=table)
 
         return update_words
 

@@ -35,7 +35,7 @@ def rebuild_word_indexes(connection, batch_size: int = 500, progress: Callable[[
                 break
             for row in rows:
                 values = {f"{table.name}.{column.name}": _plain(column, row._mapping[column.name]) for column in columns}
-                connection.execute(update(table).where(key == row.id).values(word_index=word_tokens(values)))
+                connection.execute(update(table).where(key == row.id).values(word_index=word_tokens(values, starts=table.name)))
             rewritten += len(rows)
             progress(len(rows))
             last = rows[-1].id
