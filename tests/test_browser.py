@@ -487,3 +487,87 @@ def test_show_and_edit_open_on_the_record_whatever_tab_another_card_was_left_on(
     assert page.locator("#company_name").is_visible(), "the edit form is never hidden behind a tab"
     page.goto(shown[0])
     assert page.locator("#NoteModelView").is_visible(), "the same card remembers its tab"
+
+
+def test_a_back_office_day_in_polish(page, live_server, make_user):
+    """Sign in, start from the own cards, add a person, find her by the start of her name from
+    another page, note a call on her card, and find the card again on the start page."""
+    from tests.conftest import STAFF_PASSWORD
+
+    clerk = make_user("Back office", first_name="Bożena", last_name=unique("Biurowa"))
+    log_in(page, live_server, clerk, STAFF_PASSWORD)
+    assert "Dzień dobry, Bożena" in page.locator("#home-greeting").inner_text()
+    assert "Nie masz jeszcze swoich kart" in page.locator("#home-my-cards").inner_text()
+    page.get_by_role("link", name="Dodaj klienta").click()
+    surname = unique("Żółkiewska")
+    page.select_option("#kind", "person")
+    page.fill("#first_name", "Teodora")
+    page.fill("#last_name", surname)
+    page.fill("#email", f"{unique('teodora')}@poczta.pl")
+    page.get_by_role("button", name="Zapisz").click()
+    page.wait_for_url(re.compile(r".*/clientmodelview/show/\d+"))
+    assert "Dodano rekord" in page.content()
+
+    page.goto(f"{live_server}/my-logins/")
+    box = page.locator("#navbar-search input[type=search]")
+    box.fill("zolk")
+    box.press("Enter")
+    page.wait_for_url(re.compile(r".*/clientmodelview/list/\?_s=.*"))
+    page.locator("table tr", has_text=surname).locator("a[href*='/clientmodelview/show/']").first.click()
+    page.wait_for_url(re.compile(r".*/clientmodelview/show/\d+"))
+    card = page.url.split("?")[0]
+    assert surname in page.locator("#card-crumbs").inner_text()
+    page.locator('a[data-toggle="tab"][href="#NoteModelView"]').click()
+    page.locator("#NoteModelView a[href*='/notemodelview/add']").first.click()
+    page.wait_for_url(re.compile(r".*/notemodelview/add.*"))
+    assert surname in page.locator("#card-crumbs").inner_text(), "the form says whose card it is for"
+    page.select_option("#kind", "call")
+    page.locator("#occurred_on").fill("02.12.2026")
+    page.fill("#text", "Prosi o ofertę na przyszły kwartał")
+    page.get_by_role("button", name="Zapisz").click()
+    page.wait_for_url(f"{card}*")
+    assert "Dodano rekord" in page.content()
+    page.locator('a[data-toggle="tab"][href="#NoteModelView"]').click()
+    assert "02.12.2026" in page.locator("#NoteModelView").inner_text()
+
+    page.goto(f"{live_server}/")
+    assert surname in page.locator("#home-my-cards").inner_text(), "the card is hers, first on her start page"
+
+
+def test_a_managers_day_in_polish(page, live_server, make_user):
+    """From the start page's recent changes to a card's history, a change of every card of a search,
+    and a list's subscribers for the mailing tool."""
+    from tests.conftest import STAFF_PASSWORD
+
+    prefix = unique("Mazowsze ")
+    log_in(page, live_server)
+    for number in range(2):
+        add_company(page, live_server, f"{prefix}{number}")
+    page.goto(f"{live_server}/mailinglistmodelview/add")
+    list_name = unique("Oferty kwartalne ")
+    page.fill("#name", list_name)
+    page.get_by_role("button", name="Zapisz").click()
+    page.wait_for_url(re.compile(r".*/mailinglistmodelview/show/\d+"))
+    list_page = page.url.split("?")[0]
+    page.context.clear_cookies()
+
+    log_in(page, live_server, make_user("Manager", first_name="Marek"), STAFF_PASSWORD)
+    recent = page.locator("#home-recent-changes")
+    recent.locator("a", has_text=f"{prefix}1").first.click()
+    page.wait_for_url(re.compile(r".*/history/client/\d+/$"))
+    assert page.locator("tr.history-change").count() >= 1
+    box = page.locator("#navbar-search input[type=search]")
+    box.fill(prefix)
+    box.press("Enter")
+    page.wait_for_url(re.compile(r".*/clientmodelview/list/\?_s=.*"))
+    page.locator("#bulk-search").click()
+    page.wait_for_url(re.compile(r".*/clientmodelview/bulk\?_s=.*"))
+    assert "Zaznaczone karty: 2." in page.locator("#bulk-count").inner_text()
+    page.select_option("#status", "active")
+    page.locator("#bulk-save").click()
+    page.wait_for_load_state()
+    assert "Zmieniono karty: 2" in page.content()
+    page.goto(list_page)
+    with page.expect_download() as download:
+        page.locator("#export-subscribers").click()
+    assert download.value.suggested_filename.endswith(".csv")
