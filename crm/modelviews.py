@@ -395,7 +395,8 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
         from crm.clients.service import card_name
 
         if item is not None:
-            card_id = self.card_of(item)
+            # a card's row, or a record about a client that is not one of its rows (a request, a consent)
+            card_id = self.card_of(item) or getattr(item, "client_id", None)
         if card_id is None:
             return
         client = self.datamodel.session.get(Client, card_id)

@@ -571,3 +571,76 @@ def test_a_managers_day_in_polish(page, live_server, make_user):
     with page.expect_download() as download:
         page.locator("#export-subscribers").click()
     assert download.value.suggested_filename.endswith(".csv")
+
+
+def test_an_administrators_day_in_polish(page, live_server, make_user):
+    """A colleague locks herself out; the start page counts it, the users list shows it, one action unlocks her."""
+    from tests.conftest import STAFF_PASSWORD
+
+    colleague = make_user("Back office", first_name="Celina")
+    for _ in range(5):
+        page.goto(f"{live_server}/login/")
+        page.fill("#username", colleague)
+        page.fill("#password", "zle-haslo-zle-haslo")
+        page.locator("input[type=submit], button[type=submit]").first.click()
+        page.wait_for_load_state()
+    log_in(page, live_server)
+    locked = int(re.search(r"Zablokowane konta: (\d+)\.", page.locator("#home-locked").inner_text()).group(1))
+    assert locked >= 1
+    page.locator("#home-locked + a").click()
+    page.wait_for_url(re.compile(r".*/users/list/.*"))
+    row = page.locator("table tr", has_text=colleague)
+    assert "Tak" in row.inner_text(), "the list says the account is locked"
+    row.locator("input[type=checkbox]").check()
+    page.locator("button.dropdown-toggle", has_text="Akcje").click()
+    page.locator("a", has_text="Odblokuj").click()
+    dialog = page.locator("#modal-confirm")
+    dialog.locator("button", has_text="Anuluj").wait_for(state="visible")  # the dialog speaks Polish
+    dialog.locator("#modal-confirm-ok").click()
+    page.wait_for_load_state()
+    assert "Konta zostały odblokowane." in page.content()
+    assert "Nie" in page.locator("table tr", has_text=colleague).inner_text()
+    page.goto(f"{live_server}/permissions/")
+    assert "Audytor" in page.content() and "Auditor" not in page.content()
+    page.context.clear_cookies()
+    log_in(page, live_server, colleague, STAFF_PASSWORD)
+    assert "Dzień dobry, Celina" in page.locator("#home-greeting").inner_text()
+
+
+def test_a_data_protection_officers_day_in_polish(page, app, live_server, make_user, db_session):
+    """A request assigned to her on the start page, the person's data exported and erased from it,
+    nothing left open, and the erasure on record in her words."""
+    from crm.gdpr.models import DataSubjectRequest
+    from tests.conftest import STAFF_PASSWORD
+    from tests.test_gdpr import full_card, register_request, signed_in
+
+    card, data = full_card(app, db_session)
+    officer = make_user("Data protection officer", first_name="Iwona")
+    request_id = register_request(signed_in(app, officer)[0], card, kind="erasure")
+    officer_id = db_session(lambda s: app.appbuilder.sm.find_user(username=officer).id)
+
+    def assign(s):
+        s.get(DataSubjectRequest, request_id).handler_id = officer_id
+        s.commit()
+
+    db_session(assign)
+    log_in(page, live_server, officer, STAFF_PASSWORD)
+    page.locator(f"#home-my-requests a[href='/datasubjectrequestmodelview/show/{request_id}']").click()
+    page.wait_for_url(re.compile(rf".*/datasubjectrequestmodelview/show/{request_id}$"))
+    assert data["last_name"] in page.locator("#card-crumbs").inner_text(), "the request names its person's card"
+    with page.expect_download():
+        page.locator("#request-export").click()
+        page.locator("#export").click()
+    page.goto(f"{live_server}/datasubjectrequestmodelview/show/{request_id}")
+    page.locator("#request-erase").click()
+    page.fill("#confirm", str(card))
+    page.get_by_role("button", name="Usuń na zawsze").click()
+    page.wait_for_url(re.compile(rf".*/datasubjectrequestmodelview/show/{request_id}$"))
+    assert "usunięta ze wszystkich miejsc" in page.content()
+    page.goto(f"{live_server}/")
+    assert "Nie masz otwartych wniosków." in page.locator("#home-my-requests").inner_text()
+    page.goto(f"{live_server}/gdpreventmodelview/list/")
+    page.locator("table tr", has_text="Usunięcie").first.locator("a[href*='/gdpreventmodelview/show/']").first.click()
+    page.wait_for_url(re.compile(r".*/gdpreventmodelview/show/\d+$"))
+    page.wait_for_load_state()
+    assert re.search(r"Notatki[^:]*: 1 \(wersji: \d+\)", page.content()), "what was erased, by place, in Polish"
