@@ -365,7 +365,7 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
         widgets = self._show(pk)
         self.name_the_card(self.datamodel.get(pk, self._base_filters))
         return self.render_template(
-            self.show_template, pk=pk, title=self.show_title, widgets=widgets,
+            self.show_template, pk=pk, title=self.page_title(self.show_title), widgets=widgets,
             related_views=self._related_views, **self.show_extra(pk),
         )
 
@@ -388,6 +388,11 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
     def card_of(self, item) -> int | None:
         """The client card a record belongs to (None when it is not a card's row)."""
         return None
+
+    def page_title(self, title) -> str:
+        """A card's own page is titled by its name ("Karta klienta: Jan Kowalski"); other pages as they are."""
+        card = g.get("card")
+        return f"{title}: {card['name']}" if card and card["own"] and card["name"] else title
 
     def name_the_card(self, item=None, card_id: int | None = None) -> None:
         """Name the card a page belongs to above it (``g.card``): the card itself, or a row's card."""

@@ -208,8 +208,11 @@ def test_a_cards_pages_and_its_rows_name_and_link_the_card(app, make_user, db_se
     card = new_card(client, Auth(client), db_session)
     name = card.display_name
     crumbs = re.compile(r'<ol class="breadcrumb" id="card-crumbs">.*?</ol>', re.S)
-    own = crumbs.search(client.get(f"/clientmodelview/show/{card.id}").text).group(0)
+    show = client.get(f"/clientmodelview/show/{card.id}").text
+    own = crumbs.search(show).group(0)
     assert name in own and f'href="/clientmodelview/show/{card.id}"' not in own
+    assert f"Karta klienta: {name}" in show, "the card's page is titled by its name"
+    assert "<title>Kartoteka</title>" in show, "the browser's title and history keep no name"
     add = client.get(f"/notemodelview/add?_flt_0_client={card.id}").text
     assert f'<a href="/clientmodelview/show/{card.id}">{name}</a>' in crumbs.search(add).group(0), "the add form names its card"
     post_form(client, f"/notemodelview/add?_flt_0_client={card.id}", {"kind": "note", "text": "Okruszki"})
