@@ -287,6 +287,8 @@ class UserDBModelView(NoFileDownload, ShownColumns, PostedSearch, fab.UserDBMode
     }
     add_form_query_rel_fields = edit_form_query_rel_fields = roles_offered("roles")
     list_columns = [*fab.UserDBModelView.list_columns, "is_locked"]
+    # newest first: the account just added is the one most often looked for
+    base_order = ("id", "desc")
     search_columns = [*fab.UserDBModelView.search_columns, "is_locked"]
     # FAB cannot build a form field for a computed column; ticked means "locked"
     search_form_extra_fields = {"is_locked": BooleanField(_l("Locked"))}
