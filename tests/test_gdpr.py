@@ -277,11 +277,20 @@ def test_transactions_left_empty_by_an_erasure_are_removed_and_shared_ones_kept(
         version = version_class(Client)
         return set(s.scalars(select(version.transaction_id).where(version.id == client_id)))
 
-    own = db_session(lambda s: transactions_of(s, card))
-    kept = db_session(lambda s: transactions_of(s, other))
+    # one change of both cards: a transaction shared by the erased card and the one that stays
+    from tests.test_bulk_changes import submit, tick
+
+    admin, _ = signed_in(app)
+    page = tick(admin, [card, other])
+    assert submit(admin, page, status="former").status_code == 302
+    own, kept = db_session(lambda s: transactions_of(s, card)), db_session(lambda s: transactions_of(s, other))
+    shared = own & kept
+    assert len(shared) == 1 and own - kept, "the erased card has transactions of its own and one shared"
     db_session(lambda s: erase(s, card, reason=REASON))
     remaining = db_session(lambda s: set(s.scalars(select(transaction.id).where(transaction.id.in_(own | kept)))))
     assert remaining == kept
+    other_versions = db_session(lambda s: transactions_of(s, other))
+    assert other_versions == kept, "the card that stays keeps its whole history, the shared change included"
 
 
 def test_a_failure_in_the_middle_of_an_erasure_changes_nothing(app, db_session, dpo, monkeypatch):
@@ -535,6 +544,31 @@ def test_erasing_or_exporting_needs_the_requests_and_the_persons_data_in_clear(a
     assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": True, "reason": REASON}, headers=headers).status_code == 403
     assert api.post(f"/api/v1/gdpr/client/{card}/export", json={"reason": REASON}, headers=headers).status_code == 403
     assert rows_about(db_session, card) != {}
+
+
+def test_a_role_that_may_export_may_not_erase(app, db_session, make_user):
+    """Export and erasure are two cells of the matrix: ticking one opens nothing of the other."""
+    from tests.test_permission_matrix import admin_client, new_role, post_form, read_form, role_id
+
+    admin, auth = admin_client(app)
+    role = new_role(admin, auth)
+    rid = role_id(app, role)
+    ticked = ("clients.view", "personal_data.see", "gdpr.requests", "gdpr.export")
+    assert post_form(admin, read_form(admin), add=[f"{rid}:{key}" for key in ticked]).status_code in (200, 302)
+    card, _ = full_card(app, db_session)
+    staff, _ = signed_in(app, make_user(role))
+    assert staff.get(f"/gdpr/client/{card}/erase").status_code == 403
+    page = staff.get(f"/clientmodelview/show/{card}")
+    assert staff.post(f"/gdpr/client/{card}/erase",
+                      data={"csrf_token": csrf_token(page.text), "confirm": str(card), "reason": REASON}).status_code == 403
+    api = app.test_client()
+    headers = token_for(api, make_user(role))
+    url = f"/api/v1/gdpr/client/{card}/erasure"
+    assert api.get(url, headers=headers).status_code == 403
+    assert api.post(url, json={"confirm": True, "reason": REASON}, headers=headers).status_code == 403
+    assert rows_about(db_session, card) != {}
+    exported = api.post(f"/api/v1/gdpr/client/{card}/export", json={"reason": REASON}, headers=headers)
+    assert exported.status_code == 200, "the export it was given works"
 
 
 def test_deleting_a_card_deletes_its_consents_and_returns_to_the_list(app, db_session, make_user):
