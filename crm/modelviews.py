@@ -129,19 +129,35 @@ class ShownColumns:
         for column in shown:
             if column not in formatters and _default_formatter(model, column) is not None:
                 formatters[column] = _default_formatter(model, column)
-        self.formatters_columns = {
-            **formatters,
-            **{column: masking_formatter(model, column, blank_if_none(formatters.get(column))) for column in shown},
-        }
+        self.formatters_columns = formatters
+        self._shown_columns = shown
         self.long_text_list_columns = [column for column in self.list_columns if is_long_text(_column_type(model, column))]
+
+    def _drawn_formatters(self) -> dict:
+        """The formatters a page is drawn with: masking first on every personal column.
+
+        Applied when the page is drawn, not at start-up, so a formatter set
+        later (a link, a label) formats the masked value instead of replacing the mask.
+        """
+        model = self.datamodel.obj
+        # formatters_columns may be computed per request (a card's attributes): read it now
+        formatters = dict(self.formatters_columns or {})
+        return {
+            **formatters,
+            **{column: masking_formatter(model, column, blank_if_none(formatters.get(column))) for column in self._shown_columns},
+        }
 
     def _get_list_widget(self, *args, **kwargs):
         widgets = super()._get_list_widget(*args, **kwargs)
-        # formatters_columns may be computed per request (a card's attributes): read it now
-        formatters = dict(self.formatters_columns)
+        formatters = self._drawn_formatters()
         for column in self.long_text_list_columns:
             formatters[column] = _then_shortened(formatters.get(column))
         widgets["list"].template_args["formatters_columns"] = formatters
+        return widgets
+
+    def _get_show_widget(self, *args, **kwargs):
+        widgets = super()._get_show_widget(*args, **kwargs)
+        widgets["show"].template_args["formatters_columns"] = self._drawn_formatters()
         return widgets
 
 

@@ -133,3 +133,53 @@ def test_api_filters_find_by_email_and_by_word(client, make_user, stored_person)
         response = client.get("/api/v1/client/", query_string={"q": query}, headers=headers)
         assert response.status_code == 200, response.json
         assert [row["id"] for row in response.json["result"]] == [stored_person["id"]]
+
+
+def test_every_personal_value_is_stored_sealed_to_its_own_column(app, db_session):
+    """Every encrypted column of every place holds ciphertext, none of it readable in the raw
+    database, and a ciphertext opens only in the column it was written for (its associated data):
+    copied into another column, it is refused rather than shown."""
+    from sqlalchemy import text
+
+    from crm.extensions import db
+    from crm.privacy.crypto import DecryptionError, decrypt
+    from crm.privacy.registry import declared
+    from crm.privacy.types import EncryptedString
+    from tests.test_gdpr import full_card, register_request, signed_in
+
+    card, _ = full_card(app, db_session)
+    officer, _ = signed_in(app)
+    post_form(officer, f"/restrictionmodelview/add?_flt_0_client={card}",
+              {"since": date.today().isoformat(), "reason": f"Kwestionuje dane {unique('Ogr')}"})
+    request_id = register_request(officer, card, kind="access")
+    page = officer.get(f"/datasubjectrequestmodelview/edit/{request_id}")
+    form = {**edit_form_data(page.text), "outcome": f"Wysłano odpis {unique('Odp')}"}
+    assert officer.post(f"/datasubjectrequestmodelview/edit/{request_id}", data=form).status_code == 302
+
+    with app.app_context():
+        stored = {}  # context -> [(ciphertext, clear value)]
+        for model, declaration in declared().items():
+            subject = declaration.subject
+            if subject is None:
+                continue
+            table = model.__table__
+            for name, personal in declaration.columns.items():
+                column = table.c[name]
+                if not personal.encrypted or not isinstance(column.type, EncryptedString):
+                    continue
+                rows = db.session.execute(text(
+                    f"SELECT {name} FROM {table.name} WHERE {table.c[subject].name} = :card AND {name} IS NOT NULL"
+                ), {"card": card}).scalars().all()
+                stored[column.type.context] = [(raw, decrypt(raw, column.type.context)) for raw in rows]
+        db.session.remove()
+    held = {context.split(".")[0] for context, values in stored.items() if values}
+    assert {"client", "contact_person", "note", "consent", "restriction", "data_subject_request"} <= held
+    raw_database = database_bytes(app)
+    clear = [value for values in stored.values() for _raw, value in values if len(value) >= 6]
+    assert [value for value in clear if value.encode() in raw_database] == []
+    contexts = sorted(context for context, values in stored.items() if values)
+    for context in contexts:
+        other = contexts[(contexts.index(context) + 1) % len(contexts)]
+        for ciphertext, _value in stored[context]:
+            with pytest.raises(DecryptionError):
+                decrypt(ciphertext, other)

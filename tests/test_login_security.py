@@ -8,11 +8,12 @@ import subprocess
 import sys
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from crm.security.models import AccountState, LoginEvent
 from crm.timeutil import utcnow
 from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, same_database_env
+from tests.test_encryption_at_rest import database_bytes
 
 REFUSED = (
     "Nieprawidłowa nazwa użytkownika lub hasło albo konto nie może się teraz zalogować. "
@@ -188,6 +189,12 @@ def test_login_history_keeps_address_and_browser_encrypted_and_logs_no_user_name
     assert (event.username_tried, event.ip_address, event.user_agent, event.result) == (
         username, "192.0.2.99", "Przeglądarka testowa 1.0", "bad_password"
     )
+    stored = db_session(lambda s: s.execute(text(
+        "SELECT username_tried, ip_address, user_agent FROM login_event WHERE id = :id"), {"id": event.id}).one())
+    assert all(value.startswith("v1:") for value in stored), "the row holds ciphertext"
+    raw = database_bytes(app)
+    # (the account's own row holds its user name in clear; the attempt's address and browser are nowhere)
+    assert [value for value in ("192.0.2.99", "Przeglądarka testowa") if value.encode() in raw] == []
     del auth
 
 

@@ -44,13 +44,17 @@ def card(app):
     }
     with app.app_context():
         client = Client(kind="person", status="active", **values)
-        client.contacts.append(ContactPerson(first_name="Bogumiła", last_name=unique("Kontaktowa"), email="bogumila@firma.pl"))
+        client.contacts.append(ContactPerson(first_name="Bogumiła", last_name=unique("Kontaktowa"),
+                                             email=f"{unique('bogumila')}@firma.pl", phone="+48 511 222 333"))
         client.notes.append(Note(kind="call", occurred_on=date(2026, 5, 1), text="Tajemnica rozmowy telefonicznej"))
         client.subscriptions.append(Subscription(mailing_list=MailingList(name=unique("Lista ")), source="manual"))
         db.session.add(client)
         db.session.commit()
         ids = {"client": client.id, "contact": client.contacts[0].id, "note": client.notes[0].id}
         values["contact_last_name"] = client.contacts[0].last_name
+        values["contact_first_name"] = client.contacts[0].first_name
+        values["contact_email"] = client.contacts[0].email
+        values["contact_phone"] = client.contacts[0].phone
         values["note"] = client.notes[0].text
         db.session.remove()
     return ids, values
@@ -76,7 +80,7 @@ def signed_in(app, username):
 
 
 def clear_values(values):
-    return [value for key, value in values.items() if key not in ("city",)] + ["698 765 432", "Kraków"]
+    return [value for key, value in values.items() if key not in ("city",)] + ["698 765 432", "Kraków", "511 222 333"]
 
 
 def test_a_role_without_the_permission_sees_masked_values_on_every_screen(app, make_user, card):
