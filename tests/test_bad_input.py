@@ -54,6 +54,28 @@ def test_expired_or_missing_csrf_token_is_explained(client, auth):
     assert "Formularz wygasł" in response.text
 
 
+def test_every_form_post_without_its_csrf_token_is_refused_before_it_changes_anything(app, client, auth, db_session):
+    """Each screen's POST (an erasure, an unlock, a save...) needs the session's token: no route is exempt."""
+    from tests.test_gdpr import full_card, rows_about
+    from tests.test_route_access import url_for_rule
+
+    card, _ = full_card(app, db_session)
+    ids = {view: card for view in ("ClientModelView", "GdprView", "ClientHistoryView")}
+    auth.login()
+    posted = [
+        rule for rule in app.url_map.iter_rules()
+        if "POST" in rule.methods and not rule.rule.startswith("/api/")
+    ]
+    assert len(posted) > 60
+    accepted = []
+    for rule in posted:
+        response = client.post(url_for_rule(rule, ids, existing=True), data={"confirm": str(card), "reason": "x" * 40})
+        if response.status_code != 400 or "Formularz wygasł" not in response.text:
+            accepted.append((rule.rule, response.status_code))
+    assert accepted == []
+    assert rows_about(db_session, card) != {}
+
+
 def test_oversized_form_field_is_refused_with_413(client, auth):
     auth.login()
     response = client.post(

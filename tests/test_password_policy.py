@@ -42,9 +42,22 @@ def test_the_message_speaks_to_whoever_sets_the_password(app):
     assert "tego konta" in other[0] and "swojej" not in other[0]
 
 
-def test_a_recent_password_may_not_come_back():
-    problems = password_problems("Zielony-Kot-Pije-Mleko-2026", matches_recent=lambda candidate: True)
-    assert len(problems) == 1
+def test_none_of_the_last_five_passwords_may_come_back(app, make_user):
+    """CRM_PASSWORD_HISTORY is 5: the current password and the four before it are refused, the one before them is taken."""
+    from tests.test_sessions_and_forced_change import change_own_password
+
+    assert app.config["CRM_PASSWORD_HISTORY"] == 5
+    username = make_user("Back office")
+    client = app.test_client()
+    Auth(client).login(username, STAFF_PASSWORD)
+    chain = [STAFF_PASSWORD, *(f"Spokojna-Rzeka-Płynie-Nocą-{n}" for n in range(1, 6))]
+    for current, new in zip(chain, chain[1:]):
+        assert "Twoje hasło zostało zmienione." in change_own_password(client, current, new).text
+    current = chain[-1]
+    for back, old in enumerate(reversed(chain[1:])):
+        answer = change_own_password(client, current, old).text
+        assert "Nie używaj ponownie żadnego z ostatnich haseł." in answer, f"{back} changes back"
+    assert "Twoje hasło zostało zmienione." in change_own_password(client, current, chain[0]).text, "five changes back"
 
 
 def test_every_message_says_what_to_fix(app):

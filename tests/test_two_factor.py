@@ -82,6 +82,11 @@ def test_role_requiring_two_factor_sets_it_up_then_asks_for_codes(app, make_user
         fresh = pyotp.TOTP(secret).at((step + 1) * 30)
         accepted = post_code(again, "/two-factor/verify", fresh)
         assert accepted.request.path == "/"
+        third = app.test_client()
+        assert Auth(third).login(username, STAFF_PASSWORD).request.path == "/two-factor/verify"
+        replayed = post_code(third, "/two-factor/verify", fresh)
+        assert replayed.request.path == "/two-factor/verify", "a code that signed in once does not sign in again"
+        assert third.get("/clientmodelview/list/").status_code == 302
         from crm.extensions import appbuilder
 
         results = db_session(
