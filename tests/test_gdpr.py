@@ -155,6 +155,10 @@ def test_the_export_holds_every_place_with_history_in_json_csv_and_a_summary(app
     assert places["client"]["history"][0]["by"] == "Administrator Kartoteka"
     for table in ("contact_person", "note", "consent", "subscription", "data_subject_request"):
         assert len(places[table]["rows"]) == 1, table
+        assert len(places[table]["history"]) >= 1, f"{table}: its history is the person's data too"
+        assert f"csv/{table}_history.csv" in archive.namelist(), table
+    assert places["note"]["history"][0]["text"] == "Rozmowa o reklamacji zamówienia 4711"
+    assert places["contact_person"]["history"][0]["email"] == "kamil@erase.pl"
     assert "csv/client.csv" in archive.namelist() and "csv/client_history.csv" in archive.namelist()
     summary = archive.read("summary.html").decode()
     assert "Dane osobowe, które o Tobie przechowujemy" in summary and data["last_name"] in summary
@@ -423,8 +427,29 @@ def test_a_restricted_card_can_be_viewed_but_not_changed_until_lifted(app, db_se
                                data={"csrf_token": csrf_token(page.text), "version": str(versions[0]), "confirm": confirm},
                                follow_redirects=True)
         assert "jest ograniczone (art. 18)" in restore.text and 'id="restore-confirm-form"' not in restore.text
+    assert db_session(lambda s: s.get(Client, card).city) == "Września", "no restore, no edit went through"
     last_name = db_session(lambda s: s.get(Client, card).last_name)
     assert last_name not in manager.get("/clientmodelview/export/csv").data.decode("utf-8-sig"), "not exported to a list"
+
+    # the card's rows are the card: none is added, changed or deleted either
+    from crm.clients.models import ContactPerson, Note
+
+    def rows(s):
+        return (sorted((c.id, c.last_name, c.email) for c in s.scalars(select(ContactPerson).where(ContactPerson.client_id == card))),
+                sorted((n.id, n.text) for n in s.scalars(select(Note).where(Note.client_id == card))))
+
+    before = db_session(rows)
+    (contact_id, *_), (note_id, *_) = before[0][0], before[1][0]
+    added = post_form(manager, f"/contactpersonmodelview/add?_flt_0_client={card}", {"first_name": "Ola", "last_name": "Nowa"})
+    assert "jest ograniczone (art. 18)" in added.text
+    for url, change in ((f"/contactpersonmodelview/edit/{contact_id}", {"email": "zmieniony@erase.pl"}),
+                        (f"/notemodelview/edit/{note_id}", {"text": "Zmieniona treść notatki"})):
+        form = manager.get(url)
+        refused = manager.post(url, data={**edit_form_data(form.text), **change}, follow_redirects=True)
+        assert "jest ograniczone (art. 18)" in refused.text, url
+    show = manager.get(f"/notemodelview/show/{note_id}")
+    manager.post(f"/notemodelview/delete/{note_id}", data={"csrf_token": csrf_token(show.text)})
+    assert db_session(rows) == before
 
     restriction = db_session(lambda s: s.scalar(select(Restriction.id).where(Restriction.client_id == card)))
     page = client.get(f"/restrictionmodelview/edit/{restriction}")
