@@ -108,6 +108,44 @@ def test_good_rows_are_imported_versioned_with_the_importing_user(app, db_sessio
     assert client.get(f"/import/{token}/").status_code == 404, "an imported upload is gone"
 
 
+def test_a_file_of_several_batches_is_written_whole_or_not_at_all(app, db_session, monkeypatch):
+    """1,100 rows are three batches of the writer: a failure in the last leaves none of the first two."""
+    import crm.bulk
+    from crm.clients.models import Client
+    from crm.imports.service import BATCH
+
+    rows = 2 * BATCH + 100
+    prefix = unique("Partia ")
+    client, _ = signed_in(app)
+    data = csv_bytes([["Nazwa firmy", "Miejscowość"], *([f"{prefix}{n:05d}", "Łódź"] for n in range(rows))])
+    token, fields = mapping_form(client, upload(client, data))
+    original, flushes = crm.bulk.BulkWriter.flush, []
+
+    def failing(writer):
+        flushes.append(len(flushes))
+        if len(flushes) == 3:
+            raise RuntimeError("the disk is full")
+        original(writer)
+
+    monkeypatch.setattr(crm.bulk.BulkWriter, "flush", failing)
+    with pytest.raises(RuntimeError):
+        client.post(f"/import/{token}/", data={**fields, "action": "import"})
+    assert len(flushes) == 3
+    assert clients_named(db_session, prefix) == [], "nothing of the first two batches is kept"
+    monkeypatch.undo()
+
+    done = client.post(f"/import/{token}/", data={**fields, "action": "import"}, follow_redirects=True)
+    assert f"Zaimportowano klientów: {rows}" in done.text
+
+    def steps(s):
+        version = version_class(Client)
+        ids = [c.id for c in s.scalars(select(Client)) if (c.company_name or "").startswith(prefix)]
+        return len(ids), set(s.scalars(select(version.transaction_id).where(version.id.in_(ids))))
+
+    written, transactions = db_session(steps)
+    assert written == rows and len(transactions) == 1, "the whole file is one step of the history"
+
+
 def test_bad_rows_are_listed_and_stop_the_file_unless_skipped(app, db_session, sector):
     required = define(app, "integer", required=True, label_pl="Liczba pracowników")
     try:
