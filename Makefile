@@ -9,12 +9,13 @@ DEMO_CLIENTS ?= 200
 INSTANCE := $(CURDIR)/instance
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help install run test test-postgres translations bench bench-details clean
+.PHONY: help install run test test-postgres mutate translations bench bench-details clean
 
 help:
 	@echo "make run     install, initialise, load demo data on first run, serve on https://$(HOST):$(PORT)"
 	@echo "make test    install and run the test suite (SQLite, in-memory limiter)"
 	@echo "make test-postgres   the same suite on PostgreSQL and Redis (see .ci/run)"
+	@echo "make mutate  mutation testing of the protective code; MUTANTS='crm.privacy.crypto*' narrows it"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +54,18 @@ $(CHROMIUM):
 
 test: install $(CHROMIUM)
 	$(BIN)/python -m pytest
+
+# Mutation testing of the code that protects people's data ([tool.mutmut] in pyproject.toml).
+# Not part of CI (hours for every module on two cores); MUTANTS names modules or mutants.
+MUTANTS ?=
+$(VENV)/.mutate: pyproject.toml | $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test,mutate]'
+	touch $@
+
+mutate: $(VENV)/.mutate
+	$(BIN)/mutmut run $(MUTANTS) > mutants.log 2>&1 || (tail -40 mutants.log; exit 1)
+	$(BIN)/mutmut results --all true 2>/dev/null | $(BIN)/python .ci/mutation_score.py
+	@echo "survivors: $(BIN)/mutmut results; one of them: $(BIN)/mutmut show NAME"
 
 test-postgres: install $(CHROMIUM)
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/postgres} \

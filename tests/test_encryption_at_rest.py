@@ -147,8 +147,17 @@ def test_every_personal_value_is_stored_sealed_to_its_own_column(app, db_session
     from crm.privacy.types import EncryptedString
     from tests.test_gdpr import full_card, register_request, signed_in
 
+    from tests.test_attributes import archive, define
+
     card, _ = full_card(app, db_session)
     officer, _ = signed_in(app)
+    secret_attribute = define(app, "text", personal=True)
+    try:
+        page = officer.get(f"/clientmodelview/edit/{card}")
+        form = {**edit_form_data(page.text), f"attr_{secret_attribute}": f"Choruje przewlekle {unique('Atr')}"}
+        assert officer.post(f"/clientmodelview/edit/{card}", data=form).status_code == 302
+    finally:
+        archive(app, secret_attribute)
     post_form(officer, f"/restrictionmodelview/add?_flt_0_client={card}",
               {"since": date.today().isoformat(), "reason": f"Kwestionuje dane {unique('Ogr')}"})
     request_id = register_request(officer, card, kind="access")
@@ -173,7 +182,7 @@ def test_every_personal_value_is_stored_sealed_to_its_own_column(app, db_session
                 stored[column.type.context] = [(raw, decrypt(raw, column.type.context)) for raw in rows]
         db.session.remove()
     held = {context.split(".")[0] for context, values in stored.items() if values}
-    assert {"client", "contact_person", "note", "consent", "restriction", "data_subject_request"} <= held
+    assert {"client", "contact_person", "note", "consent", "restriction", "data_subject_request", "attribute_value"} <= held
     raw_database = database_bytes(app)
     clear = [value for values in stored.values() for _raw, value in values if len(value) >= 6]
     assert [value for value in clear if value.encode() in raw_database] == []
