@@ -146,6 +146,34 @@ def test_a_file_of_several_batches_is_written_whole_or_not_at_all(app, db_sessio
     assert written == rows and len(transactions) == 1, "the whole file is one step of the history"
 
 
+def test_an_erased_persons_email_or_phone_is_not_imported_back_unnoticed(app, db_session):
+    """Rows naming an erased person (her email in another case, her phone in another spacing) are refused
+    until the importer ticks a new legal basis; the rest of the file is unaffected."""
+    from crm.gdpr.erasure import erase
+    from tests.test_gdpr import REASON, full_card
+
+    card, data = full_card(app, db_session)
+    db_session(lambda s: erase(s, card, reason=REASON))
+    prefix = unique("Powrót ")
+    phone = data["phone"].replace("+48 ", "").replace(" ", "")
+    client, _ = signed_in(app)
+    file = csv_bytes([
+        ["Nazwa firmy", "E-mail", "Telefon"],
+        [f"{prefix}Mail", data["email"].upper(), ""],
+        [f"{prefix}Telefon", "", f"{phone[:3]}-{phone[3:6]}-{phone[6:]}"],
+        [f"{prefix}Inna", f"{unique('inna')}@firma.pl", ""],
+    ])
+    token, fields = mapping_form(client, upload(client, file))
+    dry = client.post(f"/import/{token}/", data={**fields, "action": "check"})
+    errors = dict(re.findall(r"<tr><td>(\d+)</td><td>([^<]+)</td></tr>", dry.text))
+    assert set(errors) == {"2", "3"} and all("usunięta na swoje żądanie" in error for error in errors.values())
+    refused = client.post(f"/import/{token}/", data={**fields, "action": "import"})
+    assert refused.status_code == 422 and clients_named(db_session, prefix) == []
+    done = client.post(f"/import/{token}/", data={**fields, "action": "import", "confirm_new_basis": "y"}, follow_redirects=True)
+    assert "Zaimportowano klientów: 3" in done.text
+    assert clients_named(db_session, prefix) == [f"{prefix}Inna", f"{prefix}Mail", f"{prefix}Telefon"]
+
+
 def test_bad_rows_are_listed_and_stop_the_file_unless_skipped(app, db_session, sector):
     required = define(app, "integer", required=True, label_pl="Liczba pracowników")
     try:
