@@ -16,7 +16,7 @@ from crm.clients.validation import (
     NIP_WEIGHTS, PESEL_WEIGHTS, is_valid_nip, is_valid_pesel, normalize_nip, pesel_birth_date,
 )
 from crm.gdpr.service import due_date, request_problems
-from crm.history.diff import ADDED, REMOVED, SAME, compare_rows, word_diff
+from crm.history.diff import ADDED, REMOVED, SAME, compare_rows, diff_cards, word_diff
 from crm.privacy.crypto import blind_index, fold
 from crm.privacy.keys import KeyRing
 
@@ -134,11 +134,30 @@ def test_a_word_diff_rebuilds_both_texts(old_words, new_words):
     pieces = word_diff(old, new)
     assert "".join(text for kind, text in pieces if kind != "added") == old
     assert "".join(text for kind, text in pieces if kind != "removed") == new
+    assert all(text for _kind, text in pieces), "no empty piece (an empty <ins> on the page)"
     if old == new:
         assert all(kind == SAME for kind, _text in pieces)
 
 
+@given(st.lists(st.sampled_from(["Ala", "ma", "kota", "i", "psa"]), min_size=250, max_size=400), st.data())
+def test_one_word_changed_in_a_long_note_is_one_word_marked(old_words, data):
+    """A long note repeats its words: each is still matched (no "popular word" shortcut), so only the change shows."""
+    position = data.draw(st.integers(0, len(old_words) - 1))
+    new_words = [*old_words[:position], "Żółw", *old_words[position + 1:]]
+    changed = [(kind, text) for kind, text in word_diff(" ".join(old_words), " ".join(new_words)) if kind != SAME]
+    assert changed == [("removed", old_words[position]), ("added", "Żółw")]
+
+
 rows = st.fixed_dictionaries({"city": st.sampled_from(["Łódź", "Kutno", None]), "status": st.sampled_from(["lead", "active"])})
+
+
+@given(st.dictionaries(st.integers(1, 5), rows, max_size=3), st.dictionaries(st.integers(1, 5), rows, max_size=3))
+def test_a_section_missing_from_one_version_is_all_added_or_all_removed(old_rows, new_rows):
+    fields = {"notes": ["city", "status"]}
+    added = diff_cards({}, {"notes": new_rows}, fields)
+    removed = diff_cards({"notes": old_rows}, {}, fields)
+    assert [(r.row_id, r.status) for r in added] == [(row_id, ADDED) for row_id in sorted(new_rows)]
+    assert [(r.row_id, r.status) for r in removed] == [(row_id, REMOVED) for row_id in sorted(old_rows)]
 
 
 @given(rows, rows)
