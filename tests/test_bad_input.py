@@ -337,3 +337,26 @@ def test_the_apis_field_messages_are_in_the_users_language(client, make_user):
     assert response.json["message"] == {"street": ["To nie jest tekst."], "nope": ["Nieznane pole."]}
     response = client.post("/api/v1/client/", json={**new_company(), "city": "x" * 101}, headers=headers)
     assert response.json["message"] == {"city": ["Dłuższe niż dopuszczalne 100 znaków."]}
+
+
+@pytest.mark.parametrize(("field", "limit"), [("company_name", 200), ("street", 200), ("city", 100), ("email", 254)])
+def test_a_value_over_its_fields_limit_is_refused_on_the_form_and_the_api(app, client, auth, make_user, db_session, field, limit):
+    """Encrypted columns keep their plaintext limit: one character over is refused, with the limit, and nothing is saved."""
+    from tests.conftest import company_form
+    from tests.test_clients_api import new_company, token_for
+    from tests.test_clients_forms import add_client, find_client
+
+    value = ("a" * (limit - 9) + "@firma.pl") if field == "email" else "Ż" * limit
+    over = ("a" * (limit - 8) + "@firma.pl") if field == "email" else "Ż" * (limit + 1)
+    auth.login()
+    data = company_form()
+    refused = add_client(client, {**data, field: over})
+    assert refused.status_code == 422 and f"nie może mieć więcej niż {limit} znak" in refused.text, field
+    assert find_client(db_session, company_name=data["company_name"] if field != "company_name" else over) is None
+    saved = add_client(client, {**data, field: value})
+    assert "Dodano rekord" in saved.text, field
+
+    api = app.test_client()
+    headers = token_for(api, make_user("Manager"))
+    response = api.post("/api/v1/client/", json=new_company(**{field: over}), headers=headers)
+    assert response.status_code in (400, 422) and field in response.json.get("message", {}), response.json

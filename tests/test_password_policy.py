@@ -42,6 +42,17 @@ def test_the_message_speaks_to_whoever_sets_the_password(app):
     assert "tego konta" in other[0] and "swojej" not in other[0]
 
 
+def test_each_of_the_accounts_names_is_a_word_the_password_may_not_hold():
+    """The user name, the email's name part and every name each count, on their own; nothing counts for what is missing."""
+    assert personal_words("mrozek", "ala.nowak@firma.pl", "Barbara", "Wiśniewska") == [
+        "ala", "barbara", "mrozek", "nowak", "wiśniewska"]
+    assert personal_words("mrozek", None, None) == ["mrozek"]
+    assert personal_words(None, "ala.nowak@firma.pl") == ["ala", "nowak"]
+    assert personal_words(None, None, None, None) == []
+    for password in ("Mrozek-Liczy-Kasztany-Nocą-19", "Kasztany-Nowak-Liczą-Nocą-19"):
+        assert password_problems(password, personal_words=personal_words("mrozek", "ala.nowak@firma.pl")) != []
+
+
 def test_none_of_the_last_five_passwords_may_come_back(app, make_user):
     """CRM_PASSWORD_HISTORY is 5: the current password and the four before it are refused, the one before them is taken."""
     from tests.test_sessions_and_forced_change import change_own_password
