@@ -42,6 +42,17 @@ def test_the_message_speaks_to_whoever_sets_the_password(app):
     assert "tego konta" in other[0] and "swojej" not in other[0]
 
 
+def test_twelve_characters_are_enough_and_eleven_are_not():
+    assert password_problems("Kq7#vL2@xZ9!") == []
+    assert [str(problem) for problem in password_problems("Kq7#vL2@xZ9")] == ["Use at least 12 characters."]
+
+
+def test_a_name_of_one_or_two_letters_does_not_forbid_the_words_holding_it():
+    """"Al" or "Ed" as a first name would otherwise refuse most phrases; names count from three letters."""
+    assert password_problems("Al-Zuraw-Kret-9x#q", personal_words=["al", "ed"]) == []
+    assert password_problems("Ala-Zuraw-Kret-9x#q", personal_words=["ala"]) != []
+
+
 def test_each_of_the_accounts_names_is_a_word_the_password_may_not_hold():
     """The user name, the email's name part and every name each count, on their own; nothing counts for what is missing."""
     assert personal_words("mrozek", "ala.nowak@firma.pl", "Barbara", "Wiśniewska") == [
