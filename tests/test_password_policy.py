@@ -53,6 +53,22 @@ def test_a_name_of_one_or_two_letters_does_not_forbid_the_words_holding_it():
     assert password_problems("Ala-Zuraw-Kret-9x#q", personal_words=["ala"]) != []
 
 
+def test_a_name_hidden_inside_a_word_makes_the_password_easy_to_guess():
+    """Not a whole word, so not refused as a name; but the guessing score knows the names."""
+    assert password_problems("Wisniewskabarbara1") == []
+    problems = [str(p) for p in password_problems("Wisniewskabarbara1", personal_words=["Barbara", "Wiśniewska", "wisniewska"])]
+    assert problems == ["This password is too common or too easy to guess; use a longer phrase of unrelated words."]
+
+
+def test_a_password_scoring_exactly_the_minimum_is_taken():
+    from zxcvbn import zxcvbn
+
+    from crm.security.passwords import DEFAULT_MIN_SCORE
+
+    assert zxcvbn("mrozekmrozek12")["score"] == DEFAULT_MIN_SCORE
+    assert password_problems("mrozekmrozek12") == []
+
+
 def test_each_of_the_accounts_names_is_a_word_the_password_may_not_hold():
     """The user name, the email's name part and every name each count, on their own; nothing counts for what is missing."""
     assert personal_words("mrozek", "ala.nowak@firma.pl", "Barbara", "Wiśniewska") == [
