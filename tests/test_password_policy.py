@@ -160,6 +160,13 @@ def test_admin_reset_follows_the_same_policy(app, client, auth, make_user, db_se
         data={"csrf_token": csrf_token(form.text), "password": username + "-Abc-123", "conf_password": username + "-Abc-123"},
     )
     assert "Nie używaj w haśle nazwy użytkownika" in response.text
+    assert "tego konta" in response.text and "swojego" not in response.text, "worded for the administrator typing"
+    # the account's current password is one of its recent ones
+    reused = client.post(
+        f"/resetpassword/form?pk={user_id}",
+        data={"csrf_token": csrf_token(form.text), "password": STAFF_PASSWORD, "conf_password": STAFF_PASSWORD},
+    )
+    assert "Nie używaj ponownie żadnego z ostatnich haseł tego konta." in reused.text
 
 
 def test_api_users_and_cli_share_the_policy(app):
@@ -191,3 +198,19 @@ def test_operator_sets_a_password_from_the_command_line(app, make_user):
     assert page.request.path == "/resetmypassword/form", "a password set by someone else is changed at login"
     missing = run_flask(["crm", "set-password", "nobody-here", "--password", "Fioletowy-Parasol-Nad-Wisłą"], same_database_env(app))
     assert missing.returncode != 0 and "Nie ma konta 'nobody-here'." in missing.stderr
+
+
+def test_a_password_expires_on_the_day_its_age_is_reached_and_never_when_the_age_is_zero():
+    from datetime import datetime, timedelta
+    from types import SimpleNamespace
+
+    from crm.security.passwords import must_change_password, password_expires_at
+
+    changed = datetime(2026, 1, 31, 9, 30)
+    state = SimpleNamespace(password_changed_at=changed, must_change_password=False)
+    assert password_expires_at(state, 90) == changed + timedelta(days=90)
+    assert not must_change_password(state, changed + timedelta(days=90, seconds=-1), 90)
+    assert must_change_password(state, changed + timedelta(days=90), 90), "due at the moment itself"
+    assert password_expires_at(state, 0) is None and not must_change_password(state, changed + timedelta(days=3650), 0)
+    assert must_change_password(SimpleNamespace(password_changed_at=changed, must_change_password=True), changed, 0)
+    assert not must_change_password(None, changed, 90), "an account without a state row signs in"
