@@ -145,9 +145,8 @@ def test_every_personal_value_is_stored_sealed_to_its_own_column(app, db_session
     from crm.privacy.crypto import DecryptionError, decrypt
     from crm.privacy.registry import declared
     from crm.privacy.types import EncryptedString
-    from tests.test_gdpr import full_card, register_request, signed_in
-
     from tests.test_attributes import archive, define
+    from tests.test_gdpr import full_card, register_request, signed_in
 
     card, _ = full_card(app, db_session)
     officer, _ = signed_in(app)
