@@ -46,6 +46,10 @@ class Config:
     #: The key file used when CRM_ENCRYPTION_KEYS is not set; mode 0600, kept
     #: outside the database. Default: ``encryption.keys`` in the instance folder.
     CRM_KEY_FILE: str | None = None
+    #: The key store (each client's data key, the erasure ledger): a database of its own, never
+    #: the main one. Default: ``keystore.db`` (SQLite) in the instance folder; in scale-out a
+    #: separate PostgreSQL database, e.g. postgresql+psycopg://db/kartoteka_keys.
+    CRM_KEY_STORE_URL: str | None = None
 
     #: Relative SQLite paths are resolved in the instance folder by Flask-SQLAlchemy.
     SQLALCHEMY_DATABASE_URI = "sqlite:///kartoteka.db"

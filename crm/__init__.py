@@ -117,6 +117,27 @@ def _load_keys(app: Flask) -> None:
             f"({key_file}) with: python -m crm.privacy.keys new-file {key_file}"
         )
     bind_key_ring(ring)
+    _open_key_store(app, ring)
+
+
+def _open_key_store(app: Flask, ring) -> None:
+    """Bind the key store (data keys, erasure ledger); it may not be the main database."""
+    from sqlalchemy.engine import make_url
+
+    from crm.privacy.keystore import KeyStore, bind_key_store
+
+    url = app.config.get("CRM_KEY_STORE_URL") or f"sqlite:///{os.path.join(app.instance_path, 'keystore.db')}"
+    app.config["CRM_KEY_STORE_URL"] = url
+    main = app.config["SQLALCHEMY_DATABASE_URI"]
+    if make_url(url).database == make_url(main).database and make_url(url).host == make_url(main).host:
+        raise ConfigurationError("CRM_KEY_STORE_URL names the main database; the key store must be a database of its own.")
+    try:
+        bind_key_store(KeyStore(url, ring))
+    except Exception as error:  # the store is required: no client data can be read or written without it
+        raise ConfigurationError(
+            f"The key store ({make_url(url).render_as_string(hide_password=True)}) cannot be opened: "
+            f"{type(error).__name__}. Create that database, or set CRM_KEY_STORE_URL."
+        ) from None
 
 
 @event.listens_for(Engine, "connect")

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy_continuum import version_class, versioning_manager
 from sqlalchemy_continuum.operation import Operation
 
-from crm.privacy.crypto import encrypt
+from crm.privacy import subjects
 from crm.privacy.types import EncryptedString
 
 
@@ -89,13 +89,17 @@ class BulkWriter:
         self.pending.setdefault(version_class(model).__table__, []).append(version)
 
     def _sealed(self, table: sa.Table, row: dict) -> dict:
+        row = dict(row)
+        spec = subjects.spec_of(table.name)
+        if spec is not None:
+            subjects.bind_values(row, spec, subjects.key_of_row(self.connection, table.name, row))
         sealed = {}
         for column in table.columns:
             value = row.get(column.name)
             if value is None and column.default is not None and not column.primary_key:
                 value = column.default.arg(None) if column.default.is_callable else column.default.arg
             if value is not None and isinstance(column.type, EncryptedString):
-                value = encrypt(str(value), column.type.context)
+                value = column.type.process_bind_param(value, self.connection.dialect)
             sealed[column.name] = value
         return sealed
 

@@ -119,19 +119,26 @@ def keys_add_command():
 @keys_group.command("rotate")
 @click.option("--batch-size", type=click.IntRange(1, 100_000), default=500, show_default=True)
 def keys_rotate_command(batch_size):
-    """Re-encrypt every personal value (live and version tables) under the newest key.
+    """Re-wrap the clients' data keys under the newest master key, and re-encrypt every value under its key.
 
-    Safe to interrupt and run again; values already under the newest key are skipped.
+    A client's values go under the client's own data key (a database from before
+    per-client keys is moved to them here), other values under the newest key.
+    Safe to interrupt and run again; what is already under its key is skipped.
     """
     from flask_appbuilder import Model
 
     from crm.privacy.crypto import key_ring
+    from crm.privacy.keystore import key_store
     from crm.privacy.rotation import count_rows, encrypted_tables, rotate
 
     ring = key_ring()
+    store = key_store()
+    with click.progressbar(length=store.count(), label=f"Re-wrapping data keys under '{ring.current_id}'") as bar:
+        rewrapped = store.rewrap(ring, progress=bar.update)
     specs = encrypted_tables(Model.metadata)
-    with click.progressbar(length=count_rows(db.engine, specs), label=f"Re-encrypting under '{ring.current_id}'") as bar:
+    with click.progressbar(length=count_rows(db.engine, specs), label="Re-encrypting values") as bar:
         rewritten = rotate(db.engine, specs, ring, batch_size=batch_size, progress=bar.update)
+    click.echo(_("Re-wrapped %(keys)d data keys under key '%(key)s'.", keys=rewrapped, key=ring.current_id))
     click.echo(_("Re-encrypted %(count)d values under key '%(key)s' in %(tables)d tables.", count=rewritten, key=ring.current_id, tables=len(specs)))
 
 

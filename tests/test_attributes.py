@@ -238,7 +238,8 @@ def test_personal_attributes_are_encrypted_masked_and_found_by_value(app, db_ses
     add_client(admin, {**data, f"attr_{key}": private, f"attr_{plain}": "Produkcja"})
     card = find_client(db_session, company_name=data["company_name"]).id
     raw = db_session(lambda s: s.execute(text("SELECT value, secret FROM attribute_value WHERE client_id = :id"), {"id": card}).all())
-    assert all(private not in str(row) for row in raw) and any(str(row[1]).startswith("v1:") for row in raw)
+    data_key_id = find_client(db_session, company_name=data["company_name"]).data_key_id
+    assert all(private not in str(row) for row in raw) and any(str(row[1]).startswith(f"v2:{data_key_id}:") for row in raw)
 
     auditor, _ = signed_in(app, make_user(AUDITOR))
     for path in (f"/clientmodelview/show/{card}", "/clientmodelview/list/"):
@@ -304,7 +305,8 @@ def test_making_an_attribute_personal_moves_its_values_into_encryption(app, db_s
                           data={**edit_form_data(page.text), "personal": "y", "csrf_token": csrf_token(page.text)}, follow_redirects=True)
     assert "Zapisano zmiany" in response.text
     row = db_session(lambda s: s.execute(text("SELECT value, secret FROM attribute_value WHERE client_id = :id"), {"id": card}).one())
-    assert row[0] is None and row[1].startswith("v1:")
+    data_key_id = find_client(db_session, company_name=data["company_name"]).data_key_id
+    assert row[0] is None and row[1].startswith(f"v2:{data_key_id}:"), "under the card's own data key"
     assert stored_values(db_session, card) == {key: "Jawna wartość"}
 
 

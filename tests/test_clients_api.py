@@ -8,6 +8,7 @@ from sqlalchemy_continuum import version_class, versioning_manager
 
 from crm.clients.models import Client
 from tests.conftest import STAFF_PASSWORD, unique, unique_nip
+from tests.test_clients_forms import find_client
 
 configure_mappers()
 ClientVersion = version_class(Client)
@@ -89,7 +90,7 @@ def test_api_refuses_invalid_values_with_field_messages(client, make_user, db_se
     messages = response.json["message"]
     assert set(messages) >= {"nip", "email", "postal_code"}
     assert "not a valid NIP" in messages["nip"][0]
-    assert db_session(lambda s: s.scalar(select(Client.id).where(Client.company_name == body["company_name"]))) is None
+    assert find_client(db_session, company_name=body["company_name"]) is None
 
 
 def test_api_messages_follow_the_requested_language(client, make_user):

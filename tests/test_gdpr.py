@@ -225,7 +225,7 @@ def stored_ciphertexts(app, card) -> list[bytes]:
         for table in ("client", "client_version", "note", "note_version", "contact_person", "consent"):
             column = "client_id" if table not in ("client", "client_version") else "id"
             for row in db.session.execute(text(f"SELECT * FROM {table} WHERE {column} = :id"), {"id": card}).mappings():
-                found += [value.encode() for value in row.values() if isinstance(value, str) and value.startswith("v1:")]
+                found += [value.encode() for value in row.values() if isinstance(value, str) and value.startswith(("v1:", "v2:"))]
         db.session.remove()
     return found
 

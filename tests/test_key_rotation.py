@@ -1,4 +1,4 @@
-"""Key rotation through the real command: rotate, drop the old key, read everything back."""
+"""Key rotation through the real command: move to per-client keys, re-wrap, drop the old key, read everything back."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import re
 
 import pytest
 from flask_appbuilder import Model
-from sqlalchemy import create_engine, text
+from sqlalchemy import Text, create_engine, select, text, type_coerce, update
 
-from crm.privacy.crypto import decrypt, key_id_of
+from crm.privacy import subjects
+from crm.privacy.crypto import data_key_id_of, decrypt, encrypt, key_id_of
 from crm.privacy.keys import parse_keys, write_new_key_file
+from crm.privacy.keystore import KeyStore, bind_key_store, key_store
 from crm.privacy.rotation import encrypted_tables, rotate
 from tests.test_cli import run_flask
 
@@ -34,15 +36,40 @@ def stored_values(url):
     return found
 
 
-def clear_values(values, ring):
-    return sorted((table, column, decrypt(value, f"{table}.{column}", ring)) for table, column, value in values)
+def clear_values(values, ring, store):
+    return sorted((table, column, decrypt(value, f"{table}.{column}", ring, store)) for table, column, value in values)
 
 
 class Interrupted(Exception):
     pass
 
 
-def test_rotation_re_encrypts_everything_and_the_old_key_can_go(app, databases, tmp_path):
+def make_legacy(url, store, ring, client_ids):
+    """Turn these clients back into what a database from before per-client keys held: values under the master key."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for spec in encrypted_tables(Model.metadata):
+            subject = subjects.spec_of(spec.table.name)
+            if subject is None:
+                continue
+            column = spec.table.c[subject.subject_column]
+            names = list(spec.columns)
+            query = select(*spec.table.primary_key.columns, *(type_coerce(spec.table.c[n], Text()) for n in names))
+            for row in connection.execute(query.where(column.in_(client_ids))).all():
+                keys = row[: len(spec.table.primary_key.columns)]
+                values = {
+                    name: type_coerce(encrypt(decrypt(value, spec.columns[name], ring, store), spec.columns[name], ring), Text())
+                    for name, value in zip(names, row[len(keys):]) if value is not None
+                }
+                if values:
+                    condition = [c == v for c, v in zip(spec.table.primary_key.columns, keys)]
+                    connection.execute(update(spec.table).where(*condition).values(values))
+        for table in ("client", "client_version"):
+            connection.execute(text(f"UPDATE {table} SET data_key_id = NULL WHERE id IN ({','.join(map(str, client_ids))})"))
+    engine.dispose()
+
+
+def test_rotation_moves_values_to_per_client_keys_re_wraps_them_and_the_old_key_can_go(app, databases, tmp_path):
     key_file = tmp_path / "keys"
     write_new_key_file(key_file)
     first_ring = parse_keys(key_file.read_text())
@@ -54,11 +81,22 @@ def test_rotation_re_encrypts_everything_and_the_old_key_can_go(app, databases, 
     }
     assert run_flask(["crm", "init"], env).returncode == 0
     assert run_flask(["crm", "demo", "--clients", "60"], env).returncode == 0
+    store = KeyStore(f"sqlite:///{tmp_path / 'instance' / 'keystore.db'}", first_ring)
+    assert store.count() == 60
     before = stored_values(env["DATABASE_URL"])
-    assert len(before) > 500 and {key_id_of(value) for _, _, value in before} == {"k1"}
+    assert len(before) > 500 and all(data_key_id_of(value) for _, _, value in before)
+    expected = clear_values(before, first_ring, store)
+
+    # ten cards as a database from before per-client keys holds them: under the master key, no data key
+    legacy = list(range(1, 11))
+    make_legacy(env["DATABASE_URL"], store, first_ring, legacy)
+    assert {key_id_of(value) for _, _, value in stored_values(env["DATABASE_URL"])} - {"k1"} != set()
+    assert any(key_id_of(value) == "k1" for _, _, value in stored_values(env["DATABASE_URL"]))
 
     added = run_flask(["crm", "keys", "add"], env)
     assert added.returncode == 0 and "Dodano klucz 'k2'" in added.stdout
+    ring = parse_keys(key_file.read_text())
+    store.ring = ring
 
     # a run stopped after its third batch leaves every value readable
     batches = []
@@ -69,26 +107,42 @@ def test_rotation_re_encrypts_everything_and_the_old_key_can_go(app, databases, 
             raise Interrupted
 
     engine = create_engine(env["DATABASE_URL"])
-    with pytest.raises(Interrupted):
-        rotate(engine, encrypted_tables(Model.metadata), parse_keys(key_file.read_text()), batch_size=7, progress=stop_after_three)
+    previous = key_store()
+    bind_key_store(store)
+    try:
+        with pytest.raises(Interrupted):
+            rotate(engine, encrypted_tables(Model.metadata), ring, batch_size=7, progress=stop_after_three)
+    finally:
+        bind_key_store(previous)
     engine.dispose()
-    halfway = stored_values(env["DATABASE_URL"])
-    assert {key_id_of(value) for _, _, value in halfway} == {"k1", "k2"}
+    assert clear_values(stored_values(env["DATABASE_URL"]), ring, store) == expected
 
     rotated = run_flask(["crm", "keys", "rotate", "--batch-size", "7"], env)
     assert rotated.returncode == 0, rotated.stderr
-    rewritten = int(re.search(r"Zaszyfrowano ponownie (\d+) wartości kluczem 'k2'", rotated.stdout).group(1))
-    assert 0 < rewritten < len(before)
+    rewrapped = int(re.search(r"Klucze danych opakowane ponownie kluczem 'k2': (\d+)", rotated.stdout).group(1))
+    rewritten = int(re.search(r"Zaszyfrowano ponownie (\d+) wartości", rotated.stdout).group(1))
+    assert rewrapped >= 50, "the data keys made under k1 are re-wrapped, not the values under them"
+    assert 0 < rewritten < len(before) / 3, "only the ten cards from before per-client keys are re-encrypted"
     again = run_flask(["crm", "keys", "rotate"], env)
-    assert "Zaszyfrowano ponownie 0 wartości" in again.stdout, "a second run finds nothing left to do"
+    assert "opakowane ponownie kluczem 'k2': 0." in again.stdout and "Zaszyfrowano ponownie 0 wartości" in again.stdout, \
+        "a second run finds nothing left to do"
 
     kept = [line for line in key_file.read_text().splitlines() if not line.startswith("k1 ")]
     key_file.write_text("\n".join(kept) + "\n")
     new_ring = parse_keys(key_file.read_text())
     assert set(new_ring.keys) == {"k2"}
+    store.ring = new_ring
 
     after = stored_values(env["DATABASE_URL"])
-    assert {key_id_of(value) for _, _, value in after} == {"k2"}
-    assert clear_values(after, new_ring) == clear_values(before, first_ring), "nothing lost"
+    assert all(data_key_id_of(value) for _, _, value in after), "every client value is under a client's data key"
+    assert clear_values(after, new_ring, store) == expected, "nothing lost"
+    engine = create_engine(env["DATABASE_URL"])
+    with engine.connect() as connection:
+        keys = dict(connection.execute(text("SELECT id, data_key_id FROM client")).all())
+        email = connection.execute(text("SELECT email FROM client WHERE id = 1")).scalar()
+    engine.dispose()
+    assert len(set(keys.values())) == 60 and None not in keys.values(), "each legacy card got a data key of its own"
+    assert email is None or data_key_id_of(email) == keys[1]
+    store.dispose()
     # the app starts and reads with the new key alone
     assert run_flask(["crm", "has-clients"], env).returncode == 0

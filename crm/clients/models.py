@@ -43,6 +43,9 @@ class Client(Model):
     )
 
     id = Column(Integer, primary_key=True)
+    #: the id of this client's data key in the key store (a random name, not the key): every
+    #: personal value of the client is sealed under that key, and erasure destroys it
+    data_key_id = Column(String(32), index=True)
     #: ``person`` or ``company``
     kind = Column(String(10), nullable=False, default="company")
     company_name = Column(EncryptedString("client.company_name", 200))

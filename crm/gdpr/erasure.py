@@ -3,7 +3,10 @@
 One transaction: rows deleted or anonymised place by place with SQL statements
 (so Continuum records no new version of what is being erased), Continuum
 transactions left with no version removed, a record of the erasure without
-personal data, and a suppression entry. Anything failing rolls it all back.
+personal data, and a suppression entry. The client's data key is destroyed in
+the key store's transaction around it, and the erasure written to the key
+store's ledger: anything failing rolls both back. Once the key is gone, every
+copy of the client's ciphertext elsewhere (dead rows, WAL, backups) is unreadable.
 """
 
 from __future__ import annotations
@@ -20,7 +23,9 @@ from crm.gdpr.choices import ANSWERED_BY_ERASURE
 from crm.gdpr.models import GdprEvent, Suppression
 from crm.gdpr.places import counts, place_labels, places
 from crm.gdpr.service import check_grounds, fulfil
+from crm.privacy.keystore import LedgerEntry, key_store
 from crm.privacy.registry import Erasure
+from crm.timeutil import utcnow
 
 NO_SUCH_CLIENT_MESSAGE = _l("There is no such client; it may have been erased already.")
 CONFIRMATION_MESSAGE = _l("Type the client's number exactly as shown to confirm the erasure. Nothing was erased.")
@@ -119,28 +124,34 @@ def erase(
         reason = check_grounds(session, client_id, request_id, reason)
     except ValueError as error:
         raise ErasureError(error, status=getattr(error, "status", 400)) from None
+    held = counts(session, client_id)
+    hashes = (client.email_bidx, client.phone_bidx)
+    ledger = LedgerEntry(
+        client_number=client_id, data_key_id=client.data_key_id, erased_at=utcnow(), request_id=request_id,
+        suppressed=tuple(digest for digest in hashes if digest),
+    )
     try:
-        held = counts(session, client_id)
-        hashes = (client.email_bidx, client.phone_bidx)
-        touched = _touched_transactions(session, client_id)
-        fulfil(session, request_id, ANSWERED_BY_ERASURE)
-        for place in places():
-            _erase_place(session, place, client_id)
-        empty = _transactions_left_empty(session, touched)
-        if empty:
-            transaction = versioning_manager.transaction_cls.__table__
-            session.execute(delete(transaction).where(transaction.c.id.in_(empty)))
-        record = {table: {"rows": live, "versions": versions} for table, (live, versions) in held.items()}
-        record["transactions"] = {"rows": len(empty), "versions": 0}
-        event = GdprEvent(
-            kind=kind, user_id=getattr(actor, "id", None), client_number=client_id, request_id=request_id,
-            reason=reason, counts=json.dumps(record, sort_keys=True),
-        )
-        session.add(event)
-        session.flush()
-        if any(hashes):
-            session.add(Suppression(email_bidx=hashes[0], phone_bidx=hashes[1], event_id=event.id))
-        session.commit()
+        # the key store's transaction spans the main one: the data key is destroyed if and only if the rows go
+        with key_store().destroying([ledger]):
+            touched = _touched_transactions(session, client_id)
+            fulfil(session, request_id, ANSWERED_BY_ERASURE)
+            for place in places():
+                _erase_place(session, place, client_id)
+            empty = _transactions_left_empty(session, touched)
+            if empty:
+                transaction = versioning_manager.transaction_cls.__table__
+                session.execute(delete(transaction).where(transaction.c.id.in_(empty)))
+            record = {table: {"rows": live, "versions": versions} for table, (live, versions) in held.items()}
+            record["transactions"] = {"rows": len(empty), "versions": 0}
+            event = GdprEvent(
+                kind=kind, user_id=getattr(actor, "id", None), client_number=client_id, request_id=request_id,
+                reason=reason, counts=json.dumps(record, sort_keys=True),
+            )
+            session.add(event)
+            session.flush()
+            if any(hashes):
+                session.add(Suppression(email_bidx=hashes[0], phone_bidx=hashes[1], event_id=event.id))
+            session.commit()
     except Exception:
         session.rollback()
         raise

@@ -1,9 +1,12 @@
 """Authenticated encryption of personal values and keyed-hash blind indexes.
 
-A stored value reads ``v1:<key id>:<base64url(nonce || AES-256-GCM ciphertext)>``.
-The column's context (``table.column``) is the associated data, so a value
-copied into another column does not decrypt. Changing the ``v1`` layout breaks
-every stored value: add ``v2`` beside it instead.
+A stored value reads ``v2:<data key id>:<base64url(nonce || AES-256-GCM ciphertext)>``
+when it is about a client (the data subject's own key, from the key store,
+:mod:`crm.privacy.keystore`), and ``v1:<master key id>:...`` otherwise (staff
+data, under the key file's current key). The column's context
+(``table.column``) is the associated data, so a value copied into another
+column does not decrypt. Changing a layout breaks every stored value: add
+``v3`` beside them instead.
 
 Blind indexes are HMAC-SHA256 of a normalised value under the index key, with a
 context mixed in (the registry passes the normaliser's name, so one email is one
@@ -26,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from crm.privacy.keys import KeyRing
 
 PREFIX = "v1"
+SUBJECT_PREFIX = "v2"
 NONCE_BYTES = 12
 _ring: KeyRing | None = None
 
@@ -47,29 +51,71 @@ def key_ring() -> KeyRing:
     return _ring
 
 
-def encrypt(plaintext: str, context: str, ring: KeyRing | None = None) -> str:
-    """Encrypt under the current key; ``context`` names the column."""
-    ring = ring or key_ring()
+class Sealable(str):
+    """A plaintext that knows the data key it is to be stored under (its data subject's).
+
+    The registry binds every personal value of a client's row before it is
+    written (:mod:`crm.privacy.subjects`); values read back carry their key, so
+    a version copied from them is sealed under the same one.
+    """
+
+    data_key_id: str | None
+
+    def __new__(cls, value: str, data_key_id: str | None):
+        text = super().__new__(cls, value)
+        text.data_key_id = data_key_id
+        return text
+
+
+def _seal(key: bytes, plaintext: str, context: str) -> str:
     nonce = secrets.token_bytes(NONCE_BYTES)
-    sealed = AESGCM(ring.current_key).encrypt(nonce, plaintext.encode("utf-8"), context.encode())
-    return f"{PREFIX}:{ring.current_id}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+    return base64.urlsafe_b64encode(nonce + AESGCM(key).encrypt(nonce, plaintext.encode("utf-8"), context.encode())).decode()
+
+
+def encrypt(plaintext: str, context: str, ring: KeyRing | None = None) -> str:
+    """Encrypt under the key file's current key; ``context`` names the column."""
+    ring = ring or key_ring()
+    return f"{PREFIX}:{ring.current_id}:{_seal(ring.current_key, plaintext, context)}"
+
+
+def encrypt_for_subject(plaintext: str, context: str, data_key_id: str) -> str:
+    """Encrypt under a data subject's own key (from the key store)."""
+    from crm.privacy.keystore import key_store
+
+    return f"{SUBJECT_PREFIX}:{data_key_id}:{_seal(key_store().key(data_key_id), plaintext, context)}"
 
 
 def key_id_of(token: str) -> str | None:
-    """The key id a stored value was encrypted with, or None if it is not ciphertext."""
+    """The key id a stored value was encrypted with (master or data key), or None if it is not ciphertext."""
     parts = token.split(":", 2)
-    return parts[1] if len(parts) == 3 and parts[0] == PREFIX else None
+    return parts[1] if len(parts) == 3 and parts[0] in (PREFIX, SUBJECT_PREFIX) else None
 
 
-def decrypt(token: str, context: str, ring: KeyRing | None = None) -> str:
-    """Decrypt a stored value; raise DecryptionError when it does not authenticate."""
-    ring = ring or key_ring()
+def data_key_id_of(token: str) -> str | None:
+    """The data key a client's value is sealed under, or None for a value under the master key."""
+    parts = token.split(":", 2)
+    return parts[1] if len(parts) == 3 and parts[0] == SUBJECT_PREFIX else None
+
+
+def decrypt(token: str, context: str, ring: KeyRing | None = None, store=None) -> str:
+    """Decrypt a stored value; raise DecryptionError when it does not authenticate or its key is gone.
+
+    ``ring`` and ``store`` default to the app's key ring and key store.
+    """
     key_id = key_id_of(token)
     if key_id is None:
         raise DecryptionError(f"A value in {context} is not ciphertext.")
-    key = ring.keys.get(key_id)
-    if key is None:
-        raise DecryptionError(f"A value in {context} needs key '{key_id}', which is not configured.")
+    if token.startswith(SUBJECT_PREFIX + ":"):
+        from crm.privacy.keystore import UnknownDataKey, key_store
+
+        try:
+            key = (store or key_store()).key(key_id)
+        except (UnknownDataKey, InvalidTag) as error:
+            raise DecryptionError(f"A value in {context} needs a data key that no longer exists.") from error
+    else:
+        key = (ring or key_ring()).keys.get(key_id)
+        if key is None:
+            raise DecryptionError(f"A value in {context} needs key '{key_id}', which is not configured.")
     try:
         raw = base64.urlsafe_b64decode(token.split(":", 2)[2].encode())
         return AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode()).decode("utf-8")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import event
 
+from crm.privacy import subjects
 from crm.privacy.crypto import blind_index, word_tokens
 from crm.privacy.types import EncryptedString
 
@@ -102,6 +103,7 @@ def declare(model: type, declaration: PersonalData) -> None:
             raise RegistryError(f"{model.__name__} needs a 'word_index' column.")
         _keep_word_index(model, declaration.word_index)
         derived.append("word_index")
+    subjects.track(model, declaration.subject, tuple(n for n, p in declaration.columns.items() if p.encrypted))
     _DECLARED[model] = PersonalData(
         description=declaration.description,
         columns=declaration.columns,

@@ -5,12 +5,18 @@ from __future__ import annotations
 from sqlalchemy import String, Text
 from sqlalchemy.types import TypeDecorator
 
-from crm.privacy.crypto import decrypt, encrypt
+from crm.privacy.crypto import Sealable, data_key_id_of, decrypt, encrypt, encrypt_for_subject
+
+
+class UnboundPersonalValue(RuntimeError):
+    """A client's personal value reached the database without its data subject's key."""
 
 
 class EncryptedString(TypeDecorator):
     """A short value stored as AES-GCM ciphertext; ``context`` is ``table.column``.
 
+    A client's value is sealed under the client's own data key (bound to it by
+    :mod:`crm.privacy.subjects`), anything else under the key file's current key.
     ``length`` limits the plaintext (forms and the API read it); the stored
     ciphertext is longer, so the database column has no length. Equality in SQL
     cannot work on randomised ciphertext: search goes through blind indexes
@@ -28,12 +34,21 @@ class EncryptedString(TypeDecorator):
     def process_bind_param(self, value, dialect):
         if value is None:
             return None
+        data_key_id = getattr(value, "data_key_id", None)
+        if data_key_id:
+            return encrypt_for_subject(str(value), self.context, data_key_id)
+        from crm.privacy.subjects import is_subject_context
+
+        if not isinstance(value, Sealable) and is_subject_context(self.context):
+            raise UnboundPersonalValue(f"A value of {self.context} was not bound to its data subject's key.")
         return encrypt(str(value), self.context)
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        return decrypt(value, self.context)
+        data_key_id = data_key_id_of(value)
+        plaintext = decrypt(value, self.context)
+        return Sealable(plaintext, data_key_id) if data_key_id else plaintext
 
     def copy(self, **kwargs):
         return type(self)(self.context, self.length)

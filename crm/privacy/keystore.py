@@ -1,0 +1,296 @@
+"""The key store: each data subject's data key, and the ledger of erasures.
+
+It is a database of its own, never the main one: on the embedded default a
+SQLite file in the instance folder (secure delete on), in scale-out a separate
+PostgreSQL database (``CRM_KEY_STORE_URL``). A data key is 32 random bytes kept
+wrapped (AES-GCM) by the master key of the key file, so a copy of the store
+without the key file is useless, and rotating the master key re-wraps keys
+instead of re-encrypting values.
+
+Erasing a person destroys their data key: every copy of their ciphertext that
+lingers anywhere (dead rows, WAL, statistics, replicas, dumps, backups) stops
+being readable. The ledger remembers each erasure (client number, key id,
+request, the keyed hashes put on the suppression list), so that a restored
+older database can be erased again before it is served.
+
+Unwrapped keys are cached in the application context (one request, one CLI
+command), bounded, and never written anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable, Iterator
+
+import sqlalchemy as sa
+from flask import g, has_app_context
+
+from crm.privacy.keys import KeyRing
+from crm.timeutil import utcnow
+
+_metadata = sa.MetaData()
+
+data_key_table = sa.Table(
+    "data_key",
+    _metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    #: ``<master key id>:<base64url(nonce || AES-GCM(data key))>``, the key id as associated data
+    sa.Column("wrapped", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+ledger_table = sa.Table(
+    "erasure_ledger",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("client_number", sa.Integer, nullable=False),
+    sa.Column("data_key_id", sa.String(32), index=True),
+    sa.Column("erased_at", sa.DateTime, nullable=False),
+    sa.Column("request_id", sa.Integer),
+    #: JSON list of the keyed hashes put on the suppression list
+    sa.Column("suppressed", sa.Text, nullable=False, default="[]"),
+)
+
+NONCE_BYTES = 12
+CACHE_SIZE = 4096
+
+
+class UnknownDataKey(LookupError):
+    """The data key is not in the store: destroyed by an erasure, or never saved."""
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One erasure as the key store remembers it."""
+
+    client_number: int
+    data_key_id: str | None
+    erased_at: datetime
+    request_id: int | None
+    suppressed: tuple[str, ...]
+
+
+def new_key_id() -> str:
+    """A random data-key id (it says nothing about the person)."""
+    return "p" + secrets.token_urlsafe(15)
+
+
+def _wrap(ring: KeyRing, key_id: str, key: bytes) -> str:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    sealed = AESGCM(ring.current_key).encrypt(nonce, key, f"data_key.{key_id}".encode())
+    return f"{ring.current_id}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+
+
+def _unwrap(ring: KeyRing, key_id: str, wrapped: str) -> bytes:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    master_id, _, encoded = wrapped.partition(":")
+    master = ring.keys.get(master_id)
+    if master is None:
+        raise UnknownDataKey(f"Data key {key_id} is wrapped by master key '{master_id}', which is not configured.")
+    raw = base64.urlsafe_b64decode(encoded.encode())
+    return AESGCM(master).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], f"data_key.{key_id}".encode())
+
+
+def master_key_of(wrapped: str) -> str:
+    """The id of the master key that wraps a stored data key."""
+    return wrapped.partition(":")[0]
+
+
+class KeyStore:
+    """Data keys and the erasure ledger in their own database."""
+
+    def __init__(self, url: str, ring: KeyRing):
+        self.url = url
+        self.ring = ring
+        options = {"hide_parameters": True}
+        if url.startswith("sqlite"):
+            options["connect_args"] = {"timeout": 30}
+        self.engine = sa.create_engine(url, **options)
+        self._pending: dict[int, dict[str, str]] = {}
+        self._lock = threading.Lock()
+        _metadata.create_all(self.engine)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    # -- keys -------------------------------------------------------------------------------
+    def new_key(self) -> str:
+        """Make a data key for a new data subject; it is saved by :meth:`save_pending` (on commit)."""
+        key_id, key = new_key_id(), secrets.token_bytes(32)
+        with self._lock:
+            self._pending.setdefault(threading.get_ident(), {})[key_id] = _wrap(self.ring, key_id, key)
+        _cache()[key_id] = key
+        return key_id
+
+    def save_pending(self) -> int:
+        """Write this thread's new keys, before the data encrypted under them is committed."""
+        with self._lock:
+            pending = self._pending.pop(threading.get_ident(), None)
+        if not pending:
+            return 0
+        now = utcnow()
+        with self.engine.begin() as connection:
+            connection.execute(
+                data_key_table.insert(),
+                [{"id": key_id, "wrapped": wrapped, "created_at": now} for key_id, wrapped in pending.items()],
+            )
+        return len(pending)
+
+    def key(self, key_id: str) -> bytes:
+        """The unwrapped data key; raises UnknownDataKey when it is gone."""
+        cache = _cache()
+        key = cache.get(key_id)
+        if key is not None:
+            cache.move_to_end(key_id)
+            return key
+        with self._lock:
+            wrapped = self._pending.get(threading.get_ident(), {}).get(key_id)
+        if wrapped is None:
+            with self.engine.connect() as connection:
+                wrapped = connection.scalar(sa.select(data_key_table.c.wrapped).where(data_key_table.c.id == key_id))
+        if wrapped is None:
+            raise UnknownDataKey(f"Data key {key_id} does not exist (erased).")
+        key = _unwrap(self.ring, key_id, wrapped)
+        cache[key_id] = key
+        if len(cache) > CACHE_SIZE:
+            cache.popitem(last=False)
+        return key
+
+    def existing(self, key_ids: Iterable[str]) -> set[str]:
+        """Which of these key ids the store holds."""
+        wanted = list(set(key_ids))
+        found: set[str] = set()
+        with self.engine.connect() as connection:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start:start + 500]
+                found.update(connection.scalars(sa.select(data_key_table.c.id).where(data_key_table.c.id.in_(chunk))))
+        return found
+
+    def count(self) -> int:
+        with self.engine.connect() as connection:
+            return connection.scalar(sa.select(sa.func.count()).select_from(data_key_table))
+
+    # -- erasure ----------------------------------------------------------------------------
+    @contextmanager
+    def destroying(self, entries: list[LedgerEntry]) -> Iterator[None]:
+        """Destroy the entries' data keys and write them to the ledger, together with the caller's work.
+
+        The key store's transaction is open while the body runs (the caller
+        commits the main database inside it): if the body fails, no key is
+        destroyed and nothing is written to the ledger. Afterwards the store is
+        compacted, so the destroyed keys are not left in free pages or dead rows.
+        """
+        key_ids = [entry.data_key_id for entry in entries if entry.data_key_id]
+        self.save_pending()  # nothing of this thread may wait on the transaction below
+        with self.engine.begin() as connection:
+            if key_ids:
+                connection.execute(data_key_table.delete().where(data_key_table.c.id.in_(key_ids)))
+            connection.execute(ledger_table.insert(), [
+                {"client_number": entry.client_number, "data_key_id": entry.data_key_id,
+                 "erased_at": entry.erased_at, "request_id": entry.request_id,
+                 "suppressed": json.dumps(sorted(entry.suppressed))}
+                for entry in entries
+            ])
+            yield
+        cache = _cache()
+        for key_id in key_ids:
+            cache.pop(key_id, None)
+        self.compact()
+
+    def compact(self) -> None:
+        """Leave no destroyed key in the store's files: SQLite zeroes freed pages (secure delete), PostgreSQL rewrites the table."""
+        if self.is_sqlite:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM FULL data_key")
+
+    def ledger(self, since: datetime | None = None) -> list[LedgerEntry]:
+        """Erasures in the ledger, oldest first (those after ``since`` when given)."""
+        query = sa.select(ledger_table).order_by(ledger_table.c.id)
+        if since is not None:
+            query = query.where(ledger_table.c.erased_at > since)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [
+            LedgerEntry(row.client_number, row.data_key_id, row.erased_at, row.request_id,
+                        tuple(json.loads(row.suppressed)))
+            for row in rows
+        ]
+
+    def erased_key_ids(self) -> set[str]:
+        with self.engine.connect() as connection:
+            return set(connection.scalars(sa.select(ledger_table.c.data_key_id).where(ledger_table.c.data_key_id.is_not(None))))
+
+    # -- master key rotation ----------------------------------------------------------------
+    def rewrap(self, ring: KeyRing, batch_size: int = 1000, progress=lambda n: None) -> int:
+        """Re-wrap every data key not under ``ring``'s current master key; returns how many."""
+        rewrapped = 0
+        last = ""
+        while True:
+            with self.engine.connect() as connection:
+                rows = connection.execute(
+                    sa.select(data_key_table.c.id, data_key_table.c.wrapped)
+                    .where(data_key_table.c.id > last).order_by(data_key_table.c.id).limit(batch_size)
+                ).all()
+            if not rows:
+                return rewrapped
+            changes = [
+                {"key_id": row.id, "wrapped": _wrap(ring, row.id, _unwrap(ring, row.id, row.wrapped))}
+                for row in rows if master_key_of(row.wrapped) != ring.current_id
+            ]
+            if changes:
+                with self.engine.begin() as connection:
+                    connection.execute(
+                        data_key_table.update().where(data_key_table.c.id == sa.bindparam("key_id"))
+                        .values(wrapped=sa.bindparam("wrapped")),
+                        changes,
+                    )
+            rewrapped += len(changes)
+            progress(len(rows))
+            last = rows[-1].id
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _cache() -> OrderedDict:
+    """Unwrapped keys of this application context (a request, a command); none outside one."""
+    if has_app_context():
+        if "data_keys" not in g:
+            g.data_keys = OrderedDict()
+        return g.data_keys
+    return OrderedDict()
+
+
+_store: KeyStore | None = None
+
+
+def bind_key_store(store: KeyStore) -> None:
+    """Make ``store`` the process's key store (called by create_app)."""
+    global _store
+    if _store is not None and _store is not store:
+        _store.dispose()
+    _store = store
+
+
+def has_key_store() -> bool:
+    return _store is not None
+
+
+def key_store() -> KeyStore:
+    if _store is None:
+        raise RuntimeError("No key store is bound: create the app first.")
+    return _store

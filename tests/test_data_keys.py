@@ -1,0 +1,151 @@
+"""A data key per client, outside the database: erasure destroys it, and every old copy goes dark."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import inspect, select, text
+from sqlalchemy.engine import make_url
+
+from crm.privacy.crypto import DecryptionError, data_key_id_of, decrypt
+from tests.test_encryption_at_rest import database_bytes
+from tests.test_gdpr import REASON, dpo, full_card, rows_about  # noqa: F401  (dpo is a fixture)
+
+TOKEN = re.compile(rb"v([12]):([A-Za-z0-9_-]{1,32}):([A-Za-z0-9_=-]{20,})")
+
+
+def client_row(db_session, card):
+    from crm.clients.models import Client
+
+    return db_session(lambda s: s.get(Client, card))
+
+
+def sealed_values_of(app, card) -> dict[str, list[str]]:
+    """Every stored ciphertext of the client's rows and versions, by ``table.column`` context."""
+    from crm.extensions import db
+    from crm.gdpr.places import places
+    from crm.privacy.types import EncryptedString
+
+    found: dict[str, list[str]] = {}
+    with app.app_context():
+        for place in places():
+            for table in [t for t in (place.table, place.version_table) if t is not None]:
+                columns = [c for c in table.columns if isinstance(c.type, EncryptedString)]
+                if not columns:
+                    continue
+                raw = [text(f'"{c.name}"') for c in columns]
+                query = select(*raw).select_from(table).where(place.rows_of(table, card))
+                for row in db.session.execute(query):
+                    for column, value in zip(columns, row):
+                        if value is not None:
+                            found.setdefault(column.type.context, []).append(value)
+        db.session.remove()
+    return found
+
+
+def test_each_client_is_sealed_under_a_data_key_of_its_own_kept_outside_the_database(app, db_session, dpo):
+    from crm.extensions import db
+    from crm.privacy.keystore import key_store
+
+    client, _ = dpo
+    first, _ = full_card(app, db_session, client)
+    second, _ = full_card(app, db_session, client)
+    keys = {card: client_row(db_session, card).data_key_id for card in (first, second)}
+    assert all(keys.values()) and keys[first] != keys[second]
+    for card in (first, second):
+        sealed = sealed_values_of(app, card)
+        assert {"client.email", "client.pesel", "contact_person.email", "note.text"} <= sealed.keys()
+        assert {data_key_id_of(value) for values in sealed.values() for value in values} == {keys[card]}, \
+            "every value of every place and version of the client is under the client's own key"
+    assert key_store().existing(keys.values()) == set(keys.values())
+
+    with app.app_context():
+        tables = set(inspect(db.engine).get_table_names())
+        db.session.remove()
+    assert "data_key" not in tables and "erasure_ledger" not in tables
+    assert make_url(app.config["CRM_KEY_STORE_URL"]) != make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    raw = database_bytes(app)
+    with key_store().engine.connect() as connection:
+        wrapped = connection.execute(text("SELECT id, wrapped FROM data_key WHERE id IN (:a, :b)"),
+                                     {"a": keys[first], "b": keys[second]}).all()
+    assert len(wrapped) == 2 and not any(value.encode() in raw for _, value in wrapped), \
+        "the main database never holds a data key, wrapped or not"
+
+
+def test_after_an_erasure_no_old_copy_of_the_person_can_be_decrypted(app, db_session, dpo):
+    from crm.gdpr.erasure import erase
+    from crm.privacy.keystore import UnknownDataKey, key_store
+
+    client, _ = dpo
+    card, _ = full_card(app, db_session, client)
+    neighbour, _ = full_card(app, db_session, client)
+    data_key_id = client_row(db_session, card).data_key_id
+    copy = database_bytes(app)  # a backup, a dump, a replica: the raw database taken before the erasure
+    old = [match for match in TOKEN.finditer(copy) if match.group(2).decode() == data_key_id]
+    stored = [value for values in sealed_values_of(app, card).values() for value in values]
+    assert len(stored) > 15 and all(value.encode() in copy for value in stored), "the copy holds every value and version"
+
+    db_session(lambda s: erase(s, card, reason=REASON))
+    assert rows_about(db_session, card) == {}
+    assert key_store().existing([data_key_id]) == set()
+
+    with app.app_context():
+        for match in old:
+            with pytest.raises(DecryptionError):
+                decrypt(match.group(0).decode(), "client.email")
+        with pytest.raises(UnknownDataKey):
+            key_store().key(data_key_id)
+    # the neighbour, in the same copy, still reads: only the erased person went dark
+    neighbours = sealed_values_of(app, neighbour)
+    with app.app_context():
+        assert decrypt(neighbours["client.email"][0], "client.email").endswith("@erase.pl")
+
+    if key_store().is_sqlite:
+        with open(make_url(app.config["CRM_KEY_STORE_URL"]).database, "rb") as handle:
+            store_file = handle.read()
+        assert data_key_id.encode() in store_file, "the ledger names the destroyed key"
+        with key_store().engine.connect() as connection:
+            assert connection.scalar(text("SELECT count(*) FROM data_key WHERE id = :id"), {"id": data_key_id}) == 0
+
+
+def test_an_erasure_that_fails_destroys_no_key_and_writes_no_ledger_entry(app, db_session, dpo, monkeypatch):
+    import crm.gdpr.erasure as erasure
+    from crm.privacy.keystore import key_store
+
+    client, _ = dpo
+    card, _ = full_card(app, db_session, client)
+    data_key_id = client_row(db_session, card).data_key_id
+    ledger_before = len(key_store().ledger())
+    before = rows_about(db_session, card)
+    original = erasure._erase_place
+
+    def failing(session, place, client_id):
+        if place.subject_column == "id":
+            raise RuntimeError("the disk is full")
+        original(session, place, client_id)
+
+    monkeypatch.setattr(erasure, "_erase_place", failing)
+    with pytest.raises(RuntimeError):
+        db_session(lambda s: erasure.erase(s, card, reason=REASON))
+    assert rows_about(db_session, card) == before
+    assert key_store().existing([data_key_id]) == {data_key_id}
+    assert len(key_store().ledger()) == ledger_before
+    with app.app_context():
+        email = sealed_values_of(app, card)["client.email"][0]
+        assert decrypt(email, "client.email").endswith("@erase.pl")
+
+
+def test_the_ledger_records_each_erasure_without_personal_data(app, db_session, dpo):
+    from crm.gdpr.erasure import erase
+    from crm.privacy.keystore import key_store
+
+    client, _ = dpo
+    card, data = full_card(app, db_session, client)
+    row = client_row(db_session, card)
+    data_key_id, email_bidx = row.data_key_id, row.email_bidx
+    db_session(lambda s: erase(s, card, reason=REASON))
+    entry = key_store().ledger()[-1]
+    assert (entry.client_number, entry.data_key_id) == (card, data_key_id)
+    assert email_bidx in entry.suppressed
+    assert data["email"] not in repr(entry) and data["last_name"] not in repr(entry)
