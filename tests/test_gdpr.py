@@ -256,7 +256,13 @@ def test_erasure_previews_then_removes_the_person_from_every_place_and_the_raw_d
     assert (kept.client_id, kept.outcome, kept.status) == (None, None, "completed")
     event = db_session(lambda s: s.scalars(select(GdprEvent).where(GdprEvent.kind == "erasure", GdprEvent.client_number == card)).one())
     assert event.request_id == request_id and json.loads(event.counts)["note"] == {"rows": 1, "versions": 1}
-    assert db_session(lambda s: s.scalar(select(func.count()).select_from(Suppression).where(Suppression.event_id == event.id))) == 1
+    # email, phone and PESEL: three values, three hashes (none of them the card's blind indexes)
+    digests = db_session(lambda s: set(s.scalars(select(Suppression.digest).where(Suppression.event_id == event.id))))
+    from crm.gdpr.suppression import digests_of
+    from crm.privacy.crypto import blind_index
+
+    assert digests == digests_of({"email": data["email"], "phone": data["phone"], "pesel": data["pesel"]}) and len(digests) == 3
+    assert blind_index(data["email"], "email", "email") not in digests, "the list has a key of its own"
 
     raw = database_bytes(app)
     values = [data["email"], data["last_name"], data["pesel"], "Rozmowa o reklamacji", "kamil@erase.pl"]
@@ -331,6 +337,9 @@ def test_an_erased_persons_email_cannot_come_back_unnoticed(app, db_session, dpo
     assert find_client(db_session, company_name=again["company_name"]) is None
     add_client(admin, {**again, "confirm_new_legal_basis": "y"})
     assert find_client(db_session, company_name=again["company_name"]) is not None
+    same_person = person_form(pesel=data["pesel"])
+    assert "została usunięta na swoje żądanie" in add_client(admin, same_person).text
+    assert find_client(db_session, last_name=same_person["last_name"]) is None
 
     api = app.test_client()
     headers = token_for(api, make_user(BACK_OFFICE))

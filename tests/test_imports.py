@@ -14,6 +14,7 @@ from crm.security.roles import AUDITOR, BACK_OFFICE
 from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, same_database_env, unique, unique_nip
 from tests.test_attributes import archive, define
 from tests.test_cli import run_flask
+from tests.test_clients_forms import edit_form_data
 
 TOKEN = re.compile(r'action="/import/([\w-]+)/"')
 
@@ -146,32 +147,39 @@ def test_a_file_of_several_batches_is_written_whole_or_not_at_all(app, db_sessio
     assert written == rows and len(transactions) == 1, "the whole file is one step of the history"
 
 
-def test_an_erased_persons_email_or_phone_is_not_imported_back_unnoticed(app, db_session):
-    """Rows naming an erased person (her email in another case, her phone in another spacing) are refused
-    until the importer ticks a new legal basis; the rest of the file is unaffected."""
+def test_an_erased_persons_email_phone_or_pesel_is_not_imported_back_unnoticed(app, db_session):
+    """Rows naming an erased person (the email she had before the last change, her current one in another
+    case, her phone in another spacing, her PESEL) are refused until the importer ticks a new legal basis;
+    the rest of the file is unaffected."""
     from crm.gdpr.erasure import erase
     from tests.test_gdpr import REASON, full_card
 
     card, data = full_card(app, db_session)
+    client, _ = signed_in(app)
+    current = f"{unique('nowy')}@erase.pl"
+    page = client.get(f"/clientmodelview/edit/{card}")
+    client.post(f"/clientmodelview/edit/{card}", data={**edit_form_data(page.text), "email": current, "csrf_token": csrf_token(page.text)})
     db_session(lambda s: erase(s, card, reason=REASON))
     prefix = unique("Powrót ")
     phone = data["phone"].replace("+48 ", "").replace(" ", "")
-    client, _ = signed_in(app)
+    surname = unique("Nowak")
     file = csv_bytes([
-        ["Nazwa firmy", "E-mail", "Telefon"],
-        [f"{prefix}Mail", data["email"].upper(), ""],
-        [f"{prefix}Telefon", "", f"{phone[:3]}-{phone[3:6]}-{phone[6:]}"],
-        [f"{prefix}Inna", f"{unique('inna')}@firma.pl", ""],
+        ["Nazwa firmy", "E-mail", "Telefon", "Imię", "Nazwisko", "PESEL"],
+        [f"{prefix}Mail", current.upper(), "", "", "", ""],
+        [f"{prefix}Dawny", data["email"], "", "", "", ""],
+        [f"{prefix}Telefon", "", f"{phone[:3]}-{phone[3:6]}-{phone[6:]}", "", "", ""],
+        ["", "", "", "Anna", surname, data["pesel"]],
+        [f"{prefix}Inna", f"{unique('inna')}@firma.pl", "", "", "", ""],
     ])
     token, fields = mapping_form(client, upload(client, file))
     dry = client.post(f"/import/{token}/", data={**fields, "action": "check"})
     errors = dict(re.findall(r"<tr><td>(\d+)</td><td>([^<]+)</td></tr>", dry.text))
-    assert set(errors) == {"2", "3"} and all("usunięta na swoje żądanie" in error for error in errors.values())
+    assert set(errors) == {"2", "3", "4", "5"} and all("usunięta na swoje żądanie" in error for error in errors.values())
     refused = client.post(f"/import/{token}/", data={**fields, "action": "import"})
     assert refused.status_code == 422 and clients_named(db_session, prefix) == []
     done = client.post(f"/import/{token}/", data={**fields, "action": "import", "confirm_new_basis": "y"}, follow_redirects=True)
-    assert "Zaimportowano klientów: 3" in done.text
-    assert clients_named(db_session, prefix) == [f"{prefix}Inna", f"{prefix}Mail", f"{prefix}Telefon"]
+    assert "Zaimportowano klientów: 5" in done.text
+    assert clients_named(db_session, prefix) == [f"{prefix}Dawny", f"{prefix}Inna", f"{prefix}Mail", f"{prefix}Telefon"]
 
 
 def test_bad_rows_are_listed_and_stop_the_file_unless_skipped(app, db_session, sector):

@@ -67,21 +67,24 @@ def check_deletable(client: Client) -> None:
 
 def _check_allowed(client: Client, confirmed_new_basis: bool) -> None:
     from crm.extensions import db
-    from crm.gdpr.erasure import is_suppressed
     from crm.gdpr.service import SUPPRESSED_MESSAGE, SuppressedError, ensure_not_restricted
+    from crm.gdpr.suppression import is_suppressed
 
     if client.id is not None:
         ensure_not_restricted(db.session, client.id)
-    if not confirmed_new_basis and _contact_changed(client):
-        if is_suppressed(db.session, client.email_bidx, client.phone_bidx):
-            raise SuppressedError(str(SUPPRESSED_MESSAGE))
+    if not confirmed_new_basis and is_suppressed(db.session, _changed_identifiers(client)):
+        raise SuppressedError(str(SUPPRESSED_MESSAGE))
 
 
-def _contact_changed(client: Client) -> bool:
+def _changed_identifiers(client: Client) -> dict[str, str | None]:
+    """The card's email, phone, NIP and PESEL that are new or changed (those an erasure suppresses)."""
+    from crm.gdpr.suppression import SUPPRESSED_COLUMNS
+
     state = inspect(client)
-    if client.id is None:
-        return bool(client.email or client.phone)
-    return state.attrs.email.history.has_changes() or state.attrs.phone.history.has_changes()
+    return {
+        column: getattr(client, column) for column in SUPPRESSED_COLUMNS
+        if client.id is None or getattr(state.attrs, column).history.has_changes()
+    }
 
 
 def card_name(client: Client) -> str:

@@ -113,7 +113,7 @@ def _client_form_fields():
         "confirm_new_legal_basis": BooleanField(
             _l("New legal basis confirmed"),
             description=_l(
-                "Tick only when Kartoteka warns that a person with this email or phone was erased, and you have a "
+                "Tick only when Kartoteka warns that a person with this email, phone, NIP or PESEL was erased, and you have a "
                 "new legal basis to process their data."
             ),
         ),

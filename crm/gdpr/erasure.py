@@ -3,7 +3,8 @@
 One transaction: rows deleted or anonymised place by place with SQL statements
 (so Continuum records no new version of what is being erased), Continuum
 transactions left with no version removed, a record of the erasure without
-personal data, and a suppression entry. The client's data key is destroyed in
+personal data, and the suppression list's entries (every email, phone, NIP and
+PESEL the card ever held). The client's data key is destroyed in
 the key store's transaction around it, and the erasure written to the key
 store's ledger: anything failing rolls both back. Once the key is gone, every
 copy of the client's ciphertext elsewhere (dead rows, WAL, backups) is unreadable.
@@ -15,12 +16,13 @@ import json
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, exists, or_, select, union, update
+from sqlalchemy import delete, exists, select, union, update
 from sqlalchemy_continuum import versioning_manager
 
 from crm.clients.models import Client
 from crm.gdpr.choices import ANSWERED_BY_ERASURE
-from crm.gdpr.models import GdprEvent, Suppression
+from crm.gdpr import suppression
+from crm.gdpr.models import GdprEvent
 from crm.gdpr.places import counts, place_labels, places
 from crm.gdpr.service import check_grounds, fulfil
 from crm.privacy.keystore import LedgerEntry, key_store
@@ -125,10 +127,10 @@ def erase(
     except ValueError as error:
         raise ErasureError(error, status=getattr(error, "status", 400)) from None
     held = counts(session, client_id)
-    hashes = (client.email_bidx, client.phone_bidx)
+    digests = suppression.digests_held_by(session, client)
     ledger = LedgerEntry(
         client_number=client_id, data_key_id=client.data_key_id, erased_at=utcnow(), request_id=request_id,
-        suppressed=tuple(digest for digest in hashes if digest),
+        suppressed=tuple(sorted(digests)),
     )
     try:
         # the key store's transaction spans the main one: the data key is destroyed if and only if the rows go
@@ -149,28 +151,10 @@ def erase(
             )
             session.add(event)
             session.flush()
-            if any(hashes):
-                session.add(Suppression(email_bidx=hashes[0], phone_bidx=hashes[1], event_id=event.id))
+            suppression.add(session, digests, event.id)
             session.commit()
     except Exception:
         session.rollback()
         raise
     return event
 
-
-def is_suppressed(session, email_bidx: str | None, phone_bidx: str | None) -> bool:
-    """Whether an erased person had this email or phone (compared by keyed hash)."""
-    conditions = []
-    if email_bidx:
-        conditions.append(Suppression.email_bidx == email_bidx)
-    if phone_bidx:
-        conditions.append(Suppression.phone_bidx == phone_bidx)
-    if not conditions:
-        return False
-    return session.scalar(select(Suppression.id).where(or_(*conditions)).limit(1)) is not None
-
-
-def suppressed_hashes(session) -> set[str]:
-    """Every keyed hash on the suppression list (email and phone alike), for checking many rows at once."""
-    rows = session.execute(select(Suppression.email_bidx, Suppression.phone_bidx))
-    return {digest for pair in rows for digest in pair if digest}

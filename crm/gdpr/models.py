@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Column, Date, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, Column, Date, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import backref, relationship
 
 import crm.versioning  # noqa: F401  (make_versioned before any versioned model)
@@ -176,21 +176,26 @@ class GdprEvent(Model):
 
 
 class Suppression(Model):
-    """Keyed hashes of an erased person's email and phone, so that they are not brought back unnoticed."""
+    """A keyed hash of a value an erased person had, so that it is not brought back unnoticed.
+
+    See :mod:`crm.gdpr.suppression`: one row a value (email, phone, NIP, PESEL), the
+    hash under the suppression list's own key.
+    """
 
     __tablename__ = "suppression"
 
     id = Column(Integer, primary_key=True)
-    email_bidx = Column(String(32), index=True)
-    phone_bidx = Column(String(32), index=True)
+    digest = Column(String(32), nullable=False, index=True)
+    #: an entry from before: the blind index of an email or phone, not the list's own hash
+    under_index_key = Column(Boolean, nullable=False, default=False)
     created_at = Column(DateTime, nullable=False, default=utcnow)
     event_id = Column(Integer, ForeignKey("gdpr_event.id", ondelete="SET NULL"))
 
     __personal_data__ = PersonalData(
-        description=_l("Suppression list: keyed hashes of erased persons' email and phone"),
+        description=_l("Suppression list: keyed hashes of erased persons' email, phone, NIP and PESEL"),
         subject=None,
         erasure=Erasure.DELETE,
-        columns={"email_bidx": Personal(CONTACT, encrypted=False), "phone_bidx": Personal(CONTACT, encrypted=False)},
+        columns={"digest": Personal(CONTACT, encrypted=False)},
     )
 
 

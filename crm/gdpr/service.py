@@ -26,7 +26,7 @@ NO_BASIS_MESSAGE = _l(
 EXTENSION_TOO_LONG_MESSAGE = _l("A deadline can be extended by at most two further months (Art. 12(3)).")
 EXTENSION_REASON_MESSAGE = _l("Give the reason for extending the deadline; the person must be told it.")
 SUPPRESSED_MESSAGE = _l(
-    "A person with this email or phone was erased at their request. Save only with a new legal basis: tick "
+    "A person with this email, phone, NIP or PESEL was erased at their request. Save only with a new legal basis: tick "
     "the confirmation to do so."
 )
 
@@ -165,7 +165,7 @@ def active_restriction(session, client_id: int | None, today: date | None = None
 
 
 class SuppressedError(ValueError):
-    """The email or phone of a person erased at their request: a conflict with that erasure, 409 through the API."""
+    """The email, phone, NIP or PESEL of a person erased at their request: a conflict with that erasure, 409 through the API."""
 
     status = 409
     #: the form's tick that confirms a new legal basis

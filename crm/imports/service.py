@@ -25,8 +25,7 @@ from crm.clients import duplicates
 from crm.clients.labels import CLIENT_LABELS
 from crm.clients.models import Client
 from crm.clients.validation import client_errors, normalized_client_values
-from crm.gdpr.erasure import suppressed_hashes
-from crm.privacy.crypto import blind_index
+from crm.gdpr.suppression import SuppressionList
 from crm.timeutil import utcnow
 from crm.versioning import current_remote_addr
 
@@ -40,7 +39,9 @@ ATTRIBUTE_PREFIX = "attr:"
 BATCH = 500
 
 ROWS_REFUSED_MESSAGE = _l("%(count)d rows have errors, so nothing was imported. Correct them, or choose to skip bad rows.")
-SUPPRESSED_ROW_MESSAGE = _l("A person with this email or phone was erased at their request (tick the new legal basis to import).")
+SUPPRESSED_ROW_MESSAGE = _l(
+    "A person with this email, phone, NIP or PESEL was erased at their request (tick the new legal basis to import)."
+)
 NOTHING_MAPPED_MESSAGE = _l("Map at least one column to a field of the card.")
 MAPPED_TWICE_MESSAGE = _l("Two columns are mapped to “%(field)s”.")
 KIND_VALUES = {"company": "company", "firma": "company", "person": "person", "osoba": "person"}
@@ -136,7 +137,7 @@ def check_rows(
     }
     mapped = set(attribute_columns.values())
     # the suppression list is short: one read instead of a query per row
-    suppressed = suppressed_hashes(session) if not confirmed_new_basis else set()
+    suppressed = SuppressionList(session) if not confirmed_new_basis else None
     checks = []
     for number, row in enumerate(rows, start=2):
         values = _client_values(row, mapping)
@@ -152,11 +153,8 @@ def check_rows(
         for definition in definitions:
             if definition.required and definition not in mapped:
                 errors.append(f"{definition.label}: {_l('This value is required.')}")
-        if not confirmed_new_basis and (values.get("email") or values.get("phone")):
-            email = blind_index(values["email"], "email", "email") if values.get("email") else None
-            phone = blind_index(values["phone"], "phone", "phone") if values.get("phone") else None
-            if (email and email in suppressed) or (phone and phone in suppressed):
-                errors.append(str(SUPPRESSED_ROW_MESSAGE))
+        if suppressed is not None and suppressed.holds(values):
+            errors.append(str(SUPPRESSED_ROW_MESSAGE))
         checks.append(RowCheck(number, values, parsed, [str(error) for error in errors]))
     if not confirmed_duplicates:
         _add_duplicate_errors(session, checks)

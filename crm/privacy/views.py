@@ -45,8 +45,7 @@ UNSHOWN_FIELDS = {
     "email": _l("Email"),
     "secret": _l("Value of a personal attribute"),
     "secret_bidx": _l("Keyed hash of a personal attribute's value (exact search)"),
-    "email_bidx": _l("Keyed hash of the email"),
-    "phone_bidx": _l("Keyed hash of the phone number"),
+    "digest": _l("Keyed hash of an erased person's email, phone, NIP or PESEL"),
     "remote_addr": _l("IP address the change came from"),
 }
 
