@@ -54,6 +54,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     translate_marshmallow()
     _init_extensions(app)
+    from crm.backup import init_restore_guard
     from crm.cli import crm_cli
     from crm.errors import register_error_handlers
     from crm.guards import init_guards
@@ -62,6 +63,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     register_error_handlers(app)
     init_guards(app)
+    init_restore_guard(app)
     app.add_template_filter(shown_time, "when")
     app.add_template_filter(shortened, "shortened")
     app.jinja_env.globals["date_picker_language"] = date_picker_language

@@ -241,6 +241,65 @@ def erase_command(client_id, yes, request_id, reason):
     click.echo(_("Client %(id)d was erased; erasure record no. %(event)d.", id=client_id, event=event.id))
 
 
+@crm_cli.command("backup")
+@click.option("--out", "folder", type=click.Path(file_okay=False), help="Folder for the database backup [instance/backups].")
+@click.option("--key-store-out", "key_folder", type=click.Path(file_okay=False),
+              help="Folder for the key store's backup, kept apart from the database's [instance/backups/key-store].")
+def backup_command(folder, key_folder):
+    """Back up the database (consistent: SQLite online backup, pg_dump) and, separately, the key store."""
+    from pathlib import Path
+
+    from crm.backup import BackupError, copy_database
+
+    instance = current_app.instance_path
+    folder = Path(folder or os.path.join(instance, "backups"))
+    key_folder = Path(key_folder or os.path.join(instance, "backups", "key-store"))
+    try:
+        database = copy_database(current_app.config["SQLALCHEMY_DATABASE_URI"], folder, instance)
+        keys = copy_database(current_app.config["CRM_KEY_STORE_URL"], key_folder, instance)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(_("Database backup: %(file)s", file=database))
+    click.echo(_("Key store backup: %(file)s", file=keys))
+    click.echo(_("Keep the key store's backups no longer than %(days)d days: after that, no copy of an erased person can be read.",
+                 days=current_app.config["CRM_ERASURE_DEADLINE_DAYS"]))
+
+
+@crm_cli.command("restore")
+@click.argument("backup", type=click.Path(dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+def restore_command(backup, yes):
+    """Put a database backup back (stop the app first), then erase again everyone erased since it was taken."""
+    from pathlib import Path
+
+    from crm.backup import BackupError, put_back
+
+    if not yes and not click.confirm(_("Replace everything in the database with %(file)s?", file=backup)):
+        raise click.ClickException(_("Nothing was restored."))
+    db.session.remove()
+    db.engine.dispose()
+    try:
+        put_back(current_app.config["SQLALCHEMY_DATABASE_URI"], Path(backup), current_app.instance_path)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(_("The database was restored from %(file)s.", file=backup))
+    _reapply_erasures()
+
+
+@crm_cli.command("reapply-erasures")
+def reapply_erasures_command():
+    """Erase again everyone the key store's ledger names that this database still holds (after a restore)."""
+    _reapply_erasures()
+
+
+def _reapply_erasures() -> None:
+    from crm.gdpr.erasure import reapply_ledger
+
+    done = reapply_ledger(db.session)
+    click.echo(_("Erased again, as the erasure ledger records: %(count)d clients; suppression list entries put back: %(entries)d.",
+                 count=len(done.clients), entries=done.suppressed))
+
+
 @crm_cli.command("retention")
 @click.option("--apply", "apply_rule", is_flag=True, help="Erase the candidates (otherwise they are only listed).")
 @click.option("--years", type=click.IntRange(1, 100), help="Years without activity [CRM_RETENTION_INACTIVE_YEARS].")

@@ -20,6 +20,7 @@ from crm.privacy.keys import parse_keys
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FLASK = [sys.executable, "-m", "flask", "--app", "app"]
 
+
 def run_flask(args, env_overrides, input_text=None):
     env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "SECRET_KEY", "FLASK_DEBUG"}}
     env.update(env_overrides)
@@ -33,6 +34,7 @@ def run_flask(args, env_overrides, input_text=None):
         timeout=300,
     )
 
+
 @pytest.fixture()
 def fresh_env(databases, tmp_path):
     """Settings of a production-like process on an empty database."""
@@ -43,6 +45,7 @@ def fresh_env(databases, tmp_path):
         "INSTANCE_PATH": str(tmp_path / "instance"),
     }
 
+
 def count(url, sql):
     engine = create_engine(url)
     try:
@@ -50,6 +53,7 @@ def count(url, sql):
             return connection.execute(text(sql)).scalar()
     finally:
         engine.dispose()
+
 
 def test_init_creates_schema_roles_and_prints_generated_admin_password_once(fresh_env):
     first = run_flask(["crm", "init"], fresh_env)
@@ -66,6 +70,7 @@ def test_init_creates_schema_roles_and_prints_generated_admin_password_once(fres
     assert roles == 6  # five built-in roles and Public
     assert count(fresh_env["DATABASE_URL"], "SELECT count(*) FROM ab_user") == 1
 
+
 def test_init_takes_admin_password_from_environment_or_file(fresh_env, tmp_path):
     password_file = tmp_path / "admin-password"
     password_file.write_text("Pl1k-z-Hasłem-Długim\n", encoding="utf-8")  # passes the policy
@@ -74,11 +79,13 @@ def test_init_takes_admin_password_from_environment_or_file(fresh_env, tmp_path)
     assert "Pl1k-z-Hasłem-Długim" not in result.stdout
     assert "z hasłem" not in result.stdout
 
+
 def test_init_refuses_a_short_admin_password(fresh_env):
     result = run_flask(["crm", "init"], {**fresh_env, "CRM_ADMIN_PASSWORD": "abc"})
     assert result.returncode != 0
     assert "Użyj co najmniej 12 znaków." in result.stderr
     assert count(fresh_env["DATABASE_URL"], "SELECT count(*) FROM ab_user") == 0
+
 
 def test_app_refuses_to_start_outside_debug_without_a_secret(fresh_env):
     env = {key: value for key, value in fresh_env.items() if key != "SECRET_KEY"}
@@ -87,11 +94,13 @@ def test_app_refuses_to_start_outside_debug_without_a_secret(fresh_env):
     assert "Set SECRET_KEY" in result.stderr
     assert "Traceback" not in result.stderr or "ConfigurationError" in result.stderr
 
+
 def test_app_refuses_to_start_outside_debug_without_encryption_keys(fresh_env):
     env = {key: value for key, value in fresh_env.items() if key != "CRM_ENCRYPTION_KEYS"}
     result = run_flask(["crm", "init"], env)
     assert result.returncode != 0
     assert "without encryption keys" in result.stderr and "CRM_ENCRYPTION_KEYS" in result.stderr
+
 
 def test_demo_writes_valid_polish_clients_with_versions(fresh_env):
     assert run_flask(["crm", "init"], fresh_env).returncode == 0

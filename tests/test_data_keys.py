@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import make_url
 
+from crm.backup import put_back
 from crm.gdpr.suppression import digests_of
 from crm.privacy.crypto import DecryptionError, data_key_id_of, decrypt
+from tests.test_cli import PROJECT_ROOT, count, fresh_env, run_flask  # noqa: F401  (fresh_env is a fixture)
 from tests.test_encryption_at_rest import database_bytes
 from tests.test_gdpr import REASON, dpo, full_card, rows_about  # noqa: F401  (dpo is a fixture)
 
@@ -149,3 +155,59 @@ def test_the_ledger_records_each_erasure_without_personal_data(app, db_session, 
     assert (entry.client_number, entry.data_key_id) == (card, data_key_id)
     assert set(entry.suppressed) == digests_of({"email": data["email"], "phone": data["phone"], "pesel": data["pesel"]})
     assert data["email"] not in repr(entry) and data["last_name"] not in repr(entry)
+
+
+SERVE_ONE_PAGE = (
+    "from crm import create_app\n"
+    "app = create_app()\n"
+    "page = app.test_client().get('/login/', base_url='https://localhost')\n"
+    "print(page.status_code)\n"
+    "print(page.get_data(as_text=True))\n"
+)
+
+
+def serve_one_page(env) -> tuple[int, str]:
+    result = subprocess.run([sys.executable, "-c", SERVE_ONE_PAGE], env={**os.environ, **env}, capture_output=True,
+                            text=True, timeout=120, cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr
+    status, _, page = result.stdout.partition("\n")
+    return int(status), page
+
+
+def test_a_restored_backup_does_not_bring_an_erased_person_back(fresh_env, tmp_path):
+    assert run_flask(["crm", "init"], fresh_env).returncode == 0
+    assert run_flask(["crm", "demo", "--clients", "6"], fresh_env).returncode == 0
+    url = fresh_env["DATABASE_URL"]
+    made = run_flask(["crm", "backup", "--out", str(tmp_path / "db"), "--key-store-out", str(tmp_path / "keys")], fresh_env)
+    assert made.returncode == 0, made.stderr
+    backup = re.search(r"Kopia bazy danych: (\S+)", made.stdout).group(1)
+    assert re.search(r"Kopia magazynu kluczy: (\S+)", made.stdout).group(1).startswith(str(tmp_path / "keys"))
+    assert "nie dłużej niż 30 dni" in made.stdout
+
+    erased = run_flask(["crm", "erase", "2", "--yes", "--reason", "Porządki w bazie: karta testowa"], fresh_env)
+    assert erased.returncode == 0, erased.stderr
+    suppressed_after_erasure = count(url, "SELECT count(*) FROM suppression")
+    assert count(url, "SELECT count(*) FROM client WHERE id = 2") == 0 and suppressed_after_erasure > 0
+
+    # the backup put back by hand, without re-applying the ledger: the app refuses to serve it
+    put_back(url, Path(backup), fresh_env["INSTANCE_PATH"])
+    assert count(url, "SELECT count(*) FROM client WHERE id = 2") == 1
+    status, page = serve_one_page(fresh_env)
+    assert status == 503 and "flask crm reapply-erasures" in page and "usunięte" in page
+
+    done = run_flask(["crm", "reapply-erasures"], fresh_env)
+    assert done.returncode == 0, done.stderr
+    assert "Ponownie usunięto zgodnie z rejestrem usunięć klientów: 1" in done.stdout
+    for table in ("client", "client_version", "note", "contact_person"):
+        column = "id" if table.startswith("client") else "client_id"
+        assert count(url, f"SELECT count(*) FROM {table} WHERE {column} = 2") == 0, table
+    assert count(url, "SELECT count(*) FROM suppression") == suppressed_after_erasure, "the suppression entries are back"
+    assert count(url, "SELECT count(*) FROM gdpr_event WHERE kind = 'erasure' AND client_number = 2") == 1
+    assert count(url, "SELECT count(*) FROM client") == 5
+    assert serve_one_page(fresh_env)[0] == 200
+
+    # the restore command does both at once
+    again = run_flask(["crm", "restore", backup, "--yes"], fresh_env)
+    assert again.returncode == 0, again.stderr
+    assert "klientów: 1" in again.stdout and count(url, "SELECT count(*) FROM client WHERE id = 2") == 0
+    assert serve_one_page(fresh_env)[0] == 200

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, exists, select, union, update
-from sqlalchemy_continuum import versioning_manager
+from sqlalchemy_continuum import version_class, versioning_manager
 
 from crm.clients.models import Client
-from crm.gdpr.choices import ANSWERED_BY_ERASURE
 from crm.gdpr import suppression
-from crm.gdpr.models import GdprEvent
+from crm.gdpr.choices import ANSWERED_BY_ERASURE
+from crm.gdpr.models import DataSubjectRequest, GdprEvent
 from crm.gdpr.places import counts, place_labels, places
 from crm.gdpr.service import check_grounds, fulfil
 from crm.privacy.keystore import LedgerEntry, key_store
@@ -31,6 +31,7 @@ from crm.timeutil import utcnow
 
 NO_SUCH_CLIENT_MESSAGE = _l("There is no such client; it may have been erased already.")
 CONFIRMATION_MESSAGE = _l("Type the client's number exactly as shown to confirm the erasure. Nothing was erased.")
+REAPPLIED_REASON = _l("Erased again after a database backup older than the erasure was restored.")
 API_CONFIRMATION_MESSAGE = _l('Confirm the erasure with "confirm": true in the body. Nothing was erased.')
 
 
@@ -110,6 +111,20 @@ def _erase_place(session, place, client_id: int) -> None:
             session.execute(update(table).where(place.rows_of(table, client_id)).values(emptied))
 
 
+def _empty_places(session, client_id: int, held: dict) -> dict:
+    """Delete or anonymise every place and the change records left empty; returns what went, for the record."""
+    touched = _touched_transactions(session, client_id)
+    for place in places():
+        _erase_place(session, place, client_id)
+    empty = _transactions_left_empty(session, touched)
+    if empty:
+        transaction = versioning_manager.transaction_cls.__table__
+        session.execute(delete(transaction).where(transaction.c.id.in_(empty)))
+    record = {table: {"rows": live, "versions": versions} for table, (live, versions) in held.items()}
+    record["transactions"] = {"rows": len(empty), "versions": 0}
+    return record
+
+
 def erase(
     session, client_id: int, actor=None, request_id: int | None = None, reason: str | None = None,
     kind: str = "erasure",
@@ -135,16 +150,8 @@ def erase(
     try:
         # the key store's transaction spans the main one: the data key is destroyed if and only if the rows go
         with key_store().destroying([ledger]):
-            touched = _touched_transactions(session, client_id)
             fulfil(session, request_id, ANSWERED_BY_ERASURE)
-            for place in places():
-                _erase_place(session, place, client_id)
-            empty = _transactions_left_empty(session, touched)
-            if empty:
-                transaction = versioning_manager.transaction_cls.__table__
-                session.execute(delete(transaction).where(transaction.c.id.in_(empty)))
-            record = {table: {"rows": live, "versions": versions} for table, (live, versions) in held.items()}
-            record["transactions"] = {"rows": len(empty), "versions": 0}
+            record = _empty_places(session, client_id, held)
             event = GdprEvent(
                 kind=kind, user_id=getattr(actor, "id", None), client_number=client_id, request_id=request_id,
                 reason=reason, counts=json.dumps(record, sort_keys=True),
@@ -158,3 +165,58 @@ def erase(
         raise
     return event
 
+
+
+@dataclass(frozen=True)
+class Reapplied:
+    """What re-applying the ledger to a restored database did."""
+
+    clients: list[int]
+    suppressed: int
+
+
+def erased_but_held(session) -> dict[int, str]:
+    """Clients (number -> data key id) this database holds although the key store's ledger says they were erased.
+
+    A card deleted before its erasure is found through its versions.
+    """
+    erased = key_store().erased_key_ids()
+    if not erased:
+        return {}
+    versions = version_class(Client)
+    held: dict[int, str] = {}
+    wanted = sorted(erased)
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        for model in (Client, versions):
+            held.update(session.execute(select(model.id, model.data_key_id).where(model.data_key_id.in_(chunk))).all())
+    return held
+
+
+def reapply_ledger(session) -> Reapplied:
+    """Erase again everyone the ledger names that a restored database brought back, and restore their suppression.
+
+    Run on a database put back from a backup older than some erasures, before it
+    is served. Nothing is decrypted (the data keys are gone): the rows are found
+    by the client's number and deleted; each gets an erasure record.
+    """
+    entries = {entry.data_key_id: entry for entry in key_store().ledger() if entry.data_key_id}
+    clients = erased_but_held(session)
+    try:
+        for client_id, data_key_id in sorted(clients.items()):
+            record = _empty_places(session, client_id, counts(session, client_id))
+            request_id = entries[data_key_id].request_id
+            if request_id is not None and session.get(DataSubjectRequest, request_id) is None:
+                request_id = None
+            fulfil(session, request_id, ANSWERED_BY_ERASURE)
+            session.add(GdprEvent(
+                kind="erasure", client_number=client_id, request_id=request_id, reason=str(REAPPLIED_REASON),
+                counts=json.dumps(record, sort_keys=True),
+            ))
+        digests = {digest for entry in entries.values() for digest in entry.suppressed}
+        added = suppression.add(session, digests, None)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return Reapplied(sorted(clients), added)
