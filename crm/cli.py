@@ -300,6 +300,14 @@ def _reapply_erasures() -> None:
                  count=len(done.clients), entries=done.suppressed))
 
 
+@crm_cli.command("purge-uploads")
+def purge_uploads_command():
+    """Forget import uploads older than a day (their keys first); the app also does it hourly."""
+    from crm.imports.uploads import purge_expired
+
+    click.echo(_("Expired uploads forgotten: %(count)d.", count=purge_expired(current_app.instance_path)))
+
+
 @crm_cli.command("retention")
 @click.option("--apply", "apply_rule", is_flag=True, help="Erase the candidates (otherwise they are only listed).")
 @click.option("--years", type=click.IntRange(1, 100), help="Years without activity [CRM_RETENTION_INACTIVE_YEARS].")

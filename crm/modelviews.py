@@ -880,6 +880,9 @@ class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
             for parameter in operation.get("parameters", []):
                 if parameter.get("name") == "q":
                     parameter["content"]["application/json"]["schema"] = {"$ref": f"#/components/schemas/{name}.q.{kind}"}
+        searching = paths.get(base + "_search", {}).get("post")
+        if searching is not None:
+            searching["requestBody"]["content"]["application/json"]["schema"] = {"$ref": f"#/components/schemas/{name}.q.list"}
         for kind, schema in self.query_schemas().items():
             document["components"]["schemas"][f"{name}.q.{kind}"] = schema
 
@@ -893,6 +896,47 @@ class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
         ):
             return self.response(403, message=str(SEARCH_NOT_ALLOWED_MESSAGE))
         return self._query_refused("list", arguments) or super().get_list_headless(**kwargs)
+
+    @expose("/_search", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("get")
+    def search(self):
+        """The list, with its argument in the body: no personal value needs to be put in an address.
+        ---
+        post:
+          description: >-
+            The same answer as GET with the argument q, which is sent here as the JSON body
+            (filters, order, page, page size, columns), so that searched values stay out of
+            addresses and logs.
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  $ref: '#/components/schemas/get_list_schema'
+          responses:
+            200:
+              description: Items found
+              content:
+                application/json:
+                  schema:
+                    type: object
+            400:
+              $ref: '#/components/responses/400'
+            401:
+              $ref: '#/components/responses/401'
+            403:
+              $ref: '#/components/responses/403'
+            422:
+              $ref: '#/components/responses/422'
+            500:
+              $ref: '#/components/responses/500'
+        """
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return self.response_400(message=gettext("Send a JSON object."))
+        return self.get_list_headless(rison=body)
 
     def pre_get(self, data):
         data[API_RESULT_RES_KEY] = mask_record(self.datamodel.obj, data[API_RESULT_RES_KEY])

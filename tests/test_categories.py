@@ -181,9 +181,13 @@ def test_api_reads_count_towards_a_limit_per_account(app, make_user):
     previous = app.config["CRM_API_READ_RATE_LIMIT"]
     app.config["CRM_API_READ_RATE_LIMIT"] = "3 per minute"
     try:
-        codes = [client.get("/api/v1/client/", headers=headers).status_code for _ in range(4)]
-        assert codes == [200, 200, 200, 429]
+        codes = [client.get("/api/v1/client/", headers=headers).status_code for _ in range(2)]
+        codes += [client.post("/api/v1/client/_search", json={}, headers=headers).status_code for _ in range(2)]
+        assert codes == [200, 200, 200, 429], "a posted search is a read like a GET"
         assert client.get("/api/v1/client/", headers=other).status_code == 200, "another account has its own count"
+        card = client.post("/api/v1/client/", json={"kind": "company", "company_name": "Limit Sp. z o.o.", "status": "lead"},
+                           headers=other)
+        assert card.status_code == 201, "a write is not counted as a read"
     finally:
         app.config["CRM_API_READ_RATE_LIMIT"] = previous
 

@@ -160,3 +160,24 @@ def test_api_put_racing_another_save_answers_409(app, client, make_user, db_sess
     assert response.status_code == 409
     saved = db_session(lambda s: s.get(Client, client_id))
     assert saved.city == "Opole" and saved.lock_version == 2
+
+
+def test_a_search_can_be_posted_so_that_no_personal_value_is_in_the_address(client, make_user):
+    headers = token_for(client, make_user("Back office"))
+    email = f"{unique('szukana')}@firma.pl"
+    card = client.post("/api/v1/client/", json=new_company(email=email), headers=headers).json["id"]
+    query = {"filters": [{"col": "email", "opr": "equals", "value": email.upper()}], "columns": ["id", "email"]}
+    found = client.post("/api/v1/client/_search", json=query, headers=headers)
+    assert found.status_code == 200 and [row["id"] for row in found.json["result"]] == [card]
+    assert found.json["result"][0]["email"] == email and found.json["count"] == 1
+    import prison
+
+    assert client.get(f"/api/v1/client/?q={prison.dumps(query)}", headers=headers).json["ids"] == [card], "the same answer as GET"
+
+    assert client.post("/api/v1/client/_search", json=["not", "an", "object"], headers=headers).status_code == 400
+    assert client.post("/api/v1/client/_search", json={"filters": [{"col": "nope", "opr": "eq", "value": 1}]},
+                       headers=headers).status_code == 400
+    assert client.post("/api/v1/client/_search", json=query).status_code == 401
+    auditor = token_for(client, make_user("Auditor"))
+    refused = client.post("/api/v1/client/_search", json=query, headers=auditor)
+    assert refused.status_code == 403, "a role that sees the email masked may not search by it, posted or not"

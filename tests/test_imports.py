@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from openpyxl import Workbook, load_workbook
@@ -13,7 +18,7 @@ from sqlalchemy_continuum import version_class, versioning_manager
 from crm.security.roles import AUDITOR, BACK_OFFICE
 from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, same_database_env, unique, unique_nip
 from tests.test_attributes import archive, define
-from tests.test_cli import run_flask
+from tests.test_cli import PROJECT_ROOT, run_flask
 from tests.test_clients_forms import edit_form_data
 
 TOKEN = re.compile(r'action="/import/([\w-]+)/"')
@@ -379,3 +384,62 @@ def test_exported_values_never_run_as_spreadsheet_formulas_and_import_back_exact
     client.post(f"/import/{token}/", data={**fields, "action": "import"})
     back = db_session(lambda s: [(c.phone, c.remarks, c.city) for c in s.scalars(select(Client)) if c.company_name == f"{again}A"])
     assert back == stored
+
+
+def upload_file(app, response):
+    token = response.headers["Location"].rstrip("/").rsplit("/", 1)[1]
+    return token, Path(app.instance_path) / "imports" / f"{token}.enc"
+
+
+def test_an_upload_is_sealed_under_a_key_of_its_own_that_dies_with_it(app):
+    from crm.privacy.crypto import DecryptionError, data_key_id_of, decrypt
+    from crm.privacy.keystore import key_store
+
+    client, _ = signed_in(app)
+    email = f"{unique('wgrany')}@firma.pl"
+    token, path = upload_file(app, upload(client, csv_bytes([["Nazwa firmy", "E-mail"], [unique("Wgrana "), email]])))
+    sealed = path.read_text()
+    key_id = data_key_id_of(sealed)
+    assert key_id and email not in sealed and key_store().existing([key_id]) == {key_id}
+    assert client.get(f"/import/{token}/").status_code == 200
+
+    # a day later the app's clean-up (here the command) forgets it: key first, then file
+    day_ago = time.time() - 25 * 3600
+    os.utime(path, (day_ago, day_ago))
+    purged = run_flask(["crm", "purge-uploads"], same_database_env(app))
+    assert purged.returncode == 0 and "Zapomniane wygasłe pliki importu: 1." in purged.stdout, purged.stdout + purged.stderr
+    assert not path.exists() and key_store().existing([key_id]) == set()
+    with app.app_context(), pytest.raises(DecryptionError):
+        decrypt(sealed, "import.upload")  # a copy of the file taken before is unreadable
+    gone = client.get(f"/import/{token}/")
+    assert gone.status_code == 404 and "nie jest już dostępny" in gone.text
+
+
+def test_the_app_forgets_expired_uploads_by_itself(app):
+    client, _ = signed_in(app)
+    _, path = upload_file(app, upload(client, csv_bytes([["Nazwa firmy", "Miasto"], [unique("Stara "), "Kalisz"]])))
+    day_ago = time.time() - 25 * 3600
+    os.utime(path, (day_ago, day_ago))
+    script = (
+        "import time\n"
+        "from crm import create_app\n"
+        "app = create_app()\n"
+        "app.test_client().get('/login/', base_url='https://localhost')\n"
+        "time.sleep(2)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], env=same_database_env(app), capture_output=True, text=True,
+                            timeout=120, cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr
+    assert not path.exists(), "the first request started the hourly clean-up, which forgot the expired upload"
+
+
+def test_an_erasure_drops_the_uploads_that_hold_the_person(app, db_session):
+    from crm.gdpr.erasure import erase
+    from tests.test_gdpr import REASON, full_card
+
+    card, data = full_card(app, db_session)
+    client, _ = signed_in(app)
+    _, holding = upload_file(app, upload(client, csv_bytes([["Nazwa firmy", "Telefon"], [unique("Ktoś "), data["phone"].replace(" ", "")]])))
+    _, other = upload_file(app, upload(client, csv_bytes([["Nazwa firmy", "E-mail"], [unique("Inny "), f"{unique('inny')}@firma.pl"]])))
+    db_session(lambda s: erase(s, card, reason=REASON))
+    assert not holding.exists() and other.exists()

@@ -162,3 +162,50 @@ def test_a_search_term_too_long_for_the_session_is_refused(client, auth):
     response = client.post("/clientmodelview/search", data={"csrf_token": csrf_token(page.text), "_flt_0_city": "x" * 201})
     assert response.status_code == 400
     assert "najwyżej 200 znaków" in response.text
+
+
+SECRET_SEARCH = "/api/v1/client/?q=(filters:!((col:email,opr:eq,value:'tajna.osoba@example.com')))"
+
+
+@pytest.mark.parametrize("server", ["flask run", "gunicorn"])
+def test_no_server_logs_the_query_string(app, server, tmp_path):
+    """The development server and gunicorn both log the request, neither its query (a searched email)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    from tests.conftest import same_database_env
+    from tests.test_cli import PROJECT_ROOT
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = {
+        "flask run": [sys.executable, "-m", "flask", "--app", "app", "run", "--port", str(port)],
+        "gunicorn": [sys.executable, "-m", "gunicorn", "-c", "python:crm.gunicorn_config", "app:app"],
+    }[server]
+    env = same_database_env(app, KARTOTEKA_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1", CRM_REQUIRE_HTTPS="false")
+    log = tmp_path / "server.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            answered = None
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}{SECRET_SEARCH}", timeout=5)
+                except urllib.error.HTTPError as error:
+                    answered = error.code
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            assert answered == 401
+            time.sleep(0.5)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    written = log.read_text()
+    assert "/api/v1/client/" in written, written
+    assert "tajna.osoba" not in written and "example.com" not in written and "q=" not in written

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, exists, select, union, update
 from sqlalchemy_continuum import version_class, versioning_manager
@@ -24,6 +25,7 @@ from crm.gdpr import suppression
 from crm.gdpr.choices import ANSWERED_BY_ERASURE
 from crm.gdpr.models import DataSubjectRequest, GdprEvent
 from crm.gdpr.places import counts, place_labels, places
+from crm.imports import uploads
 from crm.gdpr.service import check_grounds, fulfil
 from crm.privacy.keystore import LedgerEntry, key_store
 from crm.privacy.registry import Erasure
@@ -142,7 +144,8 @@ def erase(
     except ValueError as error:
         raise ErasureError(error, status=getattr(error, "status", 400)) from None
     held = counts(session, client_id)
-    digests = suppression.digests_held_by(session, client)
+    identifiers = suppression.values_held_by(session, client)
+    digests = suppression.digests_of_held(identifiers)
     ledger = LedgerEntry(
         client_number=client_id, data_key_id=client.data_key_id, erased_at=utcnow(), request_id=request_id,
         suppressed=tuple(sorted(digests)),
@@ -163,6 +166,7 @@ def erase(
     except Exception:
         session.rollback()
         raise
+    uploads.drop_holding(current_app.instance_path, [value for _column, value in identifiers])
     return event
 
 

@@ -73,13 +73,18 @@ class SuppressionList:
         return bool(digests_of(values) & self.own or _legacy_indexes(values) & self.legacy)
 
 
-def digests_held_by(session, client) -> set[str]:
-    """Hashes of every suppressible value the client holds or ever held (its history)."""
-    found = digests_of({column: getattr(client, column) for column in SUPPRESSED_COLUMNS})
+def values_held_by(session, client) -> set[tuple[str, str]]:
+    """Every (column, value) of the suppressible columns the client holds or ever held (its history)."""
     versions = version_class(type(client))
-    for version in session.scalars(select(versions).where(versions.id == client.id)):
-        found |= digests_of({column: getattr(version, column) for column in SUPPRESSED_COLUMNS})
+    found = set()
+    for row in [client, *session.scalars(select(versions).where(versions.id == client.id))]:
+        found |= {(column, str(getattr(row, column))) for column in SUPPRESSED_COLUMNS if getattr(row, column)}
     return found
+
+
+def digests_of_held(held: set[tuple[str, str]]) -> set[str]:
+    """Hashes of (column, value) pairs from :func:`values_held_by`."""
+    return {value for column, text in held if (value := digest(text, SUPPRESSED_COLUMNS[column]))}
 
 
 def add(session, digests: set[str], event_id: int | None) -> int:

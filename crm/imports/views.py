@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import os
-import secrets
-import time
-from pathlib import Path
 
 from flask import current_app, flash, g, redirect, request, session, url_for
 from flask_appbuilder import BaseView, expose, has_access, permission_name
@@ -17,54 +12,35 @@ from flask_babel import lazy_gettext as _l
 
 from crm.errors import refusal
 from crm.extensions import db
-from crm.imports import service
+from crm.imports import service, uploads
 from crm.imports.reader import ImportFileError, read_table
-from crm.privacy.crypto import decrypt, encrypt
 from crm.spreadsheet import csv_cell, xlsx_row
 
 SESSION_KEY = "crm_imports"
-#: uploads not imported within a day are deleted
-KEEP_SECONDS = 24 * 3600
 GONE_MESSAGE = _l("That import is no longer available; upload the file again.")
 NO_FILE_MESSAGE = _l("Choose a CSV or XLSX file to import.")
 
 
-def _folder() -> Path:
-    folder = Path(current_app.instance_path) / "imports"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return folder
-
-
-def _forget_old_uploads(folder: Path) -> None:
-    limit = time.time() - KEEP_SECONDS
-    for path in folder.glob("*.enc"):
-        if path.stat().st_mtime < limit:
-            path.unlink(missing_ok=True)
-
-
 def keep_upload(table) -> str:
-    """Keep an uploaded table, encrypted (it holds personal data), for this user's session; returns its token."""
-    folder = _folder()
-    _forget_old_uploads(folder)
-    token = secrets.token_urlsafe(16)
-    payload = json.dumps({"headers": table.headers, "rows": table.rows}, ensure_ascii=False)
-    path = folder / f"{token}.enc"
-    path.write_text(encrypt(payload, "import.upload"))
-    os.chmod(path, 0o600)
+    """Keep an uploaded table (sealed, it holds personal data) for this user's session; returns its token."""
+    uploads.purge_expired(current_app.instance_path)
+    token = uploads.keep(current_app.instance_path, table.headers, table.rows)
     session[SESSION_KEY] = [*session.get(SESSION_KEY, [])[-4:], token]
     return token
 
 
 def recall_upload(token: str) -> dict:
     """The upload a token names, if this session made it (else 404 with a message)."""
-    path = _folder() / f"{token}.enc"
-    if token not in session.get(SESSION_KEY, []) or not path.exists():
+    if token not in session.get(SESSION_KEY, []):
         raise refusal(404, GONE_MESSAGE)
-    return json.loads(decrypt(path.read_text(), "import.upload"))
+    try:
+        return uploads.recall(current_app.instance_path, token)
+    except uploads.UploadGone:
+        raise refusal(404, GONE_MESSAGE) from None
 
 
 def forget_upload(token: str) -> None:
-    (_folder() / f"{token}.enc").unlink(missing_ok=True)
+    uploads.forget_token(current_app.instance_path, token)
     session[SESSION_KEY] = [kept for kept in session.get(SESSION_KEY, []) if kept != token]
 
 

@@ -208,6 +208,15 @@ class KeyStore:
             cache.pop(key_id, None)
         self.compact()
 
+    def destroy(self, key_ids: list[str]) -> None:
+        """Destroy keys no erasure needs to remember (an expired upload's), and compact the store."""
+        with self.engine.begin() as connection:
+            connection.execute(data_key_table.delete().where(data_key_table.c.id.in_(key_ids)))
+        cache = _cache()
+        for key_id in key_ids:
+            cache.pop(key_id, None)
+        self.compact()
+
     def compact(self) -> None:
         """Leave no destroyed key in the store's files: SQLite zeroes freed pages (secure delete), PostgreSQL rewrites the table."""
         if self.is_sqlite:

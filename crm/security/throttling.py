@@ -34,6 +34,11 @@ def _api_read_limit() -> str:
     return current_app.config["CRM_API_READ_RATE_LIMIT"]
 
 
+def _is_not_a_read() -> bool:
+    """A POST that writes (not a posted search) is not counted as a read."""
+    return request.method == "POST" and not request.path.endswith("/_search")
+
+
 def init_rate_limits(app, appbuilder) -> None:
     """Limit the API login per address (FAB limits only the form) and API reads per account.
 
@@ -46,6 +51,6 @@ def init_rate_limits(app, appbuilder) -> None:
         limiter.limit(app.config["AUTH_RATE_LIMIT"], methods=["POST"])(app.blueprints["SecurityApi"])
     for view in appbuilder.baseviews:
         if isinstance(view, BaseApi) and view.blueprint.name in app.blueprints and view.blueprint.name != "SecurityApi":
-            limiter.limit(_api_read_limit, key_func=api_account_key, methods=["GET"], scope="api-read")(
-                app.blueprints[view.blueprint.name]
-            )
+            # one count per account across every API and endpoint (a list, a record, a posted search)
+            limiter.shared_limit(_api_read_limit, scope="api-read", key_func=api_account_key, methods=["GET", "POST"],
+                                 exempt_when=_is_not_a_read)(app.blueprints[view.blueprint.name])
