@@ -41,6 +41,8 @@ class BulkWriter:
         self.connection = connection
         self.pending: dict[sa.Table, list[dict]] = {}
         self.next_ids: dict[sa.Table, int] = {}
+        #: each client's data key, for the rows about it written together (crm.privacy.subjects)
+        self.data_keys: dict[int, str] = {}
         if connection.dialect.name == "sqlite":
             # Take SQLite's write lock before reading the highest ids, so that no
             # other writer can take the same ones before this transaction commits.
@@ -92,7 +94,7 @@ class BulkWriter:
         row = dict(row)
         spec = subjects.spec_of(table.name)
         if spec is not None:
-            subjects.bind_values(row, spec, subjects.key_of_row(self.connection, table.name, row))
+            subjects.bind_values(row, spec, subjects.key_of_row(self.connection, table.name, row, self.data_keys))
         sealed = {}
         for column in table.columns:
             value = row.get(column.name)

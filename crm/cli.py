@@ -218,7 +218,9 @@ def export_command(client_id, output, request_id, reason):
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
 @click.option("--request", "request_id", type=int, help="The data-subject request this erasure answers.")
 @click.option("--reason", help="Why, when no request is named (10 to 500 characters, no personal data).")
-def erase_command(client_id, yes, request_id, reason):
+@click.option("--also", "also", type=int, multiple=True,
+              help="Another card sharing the person's email, phone, NIP or PESEL, to erase with them; repeatable.")
+def erase_command(client_id, yes, request_id, reason, also):
     """Erase a client from every place, history included (Art. 17); the erasure is recorded with its request or reason."""
     from crm.gdpr import erasure
     from crm.gdpr.service import check_grounds
@@ -232,10 +234,13 @@ def erase_command(client_id, yes, request_id, reason):
         if live or versions:
             click.echo(_("%(place)s: %(rows)d records, %(versions)d earlier versions", place=label, rows=live, versions=versions))
     click.echo(_("Change records left empty: %(count)d", count=preview.transactions))
+    for card in preview.sharing:
+        click.echo(_("Card #%(id)d holds the same %(shared)s%(marker)s", id=card.client_id, shared=", ".join(card.shared),
+                     marker=_(" (erased with it)") if card.client_id in also else ""))
     if not yes and not click.confirm(_("Erase client %(id)d for good?", id=client_id)):
         raise click.ClickException(_("Nothing was erased."))
     try:
-        event = erasure.erase(db.session, client_id, request_id=request_id, reason=reason)
+        event = erasure.erase(db.session, client_id, request_id=request_id, reason=reason, also=also)
     except erasure.ErasureError as error:
         raise click.ClickException(str(error)) from None
     click.echo(_("Client %(id)d was erased; erasure record no. %(event)d.", id=client_id, event=event.id))

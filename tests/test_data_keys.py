@@ -211,3 +211,34 @@ def test_a_restored_backup_does_not_bring_an_erased_person_back(fresh_env, tmp_p
     assert again.returncode == 0, again.stderr
     assert "klientów: 1" in again.stdout and count(url, "SELECT count(*) FROM client WHERE id = 2") == 0
     assert serve_one_page(fresh_env)[0] == 200
+
+
+def test_rows_written_together_in_bulk_share_their_clients_key(app, db_session):
+    """The bulk path (imports, the benchmarks' dataset) seals a card's versions and rows under one key."""
+    from datetime import datetime
+
+    from crm.bulk import BulkWriter, columns_of
+    from crm.clients.models import Client, Note
+    from crm.extensions import db
+    from tests.conftest import company_form
+
+    with app.app_context():
+        with db.engine.begin() as connection:
+            writer = BulkWriter(connection)
+            moment = datetime(2026, 1, 5, 9, 0)
+            created, changed = writer.transactions([(None, None, moment), (None, None, moment)])
+            [card] = writer.new_ids(Client.__table__, 1)
+            values = {k: v for k, v in company_form().items() if k in ("company_name", "email", "nip", "status", "kind")}
+            first = columns_of(Client(**values))
+            first.update(id=card, created_at=moment, updated_at=moment, lock_version=1)
+            second = {**first, "company_name": first["company_name"] + " S.A.", "lock_version": 2}
+            writer.add(Client, first, created, end=changed, live=False)
+            writer.add(Client, second, changed, operation=1)
+            [note] = writer.new_ids(Note.__table__, 1)
+            writer.add(Note, {**columns_of(Note(kind="call", text="Rozmowa", occurred_on=moment.date(), created_at=moment)),
+                              "id": note, "client_id": card, "lock_version": 1}, created)
+            writer.flush()
+        db.session.remove()
+    sealed = sealed_values_of(app, card)
+    assert len(sealed["client.company_name"]) == 3 and "note.text" in sealed
+    assert {data_key_id_of(value) for values in sealed.values() for value in values} == {client_row(db_session, card).data_key_id}

@@ -645,3 +645,45 @@ def test_a_restricted_card_is_not_deleted(app, db_session, dpo, make_user):
     response = api.delete(f"/api/v1/client/{card}", headers=token_for(api, make_user(MANAGER)))
     assert response.status_code == 409 and "art. 18" in response.json["message"]
     assert db_session(lambda s: s.get(Client, card)) is not None
+
+
+def test_the_erasure_preview_names_cards_sharing_the_persons_identifiers_and_erases_the_ticked_ones(app, db_session, dpo):
+    from crm.clients.models import Client
+    from crm.gdpr.models import GdprEvent
+    from crm.privacy.keystore import key_store
+
+    client, _ = dpo
+    card, data = full_card(app, db_session, client)
+    admin, _ = signed_in(app)
+    twin = person_form(pesel=data["pesel"], email=f"{unique('blizniak')}@erase.pl", confirm_duplicate="y")
+    add_client(admin, twin)
+    colleague = company_form(phone=data["phone"], confirm_duplicate="y")
+    add_client(admin, colleague)
+    stranger = company_form()
+    add_client(admin, stranger)
+    twin_id = find_client(db_session, last_name=twin["last_name"]).id
+    colleague_id = find_client(db_session, company_name=colleague["company_name"]).id
+    stranger_id = find_client(db_session, company_name=stranger["company_name"]).id
+
+    page = client.get(f"/gdpr/client/{card}/erase")
+    offered = re.findall(r'name="also" value="(\d+)"', page.text)
+    assert offered == sorted([str(twin_id), str(colleague_id)], key=int)
+    sharing = page.text.split('id="sharing-cards"')[1].split("</div>\n  </div>")[0]
+    assert "PESEL" in sharing and "Telefon" in sharing and data["pesel"] not in page.text
+
+    # a card that shares nothing cannot be slipped in: nothing is erased
+    refused = client.post(f"/gdpr/client/{card}/erase", data={
+        "csrf_token": csrf_token(page.text), "confirm": str(card), "reason": REASON, "also": [str(twin_id), str(stranger_id)]})
+    assert refused.status_code == 400 and "Niczego nie usunięto" in refused.text
+    assert rows_about(db_session, card) and rows_about(db_session, stranger_id)
+
+    keys = {cid: db_session(lambda s, cid=cid: s.get(Client, cid).data_key_id) for cid in (card, twin_id, colleague_id)}
+    done = client.post(f"/gdpr/client/{card}/erase", data={
+        "csrf_token": csrf_token(page.text), "confirm": str(card), "reason": REASON, "also": [str(twin_id)]}, follow_redirects=True)
+    assert done.status_code == 200 and f"#{twin_id}" in done.text
+    assert rows_about(db_session, card) == {} and rows_about(db_session, twin_id) == {}
+    assert rows_about(db_session, colleague_id), "an unticked card stays"
+    assert key_store().existing(keys.values()) == {keys[colleague_id]}
+    events = db_session(lambda s: s.scalars(select(GdprEvent.client_number).where(
+        GdprEvent.kind == "erasure", GdprEvent.client_number.in_([card, twin_id]))).all())
+    assert sorted(events) == sorted([card, twin_id]), "each card erased has its own record"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, exists, select, union, update
+from sqlalchemy import delete, exists, or_, select, union, update
 from sqlalchemy_continuum import version_class, versioning_manager
 
 from crm.clients.models import Client
@@ -33,6 +33,9 @@ from crm.timeutil import utcnow
 
 NO_SUCH_CLIENT_MESSAGE = _l("There is no such client; it may have been erased already.")
 CONFIRMATION_MESSAGE = _l("Type the client's number exactly as shown to confirm the erasure. Nothing was erased.")
+NOT_SHARING_MESSAGE = _l(
+    "Only cards that share an email, phone, NIP or PESEL with the person can be erased with them. Nothing was erased."
+)
 REAPPLIED_REASON = _l("Erased again after a database backup older than the erasure was restored.")
 API_CONFIRMATION_MESSAGE = _l('Confirm the erasure with "confirm": true in the body. Nothing was erased.')
 
@@ -46,12 +49,23 @@ class ErasureError(ValueError):
 
 
 @dataclass(frozen=True)
+class SharingCard:
+    """Another card holding the person's email, phone, NIP or PESEL: perhaps the same person."""
+
+    client_id: int
+    name: str
+    #: what it shares, as the card's labels name it
+    shared: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Preview:
     """What an erasure would remove: rows and versions per place, and transactions left empty."""
 
     client_id: int
     places: list[tuple[str, str, int, int]]
     transactions: int
+    sharing: tuple[SharingCard, ...] = ()
 
     @property
     def total(self) -> int:
@@ -87,9 +101,35 @@ def _transactions_left_empty(session, touched: set[int], excluding_client: int |
     return list(session.scalars(query))
 
 
+#: the blind indexes that make two cards perhaps one person, with the field each indexes
+SHARED_INDEXES = {"email_bidx": "email", "phone_bidx": "phone", "nip_bidx": "nip", "pesel_bidx": "pesel"}
+#: at most this many sharing cards are offered (a shared company phone could name hundreds)
+MAX_SHARING = 50
+
+
+def cards_sharing(session, client: Client) -> tuple[SharingCard, ...]:
+    """Other cards with the client's email, phone, NIP or PESEL (compared by their blind indexes)."""
+    from crm.clients.labels import CLIENT_LABELS
+    from crm.clients.service import card_name
+
+    held = {column: getattr(client, column) for column in SHARED_INDEXES if getattr(client, column)}
+    if not held:
+        return ()
+    query = (select(Client).where(Client.id != client.id, or_(*(getattr(Client, column) == value for column, value in held.items())))
+             .order_by(Client.id).limit(MAX_SHARING))
+    return tuple(
+        SharingCard(other.id, card_name(other), tuple(
+            str(CLIENT_LABELS[field]) for column, field in SHARED_INDEXES.items()
+            if column in held and getattr(other, column) == held[column]
+        ))
+        for other in session.scalars(query)
+    )
+
+
 def preview(session, client_id: int) -> Preview:
-    """Count what erasing this client would remove, place by place."""
-    if session.get(Client, client_id) is None:
+    """Count what erasing this client would remove, place by place, and name the cards sharing its identifiers."""
+    client = session.get(Client, client_id)
+    if client is None:
         raise ErasureError(NO_SUCH_CLIENT_MESSAGE, status=404)
     labels = place_labels()
     held = counts(session, client_id)
@@ -98,6 +138,7 @@ def preview(session, client_id: int) -> Preview:
         client_id=client_id,
         places=[(table, labels[table], live, versions) for table, (live, versions) in held.items()],
         transactions=len(_transactions_left_empty(session, touched, excluding_client=client_id)),
+        sharing=cards_sharing(session, client),
     )
 
 
@@ -129,12 +170,13 @@ def _empty_places(session, client_id: int, held: dict) -> dict:
 
 def erase(
     session, client_id: int, actor=None, request_id: int | None = None, reason: str | None = None,
-    kind: str = "erasure",
+    kind: str = "erasure", also: tuple[int, ...] = (),
 ) -> GdprEvent:
-    """Erase a client everywhere; returns the record of the erasure (committed).
+    """Erase a client everywhere, with ``also`` (cards sharing its identifiers); returns the client's record (committed).
 
     The erasure answers a request of this client (which is then completed), or
-    has a written reason; otherwise nothing is done (ErasureError).
+    has a written reason; otherwise nothing is done (ErasureError). Each card
+    erased gets its own record; all of them go in one unit of work, or none.
     """
     client = session.get(Client, client_id)
     if client is None:
@@ -143,32 +185,38 @@ def erase(
         reason = check_grounds(session, client_id, request_id, reason)
     except ValueError as error:
         raise ErasureError(error, status=getattr(error, "status", 400)) from None
-    held = counts(session, client_id)
-    identifiers = suppression.values_held_by(session, client)
-    digests = suppression.digests_of_held(identifiers)
-    ledger = LedgerEntry(
-        client_number=client_id, data_key_id=client.data_key_id, erased_at=utcnow(), request_id=request_id,
-        suppressed=tuple(sorted(digests)),
-    )
+    sharing = {card.client_id for card in cards_sharing(session, client)}
+    if set(also) - sharing:
+        raise ErasureError(NOT_SHARING_MESSAGE)
+    cards = [client, *(session.get(Client, other) for other in sorted(set(also)))]
+    held = {card.id: (counts(session, card.id), suppression.values_held_by(session, card)) for card in cards}
+    erased_at = utcnow()
+    ledger = [
+        LedgerEntry(client_number=card.id, data_key_id=card.data_key_id, erased_at=erased_at, request_id=request_id,
+                    suppressed=tuple(sorted(suppression.digests_of_held(held[card.id][1]))))
+        for card in cards
+    ]
     try:
-        # the key store's transaction spans the main one: the data key is destroyed if and only if the rows go
-        with key_store().destroying([ledger]):
+        # the key store's transaction spans the main one: the data keys are destroyed if and only if the rows go
+        with key_store().destroying(ledger):
             fulfil(session, request_id, ANSWERED_BY_ERASURE)
-            record = _empty_places(session, client_id, held)
-            event = GdprEvent(
-                kind=kind, user_id=getattr(actor, "id", None), client_number=client_id, request_id=request_id,
-                reason=reason, counts=json.dumps(record, sort_keys=True),
-            )
-            session.add(event)
-            session.flush()
-            suppression.add(session, digests, event.id)
+            events = []
+            for entry in ledger:
+                record = _empty_places(session, entry.client_number, held[entry.client_number][0])
+                event = GdprEvent(
+                    kind=kind, user_id=getattr(actor, "id", None), client_number=entry.client_number,
+                    request_id=request_id, reason=reason, counts=json.dumps(record, sort_keys=True),
+                )
+                session.add(event)
+                session.flush()
+                suppression.add(session, set(entry.suppressed), event.id)
+                events.append(event)
             session.commit()
     except Exception:
         session.rollback()
         raise
-    uploads.drop_holding(current_app.instance_path, [value for _column, value in identifiers])
-    return event
-
+    uploads.drop_holding(current_app.instance_path, [value for _, identifiers in held.values() for _c, value in identifiers])
+    return events[0]
 
 
 @dataclass(frozen=True)

@@ -369,11 +369,19 @@ class GdprView(BaseView):
         if request.form.get("confirm", "").strip().lstrip("#") != str(pk):
             flash(str(erasure.CONFIRMATION_MESSAGE), "danger")
             return self._erase_page(preview, status=400)
+        also = request.form.getlist("also")
+        if not all(card.isdigit() and len(card) < 10 for card in also):
+            flash(str(erasure.NOT_SHARING_MESSAGE), "danger")
+            return self._erase_page(preview, status=400)
         try:
-            event = erasure.erase(db.session, pk, actor=g.user, request_id=_request_id(), reason=request.form.get("reason"))
+            event = erasure.erase(db.session, pk, actor=g.user, request_id=_request_id(), reason=request.form.get("reason"),
+                                  also=tuple(int(card) for card in also))
         except erasure.ErasureError as error:
             flash(str(error), "danger")
             return self._erase_page(preview, status=error.status)
+        if also:
+            flash(gettext("Erased with the person, each with its own record: cards %(numbers)s.",
+                          numbers=", ".join(f"#{card}" for card in sorted(set(also), key=int))), "success")
         flash(gettext("The person was erased from every place; erasure record no. %(id)d.", id=event.id), "success")
         if event.request_id:
             return redirect(url_for("DataSubjectRequestModelView.show", pk=event.request_id))
@@ -414,7 +422,12 @@ GROUNDS_SCHEMA = {
 }
 ERASURE_GROUNDS_SCHEMA = {
     **GROUNDS_SCHEMA,
-    "properties": {**GROUNDS_PROPERTIES, "confirm": {"type": "boolean", "enum": [True], "description": "Confirms the erasure"}},
+    "properties": {
+        **GROUNDS_PROPERTIES,
+        "confirm": {"type": "boolean", "enum": [True], "description": "Confirms the erasure"},
+        "also": {"type": "array", "maxItems": 50, "uniqueItems": True, "items": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                 "description": "Other cards sharing the person's email, phone, NIP or PESEL (see the preview) to erase with them"},
+    },
     "required": ["confirm"],
 }
 
@@ -521,6 +534,14 @@ class GdprApi(AnswersUnavailable, BaseApi):
                             rows: {type: integer}
                             versions: {type: integer}
                       transactions: {type: integer}
+                      sharing:
+                        description: Other cards with the person's email, phone, NIP or PESEL
+                        type: array
+                        items:
+                          type: object
+                          properties:
+                            id: {type: integer}
+                            shared: {type: array, items: {type: string}}
         """
         try:
             preview = erasure.preview(db.session, pk)
@@ -530,6 +551,7 @@ class GdprApi(AnswersUnavailable, BaseApi):
             200,
             places={table: {"rows": live, "versions": versions} for table, _label, live, versions in preview.places},
             transactions=preview.transactions,
+            sharing=[{"id": card.client_id, "shared": list(card.shared)} for card in preview.sharing],
         )
 
     @expose("/client/<int:pk>/erasure", methods=["POST"])
@@ -567,11 +589,12 @@ class GdprApi(AnswersUnavailable, BaseApi):
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or body.get("confirm") is not True:
             return self.response_400(message=str(erasure.API_CONFIRMATION_MESSAGE))
-        grounds = _grounds_of(body, extra_keys=("confirm",))
-        if grounds is None:
+        grounds = _grounds_of(body, extra_keys=("confirm", "also"))
+        also = body.get("also", [])
+        if grounds is None or not isinstance(also, list) or not all(type(card) is int for card in also):
             return self.response_400(message=str(NO_GROUNDS_MESSAGE % {"min": MIN_REASON}))
         try:
-            event = erasure.erase(db.session, pk, actor=g.user, request_id=grounds[0], reason=grounds[1])
+            event = erasure.erase(db.session, pk, actor=g.user, request_id=grounds[0], reason=grounds[1], also=tuple(also))
         except erasure.ErasureError as error:
             return self.response(error.status, message=str(error))
         return self.response(200, erasure_id=event.id, counts=event.counts)

@@ -69,12 +69,13 @@ def _known_key_ids() -> dict:
     return {}
 
 
-def data_key_for(connection, client_id: int) -> str:
+def data_key_for(connection, client_id: int, known: dict | None = None) -> str:
     """The client's data key id, giving the client one if it has none yet (written before per-client keys).
 
     A deleted card (restorable from its history) names its key in its versions.
+    ``known`` remembers keys already looked up (by default, for the request or command).
     """
-    known = _known_key_ids()
+    known = _known_key_ids() if known is None else known
     key_id = known.get(client_id)
     if key_id is None:
         table = subject_table()
@@ -107,17 +108,21 @@ def bind_values(values: dict, spec: SubjectTable, key_id: str | None) -> None:
             values[name] = Sealable(value, key_id)
 
 
-def key_of_row(connection, table_name: str, values: dict) -> str | None:
-    """The data key a row (column values) is sealed under; a new client gets a new key in ``values``."""
+def key_of_row(connection, table_name: str, values: dict, known: dict | None = None) -> str | None:
+    """The data key a row (column values) is sealed under; a new client gets a new key in ``values``.
+
+    ``known`` maps client ids to keys already given (rows written together, not yet in the database).
+    """
+    known = _known_key_ids() if known is None else known
     spec = _TABLES[_base_table(table_name)]
     if spec.subject_column == "id":
         if values.get(DATA_KEY_COLUMN) is None:
-            values[DATA_KEY_COLUMN] = key_store().new_key()
+            values[DATA_KEY_COLUMN] = known.get(values.get("id")) or key_store().new_key()
         if values.get("id") is not None:
-            _known_key_ids()[values["id"]] = values[DATA_KEY_COLUMN]
+            known[values["id"]] = values[DATA_KEY_COLUMN]
         return values[DATA_KEY_COLUMN]
     client_id = values.get(spec.subject_column)
-    return None if client_id is None else data_key_for(connection, client_id)
+    return None if client_id is None else data_key_for(connection, client_id, known)
 
 
 def spec_of(table_name: str) -> SubjectTable | None:
