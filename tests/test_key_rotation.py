@@ -11,7 +11,7 @@ from sqlalchemy import Text, create_engine, select, text, type_coerce, update
 from crm.privacy import subjects
 from crm.privacy.crypto import data_key_id_of, decrypt, encrypt, key_id_of
 from crm.privacy.keys import parse_keys, write_new_key_file
-from crm.privacy.keystore import KeyStore, bind_key_store, key_store
+from crm.privacy.keystore import KeyStore, bind_key_store, forget_unwrapped_keys, key_store
 from crm.privacy.rotation import encrypted_tables, rotate
 from tests.test_cli import run_flask
 
@@ -132,6 +132,7 @@ def test_rotation_moves_values_to_per_client_keys_re_wraps_them_and_the_old_key_
     new_ring = parse_keys(key_file.read_text())
     assert set(new_ring.keys) == {"k2"}
     store.ring = new_ring
+    forget_unwrapped_keys()  # every data key is unwrapped again, with k2 alone
 
     after = stored_values(env["DATABASE_URL"])
     assert all(data_key_id_of(value) for _, _, value in after), "every client value is under a client's data key"

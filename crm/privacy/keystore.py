@@ -13,8 +13,10 @@ being readable. The ledger remembers each erasure (client number, key id,
 request, the keyed hashes put on the suppression list), so that a restored
 older database can be erased again before it is served.
 
-Unwrapped keys are cached in the application context (one request, one CLI
-command), bounded, and never written anywhere.
+Unwrapped keys are kept in a small cache of the process (bounded, each for a
+minute at most) and never written anywhere. An erasure drops the key from its
+own process's cache at once; another worker may hold it for up to a minute, in
+which it can only read rows that no longer exist.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import base64
 import json
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +33,6 @@ from datetime import datetime
 from typing import Iterable, Iterator
 
 import sqlalchemy as sa
-from flask import g, has_app_context
 
 from crm.privacy.keys import KeyRing
 from crm.timeutil import utcnow
@@ -59,7 +61,9 @@ ledger_table = sa.Table(
 )
 
 NONCE_BYTES = 12
+#: unwrapped keys held by a process, and for how long
 CACHE_SIZE = 4096
+CACHE_SECONDS = 60.0
 
 
 class UnknownDataKey(LookupError):
@@ -130,7 +134,7 @@ class KeyStore:
         key_id, key = new_key_id(), secrets.token_bytes(32)
         with self._lock:
             self._pending.setdefault(threading.get_ident(), {})[key_id] = _wrap(self.ring, key_id, key)
-        _cache()[key_id] = key
+        _CACHE.put(key_id, key)
         return key_id
 
     def save_pending(self) -> int:
@@ -149,10 +153,8 @@ class KeyStore:
 
     def key(self, key_id: str) -> bytes:
         """The unwrapped data key; raises UnknownDataKey when it is gone."""
-        cache = _cache()
-        key = cache.get(key_id)
+        key = _CACHE.get(key_id)
         if key is not None:
-            cache.move_to_end(key_id)
             return key
         with self._lock:
             wrapped = self._pending.get(threading.get_ident(), {}).get(key_id)
@@ -162,9 +164,7 @@ class KeyStore:
         if wrapped is None:
             raise UnknownDataKey(f"Data key {key_id} does not exist (erased).")
         key = _unwrap(self.ring, key_id, wrapped)
-        cache[key_id] = key
-        if len(cache) > CACHE_SIZE:
-            cache.popitem(last=False)
+        _CACHE.put(key_id, key)
         return key
 
     def existing(self, key_ids: Iterable[str]) -> set[str]:
@@ -203,18 +203,14 @@ class KeyStore:
                 for entry in entries
             ])
             yield
-        cache = _cache()
-        for key_id in key_ids:
-            cache.pop(key_id, None)
+        _CACHE.drop(key_ids)
         self.compact()
 
     def destroy(self, key_ids: list[str]) -> None:
         """Destroy keys no erasure needs to remember (an expired upload's), and compact the store."""
         with self.engine.begin() as connection:
             connection.execute(data_key_table.delete().where(data_key_table.c.id.in_(key_ids)))
-        cache = _cache()
-        for key_id in key_ids:
-            cache.pop(key_id, None)
+        _CACHE.drop(key_ids)
         self.compact()
 
     def compact(self) -> None:
@@ -275,13 +271,47 @@ class KeyStore:
         self.engine.dispose()
 
 
-def _cache() -> OrderedDict:
-    """Unwrapped keys of this application context (a request, a command); none outside one."""
-    if has_app_context():
-        if "data_keys" not in g:
-            g.data_keys = OrderedDict()
-        return g.data_keys
-    return OrderedDict()
+class _KeyCache:
+    """Unwrapped data keys of this process: at most CACHE_SIZE, each for CACHE_SECONDS."""
+
+    def __init__(self):
+        self._keys: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key_id: str) -> bytes | None:
+        with self._lock:
+            held = self._keys.get(key_id)
+            if held is None:
+                return None
+            if held[0] < time.monotonic():
+                del self._keys[key_id]
+                return None
+            self._keys.move_to_end(key_id)
+            return held[1]
+
+    def put(self, key_id: str, key: bytes) -> None:
+        with self._lock:
+            self._keys[key_id] = (time.monotonic() + CACHE_SECONDS, key)
+            self._keys.move_to_end(key_id)
+            while len(self._keys) > CACHE_SIZE:
+                self._keys.popitem(last=False)
+
+    def drop(self, key_ids) -> None:
+        with self._lock:
+            for key_id in key_ids:
+                self._keys.pop(key_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keys.clear()
+
+
+_CACHE = _KeyCache()
+
+
+def forget_unwrapped_keys() -> None:
+    """Empty this process's cache of unwrapped keys (the next read unwraps from the store again)."""
+    _CACHE.clear()
 
 
 _store: KeyStore | None = None
