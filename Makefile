@@ -96,3 +96,4 @@ bench-details: install
 	$(BIN)/python bench/imports.py
 	$(BIN)/python bench/login_timing.py
 	$(BIN)/python bench/demo_load.py
+	$(BIN)/python bench/data_keys.py
