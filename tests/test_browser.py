@@ -313,16 +313,27 @@ def test_the_data_protection_officer_exports_and_erases_a_person_from_a_request(
     archive = zipfile.ZipFile(io.BytesIO(open(download.value.path(), "rb").read()))
     assert json.loads(archive.read("export.json"))["places"]["client"]["rows"][0]["email"] == data["email"]
 
+    # a second card of the same person (her PESEL, typed again by someone who confirmed the duplicate)
+    from tests.conftest import person_form
+    from tests.test_clients_forms import add_client, find_client
+
+    twin = person_form(pesel=data["pesel"], confirm_duplicate="y")
+    add_client(signed_in(app)[0], twin)
+    twin_id = find_client(db_session, last_name=twin["last_name"]).id
+
     page.goto(f"{live_server}/datasubjectrequestmodelview/show/{request_id}")
     page.locator("#request-erase").click()
     page.wait_for_url(re.compile(rf".*/gdpr/client/{card}/erase\?request={request_id}$"))
     assert page.locator("#erasure-preview tr[data-table='note'] td").nth(1).inner_text() == "1"
     assert page.locator("#request option:checked").get_attribute("value") == str(request_id)
+    sharing = page.locator("#sharing-cards")
+    assert "PESEL" in sharing.inner_text() and f"#{twin_id}" in sharing.inner_text()
+    sharing.locator(f"input[name='also'][value='{twin_id}']").check()
     page.fill("#confirm", str(card))
     page.get_by_role("button", name="Usuń na zawsze").click()
     page.wait_for_url(re.compile(rf".*/datasubjectrequestmodelview/show/{request_id}$"))
-    assert "usunięta ze wszystkich miejsc" in page.content()
-    assert rows_about(db_session, card) == {}
+    assert "usunięta ze wszystkich miejsc" in page.content() and f"#{twin_id}" in page.content()
+    assert rows_about(db_session, card) == {} and rows_about(db_session, twin_id) == {}
 
 
 def test_an_administrator_defines_an_attribute_and_fills_it_on_a_card(page, app, live_server):
