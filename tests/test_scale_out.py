@@ -70,10 +70,12 @@ class Cluster:
 
     def __init__(self, databases, template: "Template", folder: Path, **settings):
         self.database = databases.new(template=template.database)
+        # a copy of the key store with the copy of the database: an erasure in one cluster destroys keys in its own
+        key_store = databases.new(template=template.env["CRM_KEY_STORE_URL"])
         self.folder = folder
         folder.mkdir()
-        self.env = {**template.env, "DATABASE_URL": self.database, "RATELIMIT_KEY_PREFIX": unique("scale-out-"),
-                    **settings}
+        self.env = {**template.env, "DATABASE_URL": self.database, "CRM_KEY_STORE_URL": key_store,
+                    "RATELIMIT_KEY_PREFIX": unique("scale-out-"), **settings}
         self.servers: list[tuple[subprocess.Popen, str]] = []
         self.engine = create_engine(self.database)
 
@@ -146,6 +148,8 @@ class Template:
             "SECRET_KEY": "scale-out-secret-key-the-same-on-every-server-0123456789",
             "CRM_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEYS,
             "INSTANCE_PATH": str(instance),
+            # the key store in a PostgreSQL database of its own, as scale-out deploys it
+            "CRM_KEY_STORE_URL": databases.new(),
             "RATELIMIT_STORAGE_URI": REDIS,
             "KARTOTEKA_CERTFILE": str(instance / "tls" / "cert.pem"),
             "KARTOTEKA_KEYFILE": str(instance / "tls" / "key.pem"),
@@ -440,3 +444,8 @@ def test_database_going_away_during_an_erasure_leaves_every_place_intact(proxied
                         allow_redirects=False)
     assert done.status_code == 302
     assert servers.query("SELECT count(*) FROM client WHERE id = 6")[0][0] == 0
+    key_store = create_engine(servers.env["CRM_KEY_STORE_URL"])
+    with key_store.connect() as connection:
+        ledger = connection.execute(text("SELECT count(*) FROM erasure_ledger WHERE client_number = 6")).scalar()
+    key_store.dispose()
+    assert ledger == 1, "the erasure cut short wrote nothing to the ledger; the one that went through did"
