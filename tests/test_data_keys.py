@@ -93,6 +93,9 @@ def test_after_an_erasure_no_old_copy_of_the_person_can_be_decrypted(app, db_ses
     stored = [value for values in sealed_values_of(app, card).values() for value in values]
     assert len(stored) > 15 and all(value.encode() in copy for value in stored), "the copy holds every value and version"
 
+    with key_store().engine.connect() as connection:
+        wrapped = connection.scalar(text("SELECT wrapped FROM data_key WHERE id = :id"), {"id": data_key_id})
+
     db_session(lambda s: erase(s, card, reason=REASON))
     assert rows_about(db_session, card) == {}
     assert key_store().existing([data_key_id]) == set()
@@ -112,6 +115,7 @@ def test_after_an_erasure_no_old_copy_of_the_person_can_be_decrypted(app, db_ses
         with open(make_url(app.config["CRM_KEY_STORE_URL"]).database, "rb") as handle:
             store_file = handle.read()
         assert data_key_id.encode() in store_file, "the ledger names the destroyed key"
+        assert wrapped.partition(":")[2].encode() not in store_file, "the wrapped key is not left in a free page"
         with key_store().engine.connect() as connection:
             assert connection.scalar(text("SELECT count(*) FROM data_key WHERE id = :id"), {"id": data_key_id}) == 0
 
