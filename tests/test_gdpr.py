@@ -151,6 +151,7 @@ def test_the_export_holds_every_place_with_history_in_json_csv_and_a_summary(app
     places = exported["places"]
     assert places["client"]["rows"][0]["email"] == data["email"]
     assert "email_bidx" not in places["client"]["rows"][0], "keyed hashes are ours, not the person's"
+    assert "data_key_id" not in places["client"]["rows"][0] and "data_key_id" not in places["client"]["history"][0]
     assert [v["city"] for v in places["client"]["history"]] == ["Gniezno", "Września"]
     assert places["client"]["history"][0]["by"] == "Administrator Kartoteka"
     for table in ("contact_person", "note", "consent", "subscription", "data_subject_request"):

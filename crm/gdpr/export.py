@@ -24,6 +24,7 @@ from crm.gdpr.choices import ANSWERED_BY_EXPORT
 from crm.gdpr.models import GdprEvent
 from crm.gdpr.places import places
 from crm.gdpr.service import check_grounds, fulfil
+from crm.privacy.subjects import DATA_KEY_COLUMN
 from crm.spreadsheet import csv_cell
 from crm.timeutil import shown_time, utcnow, zone_note
 
@@ -48,7 +49,8 @@ def plain(value):
 
 
 def _columns(place) -> list[str]:
-    hidden = set(place.declaration.derived)
+    # keyed hashes and the name of the data key are the system's, not data about the person
+    hidden = {*place.declaration.derived, DATA_KEY_COLUMN}
     return [column.name for column in place.table.columns if column.name not in hidden]
 
 
