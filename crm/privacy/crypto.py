@@ -27,6 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from crm.privacy.keys import KeyRing
+from crm.privacy.keystore import UnknownDataKey, key_store
 
 PREFIX = "v1"
 SUBJECT_PREFIX = "v2"
@@ -80,8 +81,6 @@ def encrypt(plaintext: str, context: str, ring: KeyRing | None = None) -> str:
 
 def encrypt_for_subject(plaintext: str, context: str, data_key_id: str) -> str:
     """Encrypt under a data subject's own key (from the key store)."""
-    from crm.privacy.keystore import key_store
-
     return f"{SUBJECT_PREFIX}:{data_key_id}:{_seal(key_store().key(data_key_id), plaintext, context)}"
 
 
@@ -106,8 +105,6 @@ def decrypt(token: str, context: str, ring: KeyRing | None = None, store=None) -
     if key_id is None:
         raise DecryptionError(f"A value in {context} is not ciphertext.")
     if token.startswith(SUBJECT_PREFIX + ":"):
-        from crm.privacy.keystore import UnknownDataKey, key_store
-
         try:
             key = (store or key_store()).key(key_id)
         except (UnknownDataKey, InvalidTag) as error:

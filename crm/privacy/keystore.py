@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import Iterable, Iterator
 
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from crm.privacy.keys import KeyRing
 from crm.timeutil import utcnow
@@ -87,16 +88,12 @@ def new_key_id() -> str:
 
 
 def _wrap(ring: KeyRing, key_id: str, key: bytes) -> str:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     nonce = secrets.token_bytes(NONCE_BYTES)
     sealed = AESGCM(ring.current_key).encrypt(nonce, key, f"data_key.{key_id}".encode())
     return f"{ring.current_id}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
 
 
 def _unwrap(ring: KeyRing, key_id: str, wrapped: str) -> bytes:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     master_id, _, encoded = wrapped.partition(":")
     master = ring.keys.get(master_id)
     if master is None:

@@ -6,6 +6,7 @@ from sqlalchemy import String, Text
 from sqlalchemy.types import TypeDecorator
 
 from crm.privacy.crypto import Sealable, data_key_id_of, decrypt, encrypt, encrypt_for_subject
+from crm.privacy.subjects import is_subject_context
 
 
 class UnboundPersonalValue(RuntimeError):
@@ -37,8 +38,6 @@ class EncryptedString(TypeDecorator):
         data_key_id = getattr(value, "data_key_id", None)
         if data_key_id:
             return encrypt_for_subject(str(value), self.context, data_key_id)
-        from crm.privacy.subjects import is_subject_context
-
         if not isinstance(value, Sealable) and is_subject_context(self.context):
             raise UnboundPersonalValue(f"A value of {self.context} was not bound to its data subject's key.")
         return encrypt(str(value), self.context)
