@@ -72,13 +72,16 @@ def log_in(page, base_url, username="admin", password=ADMIN_PASSWORD):
 def search_list(page, base_url, column_label, value):
     """Filter the client list through its search panel, as a person does."""
     page.goto(f"{base_url}/clientmodelview/list/")
+    page.wait_for_load_state("networkidle")  # FAB binds the filter menu's handlers once its scripts have run
     page.locator("a.accordion-toggle", has_text="Szukaj").click()
     page.locator("#filter_form button.dropdown-toggle", has_text="Dodaj filtr").click()
     exact = re.compile(rf"^\s*{re.escape(column_label)}\s*$")
     page.locator("#filter_form .dropdown-menu a.filter", has_text=exact).first.click()
-    page.locator("#filter_form table.filters input[name^='_flt_']").last.fill(value)
-    page.locator("#filter_form button[type=submit]").click()
-    page.wait_for_url(re.compile(r".*/clientmodelview/list/\?_s=.*"))
+    field = page.locator("#filter_form table.filters input[name^='_flt_']").last
+    field.wait_for(state="visible")
+    field.fill(value)
+    with page.expect_navigation(url=re.compile(r".*/clientmodelview/list/\?_s=.*")):
+        page.locator("#filter_form button[type=submit]").click()
 
 
 def test_add_edit_and_find_a_client_with_polish_characters(page, live_server):
