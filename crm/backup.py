@@ -42,7 +42,7 @@ def _pg_arguments(url: URL) -> tuple[list[str], dict]:
 def _run(command: list[str], env: dict) -> None:
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
-        raise BackupError(f"{command[0]} failed: {result.stderr.strip()[:500]}")
+        raise BackupError(gettext("%(program)s failed: %(error)s", program=command[0], error=result.stderr.strip()[:500]))
 
 
 def copy_database(url_text: str, target: Path, instance_path: str) -> Path:
@@ -69,7 +69,7 @@ def put_back(url_text: str, backup: Path, instance_path: str) -> None:
     """Replace a database's content with a backup made by :func:`copy_database` (the app must be stopped)."""
     url = make_url(url_text)
     if not backup.is_file():
-        raise BackupError(f"There is no file {backup}.")
+        raise BackupError(gettext("There is no file %(file)s.", file=backup))
     if url.get_backend_name() == "sqlite":
         with sqlite3.connect(backup) as source, sqlite3.connect(_sqlite_path(url, instance_path)) as database:
             source.backup(database)

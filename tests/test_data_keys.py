@@ -216,6 +216,10 @@ def test_a_restored_backup_does_not_bring_an_erased_person_back(fresh_env, tmp_p
     assert "klientów: 1" in again.stdout and count(url, "SELECT count(*) FROM client WHERE id = 2") == 0
     assert serve_one_page(fresh_env)[0] == 200
 
+    missing = run_flask(["crm", "restore", str(tmp_path / "nie-ma.sqlite"), "--yes"], fresh_env)
+    assert missing.returncode != 0 and "Nie ma pliku" in missing.stderr and "Traceback" not in missing.stderr
+    assert count(url, "SELECT count(*) FROM client") == 5, "nothing was touched"
+
 
 def test_rows_written_together_in_bulk_share_their_clients_key(app, db_session):
     """The bulk path (imports, the benchmarks' dataset) seals a card's versions and rows under one key."""
