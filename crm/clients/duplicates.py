@@ -61,19 +61,24 @@ def _changed(client: Client, field: str) -> bool:
     return inspect(client).attrs[field].history.has_changes()
 
 
-def duplicates_of(session, client: Client) -> list[Duplicate]:
-    """Other cards with the same value of any identifying field this save sets."""
+def sharing(session, client: Client, fields, per_value: int = SHOWN_PER_VALUE) -> list[Duplicate]:
+    """Other cards holding the client's value of each of these fields (compared by blind index)."""
     found = []
-    for field in IDENTIFYING:
+    for field in fields:
         digest = getattr(client, f"{field}_bidx")
-        if digest is None or not _changed(client, field):
+        if digest is None:
             continue
         query = select(Client.id).where(getattr(Client, f"{field}_bidx") == digest)
         if client.id is not None:
             query = query.where(Client.id != client.id)
-        ids = session.scalars(query.order_by(Client.id).limit(SHOWN_PER_VALUE))
+        ids = session.scalars(query.order_by(Client.id).limit(per_value))
         found += [Duplicate(field, client_id) for client_id in ids]
     return found
+
+
+def duplicates_of(session, client: Client) -> list[Duplicate]:
+    """Other cards with the same value of any identifying field this save sets."""
+    return sharing(session, client, [field for field in IDENTIFYING if _changed(client, field)])
 
 
 def check_duplicates(session, client: Client, confirmed: bool) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, exists, or_, select, union, update
+from sqlalchemy import delete, exists, select, union, update
 from sqlalchemy_continuum import version_class, versioning_manager
 
 from crm.clients.models import Client
@@ -25,8 +25,8 @@ from crm.gdpr import suppression
 from crm.gdpr.choices import ANSWERED_BY_ERASURE
 from crm.gdpr.models import DataSubjectRequest, GdprEvent
 from crm.gdpr.places import counts, place_labels, places
-from crm.imports import uploads
 from crm.gdpr.service import check_grounds, fulfil
+from crm.imports import uploads
 from crm.privacy.keystore import LedgerEntry, key_store
 from crm.privacy.registry import Erasure
 from crm.timeutil import utcnow
@@ -101,28 +101,24 @@ def _transactions_left_empty(session, touched: set[int], excluding_client: int |
     return list(session.scalars(query))
 
 
-#: the blind indexes that make two cards perhaps one person, with the field each indexes
-SHARED_INDEXES = {"email_bidx": "email", "phone_bidx": "phone", "nip_bidx": "nip", "pesel_bidx": "pesel"}
-#: at most this many sharing cards are offered (a shared company phone could name hundreds)
+#: the values that make two cards perhaps one person
+SHARED_FIELDS = ("email", "phone", "nip", "pesel")
+#: at most this many sharing cards are offered per value (a shared company phone could name hundreds)
 MAX_SHARING = 50
 
 
 def cards_sharing(session, client: Client) -> tuple[SharingCard, ...]:
     """Other cards with the client's email, phone, NIP or PESEL (compared by their blind indexes)."""
+    from crm.clients.duplicates import sharing
     from crm.clients.labels import CLIENT_LABELS
     from crm.clients.service import card_name
 
-    held = {column: getattr(client, column) for column in SHARED_INDEXES if getattr(client, column)}
-    if not held:
-        return ()
-    query = (select(Client).where(Client.id != client.id, or_(*(getattr(Client, column) == value for column, value in held.items())))
-             .order_by(Client.id).limit(MAX_SHARING))
+    shared: dict[int, list[str]] = {}
+    for duplicate in sharing(session, client, SHARED_FIELDS, per_value=MAX_SHARING):
+        shared.setdefault(duplicate.client_id, []).append(str(CLIENT_LABELS[duplicate.field]))
     return tuple(
-        SharingCard(other.id, card_name(other), tuple(
-            str(CLIENT_LABELS[field]) for column, field in SHARED_INDEXES.items()
-            if column in held and getattr(other, column) == held[column]
-        ))
-        for other in session.scalars(query)
+        SharingCard(other, card_name(session.get(Client, other)), tuple(fields))
+        for other, fields in sorted(shared.items())
     )
 
 
@@ -185,8 +181,7 @@ def erase(
         reason = check_grounds(session, client_id, request_id, reason)
     except ValueError as error:
         raise ErasureError(error, status=getattr(error, "status", 400)) from None
-    sharing = {card.client_id for card in cards_sharing(session, client)}
-    if set(also) - sharing:
+    if also and set(also) - {card.client_id for card in cards_sharing(session, client)}:
         raise ErasureError(NOT_SHARING_MESSAGE)
     cards = [client, *(session.get(Client, other) for other in sorted(set(also)))]
     held = {card.id: (counts(session, card.id), suppression.values_held_by(session, card)) for card in cards}
