@@ -97,3 +97,4 @@ bench-details: install
 	$(BIN)/python bench/login_timing.py
 	$(BIN)/python bench/demo_load.py
 	$(BIN)/python bench/data_keys.py
+	$(BIN)/python bench/read_log.py

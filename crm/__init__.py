@@ -54,6 +54,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     translate_marshmallow()
     _init_extensions(app)
+    from crm.accountability.reads import init_read_log
     from crm.backup import init_restore_guard
     from crm.cli import crm_cli
     from crm.errors import register_error_handlers
@@ -68,6 +69,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_restore_guard(app)
     init_upload_sweeper(app)
     init_request_log()
+    init_read_log(app)
     app.add_template_filter(shown_time, "when")
     app.add_template_filter(shortened, "shortened")
     app.jinja_env.globals["date_picker_language"] = date_picker_language

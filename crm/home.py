@@ -28,6 +28,10 @@ class Home:
     locked_accounts: int | None = None
     today: date = field(default_factory=date.today)
 
+    def cards_shown(self) -> list[int]:
+        """The client cards the page names (requests are shown by number only)."""
+        return [card.id for card in self.my_cards or ()] + [change.client_id for change in self.recent_changes or ()]
+
 
 def home_of(session, user, may) -> Home:
     """The start page of ``user``; ``may(permission, view)`` tells what their role opens."""

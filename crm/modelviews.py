@@ -37,6 +37,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from wtforms.fields.core import UnboundField
 
 from crm import searches
+from crm.accountability import reads
 from crm.errors import BAD_FILTER_MESSAGE, AnswersUnavailable, raise_if_unavailable, refusal
 from crm.forms import Rules, keep_rule_errors, schema_rules_mixin
 from crm.guards import MAX_DATABASE_INTEGER, MAX_PAGE, MAX_PAGE_SIZE, NO_NUL
@@ -147,16 +148,22 @@ class ShownColumns:
             **{column: masking_formatter(model, column, blank_if_none(formatters.get(column))) for column in self._shown_columns},
         }
 
-    def _get_list_widget(self, *args, **kwargs):
-        widgets = super()._get_list_widget(*args, **kwargs)
+    def _get_list_widget(self, filters, *args, **kwargs):
+        widgets = super()._get_list_widget(filters, *args, **kwargs)
+        if not g.get("listing_card_rows"):
+            reads.note_rows(
+                "search" if filters.get_filters_values() else "list",
+                self.datamodel.session, self.datamodel.obj, widgets["list"].template_args["pks"],
+            )
         formatters = self._drawn_formatters()
         for column in self.long_text_list_columns:
             formatters[column] = _then_shortened(formatters.get(column))
         widgets["list"].template_args["formatters_columns"] = formatters
         return widgets
 
-    def _get_show_widget(self, *args, **kwargs):
-        widgets = super()._get_show_widget(*args, **kwargs)
+    def _get_show_widget(self, pk, item, *args, **kwargs):
+        reads.note_item("card", item)
+        widgets = super()._get_show_widget(pk, item, *args, **kwargs)
         widgets["show"].template_args["formatters_columns"] = self._drawn_formatters()
         return widgets
 
@@ -359,6 +366,16 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
     def _related_views(self, views):
         self.__dict__["_all_related_views"] = views
 
+    def _get_related_views_widgets(self, item, *args, **kwargs):
+        """FAB's related tabs; the tabs of a client's record list that client's rows, recorded with the record."""
+        if not reads.is_about_a_client(item):
+            return super()._get_related_views_widgets(item, *args, **kwargs)
+        g.listing_card_rows = True
+        try:
+            return super()._get_related_views_widgets(item, *args, **kwargs)
+        finally:
+            g.pop("listing_card_rows", None)
+
     def __init__(self, **kwargs):
         shown = {*(self.list_columns or ()), *(self.show_columns or ())}
         if "client" in shown and "client" not in (self.formatters_columns or {}):
@@ -428,6 +445,7 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
         if request.method != "POST":
             item = self.datamodel.get(pk, self._base_filters)
             if item is not None:
+                reads.note_item("edit", item)
                 self.name_the_card(item)
             if item is not None and self.card_of(item) is not None:
                 from crm.gdpr.service import RESTRICTED_MESSAGE, active_restriction
@@ -558,6 +576,7 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
         return widgets
 
     def _edit_widgets(self, item, form, exclude_cols):
+        reads.note_item("edit", item)
         widgets = self._get_edit_widget(form=form, exclude_cols=exclude_cols)
         return self._get_related_views_widgets(
             item,
@@ -604,6 +623,9 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
             return None
         parent = request.args.get(f"_flt_0_{self.add_from_parent}") if self.add_from_parent else None
         if parent is not None and parent.isdigit():
+            from crm.clients.models import Client
+
+            reads.note("edit", [int(parent)], reads.masks_for_reader(Client))
             self.name_the_card(card_id=int(parent))
         if request.method != "POST":
             return super()._add()
@@ -940,9 +962,11 @@ class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
 
     def pre_get(self, data):
         data[API_RESULT_RES_KEY] = mask_record(self.datamodel.obj, data[API_RESULT_RES_KEY])
+        reads.note_rows("api", self.datamodel.session, self.datamodel.obj, [data.get("id")])
 
     def pre_get_list(self, data):
         data[API_RESULT_RES_KEY] = [mask_record(self.datamodel.obj, row) for row in data[API_RESULT_RES_KEY]]
+        reads.note_rows("api", self.datamodel.session, self.datamodel.obj, data.get("ids", ()))
 
     def _result(self, schema, item) -> dict:
         return mask_record(self.datamodel.obj, schema.dump(item, many=False))

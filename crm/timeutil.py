@@ -62,3 +62,9 @@ def shown_time(value, seconds: bool = False) -> str:
 def zone_note() -> str:
     """The office's zone as a person reads it in a heading ("Europe/Warsaw")."""
     return office_zone().key
+
+
+def office_day_start(day: date) -> datetime:
+    """The stored (naive UTC) time at which a day begins in the office's zone."""
+    local = datetime.combine(day, datetime.min.time()).replace(tzinfo=office_zone())
+    return local.astimezone(timezone.utc).replace(tzinfo=None)

@@ -7,8 +7,11 @@ from flask_babel import refresh
 from flask_appbuilder import IndexView, expose
 from flask_babel import lazy_gettext as _l
 
+from crm.accountability import reads
+from crm.accountability.views import ReadLogView
 from crm.apidocs import OpenApi, SwaggerView
 from crm.clients.choices import label_of
+from crm.clients.models import Client
 from crm.clients.service import card_name
 from crm.extensions import db
 from crm.gdpr.choices import REQUEST_KIND_LABELS
@@ -43,15 +46,18 @@ class HomeView(IndexView):
     """The start page: my cards, requests assigned to me, recent changes, as far as the role opens them."""
 
     index_template = "crm/home.html"
+    place_title = _l("Start page")
 
     @expose("/")
     def index(self):
         user = getattr(g, "user", None)
         if user is None or not user.is_authenticated:
             return redirect(url_for(f"{self.appbuilder.sm.auth_view.endpoint}.login"))
+        home = home_of(db.session, user, self.appbuilder.sm.has_access)
+        reads.note("list", home.cards_shown(), reads.masks_for_reader(Client))
         return self.render_template(
             self.index_template, appbuilder=self.appbuilder,
-            home=home_of(db.session, user, self.appbuilder.sm.has_access),
+            home=home,
             card_name=card_name, request_kind=lambda key: label_of(REQUEST_KIND_LABELS, key),
         )
 
@@ -109,6 +115,9 @@ def register_views(appbuilder) -> None:
     )
     appbuilder.add_view(
         GdprEventModelView, "Exports and erasures", label=_l("Exports and erasures"), icon="fa-list-alt", **gdpr
+    )
+    appbuilder.add_view(
+        ReadLogView, "Read-access log", label=_l("Read-access log"), icon="fa-eye", **gdpr
     )
     appbuilder.add_link(
         "Retention", href="/gdpr/retention", label=_l("Retention"), icon="fa-hourglass-end", category="Data protection",

@@ -202,6 +202,7 @@ PERMISSION_NOT_NAMED_FOR_METHOD = {
     "ImportView.upload_form": "can_import",
     "MyLoginsView.index": "can_list",
     "PersonalDataView.index": "can_list",
+    "ReadLogView.index": "can_list",
     "RecentChangesView.index": "can_list",
     "RoleMatrixView.add": "can_edit",
     "RoleMatrixView.rename": "can_edit",

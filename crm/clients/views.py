@@ -15,6 +15,7 @@ from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from crm import searches
+from crm.accountability import reads
 from crm.attributes.filters import CardInterface
 from crm.attributes.kinds import shown
 from crm.attributes.views import CardLayout
@@ -285,6 +286,7 @@ class ClientModelView(CardLayout, VersionedModelView):
         names = dict(self.datamodel.session.execute(
             select(Client.id, Client).where(Client.id.in_({d.client_id for d in duplicates}))
         ).all())
+        reads.note("card", names)
         return [(CLIENT_LABELS[d.field], names[d.client_id].display_name, d.client_id) for d in duplicates]
 
     def pre_delete(self, item):
@@ -405,4 +407,5 @@ class ClientModelView(CardLayout, VersionedModelView):
             "history_visible": self.appbuilder.sm.has_access("can_show", "ClientHistoryView"),
             "export_visible": self.appbuilder.sm.has_access("can_export", "GdprView"),
             "erase_visible": self.appbuilder.sm.has_access("can_erase", "GdprView"),
+            "reads_visible": self.appbuilder.sm.has_access("can_list", "ReadLogView"),
         }

@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy_continuum import version_class, versioning_manager
 
+from crm.accountability.service import recipients_of
 from crm.clients.models import Client
 from crm.gdpr.choices import ANSWERED_BY_EXPORT
 from crm.gdpr.models import GdprEvent
@@ -71,6 +72,8 @@ def collect(session, client_id: int) -> dict:
         raise ExportError(NO_SUCH_CLIENT_MESSAGE)
     result = {"format": FORMAT, "generated_at": plain(utcnow()), "client_id": client_id, "places": {}}
     for place in places():
+        if not place.declaration.exported:
+            continue
         columns = _columns(place)
         subject = getattr(place.model, place.subject_column)
         rows = [
@@ -93,6 +96,10 @@ def collect(session, client_id: int) -> dict:
                     **{name: plain(getattr(row, name)) for name in columns},
                 })
         result["places"][place.table.name] = {"description": place.label, "rows": rows, "history": history}
+    result["recipients"] = [
+        {"role": recipient.role, "openings": recipient.openings, "first": plain(recipient.first), "last": plain(recipient.last)}
+        for recipient in recipients_of(session, client_id)
+    ]
     return result
 
 
@@ -127,6 +134,11 @@ def package(data: dict) -> bytes:
         archive.writestr("summary.html", render_template(
             "gdpr/export_summary.html", data=data, language=str(get_locale() or "pl"),
             prepared_on=shown_time(datetime.fromisoformat(data["generated_at"])), zone=zone_note(),
+            recipients=[
+                {**recipient, "first": shown_time(datetime.fromisoformat(recipient["first"])),
+                 "last": shown_time(datetime.fromisoformat(recipient["last"]))}
+                for recipient in data.get("recipients", ())
+            ],
         ))
     return buffer.getvalue()
 

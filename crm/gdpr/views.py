@@ -17,6 +17,7 @@ from wtforms import SelectField
 from wtforms.validators import DataRequired, Optional
 
 from crm.clients.choices import label_of
+from crm.accountability import reads
 from crm.clients.models import Client
 from crm.errors import AnswersUnavailable, refusal
 from crm.forms import LocalDateField
@@ -275,6 +276,7 @@ class GdprView(BaseView):
 
     route_base = "/gdpr"
     default_view = "dashboard"
+    place_title = _l("Data protection")
 
     @expose("/")
     @has_access
@@ -322,6 +324,7 @@ class GdprView(BaseView):
                 abort(404)
             flash(str(error), "danger")
             return self._grounds_page("gdpr/export.html", _l("Export a person's data"), pk, status=error.status)
+        reads.note("export", [pk])
         return send_file(
             io.BytesIO(archive), mimetype="application/zip", as_attachment=True,
             download_name=f"kartoteka-client-{pk}.zip",
@@ -340,6 +343,8 @@ class GdprView(BaseView):
         return self._erase_page(preview)
 
     def _grounds_page(self, template, title, client_id, status=200, **values):
+        sharing = [card.client_id for card in getattr(values.get("preview"), "sharing", ())]
+        reads.note("card", [client_id, *sharing], reads.masks_for_reader(Client))
         return self.render_template(
             template,
             title=title,
@@ -394,6 +399,7 @@ class GdprView(BaseView):
         years = current_app.config["CRM_RETENTION_INACTIVE_YEARS"]
         candidates = service.retention_candidates(db.session, years, limit=200)
         masked = not can_see(IDENTITY)
+        reads.note("list", [client.id for client, _last in candidates], masked)
         return self.render_template(
             "gdpr/retention.html",
             title=_l("Retention: clients with no activity"),
@@ -503,6 +509,7 @@ class GdprApi(AnswersUnavailable, BaseApi):
             export.record(db.session, pk, data, actor=g.user, request_id=grounds[0], reason=grounds[1])
         except export.ExportError as error:
             return self.response(error.status, message=str(error))
+        reads.note("export", [pk])
         return self.response(200, **data)
 
     @expose("/client/<int:pk>/erasure", methods=["GET"])

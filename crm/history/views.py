@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access, permission_name
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
+from crm.accountability import reads
+from crm.arguments import BAD_ARGUMENT_MESSAGE, choice_arg, date_arg, int_arg
 from crm.clients.models import Client
 from crm.errors import refusal
 from crm.extensions import appbuilder, db
@@ -16,27 +16,7 @@ from crm.history import service
 from crm.privacy.categories import IDENTITY
 from crm.privacy.masking import can_see, mask
 
-BAD_ARGUMENT_MESSAGE = _l("A page number, version or filter in the address is not valid.")
 PER_PAGE = 20
-
-
-def _int_arg(name: str, default: int | None = None, minimum: int = 0) -> int | None:
-    value = request.args.get(name, "")
-    if value == "":
-        return default
-    if not value.isdigit() or int(value) < minimum or int(value) > 2**62:
-        raise refusal(400, BAD_ARGUMENT_MESSAGE)
-    return int(value)
-
-
-def _date_arg(name: str) -> date | None:
-    value = request.args.get(name, "")
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise refusal(400, BAD_ARGUMENT_MESSAGE) from None
 
 
 def _card_title(client_id: int) -> str:
@@ -52,6 +32,7 @@ class ClientHistoryView(BaseView):
 
     route_base = "/history/client"
     default_view = "timeline"
+    place_title = _l("History of the card")
 
     def _refuse(self, error: service.HistoryError, client_id: int):
         flash(str(error), "danger")
@@ -63,10 +44,11 @@ class ClientHistoryView(BaseView):
     @has_access
     @permission_name("show")
     def timeline(self, pk):
-        page = _int_arg("page", 0)
+        page = int_arg("page", 0)
         changes, total = service.timeline(db.session, pk, page=page, per_page=PER_PAGE)
         if total == 0:
             abort(404)
+        reads.note("history", [pk], reads.masks_for_reader(Client))
         return self.render_template(
             "history/timeline.html",
             title=_l("History of the card"),
@@ -84,7 +66,7 @@ class ClientHistoryView(BaseView):
     @has_access
     @permission_name("show")
     def compare(self, pk):
-        older, newer = _int_arg("older"), _int_arg("newer")
+        older, newer = int_arg("older"), int_arg("newer")
         if older is None or newer is None:
             flash(gettext("Choose two versions to compare."), "info")
             return redirect(url_for(f"{self.endpoint}.timeline", pk=pk))
@@ -92,6 +74,7 @@ class ClientHistoryView(BaseView):
             old, new, rows = service.compare(db.session, pk, older, newer)
         except service.HistoryError as error:
             return self._refuse(error, pk)
+        reads.note("history", [pk], reads.masks_for_reader(Client))
         return self.render_template(
             "history/compare.html",
             title=_l("Two versions of the card"),
@@ -115,6 +98,7 @@ class ClientHistoryView(BaseView):
                 old, new, rows = service.restore_preview(db.session, pk, int(version))
             except service.HistoryError as error:
                 return self._refuse(error, pk)
+            reads.note("history", [pk], reads.masks_for_reader(Client))
             return self.render_template(
                 "history/compare.html", title=_l("Restore an earlier version"), card=_card_title(pk), client_id=pk,
                 old=old, new=new, rows=rows, restore_version=int(version),
@@ -132,24 +116,24 @@ class RecentChangesView(BaseView):
 
     route_base = "/history/recent"
     default_view = "index"
+    place_title = _l("Recent changes")
 
     @expose("/")
     @has_access
     @permission_name("list")
     def index(self):
-        record_kind = request.args.get("record") or None
-        change_kind = request.args.get("change") or None
-        if record_kind not in (None, *service.RECORD_KIND_LABELS) or change_kind not in (None, *service.CHANGE_KIND_LABELS):
-            raise refusal(400, BAD_ARGUMENT_MESSAGE)
+        record_kind = choice_arg("record", service.RECORD_KIND_LABELS)
+        change_kind = choice_arg("change", service.CHANGE_KIND_LABELS)
         wanted = service.RecentFilter(
-            user_id=_int_arg("user"),
-            since=_date_arg("since"),
-            until=_date_arg("until"),
+            user_id=int_arg("user"),
+            since=date_arg("since"),
+            until=date_arg("until"),
             record_kind=record_kind,
             change_kind=change_kind,
         )
-        page = _int_arg("page", 0)
+        page = int_arg("page", 0)
         changes, more = service.recent_changes(db.session, wanted, page=page)
+        reads.note("history", [change.client_id for change in changes], reads.masks_for_reader(Client))
         staff = db.session.scalars(db.select(appbuilder.sm.user_model).order_by(appbuilder.sm.user_model.username))
         return self.render_template(
             "history/recent.html",

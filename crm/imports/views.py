@@ -10,6 +10,7 @@ from flask_appbuilder import BaseView, expose, has_access, permission_name
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
+from crm.accountability import reads
 from crm.errors import refusal
 from crm.extensions import db
 from crm.imports import service, uploads
@@ -118,20 +119,27 @@ class ImportView(BaseView):
         return redirect(url_for("ClientModelView.list"))
 
 
-def export_rows(fmt: str, clients, columns, labels):
+def export_rows(fmt: str, clients, columns, labels, card_of=lambda row: row.id):
     """The client list as CSV or XLSX bytes: one row a client; a column is a name or a function of the client.
 
     Values are as stored (keys, ISO dates, attribute text), so the file imports back unchanged; a
-    value a spreadsheet would run as a formula is written as text (crm.spreadsheet).
+    value a spreadsheet would run as a formula is written as text (crm.spreadsheet). The cards
+    written (``card_of`` a row) are recorded as exported.
     """
     header = [str(label) for label in labels]
-    values = ([_plain(column(client) if callable(column) else getattr(client, column)) for column in columns]
-              for client in clients)
+    exported: list[int] = []
+
+    def row_values(client):
+        exported.append(card_of(client))
+        return [_plain(column(client) if callable(column) else getattr(client, column)) for column in columns]
+
+    values = (row_values(client) for client in clients)
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter=";")
         writer.writerow([csv_cell(label) for label in header])
         writer.writerows([csv_cell(value) for value in row] for row in values)
+        reads.note("export", exported)
         return ("\ufeff" + buffer.getvalue()).encode("utf-8"), "text/csv"
     from openpyxl import Workbook
 
@@ -142,6 +150,7 @@ def export_rows(fmt: str, clients, columns, labels):
         sheet.append(xlsx_row(sheet, row))
     buffer = io.BytesIO()
     workbook.save(buffer)
+    reads.note("export", exported)
     return buffer.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 

@@ -106,7 +106,9 @@ class MailingListModelView(VersionedModelView):
         ]
         labels = [CLIENT_LABELS["email"], CLIENT_LABELS["first_name"], CLIENT_LABELS["last_name"],
                   CLIENT_LABELS["company_name"], SUBSCRIPTION_LABELS["subscribed_at"]]
-        body, mimetype = export_rows("csv", service.writable_subscribers(db.session, pk), columns, labels)
+        body, mimetype = export_rows(
+            "csv", service.writable_subscribers(db.session, pk), columns, labels, card_of=lambda row: row[0].id
+        )
         return Response(body, mimetype=mimetype, headers={
             "Content-Disposition": f"attachment; filename=kartoteka-lista-{pk}.csv",
         })

@@ -67,6 +67,8 @@ class PersonalData:
     masked_properties: dict[str, Personal] = field(default_factory=dict)
     #: the row is shown (its ``str``) by these personal columns, so a relation to it shows a person's name
     named_by: tuple[str, ...] = ()
+    #: the rows go into the person's export as they are (False: the export says what they mean another way)
+    exported: bool = True
 
 
 _DECLARED: dict[type, PersonalData] = {}
@@ -113,6 +115,7 @@ def declare(model: type, declaration: PersonalData) -> None:
         derived=tuple(derived),
         masked_properties=dict(declaration.masked_properties),
         named_by=declaration.named_by,
+        exported=declaration.exported,
     )
 
 

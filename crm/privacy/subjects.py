@@ -133,7 +133,8 @@ def spec_of(table_name: str) -> SubjectTable | None:
 @event.listens_for(Mapper, "before_update")
 def _bind_row(mapper, connection, target):
     spec = spec_of(mapper.local_table.name)
-    if spec is None:
+    if spec is None or (not spec.encrypted and spec.subject_column != "id"):
+        # nothing to seal (a link to the client only)
         return
     state = sa.inspect(target)
     if spec.subject_column == "id":

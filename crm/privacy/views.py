@@ -47,6 +47,7 @@ UNSHOWN_FIELDS = {
     "secret_bidx": _l("Keyed hash of a personal attribute's value (exact search)"),
     "digest": _l("Keyed hash of an erased person's email, phone, NIP or PESEL"),
     "remote_addr": _l("IP address the change came from"),
+    "ip_address": _l("IP address"),
 }
 
 

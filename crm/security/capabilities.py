@@ -194,6 +194,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         _pairs({"GdprEventModelView": READ}, ("Data protection", "Exports and erasures")),
     ),
     Capability(
+        "reads.view", GDPR, _l("See who opened whose data (read-access log)"),
+        _pairs({"ReadLogView": ("can_list",)}, ("Data protection", "Read-access log")),
+    ),
+    Capability(
         "gdpr.export", GDPR, _l("Export everything held about a person"),
         _pairs({"GdprView": ("can_export",), "GdprApi": ("can_export",)}), requires=("gdpr.requests", SEE_PERSONAL),
     ),

@@ -1,0 +1,69 @@
+"""The read-access log: one record per request that showed clients' data, and the cards it showed."""
+
+from __future__ import annotations
+
+from flask_appbuilder import Model
+from flask_appbuilder.security.sqla.models import User
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String
+from sqlalchemy.orm import relationship
+
+from crm.accountability.kinds import READ_KIND_LABELS
+from crm.constraints import AUTOINCREMENT, one_of
+from crm.privacy.categories import ONLINE
+from crm.privacy.registry import Erasure, Personal, PersonalData, register_models
+from crm.privacy.types import EncryptedString
+from crm.timeutil import utcnow
+
+
+class ReadAccess(Model):
+    """One request (a page, a download, an API call) that showed data of one or more clients."""
+
+    __tablename__ = "read_access"
+    __table_args__ = (one_of("kind", READ_KIND_LABELS, "ck_read_access_kind"), AUTOINCREMENT)
+
+    id = Column(Integer, primary_key=True)
+    occurred_at = Column(DateTime, nullable=False, default=utcnow, index=True)
+    user_id = Column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
+    user = relationship(User)
+    #: the reader's roles at the time, a JSON list of their stored names (who "received" the data, Art. 15(1)(c))
+    roles = Column(String(500), nullable=False, default="[]")
+    #: one of READ_KIND_LABELS
+    kind = Column(String(20), nullable=False, index=True)
+    #: the screen or API operation (its endpoint), named for people by crm.accountability.kinds.place_label
+    place = Column(String(120), nullable=False)
+    #: some of what was shown was masked for the reader
+    masked = Column(Boolean, nullable=False, default=False)
+    #: the cards shown; kept when an erasure removes a card from ``cards``
+    card_count = Column(Integer, nullable=False, default=0)
+    ip_address = Column(EncryptedString("read_access.ip_address", 64))
+    cards = relationship("ReadAccessCard", back_populates="read", cascade="all, delete-orphan", passive_deletes=True)
+
+    __personal_data__ = PersonalData(
+        description=_l("Read-access log of staff accounts"),
+        subject=None,
+        erasure=Erasure.DELETE,
+        columns={"ip_address": Personal(ONLINE)},
+    )
+
+
+class ReadAccessCard(Model):
+    """A card shown by a read: the link between the reader's record and the person, erased with the person."""
+
+    __tablename__ = "read_access_card"
+
+    read_id = Column(Integer, ForeignKey("read_access.id", ondelete="CASCADE"), primary_key=True)
+    #: the client's number; no foreign key, so that a card deleted (and restorable from history) keeps its readers
+    client_id = Column(Integer, primary_key=True, index=True)
+    read = relationship(ReadAccess, back_populates="cards")
+
+    __personal_data__ = PersonalData(
+        description=_l("Who opened the card (read-access log)"),
+        subject="client_id",
+        erasure=Erasure.DELETE,
+        columns={},
+        exported=False,
+    )
+
+
+register_models(ReadAccess, ReadAccessCard)
