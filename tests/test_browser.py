@@ -660,3 +660,32 @@ def test_a_data_protection_officers_day_in_polish(page, app, live_server, make_u
     page.wait_for_url(re.compile(r".*/gdpreventmodelview/show/\d+$"))
     page.wait_for_load_state()
     assert re.search(r"Notatki[^:]*: 1 \(wersji: \d+\)", page.content()), "what was erased, by place, in Polish"
+
+
+def test_the_officer_finds_who_opened_a_persons_card(page, app, live_server, make_user, db_session):
+    """A back-office colleague opens a card and its history; the officer, from the card, sees who, what and when."""
+    from tests.conftest import STAFF_PASSWORD
+    from tests.test_read_access import new_card
+
+    card, body = new_card(app)
+    colleague = make_user("Back office", first_name="Bożena", last_name=unique("Przeglądająca"))
+    log_in(page, live_server, colleague, STAFF_PASSWORD)
+    page.goto(f"{live_server}/clientmodelview/show/{card}")
+    page.locator("#card-history").click()
+    page.wait_for_url(re.compile(rf".*/history/client/{card}/$"))
+    page.context.clear_cookies()
+
+    log_in(page, live_server, make_user("Data protection officer", first_name="Iwona"), STAFF_PASSWORD)
+    page.goto(f"{live_server}/clientmodelview/show/{card}")
+    page.locator("#card-reads").click()
+    page.wait_for_url(re.compile(rf".*/reads/\?card={card}$"))
+    assert body["company_name"] in page.locator("#reads-of-card").inner_text()
+    colleagues = page.locator("#reads tbody tr", has_text="Bożena")
+    kinds = " ".join(colleagues.all_inner_texts())
+    assert "Karta lub strona rekordu" in kinds and "Historia i porównanie wersji" in kinds and "Biuro obsługi" in kinds
+    # narrowed to one kind through the form
+    page.select_option("#kind", label="Historia i porównanie wersji")
+    page.locator("#read-filters button[type=submit]").click()
+    page.wait_for_url(re.compile(r".*kind=history.*"))
+    assert page.locator("#reads tbody tr", has_text="Bożena").count() == 1
+    assert "Karta lub strona rekordu" not in page.locator("#reads tbody").inner_text()

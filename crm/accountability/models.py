@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String
+from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import relationship
 
 from crm.accountability.kinds import READ_KIND_LABELS
@@ -20,11 +20,16 @@ class ReadAccess(Model):
     """One request (a page, a download, an API call) that showed data of one or more clients."""
 
     __tablename__ = "read_access"
-    __table_args__ = (one_of("kind", READ_KIND_LABELS, "ck_read_access_kind"), AUTOINCREMENT)
+    __table_args__ = (
+        one_of("kind", READ_KIND_LABELS, "ck_read_access_kind"),
+        # "what did this account open on 3 March"
+        Index("ix_read_access_user_time", "user_id", "occurred_at"),
+        AUTOINCREMENT,
+    )
 
     id = Column(Integer, primary_key=True)
     occurred_at = Column(DateTime, nullable=False, default=utcnow, index=True)
-    user_id = Column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
+    user_id = Column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
     user = relationship(User)
     #: the reader's roles at the time, a JSON list of their stored names (who "received" the data, Art. 15(1)(c))
     roles = Column(String(500), nullable=False, default="[]")

@@ -36,7 +36,7 @@ def upgrade():
     with op.batch_alter_table('read_access', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_read_access_kind'), ['kind'], unique=False)
         batch_op.create_index(batch_op.f('ix_read_access_occurred_at'), ['occurred_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_read_access_user_id'), ['user_id'], unique=False)
+        batch_op.create_index('ix_read_access_user_time', ['user_id', 'occurred_at'], unique=False)
 
     op.create_table('read_access_card',
     sa.Column('read_id', sa.Integer(), nullable=False),
@@ -55,7 +55,7 @@ def downgrade():
 
     op.drop_table('read_access_card')
     with op.batch_alter_table('read_access', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_read_access_user_id'))
+        batch_op.drop_index('ix_read_access_user_time')
         batch_op.drop_index(batch_op.f('ix_read_access_occurred_at'))
         batch_op.drop_index(batch_op.f('ix_read_access_kind'))
 
