@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy_continuum import version_class, versioning_manager
 from sqlalchemy_continuum.operation import Operation
 
+from crm.accountability import trail
 from crm.privacy import subjects
 from crm.privacy.types import EncryptedString
 
@@ -40,6 +41,8 @@ class BulkWriter:
     def __init__(self, connection: sa.Connection):
         self.connection = connection
         self.pending: dict[sa.Table, list[dict]] = {}
+        #: links of the accountability trail for the transactions and versions written
+        self.links: list = []
         self.next_ids: dict[sa.Table, int] = {}
         #: each client's data key, for the rows about it written together (crm.privacy.subjects)
         self.data_keys: dict[int, str] = {}
@@ -74,11 +77,10 @@ class BulkWriter:
         """Several transaction rows, each (user id, remote address, issued at); returns their ids."""
         table = versioning_manager.transaction_cls.__table__
         ids = self.new_ids(table, len(recorded))
-        self.pending.setdefault(table, []).extend(
-            self._sealed(table, {"id": transaction_id, "user_id": user_id, "remote_addr": remote_addr,
-                                 "issued_at": issued_at})
-            for transaction_id, (user_id, remote_addr, issued_at) in zip(ids, recorded)
-        )
+        for transaction_id, (user_id, remote_addr, issued_at) in zip(ids, recorded):
+            row = {"id": transaction_id, "user_id": user_id, "remote_addr": remote_addr, "issued_at": issued_at}
+            self.pending.setdefault(table, []).append(self._sealed(table, row))
+            self._link(table, self.pending[table][-1], row)
         return ids
 
     def add(self, model: type, row: dict, transaction_id: int, end: int | None = None,
@@ -87,8 +89,16 @@ class BulkWriter:
         sealed = self._sealed(model.__table__, row)
         if live:
             self.pending.setdefault(model.__table__, []).append(sealed)
+        version_table = version_class(model).__table__
         version = {**sealed, "transaction_id": transaction_id, "end_transaction_id": end, "operation_type": operation}
-        self.pending.setdefault(version_class(model).__table__, []).append(version)
+        self.pending.setdefault(version_table, []).append(version)
+        self._link(version_table, version, row)
+
+    def _link(self, table: sa.Table, stored: dict, plain: dict) -> None:
+        """The trail's link of a row written as ``stored``, digested with its values in clear (from ``plain``)."""
+        values = {**stored, **{name: value for name, value in plain.items()
+                               if name in table.c and isinstance(table.c[name].type, EncryptedString)}}
+        self.links.append(trail.written(table, values))
 
     def _sealed(self, table: sa.Table, row: dict) -> dict:
         row = dict(row)
@@ -111,6 +121,9 @@ class BulkWriter:
             if rows:
                 self.connection.execute(_plain_table(table).insert(), rows)
         self.pending = {}
+        if self.links:
+            trail.append(self.connection, self.links)
+            self.links = []
 
 
 def _sequence_of(connection, table: sa.Table) -> str:

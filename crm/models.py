@@ -10,4 +10,5 @@ from crm.attributes.models import AttributeDefinition, AttributeValue, FieldSett
 from crm.gdpr.models import Consent, DataSubjectRequest, GdprEvent, Restriction, Suppression  # noqa: F401
 from crm.history.models import CardRestore  # noqa: F401
 from crm.security.models import AccountState, LoginEvent, PasswordHistory, PermissionChange, RoleSecurityPolicy  # noqa: F401
-from crm.accountability.models import ReadAccess, ReadAccessCard  # noqa: F401
+import crm.accountability.trail  # noqa: F401  (links accountability records as they are written)
+from crm.accountability.models import AuditHead, AuditLink, AuditVerification, ReadAccess, ReadAccessCard  # noqa: F401

@@ -17,7 +17,7 @@ from crm.gdpr.suppression import digests_of
 from crm.privacy.crypto import DecryptionError, data_key_id_of, decrypt
 from tests.test_cli import PROJECT_ROOT, count, fresh_env, run_flask  # noqa: F401  (fresh_env is a fixture)
 from tests.test_encryption_at_rest import database_bytes
-from tests.test_gdpr import REASON, dpo, full_card, rows_about  # noqa: F401  (dpo is a fixture)
+from tests.test_gdpr import REASON, dpo, erase_form, full_card, rows_about  # noqa: F401  (dpo is a fixture)
 
 TOKEN = re.compile(rb"v([12]):([A-Za-z0-9_-]{1,32}):([A-Za-z0-9_=-]{20,})")
 
@@ -250,3 +250,35 @@ def test_rows_written_together_in_bulk_share_their_clients_key(app, db_session):
     sealed = sealed_values_of(app, card)
     assert len(sealed["client.company_name"]) == 3 and "note.text" in sealed
     assert {data_key_id_of(value) for values in sealed.values() for value in values} == {client_row(db_session, card).data_key_id}
+
+
+def test_a_page_of_many_cards_fetches_their_keys_in_one_round_trip_and_never_an_erased_one(app, db_session, dpo):
+    """The read-access log names up to 500 cards a page: their keys come from the store together."""
+    from sqlalchemy import event
+
+    from crm.clients.models import Client
+    from crm.privacy.keystore import forget_unwrapped_keys, key_store
+    from tests.test_read_access import new_card
+
+    cards = [new_card(app)[0] for _ in range(4)]
+    erased = new_card(app)[0]
+    erased_key = client_row(db_session, erased).data_key_id
+    erase_form(dpo[0], erased, str(erased), reason=REASON)
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    store = key_store()
+    event.listen(store.engine, "before_cursor_execute", listener)
+    try:
+        def read_names(session):
+            forget_unwrapped_keys()
+            keys = list(session.scalars(select(Client.data_key_id).where(Client.id.in_(cards))))
+            assert store.prefetch([*keys, erased_key]) == len(cards)
+            fetched = len(statements)
+            names = [client.display_name for client in session.scalars(select(Client).where(Client.id.in_(cards)))]
+            return fetched, names
+
+        fetched, names = db_session(read_names)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listener)
+    assert fetched == 1 and len(statements) == 1, statements
+    assert all(name.startswith("Spółdzielnia") for name in names)

@@ -71,4 +71,48 @@ class ReadAccessCard(Model):
     )
 
 
+class AuditLink(Model):
+    """One link of a chain of the tamper-evident trail (crm.accountability.trail)."""
+
+    __tablename__ = "audit_link"
+    __table_args__ = (Index("ix_audit_link_record", "record_table", "record_key"),)
+
+    chain = Column(String(20), primary_key=True)
+    seq = Column(Integer, primary_key=True, autoincrement=False)
+    record_table = Column(String(64), nullable=False)
+    #: the row's primary key ("12", or "12/340": id and transaction of a version)
+    record_key = Column(String(64), nullable=False)
+    #: ``written``, ``changed`` or ``removed``
+    action = Column(String(10), nullable=False)
+    #: keyed digest of the whole row's values (empty for a removal)
+    digest = Column(String(64), nullable=False)
+    #: keyed hash over this link and the previous one
+    mac = Column(String(64), nullable=False)
+
+
+class AuditHead(Model):
+    """The last link of each chain: locked while a link is appended."""
+
+    __tablename__ = "audit_head"
+
+    chain = Column(String(20), primary_key=True)
+    seq = Column(Integer, nullable=False)
+    mac = Column(String(64), nullable=False)
+
+
+class AuditVerification(Model):
+    """The result of one verification of the trail, for the officer's screen."""
+
+    __tablename__ = "audit_verification"
+    __table_args__ = (AUTOINCREMENT,)
+
+    id = Column(Integer, primary_key=True)
+    verified_at = Column(DateTime, nullable=False, default=utcnow)
+    links = Column(Integer, nullable=False)
+    rows = Column(Integer, nullable=False)
+    intact = Column(Boolean, nullable=False)
+    #: JSON list of the first problem of each broken chain: chain, what, table, key (no personal data)
+    problems = Column(String(4000), nullable=False, default="[]")
+
+
 register_models(ReadAccess, ReadAccessCard)

@@ -15,11 +15,16 @@ from typing import Iterable
 from flask import g, has_request_context, request
 from sqlalchemy import insert, select
 
+from crm.accountability import trail
 from crm.accountability.models import ReadAccess, ReadAccessCard
 from crm.privacy.masking import can_see
 from crm.privacy.registry import declaration_of
 from crm.timeutil import utcnow
 from crm.versioning import current_remote_addr
+
+
+#: within SQLite's limit of bound values a statement (an export may name tens of thousands of cards)
+CARDS_A_STATEMENT = 5000
 
 
 @dataclass
@@ -103,19 +108,16 @@ def write_opened(session, user) -> int | None:
     roles = json.dumps(sorted(role.name for role in getattr(user, "roles", None) or ()))
     # the view is done: whatever it left uncommitted would be rolled back at teardown anyway
     session.rollback()
-    record_id = session.execute(insert(ReadAccess).values(
-        occurred_at=utcnow(),
-        user_id=user_id,
-        roles=roles,
-        kind=current.kind,
-        place=request.endpoint or "",
-        masked=current.masked,
-        card_count=len(current.client_ids),
-        ip_address=current_remote_addr(),
-    )).inserted_primary_key[0]
-    session.execute(
-        insert(ReadAccessCard), [{"read_id": record_id, "client_id": client_id} for client_id in sorted(current.client_ids)]
-    )
+    values = {
+        "occurred_at": utcnow(), "user_id": user_id, "roles": roles, "kind": current.kind, "place": request.endpoint or "",
+        "masked": current.masked, "card_count": len(current.client_ids), "ip_address": current_remote_addr(),
+    }
+    record_id = values["id"] = session.execute(insert(ReadAccess).values(values)).inserted_primary_key[0]
+    trail.append(session.connection(), [trail.written(ReadAccess.__table__, values)])
+    cards = [{"read_id": record_id, "client_id": client_id} for client_id in sorted(current.client_ids)]
+    for start in range(0, len(cards), CARDS_A_STATEMENT):
+        # many values in one statement: an executemany is a round trip a row on PostgreSQL
+        session.execute(insert(ReadAccessCard).values(cards[start:start + CARDS_A_STATEMENT]))
     session.commit()
     return record_id
 

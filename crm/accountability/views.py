@@ -19,6 +19,7 @@ from crm.clients.service import card_name
 from crm.extensions import appbuilder, db
 from crm.history.service import staff_name
 from crm.modelviews import yes_no
+from crm.privacy.keystore import key_store
 from crm.privacy.masking import hidden_mask, mask
 from crm.security.roles import label_of_role
 from crm.timeutil import office_day_start
@@ -52,6 +53,8 @@ class ReadLogView(BaseView):
         named = {client_id for cards in shown.values() for client_id in cards[:CARDS_NAMED]}
         if query.client_id is not None:
             named.add(query.client_id)
+        # the keys of up to 500 cards in one round trip to the key store, not one a card
+        key_store().prefetch(db.session.scalars(db.select(Client.data_key_id).where(Client.id.in_(named))))
         names = {client.id: card_name(client) for client in db.session.scalars(db.select(Client).where(Client.id.in_(named)))}
         # the log names the people whose cards were opened: reading it is an opening too
         reads.note("list", names, reads.masks_for_reader(Client))

@@ -20,6 +20,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, exists, select, union, update
 from sqlalchemy_continuum import version_class, versioning_manager
 
+from crm.accountability import trail
 from crm.clients.models import Client
 from crm.gdpr import suppression
 from crm.gdpr.choices import ANSWERED_BY_ERASURE
@@ -140,14 +141,23 @@ def preview(session, client_id: int) -> Preview:
 
 def _erase_place(session, place, client_id: int) -> None:
     tables = [place.table] + ([place.version_table] if place.version_table is not None else [])
+    connection = session.connection()
     for table in tables:
+        chained = trail.chain_of(table.name) is not None
+        rows = place.rows_of(table, client_id)
         if place.erasure is Erasure.DELETE:
-            session.execute(delete(table).where(place.rows_of(table, client_id)))
+            links = trail.removing(connection, table, rows) if chained else []
+            session.execute(delete(table).where(rows))
         else:
             emptied = {column: None for column in place.personal_columns() if column in table.c}
             # the link to the person is personal too
             emptied[place.subject_column] = None
-            session.execute(update(table).where(place.rows_of(table, client_id)).values(emptied))
+            keys = trail.keys_of(connection, table, rows) if chained else None
+            session.execute(update(table).where(rows).values(emptied))
+            links = trail.rewritten(connection, table, keys) if chained else []
+        if links:
+            # the trail says these rows went (or changed) on purpose, so it stays verifiable
+            trail.append(connection, links)
 
 
 def _empty_places(session, client_id: int, held: dict) -> dict:
@@ -158,7 +168,9 @@ def _empty_places(session, client_id: int, held: dict) -> dict:
     empty = _transactions_left_empty(session, touched)
     if empty:
         transaction = versioning_manager.transaction_cls.__table__
+        links = trail.removing(session.connection(), transaction, transaction.c.id.in_(empty))
         session.execute(delete(transaction).where(transaction.c.id.in_(empty)))
+        trail.append(session.connection(), links)
     record = {table: {"rows": live, "versions": versions} for table, (live, versions) in held.items()}
     record["transactions"] = {"rows": len(empty), "versions": 0}
     return record

@@ -18,6 +18,7 @@ from wtforms.validators import DataRequired, Optional
 
 from crm.clients.choices import label_of
 from crm.accountability import reads
+from crm.accountability.trail import last_verification
 from crm.clients.models import Client
 from crm.errors import AnswersUnavailable, refusal
 from crm.forms import LocalDateField
@@ -295,6 +296,7 @@ class GdprView(BaseView):
             kinds=REQUEST_KIND_LABELS,
             statuses=REQUEST_STATUS_LABELS,
             today=date.today(),
+            trail_check=last_verification(db.session),
         )
 
     @expose("/client/<int:pk>/export", methods=["GET"])

@@ -15,6 +15,7 @@ from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from crm.accountability import trail
 from crm.security.models import AccountState, LoginEvent
 from crm.timeutil import utcnow
 
@@ -175,6 +176,9 @@ def purge_login_events(session, now: datetime | None = None) -> int:
     """Delete login history older than ``CRM_LOGIN_HISTORY_DAYS``; returns how many."""
     days = int(current_app.config["CRM_LOGIN_HISTORY_DAYS"])
     cutoff = (now or utcnow()) - timedelta(days=days)
-    result = session.execute(delete(LoginEvent).where(LoginEvent.occurred_at < cutoff))
+    old = LoginEvent.occurred_at < cutoff
+    links = trail.removing(session.connection(), LoginEvent.__table__, old)
+    result = session.execute(delete(LoginEvent).where(old))
+    trail.append(session.connection(), links)
     session.commit()
     return result.rowcount

@@ -150,11 +150,14 @@ def request_password_change(users, message: str | None) -> int:
 
 
 def has_acted(session, user_id: int) -> bool:
-    """Whether history, notes, client ownership or the permission record name this account."""
+    """Whether history, notes, client ownership or an accountability record (GDPR events, permission
+    changes, logins, openings of data) name this account: deleting it would rewrite them."""
     from sqlalchemy_continuum import versioning_manager
 
+    from crm.accountability.models import ReadAccess
     from crm.clients.models import Client, Note
-    from crm.security.models import PermissionChange
+    from crm.gdpr.models import GdprEvent
+    from crm.security.models import LoginEvent, PermissionChange
 
     transaction_cls = versioning_manager.transaction_cls
     checks = (
@@ -162,5 +165,8 @@ def has_acted(session, user_id: int) -> bool:
         db.select(Note.id).where(Note.author_id == user_id),
         db.select(Client.id).where(Client.owner_id == user_id),
         db.select(PermissionChange.id).where(PermissionChange.changed_by_id == user_id),
+        db.select(GdprEvent.id).where(GdprEvent.user_id == user_id),
+        db.select(LoginEvent.id).where(LoginEvent.user_id == user_id),
+        db.select(ReadAccess.id).where(ReadAccess.user_id == user_id),
     )
     return any(session.execute(check.limit(1)).first() is not None for check in checks)

@@ -357,7 +357,7 @@ class UserDBModelView(NoFileDownload, ShownColumns, PostedSearch, fab.UserDBMode
             return None
         item.active = False
         db.session.commit()
-        flash(gettext("The account made changes that history records, so it was deactivated instead of deleted."), "info")
+        flash(gettext("The account is named in the history or in the accountability records (logins, openings of data), so it was deactivated instead of deleted."), "info")
         self.update_redirect()
         return None
 
