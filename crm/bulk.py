@@ -12,6 +12,7 @@ rows: nothing here updates or deletes. Imports and the benchmarks' dataset
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -96,8 +97,7 @@ class BulkWriter:
 
     def _link(self, table: sa.Table, stored: dict, plain: dict) -> None:
         """The trail's link of a row written as ``stored``, digested with its values in clear (from ``plain``)."""
-        values = {**stored, **{name: value for name, value in plain.items()
-                               if name in table.c and isinstance(table.c[name].type, EncryptedString)}}
+        values = {**stored, **{name: plain[name] for name in _encrypted_columns(table) if name in plain}}
         self.links.append(trail.written(table, values))
 
     def _sealed(self, table: sa.Table, row: dict) -> dict:
@@ -124,6 +124,11 @@ class BulkWriter:
         if self.links:
             trail.append(self.connection, self.links)
             self.links = []
+
+
+@functools.lru_cache(maxsize=None)
+def _encrypted_columns(table: sa.Table) -> tuple[str, ...]:
+    return tuple(column.name for column in table.columns if isinstance(column.type, EncryptedString))
 
 
 def _sequence_of(connection, table: sa.Table) -> str:

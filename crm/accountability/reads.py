@@ -23,10 +23,6 @@ from crm.timeutil import utcnow
 from crm.versioning import current_remote_addr
 
 
-#: within SQLite's limit of bound values a statement (an export may name tens of thousands of cards)
-CARDS_A_STATEMENT = 5000
-
-
 @dataclass
 class Opened:
     """What the current request has shown so far."""
@@ -112,12 +108,11 @@ def write_opened(session, user) -> int | None:
         "occurred_at": utcnow(), "user_id": user_id, "roles": roles, "kind": current.kind, "place": request.endpoint or "",
         "masked": current.masked, "card_count": len(current.client_ids), "ip_address": current_remote_addr(),
     }
-    record_id = values["id"] = session.execute(insert(ReadAccess).values(values)).inserted_primary_key[0]
+    record_id = values["id"] = session.execute(insert(ReadAccess.__table__), values).inserted_primary_key[0]
     trail.append(session.connection(), [trail.written(ReadAccess.__table__, values)])
-    cards = [{"read_id": record_id, "client_id": client_id} for client_id in sorted(current.client_ids)]
-    for start in range(0, len(cards), CARDS_A_STATEMENT):
-        # many values in one statement: an executemany is a round trip a row on PostgreSQL
-        session.execute(insert(ReadAccessCard).values(cards[start:start + CARDS_A_STATEMENT]))
+    session.execute(
+        insert(ReadAccessCard.__table__), [{"read_id": record_id, "client_id": client_id} for client_id in sorted(current.client_ids)]
+    )
     session.commit()
     return record_id
 

@@ -21,6 +21,7 @@ the application's back.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -48,8 +49,12 @@ OWN_CHAINS = {"gdpr_event": "gdpr", "permission_change": "permissions", "login_e
 CHAIN_CHANGES = "changes"
 
 
+@functools.cache
 def chained_tables() -> dict[str, sa.Table]:
-    """Every chained table by name: Continuum's transactions and version tables, and the records of OWN_CHAINS."""
+    """Every chained table by name: Continuum's transactions and version tables, and the records of OWN_CHAINS.
+
+    Asked once the mappers are configured (Continuum has built its version classes).
+    """
     metadata = versioning_manager.transaction_cls.__table__.metadata
     tables = {versioning_manager.transaction_cls.__table__.name: versioning_manager.transaction_cls.__table__}
     tables.update({cls.__table__.name: cls.__table__ for cls in versioning_manager.version_class_map.values()})
@@ -65,32 +70,51 @@ def chain_of(table_name: str) -> str | None:
 
 
 def _trail_key() -> bytes:
-    return hmac.new(key_ring().index_key, b"kartoteka accountability trail", hashlib.sha256).digest()
+    return _derived_key(key_ring().index_key)
 
 
-def _plain(value):
-    if value is None or isinstance(value, (bool, int)):
-        return value
+@functools.lru_cache(maxsize=4)
+def _derived_key(index_key: bytes) -> bytes:
+    return hmac.new(index_key, b"kartoteka accountability trail", hashlib.sha256).digest()
+
+
+def _plain(value) -> str:
+    """A value as the digest reads it, tagged with its kind so that 1, True, "1" and nothing differ."""
+    if value is None:
+        return "n"
+    if isinstance(value, bool):
+        return "b1" if value else "b0"
+    if isinstance(value, int):
+        return f"i{value}"
     if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    return str(value)
+        return f"t{value.isoformat()}"
+    return f"s{value}"
+
+
+@functools.lru_cache(maxsize=None)
+def _sealed_columns(table: sa.Table) -> tuple[str, ...]:
+    return tuple(sorted(column.name for column in table.columns if column.name not in UNSEALED))
+
+
+@functools.lru_cache(maxsize=None)
+def _key_columns(table: sa.Table) -> tuple[str, ...]:
+    return tuple(column.name for column in table.primary_key.columns)
 
 
 def row_key(table: sa.Table, values: Mapping) -> str:
     """A row's primary key as the trail names it ("12" or "12/340" for a version)."""
-    return "/".join(str(values[column.name]) for column in table.primary_key.columns)
+    return "/".join(str(values[name]) for name in _key_columns(table))
 
 
 def row_digest(table: sa.Table, values: Mapping) -> str:
     """The keyed digest of a row's values (decrypted, as the application reads them)."""
-    content = {column.name: _plain(values.get(column.name)) for column in table.columns if column.name not in UNSEALED}
-    payload = json.dumps([table.name, content], sort_keys=True, ensure_ascii=False)
-    return hmac.new(_trail_key(), payload.encode(), hashlib.sha256).hexdigest()
+    payload = "\x1e".join([table.name, *(f"{name}\x1f{_plain(values.get(name))}" for name in _sealed_columns(table))])
+    return hmac.digest(_trail_key(), payload.encode(), "sha256").hex()
 
 
 def _link_mac(previous: str, chain: str, seq: int, table: str, key: str, action: str, digest: str) -> str:
     payload = "\x00".join((previous, chain, str(seq), table, key, action, digest))
-    return hmac.new(_trail_key(), payload.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(_trail_key(), payload.encode(), "sha256").hex()
 
 
 @dataclass(frozen=True)
@@ -137,9 +161,7 @@ def append(connection, entries: Iterable[Entry]) -> int:
             mac = _link_mac(mac, chain, seq, entry.table, entry.key, entry.action, entry.digest)
             rows.append({"chain": chain, "seq": seq, "record_table": entry.table, "record_key": entry.key,
                          "action": entry.action, "digest": entry.digest, "mac": mac})
-        for start in range(0, len(rows), 1000):
-            # many values in one statement: an executemany is a round trip a row on PostgreSQL
-            connection.execute(link.insert().values(rows[start:start + 1000]))
+        connection.execute(link.insert(), rows)
         connection.execute(head.update().where(head.c.chain == chain).values(seq=seq, mac=mac))
         count += len(rows)
     return count
