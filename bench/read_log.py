@@ -91,8 +91,7 @@ def fill_log(app, clients: int, records: int, seed: int = 2018, batch: int = 500
                 shown_per_row.append(shown)
             ids = db.session.scalars(insert(ReadAccess).returning(ReadAccess.id, sort_by_parameter_order=True), rows).all()
             cards = [{"read_id": read_id, "client_id": card} for read_id, shown in zip(ids, shown_per_row) for card in shown]
-            for start_card in range(0, len(cards), 5000):
-                db.session.execute(insert(ReadAccessCard).values(cards[start_card:start_card + 5000]))
+            db.session.execute(insert(ReadAccessCard.__table__), cards)
             db.session.commit()
             links += len(cards)
         if db.engine.dialect.name == "postgresql":
