@@ -32,11 +32,6 @@ class Opened:
     masked: bool = False
 
 
-def opened() -> Opened | None:
-    """What the current request has noted (None when nothing)."""
-    return g.get("opened") if has_request_context() else None
-
-
 def note(kind: str, client_ids: Iterable[int | None], masked: bool = False) -> None:
     """Record that this request shows these clients' data; the first kind noted names the request's record."""
     if not has_request_context():
@@ -93,8 +88,8 @@ def note_item(kind: str, item) -> None:
 def write_opened(session, user) -> int | None:
     """Write the request's record, if it showed anybody's data; committed, with nothing else of the request.
 
-    Returns the record's id. Written with two statements, not the ORM's unit of
-    work: it runs on every page that shows a person.
+    Returns the record's id. Written with cached Core statements (the record, its
+    trail link, its cards), not the ORM's unit of work: it runs on every page that shows a person.
     """
     current = g.pop("opened", None) if has_request_context() else None
     if current is None:

@@ -169,7 +169,7 @@ def append(connection, entries: Iterable[Entry]) -> int:
 
 def removing(connection, table: sa.Table, condition) -> list[Entry]:
     """The entries of the rows of ``table`` matching ``condition``, about to be removed on purpose."""
-    keys = [column for column in table.primary_key.columns]
+    keys = list(table.primary_key.columns)
     return [removed(table, row._mapping) for row in connection.execute(sa.select(*keys).where(condition))]
 
 
@@ -265,7 +265,7 @@ def verify(connection, batch: int = 2000) -> Verification:
     for chain in sorted({*OWN_CHAINS.values(), CHAIN_CHANGES}):
         mac, expected = GENESIS, 1
         query = sa.select(link).where(link.c.chain == chain).order_by(link.c.seq)
-        for row in connection.execution_options(yield_per=batch).execute(query):
+        for row in connection.execute(query.execution_options(yield_per=batch)):
             result.links += 1
             if chain in found:
                 continue
@@ -282,7 +282,7 @@ def verify(connection, batch: int = 2000) -> Verification:
     for name, table in sorted(chained_tables().items()):
         chain = chain_of(name)
         query = sa.select(table).order_by(*table.primary_key.columns)
-        rows = connection.execution_options(yield_per=batch).execute(query)
+        rows = connection.execute(query.execution_options(yield_per=batch))
         while True:
             try:
                 row = next(rows)
