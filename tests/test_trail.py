@@ -137,3 +137,14 @@ def test_an_opening_of_tens_of_thousands_of_cards_is_recorded_whole(app, db_sess
         record = reads.write_opened(db.session, None)
         db.session.remove()
     assert db_session(lambda s: s.query(ReadAccessCard).filter_by(read_id=record).count()) == 12_000
+
+
+def test_the_dashboard_names_a_broken_record_in_words_not_table_names(app):
+    from crm.accountability.trail import Problem, ROW_CHANGED, shown
+
+    with app.test_request_context():
+        assert shown(Problem("changes", ROW_CHANGED, "client_version", "5/12")) == (
+            "Historia zmian: rekord zmieniono poza Kartoteką (Karty klientów: osoba albo firma i jej ludzie, "
+            "wcześniejsza wersja, nr 5/12)."
+        )
+        assert "transaction" not in shown(Problem("changes", ROW_CHANGED, "transaction", "7"))

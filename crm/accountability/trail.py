@@ -356,10 +356,35 @@ CHAIN_LABELS = {
 
 
 def described(problem: Problem) -> str:
-    """A problem in the reader's words: which chain, what happened, which record (table and key)."""
+    """A problem for whoever runs the command: which chain, what happened, which row (table and key) to look at."""
     return gettext(
         "%(chain)s: %(what)s: %(table)s, record %(key)s.",
         chain=CHAIN_LABELS[problem.chain], what=PROBLEM_LABELS[problem.what], table=problem.table, key=problem.key,
+    )
+
+
+def _record_label(table_name: str) -> str:
+    """What a chained table holds, in the reader's words (a screen shows no table names)."""
+    from crm.privacy.registry import declared
+
+    if table_name == versioning_manager.transaction_cls.__table__.name:
+        return str(_l("record of a change"))
+    if table_name == AuditLink.__tablename__:
+        return str(_l("end of the chain"))
+    base = table_name.removesuffix("_version")
+    for model, declaration in declared().items():
+        if model.__table__.name == base and base != table_name:
+            return gettext("%(place)s, earlier version", place=declaration.description)
+    chain = chain_of(table_name)
+    return str(CHAIN_LABELS[chain]) if chain else table_name
+
+
+def shown(problem: Problem) -> str:
+    """A problem as the officer's screen says it: which chain, what happened, to which kind of record, its number."""
+    return gettext(
+        "%(chain)s: %(what)s (%(record)s, no. %(key)s).",
+        chain=CHAIN_LABELS[problem.chain], what=PROBLEM_LABELS[problem.what], record=_record_label(problem.table),
+        key=problem.key,
     )
 
 
@@ -392,5 +417,5 @@ def last_verification(session) -> LastVerification | None:
     latest = session.scalars(sa.select(AuditVerification).order_by(AuditVerification.id.desc()).limit(1)).first()
     if latest is None:
         return None
-    problems = [described(Problem(**problem)) for problem in json.loads(latest.problems)]
+    problems = [shown(Problem(**problem)) for problem in json.loads(latest.problems)]
     return LastVerification(latest.verified_at, latest.intact, latest.links, latest.rows, problems)

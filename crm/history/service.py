@@ -10,7 +10,7 @@ who may not see personal data, after the comparison is made on raw values.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
@@ -32,7 +32,7 @@ from crm.mailing.choices import SUBSCRIPTION_LABELS, SUBSCRIPTION_SOURCE_LABELS
 from crm.mailing.models import MailingList, Subscription
 from crm.privacy.categories import IDENTITY, ONLINE
 from crm.privacy.masking import STARS, can_see, hidden_mask, mask
-from crm.timeutil import shown_time
+from crm.timeutil import office_day_start, shown_time
 
 CREATED, CHANGED_KIND, DELETED, RESTORED = "created", "changed", "deleted", "restored"
 CHANGE_KIND_LABELS = {
@@ -439,9 +439,9 @@ def recent_changes(session, wanted: RecentFilter, page: int = 0, per_page: int =
     if wanted.user_id is not None:
         query = query.where(transaction_cls.user_id == wanted.user_id)
     if wanted.since is not None:
-        query = query.where(transaction_cls.issued_at >= datetime.combine(wanted.since, datetime.min.time()))
+        query = query.where(transaction_cls.issued_at >= office_day_start(wanted.since))
     if wanted.until is not None:
-        query = query.where(transaction_cls.issued_at < datetime.combine(wanted.until, datetime.max.time()))
+        query = query.where(transaction_cls.issued_at < office_day_start(wanted.until + timedelta(days=1)))
     if wanted.change_kind == RESTORED:
         query = query.where(CardRestore.transaction_id.is_not(None))
     elif wanted.change_kind is not None:
