@@ -29,8 +29,9 @@ _unique = itertools.count(1)
 
 
 def unique(prefix: str) -> str:
-    """A value no other test uses."""
-    return f"{prefix}{next(_unique)}{uuid.uuid4().hex[:6]}"
+    """A value no other test uses; digits only after the prefix, so that no random run of letters
+    ("be", "add") reads as an English word on a page the Polish-pages test checks."""
+    return f"{prefix}{next(_unique)}{uuid.uuid4().int % 10**6:06d}"
 
 
 def unique_nip() -> str:
