@@ -67,6 +67,12 @@ class Config:
     #: hold the data keys of people erased since) are kept no longer than this.
     CRM_ERASURE_DEADLINE_DAYS = 30
 
+    #: The controller as the record of processing (Art. 30(1)(a)) and the person's export name it:
+    #: the company's name, its address and contact, and how to reach its data protection officer.
+    CRM_CONTROLLER_NAME: str | None = None
+    CRM_CONTROLLER_CONTACT: str | None = None
+    CRM_DPO_CONTACT: str | None = None
+
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
     MAX_FORM_MEMORY_SIZE = 1024 * 1024
 

@@ -142,6 +142,7 @@ def load_demo(
 
     rng = random.Random(seed)
     lists = ensure_mailing_lists()
+    ensure_processing_activities()
     owners = owners or [None]
     written = 0
     for size in _batches(clients, batch_size):
@@ -198,3 +199,35 @@ def ensure_mailing_lists() -> list:
             db.session.add(existing[name])
     db.session.commit()
     return [existing[name] for name, _ in MAILING_LISTS]
+
+
+#: the demo company's record of processing (Art. 30): name, purpose, basis, subjects, categories, recipients, retention
+PROCESSING_ACTIVITIES = (
+    ("Obsługa klientów i realizacja umów", "Zawieranie i wykonywanie umów sprzedaży, obsługa zamówień i reklamacji",
+     "contract", "clients,contacts", "identity,contact,address,identifiers,employment,free_text",
+     "Biuro rachunkowe (podmiot przetwarzający), firmy kurierskie",
+     "Do końca współpracy, potem 6 lat (przedawnienie roszczeń i obowiązki podatkowe)", ""),
+    ("Newsletter i marketing e-mailowy", "Wysyłka informacji handlowych do subskrybentów list mailingowych",
+     "consent", "subscribers", "identity,contact", "Dostawca narzędzia do wysyłki (podmiot przetwarzający)",
+     "Do wycofania zgody lub sprzeciwu", ""),
+    ("Konta pracowników i bezpieczeństwo systemu", "Logowanie do systemu, rozliczalność dostępu do danych klientów",
+     "legitimate_interest", "staff", "identity,contact,online,account", "",
+     "Dziennik logowań i odczytów: 12 miesięcy; konto: do końca zatrudnienia", ""),
+)
+
+
+def ensure_processing_activities() -> None:
+    """The demo record of processing activities, where the record is empty."""
+    from crm.accountability.models import ProcessingActivity
+    from crm.accountability.register import BUILT_IN_MEASURES
+    from crm.extensions import db
+
+    if db.session.scalar(db.select(ProcessingActivity.id).limit(1)) is not None:
+        return
+    for name, purpose, basis, subjects, categories, recipients, retention, source in PROCESSING_ACTIVITIES:
+        db.session.add(ProcessingActivity(
+            name=name, purpose=purpose, lawful_basis=basis, subject_categories=subjects, data_categories=categories,
+            recipients=recipients or None, retention=retention, security_measures=str(BUILT_IN_MEASURES),
+            source=source or None,
+        ))
+    db.session.commit()

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Callable, Iterable, Mapping
 
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from marshmallow import ValidationError as SchemaValidationError
 from marshmallow import validates_schema
-from wtforms import DateField, StringField
-from wtforms.widgets import html_params
+from wtforms import DateField, SelectMultipleField, StringField
+from wtforms.widgets import CheckboxInput, ListWidget, html_params
 from wtforms.validators import Optional, StopValidation, ValidationError
 
 from crm.attributes.kinds import DATE_FORMATS, DATE_MESSAGE
@@ -154,3 +155,27 @@ class LocalDateText(StringField):
             return shown_time(date.fromisoformat(self.data))
         except (TypeError, ValueError):
             return self.data or ""
+
+
+NOT_ON_THE_LIST = _l("A ticked value is not one of those offered.")
+
+
+class KeysField(SelectMultipleField):
+    """Several keys of a closed vocabulary as ticks, stored in one column as ``key,key``."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def pre_validate(self, form):
+        # wtforms' own message quotes the value and is not translated into Polish
+        allowed = {key for key, _label in self.choices}
+        if any(key not in allowed for key in self.data or ()):
+            raise ValidationError(str(NOT_ON_THE_LIST))
+
+    def process_data(self, value):
+        if isinstance(value, str):
+            value = [key for key in value.split(",") if key]
+        super().process_data(value)
+
+    def populate_obj(self, obj, name):
+        setattr(obj, name, ",".join(self.data or ()))

@@ -11,4 +11,6 @@ from crm.gdpr.models import Consent, DataSubjectRequest, GdprEvent, Restriction,
 from crm.history.models import CardRestore  # noqa: F401
 from crm.security.models import AccountState, LoginEvent, PasswordHistory, PermissionChange, RoleSecurityPolicy  # noqa: F401
 import crm.accountability.trail  # noqa: F401  (links accountability records as they are written)
-from crm.accountability.models import AuditHead, AuditLink, AuditVerification, ReadAccess, ReadAccessCard  # noqa: F401
+from crm.accountability.models import (  # noqa: F401
+    AuditHead, AuditLink, AuditVerification, ProcessingActivity, ReadAccess, ReadAccessCard,
+)

@@ -8,7 +8,7 @@ from flask_appbuilder import IndexView, expose
 from flask_babel import lazy_gettext as _l
 
 from crm.accountability import reads
-from crm.accountability.views import ReadLogView
+from crm.accountability.views import ProcessingActivityModelView, ReadLogView
 from crm.apidocs import OpenApi, SwaggerView
 from crm.clients.choices import label_of
 from crm.clients.models import Client
@@ -118,6 +118,10 @@ def register_views(appbuilder) -> None:
     )
     appbuilder.add_view(
         ReadLogView, "Read-access log", label=_l("Read-access log"), icon="fa-eye", **gdpr
+    )
+    appbuilder.add_view(
+        ProcessingActivityModelView, "Record of processing activities", label=_l("Record of processing activities"),
+        icon="fa-book", **gdpr
     )
     appbuilder.add_link(
         "Retention", href="/gdpr/retention", label=_l("Retention"), icon="fa-hourglass-end", category="Data protection",

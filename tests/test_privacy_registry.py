@@ -22,6 +22,7 @@ LOOKS_PERSONAL = re.compile(
 NOT_PERSONAL = {
     "mailing_list.name": "the list's own name",
     "mailing_list.description": "the list's own description",
+    "processing_activity.name": "a processing activity of the record (Art. 30), not a person",
     "ab_role.name": "a role",
     "permission_change.role_name": "a role, as named when its permissions changed",
     "attribute_definition.position": "the order of an attribute on the card (not a job position)",

@@ -1,4 +1,4 @@
-"""What kind of opening a read record is, in the reader's words."""
+"""Closed vocabularies of accountability: kinds of opening, categories of data subjects; keys stored, labels translated."""
 
 from __future__ import annotations
 
@@ -15,6 +15,16 @@ READ_KIND_LABELS = {
     "export": _l("Export or download"),
     "api": _l("REST API"),
 }
+
+#: categories of data subjects a processing activity concerns (Art. 30(1)(c))
+SUBJECT_CATEGORY_LABELS = {
+    "clients": _l("Clients (natural persons, sole traders)"),
+    "contacts": _l("Contact persons of clients"),
+    "subscribers": _l("Subscribers of mailing lists"),
+    "staff": _l("Staff using Kartoteka"),
+}
+#: the categories whose members are clients' people: an activity concerning one is told to the person (Art. 15(1))
+ABOUT_CLIENTS = ("clients", "contacts", "subscribers")
 
 
 def place_label(endpoint: str) -> str:

@@ -1,15 +1,17 @@
-"""The read-access log: one record per request that showed clients' data, and the cards it showed."""
+"""Accountability records: the read-access log, the trail's links, the record of processing activities."""
 
 from __future__ import annotations
 
 from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import relationship
 
+import crm.versioning  # noqa: F401  (make_versioned before any versioned model)
 from crm.accountability.kinds import READ_KIND_LABELS
 from crm.constraints import AUTOINCREMENT, one_of
+from crm.gdpr.choices import BASIS_LABELS
 from crm.privacy.categories import ONLINE
 from crm.privacy.registry import Erasure, Personal, PersonalData, register_models
 from crm.privacy.types import EncryptedString
@@ -113,6 +115,39 @@ class AuditVerification(Model):
     intact = Column(Boolean, nullable=False)
     #: JSON list of the first problem of each broken chain: chain, what, table, key (no personal data)
     problems = Column(String(4000), nullable=False, default="[]")
+
+
+class ProcessingActivity(Model):
+    """One processing activity of the record the controller keeps (Art. 30(1)); versioned, so changes are known."""
+
+    __tablename__ = "processing_activity"
+    __table_args__ = (one_of("lawful_basis", BASIS_LABELS, "ck_processing_activity_basis"), AUTOINCREMENT)
+    __versioned__: dict = {}
+
+    id = Column(Integer, primary_key=True)
+    name = Column(String(200), nullable=False, unique=True)
+    purpose = Column(Text, nullable=False)
+    #: one of crm.gdpr.choices.BASIS_LABELS
+    lawful_basis = Column(String(30), nullable=False)
+    #: keys of crm.privacy.categories, comma-separated
+    data_categories = Column(String(300), nullable=False)
+    #: keys of SUBJECT_CATEGORY_LABELS, comma-separated
+    subject_categories = Column(String(200), nullable=False)
+    #: recipients and categories of recipients, processors included
+    recipients = Column(Text)
+    #: transfers to third countries or international organisations, and their safeguards; empty: none
+    third_countries = Column(Text)
+    retention = Column(Text, nullable=False)
+    security_measures = Column(Text, nullable=False)
+    #: where the data comes from when not from the person (Art. 14(2)(f), 15(1)(g))
+    source = Column(Text)
+    updated_at = Column(DateTime, nullable=False, default=utcnow, onupdate=utcnow)
+    lock_version = Column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": lock_version}
+
+    def __str__(self) -> str:
+        return self.name
 
 
 register_models(ReadAccess, ReadAccessCard)

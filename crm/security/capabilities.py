@@ -230,6 +230,17 @@ CAPABILITIES: tuple[Capability, ...] = (
         _pairs({"PersonalDataView": ("can_list",)}, ("Data protection", "Personal data held")),
     ),
     Capability(
+        "register.view", GDPR, _l("See the record of processing activities and download it for the authority"),
+        _pairs(
+            {"ProcessingActivityModelView": (*READ, "can_document")},
+            ("Data protection", "Record of processing activities"),
+        ),
+    ),
+    Capability(
+        "register.manage", GDPR, _l("Keep the record of processing activities (add, edit, delete)"),
+        _pairs({"ProcessingActivityModelView": ("can_add", "can_edit", "can_delete")}), requires=("register.view",),
+    ),
+    Capability(
         "users.view", SECURITY, _l("See staff accounts"),
         _pairs({"UserDBModelView": READ}, ("Security", "List Users")),
     ),
