@@ -219,7 +219,9 @@ def set_password_command(username, password):
               help="Write the whole download (ZIP: JSON, CSV, summary) to this file instead of JSON to standard output.")
 @click.option("--request", "request_id", type=int, help="The data-subject request this export answers.")
 @click.option("--reason", help="Why, when no request is named (10 to 500 characters, no personal data).")
-def export_command(client_id, output, request_id, reason):
+@click.option("--language", type=click.Choice(["pl", "en"]), default="pl", show_default=True,
+              help="The language of the document for the person (summary.html).")
+def export_command(client_id, output, request_id, reason, language):
     """Export everything held about a client (Art. 15, 20); the export is recorded with its request or reason."""
     import json
 
@@ -233,7 +235,7 @@ def export_command(client_id, output, request_id, reason):
         raise click.ClickException(str(error)) from None
     if output:
         with open(output, "wb") as target:
-            target.write(export.package(data))
+            target.write(export.package(db.session, data, language))
     else:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     export.record(db.session, client_id, data, request_id=request_id, reason=reason)

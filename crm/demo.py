@@ -207,7 +207,7 @@ PROCESSING_ACTIVITIES = (
      "contract", "clients,contacts", "identity,contact,address,identifiers,employment,free_text",
      "Biuro rachunkowe (podmiot przetwarzający), firmy kurierskie",
      "Do końca współpracy, potem 6 lat (przedawnienie roszczeń i obowiązki podatkowe)", ""),
-    ("Newsletter i marketing e-mailowy", "Wysyłka informacji handlowych do subskrybentów list mailingowych",
+    ("Newsletter i oferty wysyłane e-mailem", "Wysyłka informacji handlowych do subskrybentów list mailingowych",
      "consent", "subscribers", "identity,contact", "Dostawca narzędzia do wysyłki (podmiot przetwarzający)",
      "Do wycofania zgody lub sprzeciwu", ""),
     ("Konta pracowników i bezpieczeństwo systemu", "Logowanie do systemu, rozliczalność dostępu do danych klientów",

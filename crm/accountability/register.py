@@ -29,7 +29,6 @@ BUILT_IN_MEASURES = _l(
     "opening of a person's data; a tamper-evident record of changes, verified on demand."
 )
 NO_TRANSFERS = _l("No transfers to third countries or international organisations.")
-NOT_SET = _l("not set")
 
 #: the document's columns, in the order of Art. 30(1)
 COLUMN_LABELS = {
@@ -65,7 +64,7 @@ def category_labels() -> dict[str, object]:
 
 @dataclass(frozen=True)
 class Controller:
-    """Who keeps the record (Art. 30(1)(a)): from the settings, as the deployment names them."""
+    """Who keeps the record (Art. 30(1)(a)): from the settings, as the deployment names them; empty when not set."""
 
     name: str
     contact: str
@@ -76,9 +75,9 @@ def controller() -> Controller:
     """The controller and its data protection officer, from CRM_CONTROLLER_NAME, _CONTACT and CRM_DPO_CONTACT."""
     config = current_app.config
     return Controller(
-        name=config.get("CRM_CONTROLLER_NAME") or str(NOT_SET),
-        contact=config.get("CRM_CONTROLLER_CONTACT") or str(NOT_SET),
-        officer=config.get("CRM_DPO_CONTACT") or str(NOT_SET),
+        name=config.get("CRM_CONTROLLER_NAME") or "",
+        contact=config.get("CRM_CONTROLLER_CONTACT") or "",
+        officer=config.get("CRM_DPO_CONTACT") or "",
     )
 
 

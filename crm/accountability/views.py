@@ -25,6 +25,7 @@ from crm.clients.service import card_name
 from crm.extensions import appbuilder, db
 from crm.forms import KeysField
 from crm.gdpr.choices import BASIS_LABELS
+from crm.gdpr.export import DOCUMENT_LANGUAGES
 from crm.history.service import staff_name
 from crm.modelviews import VersionedModelView, yes_no
 from crm.privacy.keystore import key_store
@@ -101,8 +102,6 @@ class ReadLogView(BaseView):
         )
 
 
-#: the languages the record is written in for the regulator
-DOCUMENT_LANGUAGES = ("pl", "en")
 DOCUMENT_FORMATS = ("html", "csv")
 #: longest text of one field of an activity
 MAX_TEXT = 4000

@@ -29,3 +29,13 @@ def label_of(labels: dict, key: str | None) -> str:
     if key is None:
         return ""
     return str(labels.get(key, key))
+
+
+def country_name(code: str | None) -> str:
+    """A stored ISO 3166 country code as its name in the user's language ("PL" -> "Polska"); unknown codes as they are."""
+    from flask_babel import get_locale
+
+    if not code:
+        return ""
+    locale = get_locale()
+    return locale.territories.get(code.upper(), code) if locale is not None else code

@@ -20,7 +20,7 @@ from crm.attributes.filters import CardInterface
 from crm.attributes.kinds import shown
 from crm.attributes.views import CardLayout
 from crm.clients import bulk_changes, duplicates, service
-from crm.clients.choices import CLIENT_KIND_LABELS, CLIENT_STATUS_LABELS, NOTE_KIND_LABELS, label_of
+from crm.clients.choices import CLIENT_KIND_LABELS, CLIENT_STATUS_LABELS, NOTE_KIND_LABELS, country_name, label_of
 from crm.clients.labels import CLIENT_LABELS, CONTACT_LABELS, NOTE_LABELS
 from crm.clients.models import Client, ContactPerson, Note
 from crm.clients.validation import MAX_TYPED_IDENTIFIER, client_errors, contact_errors, digits_only, normalize_nip
@@ -246,6 +246,7 @@ class ClientModelView(CardLayout, VersionedModelView):
     formatters_columns = {
         "kind": lambda key: label_of(CLIENT_KIND_LABELS, key),
         "status": lambda key: label_of(CLIENT_STATUS_LABELS, key),
+        "country": country_name,
     }
     add_form_extra_fields = _client_form_fields()
     edit_form_extra_fields = _client_form_fields()

@@ -1,8 +1,9 @@
 """Everything held about a person (Art. 15, 20), from every place the registry names.
 
-``collect`` gathers the rows and their full history as plain values;
-``package`` turns them into one download: JSON, a CSV per place, and a readable
-HTML summary in the user's language.
+``collect`` gathers the rows and their full history as plain values (the form
+``export.schema.json`` documents); ``package`` turns them into one download:
+JSON, a CSV per place, and the document to read (crm.gdpr.document) in the
+person's language.
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ import io
 import json
 import zipfile
 from datetime import date, datetime
+from pathlib import Path
 
 from flask import render_template
-from flask_babel import get_locale
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy_continuum import version_class, versioning_manager
 
 from crm.accountability.service import recipients_of
 from crm.clients.models import Client
+from crm.accountability.register import about_clients, controller, keys_of
 from crm.gdpr.choices import ANSWERED_BY_EXPORT
+from crm.gdpr.document import document, recipients_in_words
 from crm.gdpr.models import GdprEvent
 from crm.gdpr.places import places
 from crm.gdpr.service import check_grounds, fulfil
@@ -30,7 +34,12 @@ from crm.spreadsheet import csv_cell
 from crm.timeutil import shown_time, utcnow, zone_note
 
 FORMAT = "kartoteka-export/1"
+#: the JSON Schema of export.json, shipped in each export
+SCHEMA_PATH = Path(__file__).with_name("export.schema.json")
 NO_SUCH_CLIENT_MESSAGE = _l("There is no such client; it may have been erased already.")
+#: languages documents for people outside (the person, the authority) are written in, by the name each is chosen by
+DOCUMENT_LANGUAGES = {"pl": _l("Polish"), "en": _l("English")}
+BAD_LANGUAGE_MESSAGE = _l("Choose the language of the document: Polish or English.")
 _OPERATIONS = {0: "created", 1: "changed", 2: "deleted"}
 
 
@@ -43,8 +52,10 @@ class ExportError(ValueError):
 
 
 def plain(value):
-    """A value as JSON and CSV hold it."""
-    if isinstance(value, (datetime, date)):
+    """A value as JSON and CSV hold it: times in UTC as RFC 3339 says (stored times are naive UTC), dates as ISO."""
+    if isinstance(value, datetime):
+        return value.isoformat() + "Z" if value.tzinfo is None else value.isoformat()
+    if isinstance(value, date):
         return value.isoformat()
     return value
 
@@ -100,7 +111,26 @@ def collect(session, client_id: int) -> dict:
         {"role": recipient.role, "openings": recipient.openings, "first": plain(recipient.first), "last": plain(recipient.last)}
         for recipient in recipients_of(session, client_id)
     ]
+    result["information"] = information(session)
     return result
+
+
+def information(session) -> dict:
+    """What Art. 15(1) tells the person, as codes and texts: the controller and the activities concerning clients."""
+    held_by = controller()
+    return {
+        "controller": {"name": held_by.name, "contact": held_by.contact, "data_protection_officer": held_by.officer},
+        "processing": [
+            {
+                "activity": activity.name, "purpose": activity.purpose, "lawful_basis": activity.lawful_basis,
+                "data_categories": keys_of(activity.data_categories),
+                "subject_categories": keys_of(activity.subject_categories),
+                "recipients": activity.recipients or "", "third_countries": activity.third_countries or "",
+                "retention": activity.retention, "source": activity.source or "",
+            }
+            for activity in about_clients(session)
+        ],
+    }
 
 
 def summary(data: dict) -> dict[str, int]:
@@ -121,25 +151,26 @@ def _csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def package(data: dict) -> bytes:
-    """One ZIP: export.json, a CSV of rows and one of history per place, and summary.html."""
+def package(session, data: dict, language: str = "pl") -> bytes:
+    """One ZIP: export.json, a CSV of rows and one of history per place, and summary.html, the document to read.
+
+    The document is written in ``language`` (the person's, which may not be the officer's).
+    """
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("export.json", json.dumps(data, ensure_ascii=False, indent=2))
+        archive.writestr("export.schema.json", SCHEMA_PATH.read_bytes())
         for table, held in data["places"].items():
             if held["rows"]:
                 archive.writestr(f"csv/{table}.csv", _csv(held["rows"]))
             if held["history"]:
                 archive.writestr(f"csv/{table}_history.csv", _csv(held["history"]))
-        archive.writestr("summary.html", render_template(
-            "gdpr/export_summary.html", data=data, language=str(get_locale() or "pl"),
-            prepared_on=shown_time(datetime.fromisoformat(data["generated_at"])), zone=zone_note(),
-            recipients=[
-                {**recipient, "first": shown_time(datetime.fromisoformat(recipient["first"])),
-                 "last": shown_time(datetime.fromisoformat(recipient["last"]))}
-                for recipient in data.get("recipients", ())
-            ],
-        ))
+        with force_locale(language):
+            archive.writestr("summary.html", render_template(
+                "gdpr/export_summary.html", document=document(session, data["client_id"]), language=language,
+                prepared_on=shown_time(datetime.fromisoformat(data["generated_at"]).replace(tzinfo=None)), zone=zone_note(),
+                recipients=recipients_in_words(session, data["client_id"]),
+            ))
     return buffer.getvalue()
 
 

@@ -319,7 +319,10 @@ class GdprView(BaseView):
             raise refusal(403, EXPORT_NEEDS_CLEAR_DATA)
         try:
             data = export.collect(db.session, pk)
-            archive = export.package(data)
+            language = request.form.get("language") or "pl"
+            if language not in export.DOCUMENT_LANGUAGES:
+                raise export.ExportError(export.BAD_LANGUAGE_MESSAGE, status=400)
+            archive = export.package(db.session, data, language)
             export.record(db.session, pk, data, actor=g.user, request_id=_request_id(), reason=request.form.get("reason"))
         except export.ExportError as error:
             if db.session.get(Client, pk) is None:
@@ -357,6 +360,7 @@ class GdprView(BaseView):
             reason=request.form.get("reason", ""),
             kinds=REQUEST_KIND_LABELS,
             statuses=REQUEST_STATUS_LABELS,
+            languages=export.DOCUMENT_LANGUAGES,
             **values,
         ), status
 
@@ -490,7 +494,7 @@ class GdprApi(AnswersUnavailable, BaseApi):
                   $ref: '#/components/schemas/Grounds'
           responses:
             200:
-              description: The export
+              description: The export; its full form is the JSON Schema crm/gdpr/export.schema.json
               content:
                 application/json:
                   schema:
@@ -500,6 +504,8 @@ class GdprApi(AnswersUnavailable, BaseApi):
                       generated_at: {type: string}
                       client_id: {type: integer}
                       places: {type: object}
+                      recipients: {type: array}
+                      information: {type: object}
         """
         if not sees_personal_data():
             return self.response(403, message=str(EXPORT_NEEDS_CLEAR_DATA))

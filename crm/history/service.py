@@ -19,14 +19,22 @@ from sqlalchemy.orm import configure_mappers, selectinload
 from sqlalchemy_continuum import version_class, versioning_manager
 
 from crm.attributes.models import AttributeDefinition, AttributeValue
-from crm.clients.choices import CLIENT_KIND_LABELS, CLIENT_STATUS_LABELS, NOTE_KIND_LABELS, label_of
+from crm.clients.choices import CLIENT_KIND_LABELS, CLIENT_STATUS_LABELS, NOTE_KIND_LABELS, country_name, label_of
 from crm.clients.labels import CLIENT_LABELS, CONTACT_LABELS, NOTE_LABELS
 from crm.clients.models import Client, ContactPerson, Note
 from crm.history.diff import changed_fields, diff_cards, word_diff
 from crm.attributes.service import secret_index
 from crm.gdpr.service import RESTRICTED_MESSAGE, active_restriction
 from crm.history.models import CardRestore
-from crm.gdpr.choices import BASIS_LABELS, CONSENT_LABELS, CONSENT_SOURCE_LABELS, PURPOSE_LABELS, RESTRICTION_LABELS
+from crm.gdpr.choices import (
+    BASIS_LABELS,
+    CONSENT_LABELS,
+    CONSENT_SOURCE_LABELS,
+    PURPOSE_LABELS,
+    REQUEST_KIND_LABELS,
+    REQUEST_STATUS_LABELS,
+    RESTRICTION_LABELS,
+)
 from crm.gdpr.models import Consent, Restriction
 from crm.mailing.choices import SUBSCRIPTION_LABELS, SUBSCRIPTION_SOURCE_LABELS
 from crm.mailing.models import MailingList, Subscription
@@ -97,6 +105,9 @@ _CHOICES = {
     ("consents", "purpose"): PURPOSE_LABELS,
     ("consents", "lawful_basis"): BASIS_LABELS,
     ("consents", "source"): CONSENT_SOURCE_LABELS,
+    # the person's requests, shown in their export (crm.gdpr.document)
+    ("requests", "kind"): REQUEST_KIND_LABELS,
+    ("requests", "status"): REQUEST_STATUS_LABELS,
 }
 
 
@@ -157,6 +168,8 @@ def present(section: Section, column: str, value, names: Names) -> str:
         return names.lists.get(value, f"#{value}")
     if column == "definition_id":
         return names.attributes.get(value, f"#{value}")
+    if column == "country":
+        return country_name(value)
     if isinstance(value, (datetime, date)):
         return shown_time(value)
     return str(value)

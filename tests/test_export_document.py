@@ -1,0 +1,140 @@
+"""The person's export (Art. 15): a document to read in their language, and export.json in the documented form."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import jsonschema
+from sqlalchemy import select
+
+from tests.conftest import csrf_token, unique
+from tests.test_gdpr import REASON, dpo, full_card, register_request, signed_in  # noqa: F401
+from tests.test_processing_register import activity_form, add_activity
+
+SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "crm" / "gdpr" / "export.schema.json").read_text())
+
+
+def export_in(client, card, language: str, request_id=None):
+    page = client.get(f"/gdpr/client/{card}/export")
+    data = {"csrf_token": csrf_token(page.text), "request": str(request_id or ""),
+            "reason": "" if request_id else REASON, "language": language}
+    return client.post(f"/gdpr/client/{card}/export", data=data)
+
+
+def readable(html: str) -> str:
+    """The document's text as the person reads it."""
+    text = re.sub(r"(?s)<style>.*?</style>", " ", html)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text))
+
+
+def test_the_document_tells_the_person_their_data_in_words_and_what_article_15_requires(app, db_session, dpo):
+    from crm.mailing.models import MailingList, Subscription
+
+    officer, _ = dpo
+    card, data = full_card(app, db_session, officer)
+    about_clients, about_staff = unique("Sprzedaż i reklamacje "), unique("Konta pracowników ")
+    admin, _ = signed_in(app)
+    assert add_activity(admin, activity_form(about_clients, source="Rejestr CEIDG")).status_code == 302
+    staff_only = activity_form(about_staff)
+    staff_only.setlist("subject_categories", ["staff"])
+    assert add_activity(admin, staff_only).status_code == 302
+    request_id = register_request(officer, card, kind="access")
+
+    response = export_in(officer, card, "pl", request_id)
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    html = archive.read("summary.html").decode()
+    text = readable(html)
+    list_id, subscription_id = db_session(lambda s: s.execute(
+        select(MailingList.id, Subscription.id).join(Subscription).where(Subscription.client_id == card)).one())
+    list_name = db_session(lambda s: s.get(MailingList, list_id).name)
+
+    # the data in words: labels, names, the office's dates; no column, code or internal number
+    for shown in (f"Nazwisko {data['last_name']}", "Miejscowość Września", "Kraj Polska", f"Lista mailingowa {list_name}",
+                  "Rodzaj Rozmowa telefoniczna", "Data 04.05.2026", "Podstawa prawna Zgoda (art. 6 ust. 1 lit. a)",
+                  "Rodzaj Dostęp (art. 15)", "Miejscowość: Gniezno"):
+        assert shown in text, shown
+    for raw in ("lock_version", "client_id", "mailing_list_id", "last_name", "email_marketing", "data_key",
+                "_bidx", "None", "True", f"#{list_id}", "call"):
+        assert raw not in text, raw
+    numbers = f"({card}|{subscription_id}|{list_id}|{request_id})"
+    assert not re.search(rf"<dd>{numbers}</dd>|: {numbers}(;|\s*</td>)", html), "no internal numbers as values"
+    assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d+", text), "no microsecond timestamps"
+
+    # what Art. 15(1) requires: purposes, bases, retention, recipients, source, categories, rights
+    assert about_clients in text and "Obsługa zamówień i reklamacji klientów" in text
+    assert "Biuro rachunkowe Saldo sp. z o.o. (podmiot przetwarzający)" in text and "Rejestr CEIDG" in text
+    assert "6 lat od końca roku, w którym umowa wygasła" in text
+    assert about_staff not in text, "an activity about staff is not the person's"
+    assert "Kategorie Twoich danych Tożsamość" in text and "Identyfikatory urzędowe (NIP, PESEL)" in text
+    for right in ("sprostowania", "usunięcia danych", "ograniczenia przetwarzania", "sprzeciw",
+                  "Prezesa Urzędu Ochrony Danych Osobowych"):
+        assert right in text, right
+    assert "Inspektor ochrony danych" in text
+
+
+def test_the_document_is_written_in_the_persons_language_and_a_bad_one_is_refused(app, db_session, dpo):
+    from crm.gdpr.models import GdprEvent
+
+    officer, _ = dpo
+    card, data = full_card(app, db_session, officer)
+    text = readable(zipfile.ZipFile(io.BytesIO(export_in(officer, card, "en").data)).read("summary.html").decode())
+    assert "Personal data held about you" in text and "Your rights" in text and "Country Poland" in text
+    assert f"City Września" in text and "Dane osobowe" not in text and "Twoje prawa" not in text
+    events = lambda: db_session(lambda s: len(s.scalars(select(GdprEvent).where(GdprEvent.client_number == card)).all()))
+    before = events()
+    refused = export_in(officer, card, "de")
+    assert refused.status_code == 400 and "Wybierz język dokumentu" in refused.text
+    assert events() == before, "a refused export is not recorded"
+    # the officer's own pages stay in their language
+    assert "Eksport danych osoby" in officer.get(f"/gdpr/client/{card}/export").text
+
+
+def test_export_json_has_the_documented_form(app, db_session, dpo):
+    from crm.gdpr.export import _columns
+    from crm.gdpr.places import places
+
+    officer, _ = dpo
+    card, _ = full_card(app, db_session, officer)
+    admin, _ = signed_in(app)
+    assert add_activity(admin, activity_form(unique("Obsługa "))).status_code == 302
+    archive = zipfile.ZipFile(io.BytesIO(export_in(officer, card, "pl").data))
+    exported = json.loads(archive.read("export.json"))
+    assert json.loads(archive.read("export.schema.json")) == SCHEMA, "the archive carries its schema"
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
+    assert [error.message for error in validator.iter_errors(exported)] == []
+    assert exported["information"]["processing"][0]["lawful_basis"] == "contract"
+    # the schema names every place the export writes, with its columns, so it cannot fall behind the registry
+    with app.app_context():
+        written = {place.table.name: _columns(place) for place in places() if place.declaration.exported}
+    documented = SCHEMA["properties"]["places"]["properties"]
+    assert {table: list(held["properties"]["rows"]["items"]["properties"]) for table, held in documented.items()} == written
+    # and the schema refuses what is not the form
+    broken = {**exported, "generated_at": "yesterday"}
+    assert list(validator.iter_errors(broken))
+    broken = {**exported, "places": {**exported["places"], "client": {**exported["places"]["client"], "rows": [
+        {**exported["places"]["client"]["rows"][0], "email_bidx": "abc"}]}}}
+    assert list(validator.iter_errors(broken))
+
+
+def test_every_exported_place_has_a_part_in_the_document(app):
+    from crm.gdpr.document import exported_places_without_a_section
+
+    with app.app_context():
+        assert exported_places_without_a_section() == []
+
+
+def test_the_command_line_writes_the_document_in_english(app, db_session, dpo, tmp_path):
+    officer, _ = dpo
+    card, data = full_card(app, db_session, officer)
+    target = tmp_path / "export.zip"
+    result = app.test_cli_runner().invoke(
+        args=["crm", "export", str(card), "--output", str(target), "--reason", REASON, "--language", "en"])
+    assert result.exit_code == 0, result.output
+    text = readable(zipfile.ZipFile(target).read("summary.html").decode())
+    assert "Personal data held about you" in text and data["last_name"] in text
