@@ -14,7 +14,7 @@ from wtforms.widgets import CheckboxInput, ListWidget, html_params
 from wtforms.validators import Optional, StopValidation, ValidationError
 
 from crm.attributes.kinds import DATE_FORMATS, DATE_MESSAGE
-from crm.timeutil import shown_time
+from crm.timeutil import from_office_time, shown_time
 
 Rules = Callable[[Mapping], Mapping[str, str]]
 
@@ -166,6 +166,12 @@ class KeysField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
 
+    def __iter__(self):
+        # required means "tick at least one": on every box, the browser would insist on ticking them all
+        for option in super().__iter__():
+            option.flags.required = False
+            yield option
+
     def pre_validate(self, form):
         # wtforms' own message quotes the value and is not translated into Polish
         allowed = {key for key, _label in self.choices}
@@ -179,3 +185,28 @@ class KeysField(SelectMultipleField):
 
     def populate_obj(self, obj, name):
         setattr(obj, name, ",".join(self.data or ()))
+
+
+BAD_TIME_MESSAGE = _l("Give the date and time, e.g. 01.12.2026 14:30.")
+
+
+class OfficeDateTimeField(StringField):
+    """A moment typed as the office's wall-clock time ("01.12.2026 14:30", or ISO), stored as naive UTC."""
+
+    def _value(self):
+        if self.raw_data:
+            return " ".join(self.raw_data)
+        return shown_time(self.data) if self.data else ""
+
+    def process_formdata(self, valuelist):
+        text = " ".join(valuelist).strip() if valuelist else ""
+        if not text:
+            self.data = None
+            return
+        self.data = from_office_time(text)
+        if self.data is None:
+            raise ValueError(str(BAD_TIME_MESSAGE))
+
+    def pre_validate(self, form):
+        if self.process_errors:
+            raise StopValidation()

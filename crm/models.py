@@ -14,3 +14,4 @@ import crm.accountability.trail  # noqa: F401  (links accountability records as 
 from crm.accountability.models import (  # noqa: F401
     AuditHead, AuditLink, AuditVerification, ProcessingActivity, ReadAccess, ReadAccessCard,
 )
+from crm.breaches.models import Breach, BreachPerson  # noqa: F401

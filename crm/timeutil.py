@@ -59,6 +59,21 @@ def shown_time(value, seconds: bool = False) -> str:
     return str(value)
 
 
+#: how a moment may be typed: either language's way, or ISO as a datetime-local input sends it
+_TYPED_MOMENTS = ("%d.%m.%Y %H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M")
+
+
+def from_office_time(text: str) -> datetime | None:
+    """A moment typed as the office's wall-clock time, as stored (naive UTC); None when it cannot be read."""
+    for pattern in _TYPED_MOMENTS:
+        try:
+            local = datetime.strptime(text.strip(), pattern)
+        except ValueError:
+            continue
+        return local.replace(tzinfo=office_zone()).astimezone(timezone.utc).replace(tzinfo=None)
+    return None
+
+
 def zone_note() -> str:
     """The office's zone as a person reads it in a heading ("Europe/Warsaw")."""
     return office_zone().key

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 
 from crm.accountability import reads
 from crm.accountability.views import ProcessingActivityModelView, ReadLogView
+from crm.breaches.views import BreachModelView
 from crm.apidocs import OpenApi, SwaggerView
 from crm.clients.choices import label_of
 from crm.clients.models import Client
@@ -122,6 +123,9 @@ def register_views(appbuilder) -> None:
     appbuilder.add_view(
         ProcessingActivityModelView, "Record of processing activities", label=_l("Record of processing activities"),
         icon="fa-book", **gdpr
+    )
+    appbuilder.add_view(
+        BreachModelView, "Data breaches", label=_l("Data breaches"), icon="fa-exclamation-triangle", **gdpr
     )
     appbuilder.add_link(
         "Retention", href="/gdpr/retention", label=_l("Retention"), icon="fa-hourglass-end", category="Data protection",

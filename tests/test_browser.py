@@ -689,3 +689,65 @@ def test_the_officer_finds_who_opened_a_persons_card(page, app, live_server, mak
     page.wait_for_url(re.compile(r".*kind=history.*"))
     assert page.locator("#reads tbody tr", has_text="Bożena").count() == 1
     assert "Karta lub strona rekordu" not in page.locator("#reads tbody").inner_text()
+
+
+def test_the_officer_records_a_breach_and_finds_the_persons_it_affected(page, app, live_server, make_user, db_session):
+    """A clerk's account was taken over: the officer records the breach and finds whose cards the account opened."""
+    from tests.conftest import STAFF_PASSWORD
+    from tests.test_breaches import office_time
+    from tests.test_read_access import new_card
+
+    card, body = new_card(app)
+    clerk = make_user("Back office", first_name="Celina", last_name=unique("Przejęta"))
+    log_in(page, live_server, clerk, STAFF_PASSWORD)
+    page.goto(f"{live_server}/clientmodelview/show/{card}")
+    page.context.clear_cookies()
+
+    log_in(page, live_server, make_user("Data protection officer", first_name="Irena"), STAFF_PASSWORD)
+    page.goto(f"{live_server}/breachmodelview/add")
+    title = unique("Przejęte konto handlowca ")
+    page.fill("#title", title)
+    page.fill("#discovered_at", office_time(2.5))
+    page.fill("#description", "Logowanie na konto handlowca z nieznanego adresu")
+    page.check("input[name=data_categories][value=identity]")
+    page.check("input[name=data_categories][value=contact]")
+    page.check("input[name=subject_categories][value=clients]")
+    page.fill("#consequences", "Możliwe wykorzystanie danych kontaktowych")
+    page.fill("#measures", "Zablokowano konto i wymuszono zmianę hasła")
+    page.get_by_role("button", name="Zapisz").click()
+    page.wait_for_url(re.compile(r".*/breachmodelview/show/\d+$"))
+    assert "69 godz. na zgłoszenie" in page.content()
+
+    page.fill("#since", office_time(1))
+    page.fill("#until", office_time(-0.1))
+    page.select_option("#user", label=clerk)
+    page.locator("#find-affected-button").click()
+    page.wait_for_load_state()
+    assert "Osoby, których dotyczy naruszenie:" in page.content()
+    affected = page.locator("#affected-list").inner_text()
+    assert body["company_name"] in affected
+    page.goto(f"{live_server}/gdpr/")
+    assert title in page.locator("#breaches-due").inner_text()
+
+
+def test_the_officer_adds_a_processing_activity_to_the_record(page, live_server, make_user):
+    from tests.conftest import STAFF_PASSWORD
+
+    log_in(page, live_server, make_user("Data protection officer"), STAFF_PASSWORD)
+    page.goto(f"{live_server}/processingactivitymodelview/add")
+    name = unique("Rekrutacja przedstawicieli ")
+    page.fill("#name", name)
+    page.fill("#purpose", "Wybór przedstawicieli handlowych")
+    page.select_option("#lawful_basis", label="Umowa (art. 6 ust. 1 lit. b)")
+    page.check("input[name=subject_categories][value=contacts]")
+    page.check("input[name=data_categories][value=identity]")
+    page.fill("#retention", "Do końca rekrutacji")
+    assert "AES-256-GCM" in page.input_value("#security_measures"), "Kartoteka's own measures are offered"
+    page.get_by_role("button", name="Zapisz").click()
+    page.wait_for_url(re.compile(r".*/processingactivitymodelview/show/\d+$"))
+    assert "Osoby kontaktowe klientów" in page.content()
+    page.goto(f"{live_server}/processingactivitymodelview/list/")
+    assert name in page.content()
+    with page.expect_download() as download:
+        page.locator("#register-csv-pl").click()
+    assert download.value.suggested_filename == "rejestr-czynnosci-pl.csv"

@@ -101,14 +101,16 @@ def test_export_json_has_the_documented_form(app, db_session, dpo):
     officer, _ = dpo
     card, _ = full_card(app, db_session, officer)
     admin, _ = signed_in(app)
-    assert add_activity(admin, activity_form(unique("Obsługa "))).status_code == 302
+    name = unique("Obsługa ")
+    assert add_activity(admin, activity_form(name)).status_code == 302
     archive = zipfile.ZipFile(io.BytesIO(export_in(officer, card, "pl").data))
     exported = json.loads(archive.read("export.json"))
     assert json.loads(archive.read("export.schema.json")) == SCHEMA, "the archive carries its schema"
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
     assert [error.message for error in validator.iter_errors(exported)] == []
-    assert exported["information"]["processing"][0]["lawful_basis"] == "contract"
+    [activity] = [item for item in exported["information"]["processing"] if item["activity"] == name]
+    assert activity["lawful_basis"] == "contract" and activity["subject_categories"] == ["clients", "contacts"]
     # the schema names every place the export writes, with its columns, so it cannot fall behind the registry
     with app.app_context():
         written = {place.table.name: _columns(place) for place in places() if place.declaration.exported}

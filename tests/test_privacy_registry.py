@@ -70,6 +70,21 @@ def test_every_personal_looking_column_is_declared(app):
     assert undeclared == []
 
 
+def test_every_table_referring_to_a_client_is_a_place_of_the_persons_data(app):
+    """A row pointing at a card tells something about the person: erasure, export and the audit must know of it.
+
+    A database cascade would delete it with the card, but nothing would count it, check it, or find it in a copy.
+    """
+    configure_mappers()
+    places = {(model.__table__.name, declaration.subject) for model, declaration in declared().items()}
+    referring = {
+        (table.name, key.parent.name)
+        for table in Model.metadata.sorted_tables if not table.name.endswith("_version")
+        for key in table.foreign_keys if key.column.table.name == "client"
+    }
+    assert referring - places == set()
+
+
 def test_version_tables_store_the_same_ciphertext_types_as_their_tables(app):
     configure_mappers()
     for model, declaration in declared().items():

@@ -19,6 +19,7 @@ from wtforms.validators import DataRequired, Optional
 from crm.clients.choices import label_of
 from crm.accountability import reads
 from crm.accountability.trail import last_verification
+from crm.breaches import service as breach_rules
 from crm.clients.models import Client
 from crm.errors import AnswersUnavailable, refusal
 from crm.forms import LocalDateField
@@ -285,7 +286,14 @@ class GdprView(BaseView):
     def dashboard(self):
         overdue, due = service.open_requests(db.session)
         counts = service.requests_by_kind_and_status(db.session)
-        largest = max(counts.values(), default=1)
+        breaches = breach_counts = None
+        if self.appbuilder.sm.has_access("can_list", "BreachModelView"):
+            breaches = [
+                (breach, breach_rules.notification_label(breach.notification)) for breach in breach_rules.unreported(db.session)
+            ]
+            states = [breach.notification[0] for breach, _ in breaches]
+            breach_counts = {state: states.count(state) for state in (breach_rules.OVERDUE, breach_rules.RUNNING)}
+        largest = max([*counts.values(), *(breach_counts or {}).values()], default=1) or 1
         return self.render_template(
             "gdpr/dashboard.html",
             title=_l("GDPR requests: deadlines"),
@@ -297,6 +305,8 @@ class GdprView(BaseView):
             statuses=REQUEST_STATUS_LABELS,
             today=date.today(),
             trail_check=last_verification(db.session),
+            breaches=breaches,
+            breach_counts=breach_counts,
         )
 
     @expose("/client/<int:pk>/export", methods=["GET"])

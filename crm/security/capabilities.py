@@ -241,6 +241,16 @@ CAPABILITIES: tuple[Capability, ...] = (
         _pairs({"ProcessingActivityModelView": ("can_add", "can_edit", "can_delete")}), requires=("register.view",),
     ),
     Capability(
+        "breaches.view", GDPR, _l("See the breach register and download a breach's notification for the authority"),
+        _pairs({"BreachModelView": (*READ, "can_report")}, ("Data protection", "Data breaches")),
+    ),
+    Capability(
+        "breaches.manage", GDPR,
+        _l("Record data breaches, find the persons they affected and tell them"),
+        _pairs({"BreachModelView": ("can_add", "can_edit", "can_affected", "can_notify")}),
+        requires=("breaches.view", SEE_PERSONAL),
+    ),
+    Capability(
         "users.view", SECURITY, _l("See staff accounts"),
         _pairs({"UserDBModelView": READ}, ("Security", "List Users")),
     ),

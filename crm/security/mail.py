@@ -1,4 +1,4 @@
-"""Email to staff, through the SMTP server the settings name (none: nothing is sent)."""
+"""Email to staff and to the persons a breach affected, through the SMTP server the settings name (none: nothing is sent)."""
 
 from __future__ import annotations
 

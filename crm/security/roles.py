@@ -52,12 +52,12 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
     DATA_PROTECTION_OFFICER: frozenset({
         *_SEE_ALL, "personal_data.see", "registry.view", "api.docs", "history.view", "consents.view",
         "consents.manage", "restrictions.manage", "gdpr.requests", "gdpr.export", "gdpr.erase", "gdpr.retention", "gdpr.events",
-        "reads.view", "register.view", "register.manage",
+        "reads.view", "register.view", "register.manage", "breaches.view", "breaches.manage",
     }),
     # reads everything, sees personal data masked
     AUDITOR: frozenset({
         *_SEE_ALL, "registry.view", "logins.view", "api.docs", "history.view", "consents.view", "gdpr.events",
-        "reads.view", "register.view",
+        "reads.view", "register.view", "breaches.view",
     }),
     PUBLIC: frozenset(),
 }
