@@ -63,6 +63,9 @@ class Config:
     #: Retention (Art. 5(1)(e)): clients with no change for this many years are due for erasure
     #: (`flask crm retention`); six covers the five years after the tax year that Polish law asks for.
     CRM_RETENTION_INACTIVE_YEARS = 6
+    #: Days the read-access log is kept (`flask crm purge-reads`, daily): long enough to answer a
+    #: person's question about the last year, short enough not to keep a profile of everyone's work.
+    CRM_READ_LOG_DAYS = 365
     #: Days within which an erasure must reach every copy: the key store's backups (which still
     #: hold the data keys of people erased since) are kept no longer than this.
     CRM_ERASURE_DEADLINE_DAYS = 30

@@ -152,14 +152,24 @@ def audit_group():
 
 
 @audit_group.command("verify")
-def audit_verify_command():
+@click.option("--anchor", "anchors", multiple=True, type=click.File("r"),
+              help="An anchor taken earlier by 'flask crm audit anchor': the chains must still hold its links. Repeatable.")
+def audit_verify_command(anchors):
     """Walk every chain and every chained record; name the first one changed, removed or inserted outside the app.
 
     The result is recorded for the officer's screen. Exit status 1 when anything does not match.
     """
-    from crm.accountability.trail import described, record_verification, verify
+    import json
+
+    from crm.accountability.trail import check_anchor, described, record_verification, verify
 
     result = verify(db.session.connection())
+    for anchor in anchors:
+        try:
+            document = json.load(anchor)
+        except ValueError:
+            document = {}
+        result.problems.extend(check_anchor(db.session.connection(), document))
     record_verification(db.session, result)
     click.echo(_("Checked %(links)d links and %(rows)d records.", links=result.links, rows=result.rows))
     if result.intact:
@@ -168,6 +178,24 @@ def audit_verify_command():
     for problem in result.problems:
         click.echo(described(problem), err=True)
     raise SystemExit(1)
+
+
+@audit_group.command("anchor")
+@click.option("--output", type=click.File("w"), default="-",
+              help="Where to write the anchor (standard output by default); keep it outside the database's server.")
+def audit_anchor_command(output):
+    """Write each chain's head, signed, for keeping outside (a mailbox, paper, another machine).
+
+    'flask crm audit verify --anchor FILE' later shows whether a chain lost its end since, which the
+    database alone cannot show. Take one daily, after the verification.
+    """
+    import json
+
+    from crm.accountability.trail import take_anchor
+
+    document = take_anchor(db.session.connection())
+    db.session.rollback()
+    output.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
 
 
 @crm_cli.command("tls-cert")
@@ -194,6 +222,16 @@ def purge_logins_command():
     removed = purge_login_events(db.session)
     click.echo(_("Deleted %(count)d login history entries older than %(days)d days.", count=removed, days=int(current_app.config["CRM_LOGIN_HISTORY_DAYS"])))
     click.echo(_("Deleted %(count)d records of ended sessions.", count=purge_sessions(db.session)))
+
+
+@crm_cli.command("purge-reads")
+def purge_reads_command():
+    """Delete read-access records older than CRM_READ_LOG_DAYS (run daily); the trail records the deletion."""
+    from crm.accountability.service import purge_read_log
+
+    removed = purge_read_log(db.session)
+    click.echo(_("Deleted %(count)d read-access records older than %(days)d days.", count=removed,
+                 days=int(current_app.config["CRM_READ_LOG_DAYS"])))
 
 
 @crm_cli.command("set-password")

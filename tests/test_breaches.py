@@ -252,3 +252,24 @@ def test_an_auditor_reads_the_register_but_cannot_record_or_search(app, make_use
     assert auditor.post(f"/breachmodelview/{pk}/affected", data=data).status_code == 403
     back_office, _ = signed_in(app, make_user(BACK_OFFICE))
     assert back_office.get("/breachmodelview/list/").status_code == 403
+
+
+def test_a_lost_copy_affects_everyone_of_whom_its_category_is_held(app, make_user, db_session):
+    from crm.breaches.models import BreachPerson
+    from crm.clients.models import Client
+
+    with_identifier, _ = new_card(app)
+    without_identifier, _ = new_card(app, nip="")
+    officer, _ = signed_in(app, make_user(DATA_PROTECTION_OFFICER))
+    title = unique("Zgubiona kopia ")
+    assert post_breach(officer, ADD_URL, breach_form(title)).status_code == 302
+    pk = breach_id(db_session, title)
+    show = officer.get(f"/breachmodelview/show/{pk}")
+    done = officer.post(f"/breachmodelview/{pk}/affected", data={"csrf_token": csrf_token(show.text), "category": "identifiers"})
+    assert done.status_code == 302
+    persons = set(db_session(lambda s: s.scalars(select(BreachPerson.client_id).where(BreachPerson.breach_id == pk)).all()))
+    holders = set(db_session(lambda s: s.scalars(select(Client.id).where(
+        (Client.pesel_bidx.is_not(None)) | (Client.nip_bidx.is_not(None)))).all()))
+    assert with_identifier in persons and without_identifier not in persons and persons == holders
+    refused = officer.post(f"/breachmodelview/{pk}/affected", data={"csrf_token": csrf_token(show.text), "category": "shoe_size"})
+    assert refused.status_code == 400 and "z listy" in refused.text

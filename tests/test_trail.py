@@ -148,3 +148,71 @@ def test_the_dashboard_names_a_broken_record_in_words_not_table_names(app):
             "wcześniejsza wersja, nr 5/12)."
         )
         assert "transaction" not in shown(Problem("changes", ROW_CHANGED, "transaction", "7"))
+
+
+def test_an_anchor_kept_outside_shows_a_chain_cut_short_and_its_head_rewound(fresh_env, tmp_path):
+    """Someone with database access deletes the newest record, its link, and rewinds the chain's head:
+    the chain alone still verifies; an anchor taken before does not."""
+    import json
+
+    url = fresh_env["DATABASE_URL"]
+    assert run_flask(["crm", "init"], fresh_env).returncode == 0
+    anchor = tmp_path / "anchor.json"
+    taken = run_flask(["crm", "audit", "anchor", "--output", str(anchor)], fresh_env)
+    assert taken.returncode == 0, taken.stderr
+    document = json.loads(anchor.read_text())
+    assert document["heads"]["permissions"]["seq"] >= 1 and document["signature"]
+    intact = run_flask(["crm", "audit", "verify", "--anchor", str(anchor)], fresh_env)
+    assert intact.returncode == 0 and INTACT in intact.stdout, intact.stderr
+
+    [(seq, key)] = sql(url, "SELECT seq, record_key FROM audit_link WHERE chain = 'permissions' ORDER BY seq DESC LIMIT 1")
+    [(previous,)] = sql(url, "SELECT mac FROM audit_link WHERE chain = 'permissions' AND seq = :seq", seq=seq - 1)
+    sql(url, "DELETE FROM permission_change WHERE id = :id", id=int(key))
+    sql(url, "DELETE FROM audit_link WHERE chain = 'permissions' AND seq = :seq", seq=seq)
+    sql(url, "UPDATE audit_head SET seq = :seq, mac = :mac WHERE chain = 'permissions'", seq=seq - 1, mac=previous)
+    assert verify(fresh_env).returncode == 0, "without an anchor the cut cannot be seen"
+    cut = run_flask(["crm", "audit", "verify", "--anchor", str(anchor)], fresh_env)
+    assert cut.returncode == 1
+    assert f"Zmiany uprawnień: ogniwo zapisane w kotwicy zniknęło" in cut.stderr and f"rekord {seq}" in cut.stderr
+
+    # an anchor edited to match the cut chain is refused as altered
+    document["heads"]["permissions"] = {"seq": seq - 1, "mac": previous}
+    anchor.write_text(json.dumps(document))
+    altered = run_flask(["crm", "audit", "verify", "--anchor", str(anchor)], fresh_env)
+    assert altered.returncode == 1 and "Kotwica śladu: kotwica została zmieniona" in altered.stderr
+    anchor.write_text("to nie jest kotwica")
+    assert "Kotwica śladu: kotwica została zmieniona" in run_flask(
+        ["crm", "audit", "verify", "--anchor", str(anchor)], fresh_env).stderr
+
+
+def test_old_read_records_are_purged_with_their_cards_and_the_trail_still_verifies(app, db_session, make_user):
+    from sqlalchemy import select, update
+
+    from crm.accountability.models import ReadAccess, ReadAccessCard
+    from crm.timeutil import utcnow
+    from datetime import timedelta
+    from tests.test_gdpr import signed_in
+    from tests.test_read_access import new_card, openings_of
+
+    card, _ = new_card(app)
+    reader, _ = signed_in(app, make_user("Back office"))
+    reader.get(f"/clientmodelview/show/{card}")
+    kept_card, _ = new_card(app)
+    reader.get(f"/clientmodelview/show/{kept_card}")
+    old = [opening["id"] for opening in openings_of(db_session, card)]
+    kept = [opening["id"] for opening in openings_of(db_session, kept_card) if opening["id"] not in old]
+    assert old and kept
+
+    def age(session):
+        # as if these openings were made 400 days ago (a change behind the app's back, removed by the purge below)
+        session.execute(update(ReadAccess).where(ReadAccess.id.in_(old)).values(occurred_at=utcnow() - timedelta(days=400)))
+        session.commit()
+
+    db_session(age)
+    purged = app.test_cli_runner().invoke(args=["crm", "purge-reads"])
+    assert purged.exit_code == 0 and "starszych niż 365 dni" in purged.output, purged.output
+    assert db_session(lambda s: s.scalars(select(ReadAccess.id).where(ReadAccess.id.in_(old))).all()) == []
+    assert db_session(lambda s: s.scalars(select(ReadAccessCard.read_id).where(ReadAccessCard.read_id.in_(old))).all()) == []
+    assert len(db_session(lambda s: s.scalars(select(ReadAccess.id).where(ReadAccess.id.in_(kept))).all())) == len(kept)
+    verified = app.test_cli_runner().invoke(args=["crm", "audit", "verify"])
+    assert verified.exit_code == 0, verified.output

@@ -1,15 +1,18 @@
-"""Questions the read-access log answers: who opened a person's data, what an account opened."""
+"""Questions the read-access log answers (who opened a person's data, what an account opened), and its retention."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from flask import current_app
+from sqlalchemy import delete, func, select
 
+from crm.accountability import trail
 from crm.accountability.models import ReadAccess, ReadAccessCard
 from crm.security.roles import label_of_role
+from crm.timeutil import utcnow
 
 #: records a page of the log shows
 PAGE_SIZE = 50
@@ -88,3 +91,25 @@ def cards_of(session, read_ids) -> dict[int, list[int]]:
         ):
             shown[read_id].append(client_id)
     return shown
+
+
+def purge_read_log(session, now: datetime | None = None, batch: int = 5000) -> int:
+    """Delete read records older than ``CRM_READ_LOG_DAYS``, with their cards, a batch a transaction; returns how many.
+
+    Each batch is linked as removed on purpose in the trail, so verification still passes.
+    """
+    cutoff = (now or utcnow()) - timedelta(days=int(current_app.config["CRM_READ_LOG_DAYS"]))
+    total = 0
+    while True:
+        ids = list(session.scalars(
+            select(ReadAccess.id).where(ReadAccess.occurred_at < cutoff).order_by(ReadAccess.id).limit(batch)
+        ))
+        if not ids:
+            return total
+        chosen = ReadAccess.id.in_(ids)
+        links = trail.removing(session.connection(), ReadAccess.__table__, chosen)
+        # the records' cards go with them (ON DELETE CASCADE)
+        session.execute(delete(ReadAccess).where(chosen))
+        trail.append(session.connection(), links)
+        session.commit()
+        total += len(ids)

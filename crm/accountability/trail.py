@@ -338,15 +338,61 @@ def start_trail(session) -> int:
     return linked
 
 
+# -- anchors: the chains' heads kept outside the database ------------------------------------------
+
+ANCHOR_FORMAT = "kartoteka-trail-anchor/1"
+ANCHOR_FORGED = "anchor_forged"
+ANCHOR_LOST = "anchor_lost"
+
+
+def _anchor_signature(document: Mapping) -> str:
+    body = json.dumps({name: document[name] for name in ("format", "taken_at", "heads")}, sort_keys=True)
+    return hmac.new(_trail_key(), body.encode(), hashlib.sha256).hexdigest()
+
+
+def take_anchor(connection) -> dict:
+    """Each chain's head (its last link's number and MAC), signed: kept outside, it shows later whether the end of
+    a chain was cut off and the head rewound, which the chain alone cannot show."""
+    from crm.timeutil import utcnow
+
+    heads = {row.chain: {"seq": row.seq, "mac": row.mac} for row in connection.execute(sa.select(AuditHead.__table__))}
+    document = {"format": ANCHOR_FORMAT, "taken_at": utcnow().isoformat(timespec="seconds") + "Z", "heads": heads}
+    return {**document, "signature": _anchor_signature(document)}
+
+
+def check_anchor(connection, document: Mapping) -> list[Problem]:
+    """The chains that no longer hold the link an anchor recorded (or the anchor itself, when it was altered)."""
+    try:
+        genuine = document.get("format") == ANCHOR_FORMAT and hmac.compare_digest(
+            _anchor_signature(document), str(document.get("signature", "")))
+    except (AttributeError, KeyError, TypeError):
+        genuine = False
+    if not genuine:
+        return [Problem(CHAIN_ANCHOR, ANCHOR_FORGED, "audit_head", "-")]
+    link = AuditLink.__table__
+    problems = []
+    for chain, head in sorted(document["heads"].items()):
+        held = connection.execute(
+            sa.select(link.c.mac).where(link.c.chain == chain, link.c.seq == head["seq"])
+        ).scalar()
+        if head["seq"] and (held is None or not hmac.compare_digest(held, head["mac"])):
+            problems.append(Problem(chain, ANCHOR_LOST, "audit_link", str(head["seq"])))
+    return problems
+
+
 #: what each kind of problem says, in the reader's language
 PROBLEM_LABELS = {
+    ANCHOR_FORGED: _l("the anchor was altered or does not belong to this installation"),
+    ANCHOR_LOST: _l("the link an anchor recorded is gone: the end of the chain was cut off or rewritten"),
     LINK_BROKEN: _l("a link of the chain was changed or removed"),
     ROW_CHANGED: _l("a record was changed outside Kartoteka"),
     ROW_MISSING: _l("a record was removed outside Kartoteka"),
     ROW_UNLINKED: _l("a record was inserted outside Kartoteka"),
     ROW_UNREADABLE: _l("a record cannot be read to be checked"),
 }
+CHAIN_ANCHOR = "anchor"
 CHAIN_LABELS = {
+    CHAIN_ANCHOR: _l("Anchor of the trail"),
     CHAIN_CHANGES: _l("History of changes"),
     "gdpr": _l("Exports and erasures"),
     "permissions": _l("Permission changes"),
@@ -371,6 +417,8 @@ def _record_label(table_name: str) -> str:
         return str(_l("record of a change"))
     if table_name == AuditLink.__tablename__:
         return str(_l("end of the chain"))
+    if table_name == AuditHead.__tablename__:
+        return str(_l("the anchor file"))
     base = table_name.removesuffix("_version")
     for model, declaration in declared().items():
         if model.__table__.name == base and base != table_name:

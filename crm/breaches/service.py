@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy import or_ as sa_or
 from sqlalchemy_continuum import versioning_manager
 
 from crm.accountability.models import ReadAccess, ReadAccessCard
@@ -145,6 +146,23 @@ def find_affected(session, window: Window) -> dict[int, tuple[int, int]]:
 
     existing = set(session.scalars(select(Client.id).where(Client.id.in_(list(found)))))
     return {client_id: (seen[0], seen[1]) for client_id, seen in found.items() if client_id in existing}
+
+
+def holding(session, category_key: str) -> dict[int, tuple[int, int]]:
+    """Each client of whom a category of data is held now, in any place (a lost backup, a leaked table).
+
+    Only live rows are read: each names an existing client (a foreign key), and the version
+    tables repeat what the rows held.
+    """
+    found: set[int] = set()
+    for place in places():
+        columns = [name for name, personal in place.declaration.columns.items() if personal.category.key == category_key]
+        if not columns:
+            continue
+        subject = place.table.c[place.subject_column]
+        held = sa_or(*(place.table.c[name].is_not(None) for name in columns))
+        found.update(session.scalars(select(subject).where(held, subject.is_not(None)).distinct()))
+    return {client_id: (0, 0) for client_id in found}
 
 
 def save_affected(session, breach: Breach, found: dict[int, tuple[int, int]]) -> int:

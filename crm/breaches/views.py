@@ -32,7 +32,7 @@ MAX_TEXT = 4000
 #: affected persons named on the breach's page; the rest are counted
 PERSONS_SHOWN = 200
 NEEDS_CLEAR_DATA = _l("Affected persons are named in clear: your role may not see personal data.")
-UNKNOWN_ACTOR_MESSAGE = _l("Choose the staff account and the role from the lists.")
+UNKNOWN_ACTOR_MESSAGE = _l("Choose the staff account, the role and the category from the lists.")
 
 
 def _text(label, required=True):
@@ -143,29 +143,28 @@ class BreachModelView(VersionedModelView):
             "languages": DOCUMENT_LANGUAGES,
             "staff": list(db.session.scalars(db.select(users).order_by(users.username))) if may_manage else [],
             "roles": [(role.name, label_of_role(role.name)) for role in appbuilder.sm.get_all_roles()] if may_manage else [],
+            "categories": register.category_labels(),
         }
 
     @expose("/<int:pk>/affected", methods=["POST"])
     @has_access
     @permission_name("affected")
     def affected(self, pk):
-        """Find the persons whose data the breach's window and accounts reached, and save them with the breach."""
+        """Find the persons the breach affected and save them with it: whose data an account or role opened or
+        changed in a time window, or everyone of whom a category of data is held."""
         breach = _breach(pk, names_persons=True)
-        since, until = from_office_time(request.form.get("since", "")), from_office_time(request.form.get("until", ""))
-        user_id = request.form.get("user") or None
-        role = request.form.get("role") or None
+        category = request.form.get("category") or None
         try:
-            if since is None or until is None:
-                raise service.BreachError(str(service.WINDOW_MESSAGE))
-            if user_id is not None and not (user_id.isdigit() and db.session.get(appbuilder.sm.user_model, int(user_id))):
-                raise service.BreachError(str(UNKNOWN_ACTOR_MESSAGE))
-            if role is not None and appbuilder.sm.find_role(role) is None:
-                raise service.BreachError(str(UNKNOWN_ACTOR_MESSAGE))
-            window = service.Window(since, until, int(user_id) if user_id else None, role)
+            if category is not None:
+                if category not in register.category_labels():
+                    raise service.BreachError(str(UNKNOWN_ACTOR_MESSAGE))
+                found = service.holding(db.session, category)
+            else:
+                found = service.find_affected(db.session, _window())
         except service.BreachError as error:
             raise refusal(400, str(error)) from None
-        found = service.save_affected(db.session, breach, service.find_affected(db.session, window))
-        flash(gettext("Persons affected by the breach: %(count)d.", count=found), "info")
+        count = service.save_affected(db.session, breach, found)
+        flash(gettext("Persons affected by the breach: %(count)d.", count=count), "info")
         return redirect(url_for(".show", pk=pk))
 
     @expose("/<int:pk>/report")
@@ -203,6 +202,19 @@ class BreachModelView(VersionedModelView):
             })
         flash(gettext("Emails sent: %(sent)d; not sent: %(failed)d.", sent=outcome.emailed, failed=outcome.failed), "info")
         return redirect(url_for(".show", pk=pk))
+
+
+def _window() -> service.Window:
+    """The time window and staff account or role the affected-persons form names."""
+    since, until = from_office_time(request.form.get("since", "")), from_office_time(request.form.get("until", ""))
+    user_id, role = request.form.get("user") or None, request.form.get("role") or None
+    if since is None or until is None:
+        raise service.BreachError(str(service.WINDOW_MESSAGE))
+    if user_id is not None and not (user_id.isdigit() and db.session.get(appbuilder.sm.user_model, int(user_id))):
+        raise service.BreachError(str(UNKNOWN_ACTOR_MESSAGE))
+    if role is not None and appbuilder.sm.find_role(role) is None:
+        raise service.BreachError(str(UNKNOWN_ACTOR_MESSAGE))
+    return service.Window(since, until, int(user_id) if user_id else None, role)
 
 
 def _breach(pk: int, names_persons: bool = False) -> Breach:
