@@ -130,7 +130,7 @@ class BreachModelView(VersionedModelView):
         may_manage = sm.has_access("can_affected", self.class_permission_name)
         persons = []
         if breach.affected_count and sees_personal_data():
-            listed = service.affected(db.session, pk, limit=PERSONS_SHOWN)
+            listed = service.affected(db.session, breach.id, limit=PERSONS_SHOWN)
             clients = {client.id: client for client in _clients([person.client_id for person in listed])}
             persons = [(person, card_name(clients[person.client_id])) for person in listed]
             reads.note("list", clients)

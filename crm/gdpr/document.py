@@ -21,8 +21,8 @@ from crm.gdpr.models import DataSubjectRequest
 from crm.gdpr.places import places
 from crm.history.models import CardRestore
 from crm.history.service import (
-    _OPERATIONS,
     CHANGE_KIND_LABELS,
+    OPERATIONS,
     SECTIONS,
     SYSTEM,
     Names,
@@ -155,7 +155,7 @@ def document(session, client_id: int) -> Document:
             at, user_id = transactions.get(version.transaction_id, (None, None))
             record = _record(section, _plain_row(section, version), names, transactions)
             history.append(Record(
-                record.fields, change=str(CHANGE_KIND_LABELS[_OPERATIONS[version.operation_type]]),
+                record.fields, change=str(CHANGE_KIND_LABELS[OPERATIONS[version.operation_type]]),
                 at=shown_time(at), by=names.users.get(user_id, str(SYSTEM)) if user_id else str(SYSTEM),
             ))
         parts.append(Part(

@@ -21,14 +21,15 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy_continuum import version_class, versioning_manager
 
+from crm.accountability.register import about_clients, controller, keys_of
 from crm.accountability.service import recipients_of
 from crm.clients.models import Client
-from crm.accountability.register import about_clients, controller, keys_of
 from crm.gdpr.choices import ANSWERED_BY_EXPORT
 from crm.gdpr.document import document, recipients_in_words
 from crm.gdpr.models import GdprEvent
 from crm.gdpr.places import places
 from crm.gdpr.service import check_grounds, fulfil
+from crm.history.service import OPERATIONS
 from crm.privacy.subjects import DATA_KEY_COLUMN
 from crm.spreadsheet import csv_cell
 from crm.timeutil import shown_time, utcnow, zone_note
@@ -40,7 +41,6 @@ NO_SUCH_CLIENT_MESSAGE = _l("There is no such client; it may have been erased al
 #: languages documents for people outside (the person, the authority) are written in, by the name each is chosen by
 DOCUMENT_LANGUAGES = {"pl": _l("Polish"), "en": _l("English")}
 BAD_LANGUAGE_MESSAGE = _l("Choose the language of the document: Polish or English.")
-_OPERATIONS = {0: "created", 1: "changed", 2: "deleted"}
 
 
 class ExportError(ValueError):
@@ -101,7 +101,7 @@ def collect(session, client_id: int) -> dict:
             for row in versions:
                 when, who = names.get(row.transaction_id, (None, "system"))
                 history.append({
-                    "change": _OPERATIONS.get(row.operation_type, str(row.operation_type)),
+                    "change": OPERATIONS.get(row.operation_type, str(row.operation_type)),
                     "at": when,
                     "by": who,
                     **{name: plain(getattr(row, name)) for name in columns},

@@ -49,7 +49,8 @@ CHANGE_KIND_LABELS = {
     DELETED: _l("deleted"),
     RESTORED: _l("restored"),
 }
-_OPERATIONS = {0: CREATED, 1: CHANGED_KIND, 2: DELETED}
+#: what a Continuum operation type did to a row
+OPERATIONS = {0: CREATED, 1: CHANGED_KIND, 2: DELETED}
 SYSTEM = _l("system (command line)")
 
 NO_SUCH_VERSION_MESSAGE = _l("That version does not belong to this card.")
@@ -314,7 +315,7 @@ def timeline(session, client_id: int, page: int = 0, per_page: int = 20) -> tupl
         changes[row.transaction_id].entries.append(Entry(
             section=section,
             row_id=row.id,
-            kind=_OPERATIONS[row.operation_type],
+            kind=OPERATIONS[row.operation_type],
             changes=[
                 (str(section.labels.get(change.field, change.field)),
                  present(section, change.field, change.old, names),
@@ -458,7 +459,7 @@ def recent_changes(session, wanted: RecentFilter, page: int = 0, per_page: int =
     if wanted.change_kind == RESTORED:
         query = query.where(CardRestore.transaction_id.is_not(None))
     elif wanted.change_kind is not None:
-        operation = {kind: op for op, kind in _OPERATIONS.items()}[wanted.change_kind]
+        operation = {kind: op for op, kind in OPERATIONS.items()}[wanted.change_kind]
         query = query.where(changes.c.operation_type == operation, CardRestore.transaction_id.is_(None))
     rows = session.execute(
         query.order_by(changes.c.transaction_id.desc(), changes.c.record_kind).offset(page * per_page).limit(per_page + 1)
@@ -478,7 +479,7 @@ def recent_changes(session, wanted: RecentFilter, page: int = 0, per_page: int =
             shown = mask("name", shown)
         if client is None:
             shown = gettext("card #%(id)s (deleted)", id=row.client_id)
-        kind = RESTORED if row.restore is not None else _OPERATIONS[row.operation_type]
+        kind = RESTORED if row.restore is not None else OPERATIONS[row.operation_type]
         result.append(RecentChange(
             issued_at=row.issued_at,
             who=names.users.get(row.user_id, str(SYSTEM)) if row.user_id else str(SYSTEM),
