@@ -95,6 +95,7 @@ bench-details: install
 	$(BIN)/python bench/gdpr.py
 	$(BIN)/python bench/imports.py
 	$(BIN)/python bench/login_timing.py
+	$(BIN)/python bench/public_timing.py
 	$(BIN)/python bench/demo_load.py
 	$(BIN)/python bench/data_keys.py
 	$(BIN)/python bench/read_log.py

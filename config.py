@@ -151,6 +151,14 @@ class Config:
     CRM_SESSION_IDLE_MINUTES = 30
     CRM_SESSION_MAX_HOURS = 12
     # Email to staff (password change requests); no host: no email is sent.
+    #: The public pages (request form, status, unsubscribe): the address their links in emails start
+    #: with (e.g. https://crm.example.pl); by default the address the request came to.
+    CRM_PUBLIC_URL: str | None = None
+    #: Hours a request's email link stays valid.
+    CRM_PUBLIC_LINK_HOURS = 24
+    #: Forms sent from one network address, and messages sent to one email address.
+    CRM_PUBLIC_RATE_LIMIT = "10 per hour"
+    CRM_PUBLIC_MESSAGES_PER_ADDRESS = "3 per day"
     CRM_SMTP_HOST: str | None = None
     CRM_SMTP_PORT = 25
     CRM_MAIL_FROM = "kartoteka@localhost"

@@ -166,6 +166,7 @@ def _init_extensions(app: Flask) -> None:
     from crm import models  # noqa: F401  (all mappers, before Continuum builds versions)
     from crm.privacy.framework_models import declare_framework_models
     from crm.extensions import appbuilder, csrf, db, migrate
+    from crm.public.views import init_public_pages
     from crm.security.throttling import init_rate_limits
     from crm.views import register_views
 
@@ -178,3 +179,4 @@ def _init_extensions(app: Flask) -> None:
         appbuilder.init_app(app, db.session)
         register_views(appbuilder)
         init_rate_limits(app, appbuilder)
+        init_public_pages(app, appbuilder)

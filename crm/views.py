@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from crm.accountability import reads
 from crm.accountability.views import ProcessingActivityModelView, ReadLogView
 from crm.breaches.views import BreachModelView
+from crm.public.views import PublicView
 from crm.apidocs import OpenApi, SwaggerView
 from crm.clients.choices import label_of
 from crm.clients.models import Client
@@ -176,4 +177,5 @@ def register_views(appbuilder) -> None:
     appbuilder.add_api(ClientApi)
     appbuilder.add_api(OpenApi)
     appbuilder.add_view_no_menu(SwaggerView)
+    appbuilder.add_view_no_menu(PublicView)
     current_app.view_functions["LocaleView.index"] = switch_language

@@ -62,9 +62,11 @@ def test_every_form_post_without_its_csrf_token_is_refused_before_it_changes_any
     card, _ = full_card(app, db_session)
     ids = {view: card for view in ("ClientModelView", "GdprView", "ClientHistoryView")}
     auth.login()
+    # RFC 8058: a mail program posts the one-click unsubscribe without a form; the signed link is the credential
+    exempt = {"/privacy/unsubscribe/<token>"}
     posted = [
         rule for rule in app.url_map.iter_rules()
-        if "POST" in rule.methods and not rule.rule.startswith("/api/")
+        if "POST" in rule.methods and not rule.rule.startswith("/api/") and rule.rule not in exempt
     ]
     assert len(posted) > 60
     accepted = []

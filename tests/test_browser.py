@@ -751,3 +751,35 @@ def test_the_officer_adds_a_processing_activity_to_the_record(page, live_server,
     with page.expect_download() as download:
         page.locator("#register-csv-pl").click()
     assert download.value.suggested_filename == "rejestr-czynnosci-pl.csv"
+
+
+def test_a_person_asks_for_their_data_and_follows_the_emailed_link(page, app, live_server, monkeypatch):
+    """No account: the form, the message, the confirmation, the status page, in Polish."""
+    from tests.test_public_pages import LINK
+    from tests.test_read_access import new_card
+    from tests.test_sessions_and_forced_change import SmtpSink
+
+    email = f"{unique('klientka')}@public.pl"
+    new_card(app, email=email)
+    sink = SmtpSink()
+    monkeypatch.setitem(app.config, "CRM_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setitem(app.config, "CRM_SMTP_PORT", sink.port)
+    try:
+        page.goto(f"{live_server}/privacy/request")
+        page.select_option("#kind", label="Dostęp (art. 15)")
+        page.fill("#email", email)
+        page.fill("#text", "Proszę o kopię moich danych")
+        page.locator("#send-request").click()
+        page.wait_for_selector("#request-sent")
+    finally:
+        sink.close()
+    [message] = [message for message in sink.messages if email in message]
+    link = LINK.search(message.replace("=\n", "")).group(0)
+    page.goto(live_server + "/privacy" + link.split("/privacy", 1)[1])
+    page.locator("#confirm-request").click()
+    page.wait_for_selector("#request-registered")
+    page.locator("#status-link").click()
+    page.wait_for_selector("#request-status")
+    status = page.locator("#request-status").inner_text()
+    assert "Dostęp (art. 15)" in status and "Otrzymane" in status
+    assert email not in page.content()

@@ -59,7 +59,8 @@ def test_the_export_holds_the_subscribers_one_may_write_to_and_nobody_else(app, 
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert "attachment" in response.headers["Content-Disposition"] and first["email"] not in response.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0] == ["E-mail", "Imię", "Nazwisko", "Nazwa firmy", "Data zapisu"]
+    assert rows[0] == ["E-mail", "Imię", "Nazwisko", "Nazwa firmy", "Data zapisu", "Nagłówek List-Unsubscribe",
+                       "Nagłówek List-Unsubscribe-Post"]
     assert [row[:3] for row in rows[1:]] == [[first["email"], "Halina", first["last_name"]]]
     assert no_email and restricted and later  # each was on the list, and is not in the file
 

@@ -30,6 +30,13 @@ PUBLIC_ENDPOINTS = {
     "UtilView.back",  # redirects to the previous page
     "SecurityApi.login",  # JWT login, checks credentials itself
     "SecurityApi.refresh",  # needs a refresh token
+    # the person's own pages: the form answers the same whatever is held; the others need a token from an email
+    "PublicView.request_form",
+    "PublicView.verify_page",
+    "PublicView.verify",
+    "PublicView.status",
+    "PublicView.unsubscribe_page",
+    "PublicView.unsubscribe",
 }
 #: Routes FAB mounts for actions; no Kartoteka view defines an action.
 NEVER_ALLOWED = re.compile(r"\.action(_post)?$")

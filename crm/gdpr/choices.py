@@ -26,6 +26,7 @@ VERIFICATION_LABELS = {
     "signed_letter": _l("Signed letter"),
     "qualified_signature": _l("Qualified electronic signature or trusted profile"),
     "phone_callback": _l("Call back to the number on file"),
+    "email_link": _l("Link sent to the email given on the public form"),
 }
 PURPOSE_LABELS = {
     "email_marketing": _l("Direct marketing by email (mailing lists)"),

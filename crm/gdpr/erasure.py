@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, exists, select, union, update
+from sqlalchemy import delete, exists, or_, select, union, update
 from sqlalchemy_continuum import version_class, versioning_manager
 
 from crm.accountability import trail
@@ -30,6 +30,7 @@ from crm.gdpr.service import check_grounds, fulfil
 from crm.imports import uploads
 from crm.privacy.keystore import LedgerEntry, key_store
 from crm.privacy.registry import Erasure
+from crm.public.models import PublicRequest
 from crm.timeutil import utcnow
 
 NO_SUCH_CLIENT_MESSAGE = _l("There is no such client; it may have been erased already.")
@@ -163,8 +164,16 @@ def _erase_place(session, place, client_id: int) -> None:
 def _empty_places(session, client_id: int, held: dict) -> dict:
     """Delete or anonymise every place and the change records left empty; returns what went, for the record."""
     touched = _touched_transactions(session, client_id)
+    card = session.get(Client, client_id)
+    indexes = {card.email_bidx, card.phone_bidx} - {None}
     for place in places():
         _erase_place(session, place, client_id)
+    # requests sent on the public form with the person's email or phone and not yet tied to the card
+    pending = 0
+    if indexes:
+        pending = session.execute(delete(PublicRequest).where(
+            or_(PublicRequest.email_bidx.in_(indexes), PublicRequest.phone_bidx.in_(indexes))
+        )).rowcount
     empty = _transactions_left_empty(session, touched)
     if empty:
         transaction = versioning_manager.transaction_cls.__table__
@@ -173,6 +182,8 @@ def _empty_places(session, client_id: int, held: dict) -> dict:
         trail.append(session.connection(), links)
     record = {table: {"rows": live, "versions": versions} for table, (live, versions) in held.items()}
     record["transactions"] = {"rows": len(empty), "versions": 0}
+    if pending:
+        record.setdefault(PublicRequest.__tablename__, {"rows": 0, "versions": 0})["rows"] += pending
     return record
 
 

@@ -24,6 +24,7 @@ from crm.gdpr.choices import (
     REQUEST_STATUS_LABELS,
     VERIFICATION_LABELS,
 )
+from crm.public.models import PublicRequest
 from crm.privacy.categories import CONTACT, FREE_TEXT
 from crm.privacy.registry import Erasure, Personal, PersonalData, register_models
 from crm.privacy.types import EncryptedText
@@ -61,6 +62,11 @@ class DataSubjectRequest(Model):
     handler = relationship(User, foreign_keys=[handler_id])
     outcome = Column(EncryptedText("data_subject_request.outcome", 5000))
     completed_on = Column(Date)
+    #: made by the person on the public form (its email and text are there)
+    public_request_id = Column(
+        Integer, ForeignKey("public_request.id", ondelete="SET NULL", name="fk_data_subject_request_public_request"), index=True,
+    )
+    public_request = relationship(PublicRequest, passive_deletes=True)
     created_at = Column(DateTime, nullable=False, default=utcnow)
     lock_version = Column(Integer, nullable=False)
 

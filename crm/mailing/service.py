@@ -40,7 +40,7 @@ def require_basis(subscription: Subscription) -> None:
 
 
 def writable_subscribers(session, mailing_list_id: int, today: date | None = None) -> list:
-    """The list's subscribers a mailing may reach today, as (client, subscribed at), oldest card first.
+    """The list's subscribers a mailing may reach today, as (client, subscribed at, subscription id), oldest card first.
 
     Only those with an email, a valid basis for email marketing (Art. 6, 7) and
     no restriction of processing (Art. 18).
@@ -51,7 +51,7 @@ def writable_subscribers(session, mailing_list_id: int, today: date | None = Non
 
     today = today or utcnow().date()
     return session.execute(
-        select(Client, Subscription.subscribed_at)
+        select(Client, Subscription.subscribed_at, Subscription.id)
         .join(Subscription, Subscription.client_id == Client.id)
         .where(
             Subscription.mailing_list_id == mailing_list_id,

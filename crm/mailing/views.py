@@ -59,6 +59,10 @@ class SubscriptionModelView(CardRowView):
         service.refuse_duplicate(item)
 
 
+UNSUBSCRIBE_HEADER_LABEL = _l("List-Unsubscribe header")
+UNSUBSCRIBE_POST_HEADER_LABEL = _l("List-Unsubscribe-Post header")
+
+
 class MailingListModelView(VersionedModelView):
     """Mailing lists, with their subscribers as a tab."""
 
@@ -100,12 +104,17 @@ class MailingListModelView(VersionedModelView):
 
         if self.datamodel.get(pk) is None:
             abort(404)
+        from crm.public.views import unsubscribe_link
+
         columns = [
             lambda row: row[0].email, lambda row: row[0].first_name, lambda row: row[0].last_name,
             lambda row: row[0].company_name, lambda row: row[1],
+            # RFC 8058 one-click unsubscribe: the mailing tool sends these two headers with each message
+            lambda row: f"<{unsubscribe_link(row[2], row[0].id, pk)}>", lambda row: "List-Unsubscribe=One-Click",
         ]
         labels = [CLIENT_LABELS["email"], CLIENT_LABELS["first_name"], CLIENT_LABELS["last_name"],
-                  CLIENT_LABELS["company_name"], SUBSCRIPTION_LABELS["subscribed_at"]]
+                  CLIENT_LABELS["company_name"], SUBSCRIPTION_LABELS["subscribed_at"],
+                  UNSUBSCRIBE_HEADER_LABEL, UNSUBSCRIBE_POST_HEADER_LABEL]
         body, mimetype = export_rows(
             "csv", service.writable_subscribers(db.session, pk), columns, labels, card_of=lambda row: row[0].id
         )

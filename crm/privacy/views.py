@@ -43,6 +43,8 @@ UNSHOWN_FIELDS = {
     "last_name": _l("Last name"),
     "username": _l("User name"),
     "email": _l("Email"),
+    "phone": _l("Phone"),
+    "text": _l("Text"),
     "secret": _l("Value of a personal attribute"),
     "secret_bidx": _l("Keyed hash of a personal attribute's value (exact search)"),
     "digest": _l("Keyed hash of an erased person's email, phone, NIP or PESEL"),
