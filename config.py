@@ -159,6 +159,9 @@ class Config:
     #: Forms sent from one network address, and messages sent to one email address.
     CRM_PUBLIC_RATE_LIMIT = "10 per hour"
     CRM_PUBLIC_MESSAGES_PER_ADDRESS = "3 per day"
+    #: Days an export sent to the person can be downloaded, and wrong codes before its link is locked.
+    CRM_HANDOVER_DAYS = 7
+    CRM_HANDOVER_ATTEMPTS = 5
     CRM_SMTP_HOST: str | None = None
     CRM_SMTP_PORT = 25
     CRM_MAIL_FROM = "kartoteka@localhost"

@@ -15,4 +15,4 @@ from crm.accountability.models import (  # noqa: F401
     AuditHead, AuditLink, AuditVerification, ProcessingActivity, ReadAccess, ReadAccessCard,
 )
 from crm.breaches.models import Breach, BreachPerson  # noqa: F401
-from crm.public.models import PublicRequest  # noqa: F401
+from crm.public.models import Handover, PublicRequest  # noqa: F401

@@ -783,3 +783,36 @@ def test_a_person_asks_for_their_data_and_follows_the_emailed_link(page, app, li
     status = page.locator("#request-status").inner_text()
     assert "Dostęp (art. 15)" in status and "Otrzymane" in status
     assert email not in page.content()
+
+
+def test_the_officer_sends_a_person_their_data_and_the_person_downloads_it_with_the_code(page, app, live_server, make_user, monkeypatch):
+    from tests.conftest import STAFF_PASSWORD
+    from tests.test_gdpr import register_request, signed_in
+    from tests.test_public_pages import DOWNLOAD_LINK
+    from tests.test_read_access import new_card
+    from tests.test_sessions_and_forced_change import SmtpSink
+
+    email = f"{unique('pobierajaca')}@public.pl"
+    card, _ = new_card(app, email=email)
+    officer = make_user("Data protection officer")
+    request_id = register_request(signed_in(app, officer)[0], card, kind="access")
+    sink = SmtpSink()
+    monkeypatch.setitem(app.config, "CRM_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setitem(app.config, "CRM_SMTP_PORT", sink.port)
+    try:
+        log_in(page, live_server, officer, STAFF_PASSWORD)
+        page.goto(f"{live_server}/datasubjectrequestmodelview/show/{request_id}")
+        assert page.input_value("#handover-email") == email, "the card's address is offered"
+        page.locator("#handover-send").click()
+        code = page.locator("#handover-code").inner_text().strip()
+        page.wait_for_load_state()
+    finally:
+        sink.close()
+    page.context.clear_cookies()
+    [message] = [message for message in sink.messages if email in message]
+    link = DOWNLOAD_LINK.search(message.replace("=\n", "")).group(0)
+    page.goto(live_server + "/privacy" + link.split("/privacy", 1)[1])
+    page.fill("#code", code)
+    with page.expect_download() as download:
+        page.locator("#download-data").click()
+    assert download.value.suggested_filename == "moje-dane.zip"

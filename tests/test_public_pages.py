@@ -214,3 +214,99 @@ def test_an_erasure_takes_the_persons_requests_not_yet_confirmed(app, db_session
     assert person.get(f"/privacy{path}").status_code == 410, "the link died with the person's data"
     held = db_session(lambda s: s.scalars(select(PublicRequest.id).where(PublicRequest.verified_at.is_(None))).all())
     assert all(db_session(lambda s: s.get(PublicRequest, i).email) != email for i in held)
+
+
+DOWNLOAD_LINK = re.compile(r"https?://\S+/privacy/download/[\w-]+")
+
+
+def hand_over(officer, request_id, email, language="pl"):
+    page = officer.get(f"/datasubjectrequestmodelview/show/{request_id}")
+    assert page.status_code == 200 and "handover-form" in page.text
+    sent = officer.post(f"/datasubjectrequestmodelview/{request_id}/handover", data={
+        "csrf_token": csrf_token(page.text), "email": email, "language": language})
+    assert sent.status_code == 200, sent.status_code
+    return re.search(r'id="handover-code"><strong>(\d{4} \d{4})</strong>', sent.text).group(1)
+
+
+def download(client, path, code):
+    page = client.get(f"/privacy{path}")
+    if page.status_code != 200:
+        return page
+    return client.post(f"/privacy{path}", data={"csrf_token": csrf_token(page.text), "code": code})
+
+
+def test_the_officer_sends_the_data_and_only_link_and_code_together_open_it_once(app, db_session, mailbox, make_user):
+    import zipfile
+
+    from crm.gdpr.models import GdprEvent
+    from tests.test_gdpr import register_request
+    from tests.test_read_access import openings_of
+
+    email = f"{unique('odbiorca')}@public.pl"
+    card, _ = new_card(app, email=email)
+    officer, _ = signed_in(app, make_user("Data protection officer"))
+    request_id = register_request(officer, card, kind="access")
+    code = hand_over(officer, request_id, email, language="en")
+    [message] = [message for message in mailbox.messages if email in message]
+    assert code not in message and code.replace(" ", "") not in message, "the code never travels with the link"
+    path = DOWNLOAD_LINK.search(message.replace("=\n", "")).group(0).split("/privacy", 1)[1]
+
+    person = visitor(app)
+    wrong = download(person, path, "0000 0000" if code != "0000 0000" else "1111 1111")
+    assert wrong.status_code == 403 and "Kod jest niepoprawny. Pozostałe próby: 4." in wrong.text
+    received = download(person, path, code.replace(" ", ""))
+    assert received.status_code == 200 and received.mimetype == "application/zip"
+    summary = zipfile.ZipFile(io.BytesIO(received.data)).read("summary.html").decode()
+    assert "Personal data held about you" in summary, "in the language the officer chose for the person"
+    assert download(person, path, code).status_code == 410, "used once"
+    event = db_session(lambda s: s.scalars(select(GdprEvent).where(GdprEvent.client_number == card)).one())
+    assert (event.kind, event.request_id, event.user_id) == ("export", request_id, None)
+    assert openings_of(db_session, card)[-1]["kind"] == "export"
+    shown = officer.get(f"/datasubjectrequestmodelview/show/{request_id}").text
+    assert re.search(r'(?s)id="handovers".*?<td>1</td>', shown), "the wrong code is on the request's page"
+
+
+def test_wrong_codes_lock_the_link_and_an_expired_or_erased_one_gives_nothing(app, db_session, mailbox, make_user, monkeypatch):
+    from tests.test_gdpr import register_request
+
+    email = f"{unique('zgadywacz')}@public.pl"
+    card, _ = new_card(app, email=email)
+    officer, _ = signed_in(app, make_user("Data protection officer"))
+    request_id = register_request(officer, card, kind="access")
+    code = hand_over(officer, request_id, email)
+    path = DOWNLOAD_LINK.search([m for m in mailbox.messages if email in m][0].replace("=\n", "")).group(0).split("/privacy", 1)[1]
+    guesser = visitor(app)
+    wrong = "9999 9999" if code != "9999 9999" else "8888 8888"
+    answers = [download(guesser, path, wrong) for _ in range(5)]
+    assert [answer.status_code for answer in answers] == [403] * 5
+    assert "link został zablokowany" in answers[-1].text
+    assert download(guesser, path, code).status_code == 410, "locked: even the right code opens nothing"
+
+    monkeypatch.setitem(app.config, "CRM_HANDOVER_DAYS", 0)
+    mailbox.messages.clear()
+    code = hand_over(officer, request_id, email)
+    path = DOWNLOAD_LINK.search(mailbox.messages[0].replace("=\n", "")).group(0).split("/privacy", 1)[1]
+    assert download(visitor(app), path, code).status_code == 410, "expired"
+
+    monkeypatch.setitem(app.config, "CRM_HANDOVER_DAYS", 7)
+    mailbox.messages.clear()
+    code = hand_over(officer, request_id, email)
+    path = DOWNLOAD_LINK.search(mailbox.messages[0].replace("=\n", "")).group(0).split("/privacy", 1)[1]
+    erase_form(signed_in(app)[0], card, str(card), reason=REASON)
+    assert download(visitor(app), path, code).status_code == 410, "the link died with the person's data"
+
+
+def test_a_hand_over_needs_a_valid_address_and_the_export_permission(app, make_user, db_session):
+    from tests.test_gdpr import register_request
+
+    card, _ = new_card(app)
+    officer, _ = signed_in(app, make_user("Data protection officer"))
+    request_id = register_request(officer, card, kind="access")
+    page = officer.get(f"/datasubjectrequestmodelview/show/{request_id}")
+    refused = officer.post(f"/datasubjectrequestmodelview/{request_id}/handover", data={
+        "csrf_token": csrf_token(page.text), "email": "nie-adres", "language": "pl"})
+    assert refused.status_code == 400 and "Podaj poprawny adres e-mail" in refused.text
+    auditor, auth = signed_in(app, make_user("Auditor"))
+    assert "handover-form" not in auditor.get(f"/datasubjectrequestmodelview/show/{request_id}").text
+    assert auditor.post(f"/datasubjectrequestmodelview/{request_id}/handover", data={
+        "csrf_token": auth.csrf, "email": "a@b.pl", "language": "pl"}).status_code == 403

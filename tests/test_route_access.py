@@ -37,6 +37,8 @@ PUBLIC_ENDPOINTS = {
     "PublicView.status",
     "PublicView.unsubscribe_page",
     "PublicView.unsubscribe",
+    "PublicView.download_page",
+    "PublicView.download",
 }
 #: Routes FAB mounts for actions; no Kartoteka view defines an action.
 NEVER_ALLOWED = re.compile(r"\.action(_post)?$")

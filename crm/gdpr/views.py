@@ -62,6 +62,26 @@ def _select(label, labels, required=True):
     )
 
 
+HANDOVER_FORM_MESSAGE = _l("Give a valid email address and the language of the document: Polish or English.")
+
+
+def _is_email(value: str) -> bool:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return len(value) <= 254
+
+
+def _requester_email(item) -> str:
+    """Where the person's data goes by default: the address their public request came from, else the card's."""
+    if item.public_request is not None:
+        return item.public_request.email
+    return item.client.email or "" if item.client is not None else ""
+
+
 def _date(label, required=True):
     return LocalDateField(label, validators=[DataRequired()] if required else [Optional()])
 
@@ -152,7 +172,7 @@ class DataSubjectRequestModelView(VersionedModelView):
     """The register of data-subject requests, with deadlines; kept as proof, never deleted."""
 
     datamodel = PrivacyAwareInterface(DataSubjectRequest)
-    base_permissions = ["can_list", "can_show", "can_add", "can_edit"]
+    base_permissions = ["can_list", "can_show", "can_add", "can_edit", "can_handover"]
     list_title = _l("Data-subject requests")
     show_title = _l("Data-subject request")
     add_title = _l("Register a data-subject request")
@@ -208,8 +228,43 @@ class DataSubjectRequestModelView(VersionedModelView):
         service.prepare_request(item)
 
     def show_extra(self, pk) -> dict:
+        from crm.public.handover import handovers_of
+
         found = self.datamodel.get(pk)
-        return {"request_item": found, **_gdpr_actions()}
+        may_hand_over = found is not None and found.client_id is not None and sees_personal_data() and \
+            self.appbuilder.sm.has_access("can_handover", self.class_permission_name)
+        return {
+            "request_item": found, **_gdpr_actions(), "may_hand_over": may_hand_over,
+            "handovers": handovers_of(db.session, found.id) if may_hand_over else [],
+            "handover_email": _requester_email(found) if may_hand_over else "",
+            "languages": export.DOCUMENT_LANGUAGES,
+        }
+
+    @expose("/<int:pk>/handover", methods=["POST"])
+    @has_access
+    @permission_name("handover")
+    def handover(self, pk):
+        """Send the person a link to their export; show the officer the code to give them another way."""
+        from crm.public import handover
+        from crm.public.views import send_handover_link
+
+        found = self.datamodel.get(pk)
+        if found is None:
+            abort(404)
+        if not sees_personal_data():
+            raise refusal(403, EXPORT_NEEDS_CLEAR_DATA)
+        email, language = (request.form.get("email") or "").strip(), request.form.get("language")
+        if language not in export.DOCUMENT_LANGUAGES or not _is_email(email):
+            raise refusal(400, HANDOVER_FORM_MESSAGE)
+        try:
+            token, code = handover.send(db.session, found, email, language, g.user)
+        except handover.HandoverError as error:
+            raise refusal(400, str(error)) from None
+        sent = send_handover_link(email, token, language)
+        reads.note("export", [found.client_id])
+        return self.render_template(
+            "gdpr/handover_sent.html", title=_l("Data sent to the person"), code=code, sent=sent, request_item=found,
+        )
 
 
 class GdprEventModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):

@@ -54,3 +54,35 @@ class PublicRequest(Model):
 
 
 register_models(PublicRequest)
+
+
+class Handover(Model):
+    """An export sent to the person: a link by email and a code given another way; both needed, once, in time."""
+
+    __tablename__ = "handover"
+    __table_args__ = (AUTOINCREMENT,)
+
+    id = Column(Integer, primary_key=True)
+    request_id = Column(Integer, ForeignKey("data_subject_request.id", ondelete="SET NULL"), index=True)
+    client_id = Column(Integer, ForeignKey("client.id", ondelete="CASCADE"), nullable=False, index=True)
+    #: where the link was sent
+    email = Column(EncryptedString("handover.email", 320), nullable=False)
+    language = Column(String(2), nullable=False, default="pl")
+    token_hash = Column(String(64), nullable=False, unique=True)
+    code_hash = Column(String(64), nullable=False)
+    sent_at = Column(DateTime, nullable=False, default=utcnow)
+    sent_by_id = Column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
+    expires_at = Column(DateTime, nullable=False)
+    failed_codes = Column(Integer, nullable=False, default=0)
+    downloaded_at = Column(DateTime)
+
+    __personal_data__ = PersonalData(
+        description=_l("Exports sent to the person (link and code)"),
+        subject="client_id",
+        erasure=Erasure.DELETE,
+        columns={"email": Personal(CONTACT)},
+        exported=False,
+    )
+
+
+register_models(Handover)

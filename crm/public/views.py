@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import current_app, render_template, request, url_for
+from flask import Response, current_app, render_template, request, url_for
 from flask_appbuilder import BaseView, expose
-from flask_babel import gettext
+from flask_babel import force_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField, TextAreaField
@@ -13,7 +13,8 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 from crm.extensions import db
 from crm.gdpr.choices import REQUEST_KIND_LABELS, REQUEST_STATUS_LABELS
 from crm.privacy.crypto import blind_index
-from crm.public import service
+from crm.accountability import reads
+from crm.public import handover, service
 from crm.security.mail import send_mail
 
 
@@ -34,6 +35,16 @@ def _public_url(endpoint: str, **values) -> str:
 def unsubscribe_link(subscription_id: int, client_id: int, mailing_list_id: int) -> str:
     """The one-click unsubscribe address of one subscription, for the mailing tool's List-Unsubscribe header."""
     return _public_url("PublicView.unsubscribe", token=service.unsubscribe_token(subscription_id, client_id, mailing_list_id))
+
+
+def send_handover_link(email: str, token: str, language: str) -> bool:
+    """Email the person the link to their export, in their language; False when it could not be sent."""
+    with force_locale(language):
+        body = render_template(
+            "public/handover_email.txt", link=_public_url("PublicView.download_page", token=token),
+            days=current_app.config["CRM_HANDOVER_DAYS"],
+        )
+        return send_mail(email, gettext("Your personal data: a link to download them"), body)
 
 
 def message_target_key() -> str:
@@ -108,6 +119,29 @@ class PublicView(BaseView):
             return self._invalid(service.UNKNOWN_LINK_MESSAGE, 404)
         list_name = service.unsubscribe(db.session, subscription)
         return self.render_template("public/unsubscribed.html", list_name=list_name, title=_l("Leave a mailing list"))
+
+    @expose("/download/<token>", methods=["GET"])
+    def download_page(self, token):
+        """Ask for the code the person received another way (phone, letter)."""
+        if handover.waiting(db.session, token) is None:
+            return self._invalid(service.LINK_EXPIRED_MESSAGE, 410)
+        return self.render_template("public/download.html", token=token, title=_l("Your personal data"))
+
+    @expose("/download/<token>", methods=["POST"])
+    def download(self, token):
+        """The export, made now from the person's current data, for the right code; recorded as the request's export."""
+        try:
+            made = handover.download(db.session, token, request.form.get("code", ""))
+        except handover.HandoverError as error:
+            if not str(error):
+                return self._invalid(service.LINK_EXPIRED_MESSAGE, 410)
+            return self.render_template(
+                "public/download.html", token=token, title=_l("Your personal data"), error=str(error),
+            ), 403
+        reads.note("export", [made.client_id])
+        return Response(made.body, mimetype="application/zip", headers={
+            "Content-Disposition": "attachment; filename=moje-dane.zip",
+        })
 
     def _invalid(self, message, status):
         return self.render_template("public/invalid.html", message=message, title=_l("Your personal data")), status

@@ -198,8 +198,9 @@ CAPABILITIES: tuple[Capability, ...] = (
         _pairs({"ReadLogView": ("can_list",)}, ("Data protection", "Read-access log")),
     ),
     Capability(
-        "gdpr.export", GDPR, _l("Export everything held about a person"),
-        _pairs({"GdprView": ("can_export",), "GdprApi": ("can_export",)}), requires=("gdpr.requests", SEE_PERSONAL),
+        "gdpr.export", GDPR, _l("Export everything held about a person, and send it to the person"),
+        _pairs({"GdprView": ("can_export",), "GdprApi": ("can_export",), "DataSubjectRequestModelView": ("can_handover",)}),
+        requires=("gdpr.requests", SEE_PERSONAL),
     ),
     Capability(
         "gdpr.erase", GDPR, _l("Erase a person from every place"),
