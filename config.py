@@ -158,6 +158,8 @@ class Config:
     CRM_PUBLIC_LINK_HOURS = 24
     #: Forms sent from one network address, and messages sent to one email address.
     CRM_PUBLIC_RATE_LIMIT = "10 per hour"
+    #: Public pages opened from one network address (status, links from emails).
+    CRM_PUBLIC_PAGE_RATE_LIMIT = "60 per minute"
     CRM_PUBLIC_MESSAGES_PER_ADDRESS = "3 per day"
     #: Days an export sent to the person can be downloaded, and wrong codes before its link is locked.
     CRM_HANDOVER_DAYS = 7

@@ -159,6 +159,11 @@ def test_a_flood_of_requests_is_throttled_per_address_and_per_email(app, mailbox
     answers = [ask(flooder, f"{unique('adres')}@public.pl").status_code for _ in range(4)]
     assert answers == [200, 200, 200, 429]
     assert "Zbyt wiele prób" in ask(flooder, f"{unique('adres')}@public.pl").text
+    # and pages opened (a status link guessed again and again)
+    monkeypatch.setitem(app.config, "CRM_PUBLIC_PAGE_RATE_LIMIT", "5 per minute")
+    guesser = visitor(app)
+    answers = [guesser.get("/privacy/status/" + secrets.token_urlsafe(32)).status_code for _ in range(6)]
+    assert answers == [404] * 5 + [429]
 
 
 def test_one_click_unsubscribe_from_the_mailing_tools_header(app, db_session):

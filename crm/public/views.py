@@ -153,6 +153,8 @@ def init_public_pages(app, appbuilder) -> None:
 
     limiter = appbuilder.sm.limiter
     limiter.limit(lambda: app.config["CRM_PUBLIC_RATE_LIMIT"], methods=["POST"])(app.blueprints["PublicView"])
+    limiter.limit(lambda: app.config["CRM_PUBLIC_PAGE_RATE_LIMIT"], methods=["GET"], scope="public-pages")(
+        app.blueprints["PublicView"])
     # the view FAB registered is replaced by the limited one (a decorated copy alone would never be called);
     # the per-address limit of the blueprint still applies (override_defaults=False)
     endpoint = "PublicView.request_form"
