@@ -9,9 +9,9 @@ from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from marshmallow import ValidationError as SchemaValidationError
 from marshmallow import validates_schema
-from wtforms import DateField, SelectMultipleField, StringField
+from wtforms import DateField, SelectMultipleField, StringField, TextAreaField
 from wtforms.widgets import CheckboxInput, ListWidget, html_params
-from wtforms.validators import Optional, StopValidation, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, StopValidation, ValidationError
 
 from crm.attributes.kinds import DATE_FORMATS, DATE_MESSAGE
 from crm.timeutil import from_office_time, shown_time
@@ -210,3 +210,14 @@ class OfficeDateTimeField(StringField):
     def pre_validate(self, form):
         if self.process_errors:
             raise StopValidation()
+
+
+#: the longest text of a record's description field (a register entry, a breach)
+MAX_TEXT = 4000
+
+
+def text_field(label, required: bool = True, default=None) -> TextAreaField:
+    """A description of up to MAX_TEXT characters, required or not."""
+    return TextAreaField(
+        label, default=default, validators=[DataRequired() if required else Optional(), Length(max=MAX_TEXT)],
+    )

@@ -11,8 +11,8 @@ from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from wtforms import SelectField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import SelectField
+from wtforms.validators import DataRequired
 
 from crm.accountability import reads, register
 from crm.accountability.kinds import READ_KIND_LABELS, SUBJECT_CATEGORY_LABELS, place_label
@@ -23,7 +23,7 @@ from crm.clients.choices import label_of
 from crm.clients.models import Client
 from crm.clients.service import card_name
 from crm.extensions import appbuilder, db
-from crm.forms import KeysField
+from crm.forms import KeysField, text_field
 from crm.gdpr.choices import BASIS_LABELS
 from crm.gdpr.export import DOCUMENT_LANGUAGES
 from crm.history.service import staff_name
@@ -103,15 +103,6 @@ class ReadLogView(BaseView):
 
 
 DOCUMENT_FORMATS = ("html", "csv")
-#: longest text of one field of an activity
-MAX_TEXT = 4000
-
-
-def _text(label, required=True, default=None):
-    return TextAreaField(
-        label, default=default,
-        validators=[DataRequired() if required else Optional(), Length(max=MAX_TEXT)],
-    )
 
 
 class ProcessingActivityModelView(VersionedModelView):
@@ -138,7 +129,7 @@ class ProcessingActivityModelView(VersionedModelView):
         "third_countries": lambda text: text or str(register.NO_TRANSFERS),
     }
     add_form_extra_fields = {
-        "purpose": _text(_l("Purpose of processing")),
+        "purpose": text_field(_l("Purpose of processing")),
         "lawful_basis": SelectField(
             _l("Lawful basis"), choices=list(BASIS_LABELS.items()), validators=[DataRequired()], widget=Select2Widget(),
         ),
@@ -150,13 +141,13 @@ class ProcessingActivityModelView(VersionedModelView):
             _l("Categories of personal data"), choices=list(register.category_labels().items()),
             validators=[DataRequired()],
         ),
-        "recipients": _text(_l("Recipients (including processors)"), required=False),
-        "third_countries": _text(_l("Transfers to third countries"), required=False),
-        "retention": _text(_l("Retention period")),
-        "security_measures": _text(
+        "recipients": text_field(_l("Recipients (including processors)"), required=False),
+        "third_countries": text_field(_l("Transfers to third countries"), required=False),
+        "retention": text_field(_l("Retention period")),
+        "security_measures": text_field(
             _l("Technical and organisational security measures"), default=lambda: str(register.BUILT_IN_MEASURES),
         ),
-        "source": _text(_l("Source of the data"), required=False),
+        "source": text_field(_l("Source of the data"), required=False),
     }
     edit_form_extra_fields = add_form_extra_fields
     description_columns = {

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from flask import Response, abort, flash, g, redirect, request, url_for
 from flask_appbuilder import expose, has_access, permission_name
-from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import force_locale, gettext
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, StringField, TextAreaField
+from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from crm.accountability import reads, register
@@ -20,7 +19,7 @@ from crm.clients.models import Client
 from crm.clients.service import card_name
 from crm.errors import refusal
 from crm.extensions import appbuilder, db
-from crm.forms import KeysField, OfficeDateTimeField
+from crm.forms import KeysField, OfficeDateTimeField, text_field
 from crm.gdpr.export import DOCUMENT_LANGUAGES
 from crm.modelviews import VersionedModelView
 from crm.privacy.keystore import key_store
@@ -28,16 +27,10 @@ from crm.privacy.masking import sees_personal_data
 from crm.security.roles import label_of_role
 from crm.timeutil import from_office_time, shown_time, utcnow, zone_note
 
-MAX_TEXT = 4000
 #: affected persons named on the breach's page; the rest are counted
 PERSONS_SHOWN = 200
 NEEDS_CLEAR_DATA = _l("Affected persons are named in clear: your role may not see personal data.")
 UNKNOWN_ACTOR_MESSAGE = _l("Choose the staff account, the role and the category from the lists.")
-
-
-def _text(label, required=True):
-    return TextAreaField(label, validators=[DataRequired() if required else Optional(), Length(max=MAX_TEXT)])
-
 
 LABELS = {
     "title": _l("Breach"),
@@ -93,7 +86,7 @@ class BreachModelView(VersionedModelView):
     add_form_extra_fields = {
         "occurred_at": OfficeDateTimeField(_l("Happened at"), validators=[Optional()]),
         "discovered_at": OfficeDateTimeField(_l("Discovered at"), validators=[DataRequired()]),
-        "description": _text(_l("What happened")),
+        "description": text_field(_l("What happened")),
         "data_categories": KeysField(
             _l("Categories of personal data"), choices=list(register.category_labels().items()),
             validators=[DataRequired()],
@@ -101,12 +94,12 @@ class BreachModelView(VersionedModelView):
         "subject_categories": KeysField(
             _l("Categories of data subjects"), choices=list(SUBJECT_CATEGORY_LABELS.items()), validators=[DataRequired()],
         ),
-        "consequences": _text(_l("Likely consequences")),
-        "measures": _text(_l("Measures taken or proposed")),
+        "consequences": text_field(_l("Likely consequences")),
+        "measures": text_field(_l("Measures taken or proposed")),
         "high_risk": BooleanField(_l("High risk to the persons (they must be told, Art. 34)")),
         "reported_at": OfficeDateTimeField(_l("Reported to the authority at"), validators=[Optional()]),
         "authority_reference": StringField(_l("Authority's case number"), validators=[Optional(), Length(max=100)]),
-        "delay_reason": _text(_l("Reason for a report after 72 hours"), required=False),
+        "delay_reason": text_field(_l("Reason for a report after 72 hours"), required=False),
     }
     edit_form_extra_fields = add_form_extra_fields
     description_columns = {

@@ -10,10 +10,10 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from crm.accountability import reads
 from crm.extensions import db
 from crm.gdpr.choices import REQUEST_KIND_LABELS, REQUEST_STATUS_LABELS
 from crm.privacy.crypto import blind_index
-from crm.accountability import reads
 from crm.public import handover, service
 from crm.security.mail import send_mail
 
