@@ -79,6 +79,11 @@ def zone_note() -> str:
     return office_zone().key
 
 
+def office_today(moment: datetime | None = None) -> date:
+    """The office's date at a stored moment (naive UTC; now by default): a request sent at 00:30 in Warsaw is received that day."""
+    return to_office_time(moment or utcnow()).date()
+
+
 def office_day_start(day: date) -> datetime:
     """The stored (naive UTC) time at which a day begins in the office's zone."""
     local = datetime.combine(day, datetime.min.time()).replace(tzinfo=office_zone())

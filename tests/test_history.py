@@ -10,6 +10,7 @@ from sqlalchemy import select
 from crm.clients.models import Note
 from crm.history.diff import ADDED, CHANGED, REMOVED, SAME, compare_rows, changed_fields, diff_cards, word_diff
 from crm.security.roles import AUDITOR, BACK_OFFICE, MANAGER
+from crm.timeutil import office_today
 from tests.conftest import STAFF_PASSWORD, Auth, company_form, csrf_token, same_database_env, unique
 from tests.test_cli import run_flask
 from tests.test_clients_api import new_company, token_for
@@ -313,7 +314,8 @@ def test_recent_changes_filter_by_user_record_and_change(app, db_session, make_u
     assert f'href="/history/client/{card}/"' in page and "Filip Filtrowany" in page
     page = admin.get(f"/history/recent/?user={staff_id}&change=deleted").text
     assert f'href="/history/client/{card}/"' not in page
-    today = date.today().isoformat()
+    # the office's day, not the machine's: between midnight in Warsaw and midnight UTC they differ
+    today = office_today().isoformat()
     assert f'href="/history/client/{card}/"' in admin.get(f"/history/recent/?since={today}&until={today}&user={staff_id}").text
     for bad in ("since=wczoraj", "record=faktura", "change=zgubiono", "user=-3", "page=x"):
         assert admin.get(f"/history/recent/?{bad}").status_code == 400, bad

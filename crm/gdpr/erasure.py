@@ -164,8 +164,10 @@ def _erase_place(session, place, client_id: int) -> None:
 def _empty_places(session, client_id: int, held: dict) -> dict:
     """Delete or anonymise every place and the change records left empty; returns what went, for the record."""
     touched = _touched_transactions(session, client_id)
-    card = session.get(Client, client_id)
-    indexes = {card.email_bidx, card.phone_bidx} - {None}
+    # the keyed hashes only: a card brought back by a restore cannot be decrypted any more (its key is gone)
+    indexes = set(session.execute(
+        select(Client.email_bidx, Client.phone_bidx).where(Client.id == client_id)
+    ).first() or ()) - {None}
     for place in places():
         _erase_place(session, place, client_id)
     # requests sent on the public form with the person's email or phone and not yet tied to the card

@@ -24,7 +24,7 @@ from crm.gdpr.models import DataSubjectRequest
 from crm.gdpr.service import due_date
 from crm.mailing.models import MailingList, Subscription
 from crm.public.models import PublicRequest
-from crm.timeutil import utcnow
+from crm.timeutil import office_today, utcnow
 
 LINK_EXPIRED_MESSAGE = _l("This link has expired or has already been used. Send the form again.")
 UNKNOWN_LINK_MESSAGE = _l("This link is not valid (it may have been used already, or the subscription has ended).")
@@ -71,7 +71,7 @@ def verify(session, token: str) -> str | None:
     public = pending(session, token)
     if public is None:
         return None
-    received: date = public.submitted_at.date()
+    received: date = office_today(public.submitted_at)
     matched = list(session.scalars(select(Client.id).where(or_(
         Client.email_bidx == public.email_bidx,
         *([Client.phone_bidx == public.phone_bidx] if public.phone_bidx else []),
@@ -79,7 +79,7 @@ def verify(session, token: str) -> str | None:
     for client_id in matched or [None]:
         session.add(DataSubjectRequest(
             kind=public.kind, client_id=client_id, received_on=received, due_on=due_date(received),
-            verification_method="email_link", verified_on=utcnow().date(), status="received",
+            verification_method="email_link", verified_on=office_today(), status="received",
             outcome=None if client_id else str(NO_DATA_OUTCOME), public_request=public,
         ))
     status_token = secrets.token_urlsafe(32)
@@ -137,7 +137,7 @@ def subscription_of(session, token: str) -> Subscription | None:
 def unsubscribe(session, subscription: Subscription) -> str:
     """End the subscription and register the person's objection to it as a completed request; returns the list's name."""
     list_name = session.get(MailingList, subscription.mailing_list_id).name
-    today = utcnow().date()
+    today = office_today()
     session.add(DataSubjectRequest(
         kind="objection", client_id=subscription.client_id, received_on=today, due_on=due_date(today),
         verification_method="email_link", verified_on=today, status="completed", completed_on=today,
