@@ -281,6 +281,16 @@ def export_command(client_id, output, request_id, reason, language):
         click.echo(_("Exported client %(id)d to %(file)s.", id=client_id, file=output))
 
 
+@crm_cli.command("export-schema")
+def export_schema_command():
+    """Print the JSON Schema of export.json as the registry declares it (kept as crm/gdpr/export.schema.json)."""
+    import json
+
+    from crm.gdpr.export_schema import schema
+
+    click.echo(json.dumps(schema(), ensure_ascii=False, indent=2))
+
+
 @crm_cli.command("erase")
 @click.argument("client_id", type=int)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")

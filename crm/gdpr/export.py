@@ -60,7 +60,8 @@ def plain(value):
     return value
 
 
-def _columns(place) -> list[str]:
+def exported_columns(place) -> list[str]:
+    """The columns of a place that go into the export: the person's values, not the system's."""
     # keyed hashes and the name of the data key are the system's, not data about the person
     hidden = {*place.declaration.derived, DATA_KEY_COLUMN}
     return [column.name for column in place.table.columns if column.name not in hidden]
@@ -85,7 +86,7 @@ def collect(session, client_id: int) -> dict:
     for place in places():
         if not place.declaration.exported:
             continue
-        columns = _columns(place)
+        columns = exported_columns(place)
         subject = getattr(place.model, place.subject_column)
         rows = [
             {name: plain(getattr(row, name)) for name in columns}
