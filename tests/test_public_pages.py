@@ -316,3 +316,22 @@ def test_a_hand_over_needs_a_valid_address_and_the_export_permission(app, make_u
     assert "handover-form" not in auditor.get(f"/datasubjectrequestmodelview/show/{request_id}").text
     assert auditor.post(f"/datasubjectrequestmodelview/{request_id}/handover", data={
         "csrf_token": auth.csrf, "email": "a@b.pl", "language": "pl"}).status_code == 403
+
+
+def test_every_public_page_reads_as_polish(app, db_session, mailbox):
+    from tests.test_polish_pages import english_words, foreign_words
+
+    english = english_words()
+    email = f"{unique('polszczyzna')}@public.pl"
+    new_card(app, email=email)
+    person = visitor(app)
+    pages = {"form": person.get("/privacy/request").text, "sent": ask(person, email, text="Dzień dobry").text,
+             "refused": ask(person, "zły adres").text}
+    path = link_in(mailbox, email)
+    pages["verify"] = person.get(f"/privacy{path}").text
+    pages["registered"] = confirm(person, path).text
+    pages["status"] = person.get(re.search(r'href="(/privacy/status/[\w-]+)"', pages["registered"]).group(1)).text
+    pages["expired"] = person.get(f"/privacy{path}").text
+    pages["unknown"] = person.get("/privacy/unsubscribe/nieznany").text
+    problems = {name: sorted(words) for name, html in pages.items() if (words := foreign_words(html, english))}
+    assert problems == {}
