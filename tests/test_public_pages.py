@@ -79,6 +79,7 @@ def test_the_link_registers_the_request_on_the_persons_card_once(app, db_session
 
     email = f"{unique('osoba')}@public.pl"
     card, _ = new_card(app, email=email.upper())
+    before_id = db_session(lambda s: s.scalar(select(func.max(DataSubjectRequest.id)))) or 0
     person = visitor(app)
     ask(person, email, kind="erasure", text="Proszę usunąć moje dane")
     path = link_in(mailbox, email)
@@ -87,14 +88,19 @@ def test_the_link_registers_the_request_on_the_persons_card_once(app, db_session
         "opening the link (as a mail scanner does) registers nothing"
     registered = confirm(person, path)
     assert registered.status_code == 200 and "Twoje żądanie zostało zarejestrowane" in registered.text
-    request = db_session(lambda s: s.scalars(select(DataSubjectRequest).where(DataSubjectRequest.client_id == card)).one())
+    registered_now = db_session(lambda s: s.scalars(select(DataSubjectRequest).where(
+        DataSubjectRequest.public_request_id.is_not(None), DataSubjectRequest.id > before_id)).all())
+    assert len(registered_now) == 1, "one matching card, one request"
+    [request] = registered_now
+    assert request.client_id == card and request.outcome is None
     assert (request.kind, request.verification_method, request.status) == ("erasure", "email_link", "received")
     # received on the office's day (in Warsaw it may already be tomorrow in UTC terms, or the other way)
-    assert request.received_on == office_today() and request.due_on > office_today()
+    assert request.received_on == request.verified_on == office_today() and request.due_on > office_today()
 
     status_path = re.search(r'href="(/privacy/status/[\w-]+)"', registered.text).group(1)
     status = person.get(status_path)
     assert status.status_code == 200 and "Usunięcie (art. 17)" in status.text and "Otrzymane" in status.text
+    assert request.received_on.strftime("%d.%m.%Y") in status.text and request.due_on.strftime("%d.%m.%Y") in status.text
     assert email not in status.text
     table = re.search(r'(?s)<table[^>]*id="request-status".*?</table>', status.text).group(0)
     assert not re.search(rf"\b{card}\b", re.sub(r"\d{2}\.\d{2}\.\d{4}", "", table)), "no card number"
@@ -335,3 +341,30 @@ def test_every_public_page_reads_as_polish(app, db_session, mailbox):
     pages["unknown"] = person.get("/privacy/unsubscribe/nieznany").text
     problems = {name: sorted(words) for name, html in pages.items() if (words := foreign_words(html, english))}
     assert problems == {}
+
+
+def test_a_phone_in_any_spacing_finds_the_card_and_the_deadline_runs_from_sending(app, db_session, mailbox):
+    from datetime import timedelta
+
+    from crm.gdpr.models import DataSubjectRequest
+    from crm.public.models import PublicRequest
+
+    card, body = new_card(app, phone=f"+48 6{secrets.randbelow(10**8):08d}")
+    email = f"{unique('inny')}@public.pl"
+    person = visitor(app)
+    ask(person, email, phone=body["phone"].replace(" ", "")[3:], kind="rectification")
+    path = link_in(mailbox, email)
+
+    def sent_days_ago(session):
+        # the form was sent three days ago; the link is followed today
+        pending = session.scalars(select(PublicRequest).where(PublicRequest.verified_at.is_(None))
+                                  .order_by(PublicRequest.id.desc()).limit(1)).one()
+        pending.submitted_at -= timedelta(days=3)
+        session.commit()
+
+    db_session(sent_days_ago)
+    assert confirm(person, path).status_code == 200
+    request = db_session(lambda s: s.scalars(select(DataSubjectRequest).where(
+        DataSubjectRequest.client_id == card, DataSubjectRequest.kind == "rectification")).one())
+    assert request.received_on == office_today() - timedelta(days=3), "the deadline runs from receipt, not confirmation"
+    assert request.verified_on == office_today()
