@@ -3,7 +3,7 @@
 Values are presented as the card's history presents them (crm.history.service:
 labels of codes, names of staff and lists, dates in the office's zone); no
 internal numbers or column names. The information Art. 15(1) asks for comes
-from the record of processing activities and the read-access log.
+from the record of processing activities; the roles that opened the data come from the export.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from sqlalchemy import select
 from sqlalchemy_continuum import versioning_manager
 
 from crm.accountability import register
-from crm.accountability.service import recipients_of
 from crm.gdpr.choices import REQUEST_LABELS
 from crm.gdpr.models import DataSubjectRequest
 from crm.gdpr.places import places
@@ -174,11 +173,3 @@ def exported_places_without_a_section() -> list[str]:
     shown = {section.model for section in sections()}
     return [place.table.name for place in places() if place.declaration.exported and place.model not in shown]
 
-
-def recipients_in_words(session, client_id: int) -> list[dict]:
-    """The staff roles that opened the person's data, with how often and when (Art. 15(1)(c))."""
-    return [
-        {"role": recipient.role, "openings": recipient.openings, "first": shown_time(recipient.first),
-         "last": shown_time(recipient.last)}
-        for recipient in recipients_of(session, client_id)
-    ]

@@ -25,7 +25,7 @@ from crm.accountability.register import about_clients, controller, keys_of
 from crm.accountability.service import recipients_of
 from crm.clients.models import Client
 from crm.gdpr.choices import ANSWERED_BY_EXPORT
-from crm.gdpr.document import document, recipients_in_words
+from crm.gdpr.document import document
 from crm.gdpr.models import GdprEvent
 from crm.gdpr.places import places
 from crm.gdpr.service import check_grounds, fulfil
@@ -152,6 +152,11 @@ def _csv(rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
+def _shown(moment: str) -> str:
+    """A time of export.json (RFC 3339, UTC) as the document shows it."""
+    return shown_time(datetime.fromisoformat(moment).replace(tzinfo=None))
+
+
 def package(session, data: dict, language: str = "pl") -> bytes:
     """One ZIP: export.json, a CSV of rows and one of history per place, and summary.html, the document to read.
 
@@ -169,8 +174,11 @@ def package(session, data: dict, language: str = "pl") -> bytes:
         with force_locale(language):
             archive.writestr("summary.html", render_template(
                 "gdpr/export_summary.html", document=document(session, data["client_id"]), language=language,
-                prepared_on=shown_time(datetime.fromisoformat(data["generated_at"]).replace(tzinfo=None)), zone=zone_note(),
-                recipients=recipients_in_words(session, data["client_id"]),
+                prepared_on=_shown(data["generated_at"]), zone=zone_note(),
+                recipients=[
+                    {**recipient, "first": _shown(recipient["first"]), "last": _shown(recipient["last"])}
+                    for recipient in data["recipients"]
+                ],
             ))
     return buffer.getvalue()
 

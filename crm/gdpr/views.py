@@ -21,6 +21,7 @@ from crm.accountability import reads
 from crm.accountability.trail import last_verification
 from crm.breaches import service as breach_rules
 from crm.clients.models import Client
+from crm.clients.validation import is_valid_email
 from crm.errors import AnswersUnavailable, refusal
 from crm.forms import LocalDateField
 from crm.extensions import db
@@ -63,16 +64,6 @@ def _select(label, labels, required=True):
 
 
 HANDOVER_FORM_MESSAGE = _l("Give a valid email address and the language of the document: Polish or English.")
-
-
-def _is_email(value: str) -> bool:
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        validate_email(value, check_deliverability=False)
-    except EmailNotValidError:
-        return False
-    return len(value) <= 254
 
 
 def _requester_email(item) -> str:
@@ -254,7 +245,7 @@ class DataSubjectRequestModelView(VersionedModelView):
         if not sees_personal_data():
             raise refusal(403, EXPORT_NEEDS_CLEAR_DATA)
         email, language = (request.form.get("email") or "").strip(), request.form.get("language")
-        if language not in export.DOCUMENT_LANGUAGES or not _is_email(email):
+        if language not in export.DOCUMENT_LANGUAGES or not (len(email) <= 254 and is_valid_email(email)):
             raise refusal(400, HANDOVER_FORM_MESSAGE)
         try:
             token, code = handover.send(db.session, found, email, language, g.user)

@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from crm.gdpr import export
 from crm.gdpr.models import DataSubjectRequest
 from crm.public.models import Handover
+from crm.public.service import token_hash
 from crm.timeutil import utcnow
 
 NO_PERSON_MESSAGE = _l("This request names no client card: there is nothing to send.")
@@ -31,10 +32,6 @@ LOCKED_MESSAGE = _l("Too many wrong codes: this link is locked. Ask us for a new
 
 class HandoverError(ValueError):
     """A hand-over that cannot be made or used; the message says why."""
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _code_hash(token: str, code: str) -> str:
@@ -57,7 +54,7 @@ def send(session, request: DataSubjectRequest, email: str, language: str, actor)
     now = utcnow()
     session.add(Handover(
         request_id=request.id, client_id=request.client_id, email=email, language=language,
-        token_hash=_token_hash(token), code_hash=_code_hash(token, code.replace(" ", "")),
+        token_hash=token_hash(token), code_hash=_code_hash(token, code.replace(" ", "")),
         sent_at=now, sent_by_id=getattr(actor, "id", None),
         expires_at=now + timedelta(days=int(current_app.config["CRM_HANDOVER_DAYS"])),
     ))
@@ -67,7 +64,7 @@ def send(session, request: DataSubjectRequest, email: str, language: str, actor)
 
 def waiting(session, token: str) -> Handover | None:
     """The hand-over a link names, if it can still be downloaded (not used, not expired, not locked)."""
-    found = session.scalars(select(Handover).where(Handover.token_hash == _token_hash(token))).first()
+    found = session.scalars(select(Handover).where(Handover.token_hash == token_hash(token))).first()
     attempts = int(current_app.config["CRM_HANDOVER_ATTEMPTS"])
     if found is None or found.downloaded_at is not None or found.expires_at < utcnow() or found.failed_codes >= attempts:
         return None

@@ -32,7 +32,8 @@ NO_DATA_OUTCOME = _l("No data held about the email address or phone number given
 UNSUBSCRIBED_OUTCOME = _l("Unsubscribed from the mailing list \"%(list)s\" with the one-click link.")
 
 
-def _hash(token: str) -> str:
+def token_hash(token: str) -> str:
+    """How a link's token is stored: its SHA-256, never the token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -47,7 +48,7 @@ def submit(session, kind: str, email: str, phone: str | None, text: str | None) 
     hours = int(current_app.config["CRM_PUBLIC_LINK_HOURS"])
     session.add(PublicRequest(
         kind=kind, email=email, phone=phone or None, text=text or None, submitted_at=now,
-        expires_at=now + timedelta(hours=hours), verification_hash=_hash(token),
+        expires_at=now + timedelta(hours=hours), verification_hash=token_hash(token),
     ))
     session.commit()
     return token
@@ -55,7 +56,7 @@ def submit(session, kind: str, email: str, phone: str | None, text: str | None) 
 
 def pending(session, token: str) -> PublicRequest | None:
     """The request a verification link names, if it is still waiting and not expired."""
-    found = session.scalars(select(PublicRequest).where(PublicRequest.verification_hash == _hash(token))).first()
+    found = session.scalars(select(PublicRequest).where(PublicRequest.verification_hash == token_hash(token))).first()
     if found is None or found.verified_at is not None or found.expires_at < utcnow():
         return None
     return found
@@ -83,7 +84,7 @@ def verify(session, token: str) -> str | None:
             outcome=None if client_id else str(NO_DATA_OUTCOME), public_request=public,
         ))
     status_token = secrets.token_urlsafe(32)
-    public.verified_at, public.status_hash = utcnow(), _hash(status_token)
+    public.verified_at, public.status_hash = utcnow(), token_hash(status_token)
     public.client_id = matched[0] if matched else None
     session.commit()
     return status_token
@@ -102,7 +103,7 @@ class Status:
 
 def status_of(session, token: str) -> list[Status] | None:
     """The course of each request a status link names; None for an unknown link."""
-    public = session.scalars(select(PublicRequest).where(PublicRequest.status_hash == _hash(token))).first()
+    public = session.scalars(select(PublicRequest).where(PublicRequest.status_hash == token_hash(token))).first()
     if public is None:
         return None
     requests = session.scalars(
