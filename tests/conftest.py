@@ -112,6 +112,8 @@ def app(databases, tmp_path_factory):
         {
             "SQLALCHEMY_DATABASE_URI": databases.new(),
             "RATELIMIT_STORAGE_URI": os.environ.get("TEST_RATELIMIT_STORAGE_URI", "memory://"),
+            # a shared Redis outlives a run: counts of an earlier run within the hour must not refuse this one
+            "RATELIMIT_KEY_PREFIX": unique("kartoteka-test-"),
             "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
             # scale-out keeps the key store in a PostgreSQL database of its own; else a file in the instance
             **({"CRM_KEY_STORE_URL": databases.new()} if databases.base_url else {}),
@@ -142,6 +144,7 @@ def same_database_env(app, **overrides) -> dict:
         "INSTANCE_PATH": app.instance_path,
         "CRM_KEY_STORE_URL": app.config["CRM_KEY_STORE_URL"],
         "RATELIMIT_STORAGE_URI": app.config["RATELIMIT_STORAGE_URI"],
+        "RATELIMIT_KEY_PREFIX": app.config["RATELIMIT_KEY_PREFIX"],
         **overrides,
     }
 
