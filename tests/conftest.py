@@ -34,6 +34,21 @@ def unique(prefix: str) -> str:
     return f"{prefix}{next(_unique)}{uuid.uuid4().int % 10**6:06d}"
 
 
+def named_like(model, text: str):
+    """A query of the records whose names hold every word of ``text`` (or a word starting so), by the
+    search box's keyed word index: test helpers narrow to these before comparing decrypted values,
+    instead of decrypting every record of a large test database."""
+    import re
+
+    from sqlalchemy import and_, select
+
+    from crm.privacy.crypto import MIN_PREFIX, fold, start_token
+
+    words = [word for word in re.findall(r"\w+", fold(text)) if len(word) >= MIN_PREFIX]
+    table = model.__table__.name
+    return select(model).where(and_(*(model.word_index.like(f"%{start_token(word, table)}%") for word in words)))
+
+
 def unique_nip() -> str:
     """A valid NIP no other card of the test run has (a second card with it would be a duplicate)."""
     while True:

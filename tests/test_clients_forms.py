@@ -10,7 +10,7 @@ from sqlalchemy.orm import configure_mappers
 from sqlalchemy_continuum import version_class, versioning_manager
 
 from crm.clients.models import Client
-from tests.conftest import company_form, csrf_token, person_form, unique, unique_pesel
+from tests.conftest import company_form, csrf_token, named_like, person_form, unique, unique_pesel
 
 configure_mappers()  # Continuum builds the version classes here
 ClientVersion = version_class(Client)
@@ -28,6 +28,9 @@ def add_client(client, data, environ=None):
     )
 
 
+NAME_FIELDS = ("company_name", "first_name", "last_name")
+
+
 def find_client(db_session, **by):
     """The one client whose (decrypted) attributes equal ``by``, or None.
 
@@ -38,7 +41,9 @@ def find_client(db_session, **by):
         if "id" in by:
             found = s.get(Client, by["id"])
             return found if found and all(getattr(found, k) == v for k, v in by.items()) else None
-        matches = [c for c in s.scalars(select(Client)) if all(getattr(c, k) == v for k, v in by.items())]
+        names = " ".join(by[name] for name in NAME_FIELDS if by.get(name))
+        candidates = s.scalars(named_like(Client, names) if names else select(Client))
+        matches = [c for c in candidates if all(getattr(c, k) == v for k, v in by.items())]
         assert len(matches) <= 1
         return matches[0] if matches else None
 

@@ -7,18 +7,21 @@ import re
 from sqlalchemy import select
 
 from crm.clients.models import Client
-from tests.conftest import company_form, csrf_token, person_form, unique
+from tests.conftest import company_form, csrf_token, named_like, person_form, unique
 from tests.test_clients_api import new_company, token_for
 from tests.test_clients_forms import edit_form_data
 
 CONFIRM = 'name="confirm_duplicate"'
 
 
+def _candidates(s, by):
+    names = " ".join(by[name] for name in ("company_name", "first_name", "last_name") if by.get(name))
+    return s.scalars(named_like(Client, names) if names else select(Client))
+
+
 def cards_named(db_session, **by) -> int:
     """How many cards have these (decrypted) values."""
-    return db_session(lambda s: sum(
-        all(getattr(card, k) == v for k, v in by.items()) for card in s.scalars(select(Client))
-    ))
+    return db_session(lambda s: sum(all(getattr(card, k) == v for k, v in by.items()) for card in _candidates(s, by)))
 
 
 def add(client, data, confirm=False):
@@ -32,7 +35,7 @@ def add(client, data, confirm=False):
 
 def saved_id(db_session, **by) -> int:
     return db_session(lambda s: next(
-        card.id for card in s.scalars(select(Client)) if all(getattr(card, k) == v for k, v in by.items())
+        card.id for card in _candidates(s, by) if all(getattr(card, k) == v for k, v in by.items())
     ))
 
 

@@ -6,10 +6,9 @@ import re
 from datetime import date, datetime
 
 import pytest
-from sqlalchemy import select
 
 from crm.timeutil import shown_time
-from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, unique
+from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, named_like, unique
 
 
 def signed_in(app, username=None, password=STAFF_PASSWORD):
@@ -178,7 +177,7 @@ def test_the_start_page_shows_each_role_its_own_work(app, make_user, db_session)
 
     officer = make_user(DATA_PROTECTION_OFFICER, first_name="Olga")
     officer_id = db_session(lambda s: app.appbuilder.sm.find_user(username=officer).id)
-    card_id = db_session(lambda s: next(c.id for c in s.scalars(select(Client)) if c.company_name == data["company_name"]))
+    card_id = db_session(lambda s: next(c.id for c in s.scalars(named_like(Client, data["company_name"])) if c.company_name == data["company_name"]))
 
     def assigned(s):
         late = DataSubjectRequest(client_id=card_id, kind="erasure", received_on=date(2026, 1, 2), due_on=date(2026, 2, 2),
