@@ -12,7 +12,7 @@ CHROMIUM ?= /usr/bin/chromium
 .PHONY: help install run test test-postgres mutate translations bench bench-details clean
 
 help:
-	@echo "make run     install, initialise, load demo data on first run, serve on https://$(HOST):$(PORT)"
+	@echo "make run     install, initialise, load demo data on first run, serve on https://$(HOST):$(PORT) with a job worker"
 	@echo "make test    install and run the test suite (SQLite, in-memory limiter)"
 	@echo "make test-postgres   the same suite on PostgreSQL and Redis (see .ci/run)"
 	@echo "make mutate  mutation testing of the protective code; MUTANTS='crm.privacy.crypto*' narrows it"
@@ -45,6 +45,8 @@ run: install $(INSTANCE)/secret_key $(INSTANCE)/encryption.keys $(INSTANCE)/tls/
 	$(FLASK) crm has-clients || $(FLASK) crm demo --clients $(DEMO_CLIENTS)
 	@echo "Kartoteka: https://$(HOST):$(PORT)/  (self-signed certificate: accept it once in the browser)"
 	@echo "user: admin  password: printed by the first 'crm init' above (lost it? $(FLASK) crm set-password admin)"
+	@# background jobs (imports) run in a worker beside the server; it stops with the server
+	$(FLASK) crm worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(FLASK) run --host $(HOST) --port $(PORT) --cert $(INSTANCE)/tls/cert.pem --key $(INSTANCE)/tls/key.pem
 
 # Browser tests drive Debian's Chromium; install it where we may.

@@ -59,6 +59,16 @@ class Config:
     #: Largest request body; a form field alone may not exceed MAX_FORM_MEMORY_SIZE.
     #: The largest file an import accepts (CSV or XLSX), in bytes.
     CRM_IMPORT_MAX_BYTES = 10 * 1024 * 1024
+    # Background jobs (crm/jobs): the queue, by default a SQLite file in the instance folder run by
+    # 'flask crm worker' (make run starts one); redis://... in scale-out; immediate:// runs each job
+    # inside the request that starts it.
+    CRM_QUEUE_URL: str | None = None
+    #: Names this deployment's queue in a Redis shared with other applications.
+    CRM_QUEUE_NAME = "kartoteka"
+    #: A running job with no heartbeat for this long is marked failed (its worker was stopped).
+    CRM_JOB_STALE_SECONDS = 60
+    #: Days a finished job (its counts, the rows to correct) is kept for its starter.
+    CRM_JOB_KEEP_DAYS = 30
 
     #: Retention (Art. 5(1)(e)): clients with no change for this many years are due for erasure
     #: (`flask crm retention`); six covers the five years after the tax year that Polish law asks for.
@@ -192,6 +202,7 @@ class TestConfig(Config):
     CRM_ENCRYPTION_KEYS = TEST_ENCRYPTION_KEYS
     AUTH_RATE_LIMIT = "1000 per minute"
     CRM_API_READ_RATE_LIMIT = "100000 per minute"
+    CRM_QUEUE_URL = "immediate://"
 
 
 def _coerce(raw: str, default: Any) -> Any:

@@ -61,6 +61,7 @@ def main() -> None:
             checked = time.perf_counter()
             bad = sum(1 for check in checks if check.errors)
             written, _skipped = service.write(db.session, checks, skip_bad=True)
+            db.session.commit()
             done = time.perf_counter()
         print(f"SQLite, {options.rows} rows ({len(data) // 1024} KiB), {bad} refused by the rules")
         print(f"read and check   {checked - started:6.2f} s  {options.rows / (checked - started):8.0f} rows/s")

@@ -59,7 +59,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from crm.cli import crm_cli
     from crm.errors import register_error_handlers
     from crm.guards import init_guards
-    from crm.imports.uploads import init_sweeper as init_upload_sweeper
+    from crm.jobs.queue import init_jobs
     from crm.request_log import init_request_log
     from crm.security.sessions import init_sessions
     from crm.web_security import init_web_security
@@ -67,7 +67,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     init_guards(app)
     init_restore_guard(app)
-    init_upload_sweeper(app)
+    init_jobs(app)
     init_request_log()
     init_read_log(app)
     app.add_template_filter(shown_time, "when")

@@ -383,6 +383,19 @@ def _reapply_erasures() -> None:
                  count=len(done.clients), entries=done.suppressed))
 
 
+@crm_cli.command("worker")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Jobs run at once (threads).")
+def worker_command(workers):
+    """Run background jobs (imports) from the queue until stopped (Ctrl+C or SIGTERM)."""
+    from crm.jobs.queue import queue
+    from crm.jobs.service import fail_abandoned
+
+    abandoned = fail_abandoned()
+    if abandoned:
+        click.echo(_("Jobs whose worker had stopped, marked failed: %(count)d.", count=abandoned))
+    queue().create_consumer(workers=workers, worker_type="thread").run()
+
+
 @crm_cli.command("purge-uploads")
 def purge_uploads_command():
     """Forget import uploads older than a day (their keys first); the app also does it hourly."""
@@ -457,6 +470,7 @@ def import_command(path, pairs, skip_bad, dry_run, confirm_new_basis, confirm_du
     try:
         with click.progressbar(length=len(checks) - len(bad), label="Import") as bar:
             written, skipped = service.write(db.session, checks, skip_bad, progress=bar.update)
+        db.session.commit()
     except service.ImportRefused as error:
         raise click.ClickException(str(error)) from None
     click.echo(_("Imported %(written)d clients in %(seconds).1f s; %(skipped)d rows with errors were skipped.",

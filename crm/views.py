@@ -32,6 +32,7 @@ from crm.gdpr.views import (
 )
 from crm.history.views import ClientHistoryView, RecentChangesView
 from crm.imports.views import ImportView
+from crm.jobs.views import JobView
 from crm.mailing.views import MailingListModelView, SubscriptionModelView
 from crm.privacy.views import PersonalDataView
 from crm.security.matrix_views import PermissionChangeModelView, RoleMatrixView
@@ -86,6 +87,7 @@ def register_views(appbuilder) -> None:
         NoteModelView, "Notes and activities", label=_l("Notes and activities"), icon="fa-sticky-note", **clients
     )
     appbuilder.add_view(ImportView, "Import clients", label=_l("Import clients"), icon="fa-upload", **clients)
+    appbuilder.add_view_no_menu(JobView)
     appbuilder.add_view(
         AttributeDefinitionModelView, "Attributes of the card", label=_l("Attributes of the card"), icon="fa-tags",
         **clients,

@@ -11,6 +11,7 @@ from werkzeug.serving import make_server
 
 from crm.tls import write_self_signed_certificate
 from tests.conftest import ADMIN_PASSWORD, unique, unique_pesel
+from tests.test_jobs import company_rows, queue_url, workers  # noqa: F401  (fixtures: a real queue and worker)
 
 pytestmark = pytest.mark.browser
 
@@ -816,3 +817,38 @@ def test_the_officer_sends_a_person_their_data_and_the_person_downloads_it_with_
     with page.expect_download() as download:
         page.locator("#download-data").click()
     assert download.value.suggested_filename == "moje-dane.zip"
+
+
+def test_a_large_import_runs_in_the_background_with_its_progress_shown(page, app, live_server, workers, db_session):
+    """Upload, dry run, back to the same columns, import: the job's page follows a real worker by itself,
+    and the result stays under "Moje zadania"."""
+    from tests.test_imports import clients_named
+
+    workers()
+    prefix = unique("Przeglądarka ")
+    log_in(page, live_server)
+    page.goto(f"{live_server}/import/")
+    page.set_input_files("#file", files=[{"name": "klienci.csv", "mimeType": "text/csv",
+                                          "buffer": company_rows(prefix, 1000)}])
+    page.locator("#upload").click()
+    page.wait_for_url(re.compile(r".*/import/[\w-]+/$"))
+    assert "1000 wierszy do zaimportowania" in page.content()
+    page.locator("#dry-run").click()
+    page.wait_for_url(re.compile(r".*/jobs/\d+$"))
+    page.locator("#job-result").wait_for(timeout=60_000)  # the page reloads by itself when the job ends
+    assert "Próba: niczego nie zapisano." in page.locator("#job-result").inner_text()
+    assert "Wiersze bez błędów: 1000; wiersze z błędami: 0." in page.content()
+
+    page.locator("#back-to-mapping").click()
+    assert page.locator("#map-0").input_value() == "company_name", "the columns chosen before are kept"
+    page.locator("#import").click()
+    page.wait_for_url(re.compile(r".*/jobs/\d+$"))
+    job_page = page.url
+    page.locator("#job-result").wait_for(timeout=60_000)
+    assert "Zaimportowano klientów: 1000" in page.locator("#job-result").inner_text()
+    assert len(clients_named(db_session, prefix)) == 1000
+
+    page.goto(f"{live_server}/import/")
+    page.locator("#my-jobs").click()
+    page.locator(f"#jobs a[href$='/jobs/{job_page.rsplit('/', 1)[1]}']").click()
+    assert "Zaimportowano klientów: 1000" in page.locator("#job-result").inner_text(), "the result waits for its starter"

@@ -209,6 +209,8 @@ PERMISSION_NOT_NAMED_FOR_METHOD = {
     "ImportView.run": "can_import",
     "ImportView.upload": "can_import",
     "ImportView.upload_form": "can_import",
+    "JobView.mine": "can_show",
+    "JobView.progress": "can_show",
     "MyLoginsView.index": "can_list",
     "PersonalDataView.index": "can_list",
     "ReadLogView.index": "can_list",

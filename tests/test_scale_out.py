@@ -75,8 +75,9 @@ class Cluster:
         self.folder = folder
         folder.mkdir()
         self.env = {**template.env, "DATABASE_URL": self.database, "CRM_KEY_STORE_URL": key_store,
-                    "RATELIMIT_KEY_PREFIX": unique("scale-out-"), **settings}
+                    "RATELIMIT_KEY_PREFIX": unique("scale-out-"), "CRM_QUEUE_NAME": unique("scale-out-"), **settings}
         self.servers: list[tuple[subprocess.Popen, str]] = []
+        self.workers: list[subprocess.Popen] = []
         self.engine = create_engine(self.database)
 
     def start(self, count: int = 2, database: str | None = None) -> list[str]:
@@ -93,6 +94,15 @@ class Cluster:
         for process, base in self.servers[-count:]:
             self._wait_until_up(process, base)
         return [base for _, base in self.servers[-count:]]
+
+    def start_workers(self, count: int = 2) -> None:
+        """Start ``count`` job workers (``flask crm worker``) on the cluster's queue."""
+        for number in range(count):
+            log = open(self.folder / f"worker-{len(self.workers)}.log", "w")
+            self.workers.append(subprocess.Popen(
+                [sys.executable, "-m", "flask", "--app", "app", "crm", "worker", "--workers", "1"],
+                cwd=PROJECT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            ))
 
     def _wait_until_up(self, process, base):
         deadline = time.monotonic() + 60
@@ -128,7 +138,9 @@ class Cluster:
     def stop(self):
         for process, _ in self.servers:
             process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
-        for process, _ in self.servers:
+        for process in self.workers:
+            process.terminate()
+        for process in [*(process for process, _ in self.servers), *self.workers]:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -208,6 +220,40 @@ def save(browser, card: int, fields: dict, remarks: str) -> requests.Response:
     return browser.post(
         f"{browser.base}/clientmodelview/edit/{card}", data={**fields, "remarks": remarks}, allow_redirects=False
     )
+
+
+def test_a_100000_row_import_through_the_web_under_gunicorn_completes_whole(cluster):
+    """The upload answers at once; two workers on Redis, one of them doing the job; every row is there."""
+    rows = 100_000
+    kartoteka = cluster(CRM_QUEUE_URL=REDIS)
+    [base] = kartoteka.start(count=1)
+    kartoteka.start_workers(2)
+    browser = kartoteka.browser(base)
+    assert log_in(browser).status_code == 302
+    before = kartoteka.query("SELECT count(*) FROM client")[0][0]
+    prefix = unique("Sto tysięcy ")
+    body = "Nazwa firmy;Miejscowość\n" + "".join(f"{prefix}{n:06d};Łódź\n" for n in range(rows))
+    page = browser.get(f"{base}/import/")
+    uploaded = browser.post(
+        f"{base}/import/", data={"csrf_token": CSRF_INPUT.search(page.text).group(1)},
+        files={"file": ("klienci.csv", body.encode(), "text/csv")}, allow_redirects=False,
+    )
+    assert uploaded.status_code == 302, uploaded.status_code
+    mapping = browser.get(f"{base}{urlsplit(uploaded.headers['Location']).path}")
+    form = {"csrf_token": CSRF_INPUT.search(mapping.text).group(1), "map-0": "company_name", "map-1": "city",
+            "action": "import"}
+    began = time.monotonic()
+    started = browser.post(mapping.url, data=form, allow_redirects=False)
+    assert started.status_code == 302 and time.monotonic() - began < 10, "the request returns at once"
+    job = f"{base}{urlsplit(started.headers['Location']).path}"
+    deadline = time.monotonic() + 900
+    while not (progress := browser.get(f"{job}/progress").json())["finished"]:
+        assert time.monotonic() < deadline, progress
+        time.sleep(2)
+    assert progress["status"] == "done", browser.get(job).text[-2000:]
+    assert kartoteka.query("SELECT count(*) FROM client")[0][0] == before + rows
+    assert kartoteka.query("SELECT count(DISTINCT transaction_id) FROM client_version WHERE id > :last",
+                           last=kartoteka.query("SELECT max(id) FROM client")[0][0] - rows)[0][0] == 1
 
 
 def test_bad_logins_over_two_servers_lock_after_the_same_five_attempts(cluster):

@@ -43,7 +43,8 @@ DATE_MESSAGE = _l("Enter a date as YYYY-MM-DD or DD.MM.YYYY.")
 #: the ways a date is typed: ISO, and as Polish writes it
 DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y")
 BOOLEAN_MESSAGE = _l("Enter yes or no.")
-CHOICE_MESSAGE = _l("“%(value)s” is not one of: %(choices)s.")
+#: without the value: it may be anything typed, and an import's report is kept (crm/imports/jobs.py)
+CHOICE_MESSAGE = _l("Choose from the list: %(choices)s.")
 EMAIL_MESSAGE = _l("Enter a valid email address.")
 PHONE_MESSAGE = _l("Enter a phone number: 7 to 15 digits, optionally with +, spaces or dashes.")
 URL_MESSAGE = _l("Enter a web address starting with http:// or https://.")
@@ -160,14 +161,14 @@ def _choices(spec: Spec, raw) -> list[str]:
     picked = [item.strip() for item in items if item.strip()]
     for item in picked:
         if item not in spec.choices:
-            raise ValueError(CHOICE_MESSAGE % {"value": item[:50], "choices": ", ".join(spec.choices)})
+            raise ValueError(CHOICE_MESSAGE % {"choices": ", ".join(spec.choices)})
     return picked
 
 
 def _choice(spec: Spec, raw) -> str:
     picked = _choices(spec, raw)
     if len(picked) != 1:
-        raise ValueError(CHOICE_MESSAGE % {"value": "; ".join(picked)[:50], "choices": ", ".join(spec.choices)})
+        raise ValueError(CHOICE_MESSAGE % {"choices": ", ".join(spec.choices)})
     return picked[0]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Boolean, Column, Date, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, Column, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import backref, relationship
 
 import crm.versioning  # noqa: F401  (make_versioned before any versioned model)
@@ -206,3 +206,18 @@ class Suppression(Model):
 
 
 register_models(DataSubjectRequest, Consent, Restriction, Suppression)
+
+
+class DeadlineReminder(Model):
+    """One reminder sent: of which request, how many days before its deadline."""
+
+    __tablename__ = "deadline_reminder"
+    __table_args__ = (UniqueConstraint("request_id", "days", name="uq_deadline_reminder"), AUTOINCREMENT)
+
+    id = Column(Integer, primary_key=True)
+    request_id = Column(
+        Integer, ForeignKey("data_subject_request.id", ondelete="CASCADE", name="fk_deadline_reminder_request"),
+        nullable=False,
+    )
+    days = Column(Integer, nullable=False)
+    sent_at = Column(DateTime, nullable=False, default=utcnow)

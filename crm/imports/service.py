@@ -3,8 +3,9 @@
 Rows are checked by the same pure rules as the card's form and API (client
 rules, attribute kinds), against the suppression list of erased persons, and
 against the NIP, PESEL and email of the cards already held and of earlier rows.
-Writing goes through the ORM in batches, so every client is encrypted and
-versioned (with the importing user) in one transaction: all or nothing.
+Writing goes a table at a time in batches (crm/bulk.py), every client encrypted and
+versioned (with the importing user) in one transaction: all or nothing. A web
+import runs as a background job (crm/imports/jobs.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from crm.clients.models import Client
 from crm.clients.validation import client_errors, normalized_client_values
 from crm.gdpr.suppression import SuppressionList
 from crm.timeutil import utcnow
-from crm.versioning import current_remote_addr
 
 #: built-in fields an import can fill
 BUILTIN_TARGETS = (
@@ -122,7 +122,7 @@ def _client_values(row: dict, mapping: dict) -> dict:
 
 def check_rows(
     session, rows: list[dict], mapping: dict[str, str], confirmed_new_basis: bool = False,
-    confirmed_duplicates: bool = False,
+    confirmed_duplicates: bool = False, progress: Callable[[int], None] = lambda n: None,
 ) -> list[RowCheck]:
     """Every row checked by the card's rules; the first data row is number 2 (the header is 1).
 
@@ -156,6 +156,8 @@ def check_rows(
         if suppressed is not None and suppressed.holds(values):
             errors.append(str(SUPPRESSED_ROW_MESSAGE))
         checks.append(RowCheck(number, values, parsed, [str(error) for error in errors]))
+        if len(checks) % BATCH == 0:
+            progress(BATCH)
     if not confirmed_duplicates:
         _add_duplicate_errors(session, checks)
     return checks
@@ -173,9 +175,9 @@ def _add_duplicate_errors(session, checks: list[RowCheck]) -> None:
             check.errors.append(str(message))
 
 
-def write(session, checks: list[RowCheck], skip_bad: bool, acting_user=None,
-          progress: Callable[[int], None] = lambda n: None) -> tuple[int, int]:
-    """Write the good rows in one transaction; returns (written, skipped).
+def write(session, checks: list[RowCheck], skip_bad: bool, owner_id: int | None = None,
+          remote_addr: str | None = None, progress: Callable[[int], None] = lambda n: None) -> tuple[int, int]:
+    """Write the good rows; returns (written, skipped). The caller commits: all rows or none.
 
     Unless ``skip_bad``, one bad row refuses the whole file (ImportRefused) and nothing is written.
     """
@@ -186,29 +188,23 @@ def write(session, checks: list[RowCheck], skip_bad: bool, acting_user=None,
     if not good:
         return 0, len(bad)
     definitions = {d.id: d for d in attributes.active_definitions(session)}
-    owner_id = acting_user.id if getattr(acting_user, "is_authenticated", False) else None
     now = utcnow()
-    try:
-        # one recorded transaction, versioned rows written a table at a time (crm/bulk.py)
-        writer = BulkWriter(session.connection())
-        transaction_id = writer.transaction(owner_id, current_remote_addr(), now)
-        for start in range(0, len(good), BATCH):
-            batch = good[start:start + BATCH]
-            values = []
-            for client_id, check in zip(writer.new_ids(Client.__table__, len(batch)), batch):
-                card = columns_of(Client(**{k: v for k, v in check.values.items() if v is not None}, owner_id=owner_id))
-                card.update(id=client_id, created_at=now, updated_at=now, lock_version=1)
-                writer.add(Client, card, transaction_id)
-                for definition_id, stored in check.attributes.items():
-                    row = AttributeValue(definition_id=definition_id, client_id=client_id, lock_version=1)
-                    attributes.store_value(row, definitions[definition_id], stored)
-                    values.append(columns_of(row))
-            for row, row_id in zip(values, writer.new_ids(AttributeValue.__table__, len(values))):
-                writer.add(AttributeValue, {**row, "id": row_id}, transaction_id)
-            writer.flush()
-            progress(len(batch))
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
+    # one recorded transaction, versioned rows written a table at a time (crm/bulk.py)
+    writer = BulkWriter(session.connection())
+    transaction_id = writer.transaction(owner_id, remote_addr, now)
+    for start in range(0, len(good), BATCH):
+        batch = good[start:start + BATCH]
+        values = []
+        for client_id, check in zip(writer.new_ids(Client.__table__, len(batch)), batch):
+            card = columns_of(Client(**{k: v for k, v in check.values.items() if v is not None}, owner_id=owner_id))
+            card.update(id=client_id, created_at=now, updated_at=now, lock_version=1)
+            writer.add(Client, card, transaction_id)
+            for definition_id, stored in check.attributes.items():
+                row = AttributeValue(definition_id=definition_id, client_id=client_id, lock_version=1)
+                attributes.store_value(row, definitions[definition_id], stored)
+                values.append(columns_of(row))
+        for row, row_id in zip(values, writer.new_ids(AttributeValue.__table__, len(values))):
+            writer.add(AttributeValue, {**row, "id": row_id}, transaction_id)
+        writer.flush()
+        progress(len(batch))
     return len(good), len(bad)

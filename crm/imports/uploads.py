@@ -3,31 +3,29 @@
 An upload is kept in the instance folder (``imports/<token>.enc``) sealed under
 a fresh data key from the key store; forgetting the upload destroys that key
 first, so a copy of the file left anywhere cannot be read. Uploads expire
-after a day: on a timer in the app, by ``flask crm purge-uploads`` and at every
-upload. An erasure drops the uploads that hold the erased person.
+after a day: hourly by the job queue's workers (crm/jobs/schedule.py), by
+``flask crm purge-uploads`` and at every upload. An erasure drops the uploads
+that hold the erased person.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import secrets
-import threading
 import time
 from pathlib import Path
 from typing import Iterable
 
+from flask_babel import lazy_gettext as _l
+
 from crm.privacy.crypto import NORMALIZERS, DecryptionError, data_key_id_of, decrypt, encrypt_for_subject
 from crm.privacy.keystore import key_store
-
-log = logging.getLogger(__name__)
 
 CONTEXT = "import.upload"
 #: uploads not imported within a day are deleted
 KEEP_SECONDS = 24 * 3600
-#: how often the app itself looks for expired uploads
-SWEEP_SECONDS = 3600
+GONE_MESSAGE = _l("That import is no longer available; upload the file again.")
 
 
 class UploadGone(LookupError):
@@ -101,25 +99,3 @@ def drop_holding(instance_path: str, values: Iterable[str]) -> int:
             forget(path)
             dropped += 1
     return dropped
-
-
-def init_sweeper(app) -> None:
-    """Purge expired uploads at a serving process's first request and every hour after, in a daemon thread."""
-    started = []
-
-    @app.before_request
-    def start_sweeping_uploads():
-        if started:
-            return
-        started.append(True)
-
-        def sweep():
-            while True:
-                try:
-                    with app.app_context():
-                        purge_expired(app.instance_path)
-                except Exception:  # noqa: BLE001 - a failed sweep is retried at the next one
-                    log.exception("purging expired uploads failed")
-                time.sleep(SWEEP_SECONDS)
-
-        threading.Thread(target=sweep, name="kartoteka-upload-sweeper", daemon=True).start()

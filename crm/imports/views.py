@@ -7,18 +7,21 @@ import io
 
 from flask import current_app, flash, g, redirect, request, session, url_for
 from flask_appbuilder import BaseView, expose, has_access, permission_name
-from flask_babel import gettext
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
 from crm.accountability import reads
+from crm.arguments import int_arg
 from crm.errors import refusal
 from crm.extensions import db
+from crm.imports import jobs as import_job
 from crm.imports import service, uploads
+from crm.jobs import service as jobs
+from crm.jobs.models import Job
 from crm.imports.reader import ImportFileError, read_table
 from crm.spreadsheet import csv_cell, xlsx_row
 
 SESSION_KEY = "crm_imports"
-GONE_MESSAGE = _l("That import is no longer available; upload the file again.")
 NO_FILE_MESSAGE = _l("Choose a CSV or XLSX file to import.")
 
 
@@ -33,16 +36,11 @@ def keep_upload(table) -> str:
 def recall_upload(token: str) -> dict:
     """The upload a token names, if this session made it (else 404 with a message)."""
     if token not in session.get(SESSION_KEY, []):
-        raise refusal(404, GONE_MESSAGE)
+        raise refusal(404, uploads.GONE_MESSAGE)
     try:
         return uploads.recall(current_app.instance_path, token)
     except uploads.UploadGone:
-        raise refusal(404, GONE_MESSAGE) from None
-
-
-def forget_upload(token: str) -> None:
-    uploads.forget_token(current_app.instance_path, token)
-    session[SESSION_KEY] = [kept for kept in session.get(SESSION_KEY, []) if kept != token]
+        raise refusal(404, uploads.GONE_MESSAGE) from None
 
 
 class ImportView(BaseView):
@@ -72,11 +70,11 @@ class ImportView(BaseView):
             return self.render_template("imports/upload.html", title=_l("Import clients")), 422
         return redirect(url_for(f"{self.endpoint}.mapping", token=keep_upload(table)))
 
-    def _mapping_page(self, token, upload, mapping, status=200, checks=None, options=None):
+    def _mapping_page(self, token, upload, mapping, status=200, options=None):
         return self.render_template(
             "imports/mapping.html", title=_l("Import clients: columns and check"), token=token,
             headers=upload["headers"], rows=len(upload["rows"]), mapping=mapping,
-            targets=service.targets(db.session), checks=checks, options=options or {},
+            targets=service.targets(db.session), options=options or {},
         ), status
 
     @expose("/<token>/", methods=["GET"])
@@ -84,12 +82,18 @@ class ImportView(BaseView):
     @permission_name("import")
     def mapping(self, token):
         upload = recall_upload(token)
-        return self._mapping_page(token, upload, service.guess_mapping(upload["headers"], db.session))
+        mapping, options = service.guess_mapping(upload["headers"], db.session), {}
+        earlier = _earlier_job(token)
+        if earlier is not None:
+            asked = jobs.params(earlier)
+            mapping, options = import_job.mapping_of(asked, upload["headers"]), asked["options"]
+        return self._mapping_page(token, upload, mapping, options=options)
 
     @expose("/<token>/", methods=["POST"])
     @has_access
     @permission_name("import")
     def run(self, token):
+        """Check the mapping here; check (and import) the rows in a background job."""
         upload = recall_upload(token)
         mapping = {header: request.form.get(f"map-{index}", "") for index, header in enumerate(upload["headers"])}
         options = {
@@ -102,21 +106,22 @@ class ImportView(BaseView):
         except service.ImportRefused as error:
             flash(str(error), "danger")
             return self._mapping_page(token, upload, mapping, 422, options=options)
-        checks = service.check_rows(
-            db.session, upload["rows"], mapping,
-            confirmed_new_basis=options["confirm"], confirmed_duplicates=options["confirm_duplicates"],
+        by_position = {position: mapping[header] for position, header in enumerate(upload["headers"])}
+        dry_run = request.form.get("action") != "import"
+        job = jobs.start(
+            import_job.KIND, import_job.job_params(token, by_position, options, dry_run), g.user,
+            get_locale().language, total=len(upload["rows"]),
         )
-        if request.form.get("action") != "import":
-            return self._mapping_page(token, upload, mapping, checks=checks, options=options)
-        try:
-            written, skipped = service.write(db.session, checks, options["skip_bad"], acting_user=g.user)
-        except service.ImportRefused as error:
-            flash(str(error), "danger")
-            return self._mapping_page(token, upload, mapping, 422, checks=checks, options=options)
-        forget_upload(token)
-        flash(gettext("Imported %(written)d clients; %(skipped)d rows with errors were skipped.",
-                      written=written, skipped=skipped), "success")
-        return redirect(url_for("ClientModelView.list"))
+        return redirect(url_for("JobView.show", pk=job.id))
+
+
+def _earlier_job(token: str):
+    """The signed-in person's job on this upload named by ``?job=`` (its columns and options fill the form again)."""
+    job_id = int_arg("job")
+    job = db.session.get(Job, job_id) if job_id else None
+    if job is None or job.started_by_id != g.user.id or job.kind != import_job.KIND or jobs.params(job)["upload"] != token:
+        return None
+    return job
 
 
 def export_rows(fmt: str, clients, columns, labels, card_of=lambda row: row.id):

@@ -119,7 +119,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     ),
     Capability(
         "clients.import", CLIENTS, _l("Import clients from CSV and XLSX"),
-        _pairs({"ImportView": ("can_import",)}, ("Clients", "Import clients")), requires=("clients.add",),
+        _pairs({"ImportView": ("can_import",), "JobView": ("can_show",)}, ("Clients", "Import clients")), requires=("clients.add",),
     ),
     Capability(
         "clients.export", CLIENTS, _l("Export the client list to CSV and XLSX (the columns the role sees in clear)"),

@@ -1,0 +1,301 @@
+"""Background jobs on a real queue, run by real worker processes (`flask crm worker`).
+
+The queue is a SQLite file on the embedded default and Redis in the scale-out
+run (``TEST_RATELIMIT_STORAGE_URI=redis://...``), each test under a queue name
+of its own. The rest of the suite runs jobs inside the request (immediate://).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import signal
+import subprocess
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy_continuum import version_class
+
+from crm.jobs.queue import EXTENSION, init_jobs
+from crm.security.roles import BACK_OFFICE, DATA_PROTECTION_OFFICER, MANAGER
+from tests.conftest import named_like, same_database_env, unique
+from tests.test_cli import FLASK, PROJECT_ROOT
+from tests.test_imports import clients_named, csv_bytes, failed, job_result, mapping_form, signed_in, upload
+from tests.test_public_pages import mailbox  # noqa: F401  (fixture: an SMTP server keeping what it gets)
+
+
+@pytest.fixture()
+def queue_url(app, monkeypatch, tmp_path):
+    """Point the test app at a real queue (Redis in the scale-out run, else a SQLite file)."""
+    redis = os.environ.get("TEST_RATELIMIT_STORAGE_URI", "")
+    url = redis if redis.startswith("redis://") else f"sqlite:///{tmp_path / 'queue.sqlite3'}"
+    monkeypatch.setitem(app.config, "CRM_QUEUE_URL", url)
+    monkeypatch.setitem(app.config, "CRM_QUEUE_NAME", unique("kartoteka-test-"))
+    immediate = app.extensions[EXTENSION]
+    init_jobs(app)
+    yield url
+    app.extensions[EXTENSION] = immediate
+
+
+@pytest.fixture()
+def workers(app, queue_url, tmp_path, monkeypatch):
+    """Start worker processes on the test app's database and queue; stops (or has killed) them at the end.
+
+    ``stale_seconds`` is how long a job's heartbeat may stop before the workers and the pages say it failed.
+    """
+    started: list[subprocess.Popen] = []
+
+    def start(stale_seconds: int = 60, smtp_port: int | None = None) -> subprocess.Popen:
+        monkeypatch.setitem(app.config, "CRM_JOB_STALE_SECONDS", stale_seconds)
+        log = open(tmp_path / f"worker-{len(started)}.log", "w")
+        env = same_database_env(app, CRM_QUEUE_URL=queue_url, CRM_QUEUE_NAME=app.config["CRM_QUEUE_NAME"],
+                                CRM_JOB_STALE_SECONDS=str(stale_seconds),
+                                **({"CRM_SMTP_HOST": "127.0.0.1", "CRM_SMTP_PORT": str(smtp_port)} if smtp_port else {}))
+        process = subprocess.Popen([*FLASK, "crm", "worker", "--workers", "1"], cwd=PROJECT_ROOT, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def company_rows(prefix: str, count: int) -> bytes:
+    return csv_bytes([["Nazwa firmy", "Miejscowość"], *([f"{prefix}{n:05d}", "Łódź"] for n in range(count))])
+
+
+def wait_for(client, job_page: str, condition, timeout=120) -> dict:
+    deadline = time.monotonic() + timeout
+    while not condition(progress := client.get(f"{job_page}/progress").get_json()):
+        assert time.monotonic() < deadline, progress
+        time.sleep(0.05)
+    return progress
+
+
+def transactions_of(db_session, prefix):
+    from crm.clients.models import Client
+
+    def read(s):
+        ids = [c.id for c in s.scalars(named_like(Client, prefix)) if (c.company_name or "").startswith(prefix)]
+        version = version_class(Client)
+        return len(ids), set(s.scalars(select(version.transaction_id).where(version.id.in_(ids))))
+
+    return db_session(read)
+
+
+def test_a_web_import_runs_in_a_worker_and_only_its_starter_follows_it(app, db_session, workers, make_user):
+    workers()
+    prefix = unique("Kolejka ")
+    client, _ = signed_in(app)
+    token, fields = mapping_form(client, upload(client, company_rows(prefix, 300)))
+    started = client.post(f"/import/{token}/", data={**fields, "action": "import"})
+    job_page = started.headers["Location"]
+    first = client.get(job_page)
+    assert first.status_code == 200 and 'id="job-progress"' in first.text, "the page shows a progress bar at once"
+
+    someone_else, _ = signed_in(app, make_user(BACK_OFFICE))
+    assert someone_else.get(job_page).status_code == 404
+    assert someone_else.get(f"{job_page}/progress").status_code == 404
+
+    done = job_result(client, started)
+    assert "Zaimportowano klientów: 300" in done.text and not failed(done)
+    assert transactions_of(db_session, prefix)[0] == 300
+    listed = client.get("/jobs/")
+    assert job_page in listed.text and "zakończone" in listed.text
+    assert job_page not in someone_else.get("/jobs/").text
+
+
+def test_two_workers_run_a_job_delivered_twice_once(app, db_session, workers):
+    from crm.jobs.queue import send
+
+    workers(), workers()
+    prefix = unique("Dwa razy ")
+    client, _ = signed_in(app)
+    token, fields = mapping_form(client, upload(client, company_rows(prefix, 100)))
+    started = client.post(f"/import/{token}/", data={**fields, "action": "import"})
+    job_id = int(started.headers["Location"].rsplit("/", 1)[1])
+    with app.app_context():
+        send(job_id)  # the same job on the queue again: both workers may take one message each
+    assert not failed(job_result(client, started))
+    time.sleep(1)  # the second message has been taken by now
+    written, transactions = transactions_of(db_session, prefix)
+    assert written == 100 and len(transactions) == 1
+
+
+def test_a_killed_worker_leaves_nothing_written_and_its_job_failed(app, db_session, workers):
+    from crm.imports.jobs import WRITE
+    from crm.jobs.service import recorded
+
+    worker = workers(stale_seconds=3)
+    prefix = unique("Przerwany ")
+    client, _ = signed_in(app)
+    token, fields = mapping_form(client, upload(client, company_rows(prefix, 2500)))
+    started = client.post(f"/import/{token}/", data={**fields, "action": "import"})
+    job_page = started.headers["Location"]
+    job_id = int(job_page.rsplit("/", 1)[1])
+    # read from the queue's store: on SQLite the page itself waits while the worker holds the write lock
+    deadline = time.monotonic() + 120
+    with app.app_context():
+        while not ((state := recorded(job_id) or {}).get("step") == WRITE and state["done"] >= 500):
+            assert time.monotonic() < deadline, state
+            time.sleep(0.02)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait(timeout=30)
+    assert transactions_of(db_session, prefix)[0] == 0, "the batches written before the kill are rolled back"
+
+    state = wait_for(client, job_page, lambda state: state["finished"], timeout=30)
+    assert state["status"] == "failed"
+    page = client.get(job_page)
+    assert failed(page) and "przestał działać" in page.text and "nic nie zostało zapisane" in page.text
+
+    # the upload is still there: the same import, started again on a new worker, writes every row once
+    workers()
+    again = client.post(f"/import/{token}/", data={**fields, "action": "import"})
+    assert "Zaimportowano klientów: 2500" in job_result(client, again).text
+    assert transactions_of(db_session, prefix)[0] == 2500
+
+
+def test_a_worker_starting_marks_jobs_of_a_dead_worker_failed(app, db_session, workers):
+    """No one opens the page of a job whose worker died: the next worker to start says it failed."""
+    from crm.jobs.models import Job
+
+    def orphan(s):
+        from flask_appbuilder.security.sqla.models import User
+
+        from crm.timeutil import utcnow
+
+        admin = s.scalars(select(User).where(User.username == "admin")).one()
+        job = Job(kind="import", status="running", started_by_id=admin.id, language="pl", params="{}",
+                  started_at=utcnow().replace(year=2020))
+        s.add(job)
+        s.commit()
+        return job.id
+
+    job_id = db_session(orphan)
+    worker = workers(stale_seconds=3)
+    deadline = time.monotonic() + 60
+    while db_session(lambda s: s.get(Job, job_id).status) == "running":
+        assert time.monotonic() < deadline and worker.poll() is None
+        time.sleep(0.2)
+    assert db_session(lambda s: (s.get(Job, job_id).status, "przestał działać" in s.get(Job, job_id).error)) == ("failed", True)
+
+
+def test_a_job_taken_for_dead_while_it_ran_keeps_nothing_it_wrote(app, db_session, monkeypatch):
+    """Its page marked it failed (no heartbeat for too long) while the worker was still writing: the worker's
+    work is rolled back when it ends, so the job is failed and has written nothing, not failed and half-kept."""
+    from crm.clients.models import Client
+    from crm.extensions import db
+    from crm.jobs import service
+    from crm.jobs.models import Job
+
+    name = unique("Zombie ")
+
+    def slow(session, job, progress):
+        with db.engine.connect() as page:  # another request, marking it failed meanwhile
+            page.execute(service.update(Job).where(Job.id == job.id).values(status="failed", error="stopped"))
+            page.commit()
+        session.add(Client(kind="company", company_name=name))
+        session.flush()
+        return {}
+
+    monkeypatch.setitem(service.HANDLERS, "probe", service.Handler(slow))
+
+    def start(s):
+        from flask_appbuilder.security.sqla.models import User
+
+        admin = s.scalars(select(User).where(User.username == "admin")).one()
+        with app.test_request_context():
+            return service.start("probe", {}, admin, "pl").id
+
+    job_id = db_session(start)
+    assert db_session(lambda s: s.get(Job, job_id).status) == "failed"
+    assert clients_named(db_session, name) == []
+
+
+def read_mail(raw: str):
+    return email.message_from_string(raw, policy=email.policy.default)
+
+
+def mails_about(mailbox, request_id: int) -> list:
+    found = [read_mail(raw) for raw in mailbox.messages]
+    return [mail for mail in found if f"nr {request_id}," in mail["Subject"]]
+
+
+@pytest.fixture()
+def open_requests(app, db_session, make_user):
+    """An open request due in 7 days with a handler, one due in 2 days with none, one due in 20, a closed one."""
+    from flask_appbuilder.security.sqla.models import User
+
+    from crm.gdpr.models import DataSubjectRequest
+    from crm.timeutil import office_today
+
+    handler = make_user(MANAGER)
+    officer = make_user(DATA_PROTECTION_OFFICER)
+    today = office_today()
+
+    def add(s):
+        handler_id = s.scalars(select(User.id).where(User.username == handler)).one()
+        made = [
+            DataSubjectRequest(kind="access", received_on=today, due_on=today + timedelta(days=7), handler_id=handler_id),
+            DataSubjectRequest(kind="erasure", received_on=today, due_on=today + timedelta(days=2)),
+            DataSubjectRequest(kind="access", received_on=today, due_on=today + timedelta(days=20), handler_id=handler_id),
+            DataSubjectRequest(kind="access", received_on=today, due_on=today + timedelta(days=1), status="completed",
+                               handler_id=handler_id),
+        ]
+        s.add_all(made)
+        s.commit()
+        return [request.id for request in made]
+
+    return db_session(add), f"{handler}@kartoteka.invalid", f"{officer}@kartoteka.invalid"
+
+
+def test_the_handler_is_reminded_7_and_2_days_before_the_deadline_once_each(app, mailbox, open_requests):
+    from crm.extensions import db
+    from crm.gdpr.reminders import send_due_reminders
+    from crm.jobs.queue import jobs
+    from crm.timeutil import office_today
+
+    (week, two_days, later, closed), handler, officer = open_requests
+    with app.app_context():
+        jobs().scheduled["deadline-reminders"]()  # the scheduled task, run now (immediate queue)
+    [reminder] = mails_about(mailbox, week)
+    assert reminder["To"] == handler and "dni do terminu: 7" in reminder["Subject"]
+    body = reminder.get_content()
+    assert f"Wniosek nr {week} (Dostęp (art. 15))" in body and "(zostało dni: 7)" in body
+    assert officer in [mail["To"] for mail in mails_about(mailbox, two_days)], "no handler: the officers are told"
+    assert mails_about(mailbox, later) == [] and mails_about(mailbox, closed) == []
+
+    with app.app_context():
+        jobs().scheduled["deadline-reminders"]()
+        assert len(mails_about(mailbox, week)) == 1, "each reminder once"
+        send_due_reminders(db.session, today=office_today() + timedelta(days=5))
+        db.session.remove()
+    second = mails_about(mailbox, week)[-1]
+    assert len(mails_about(mailbox, week)) == 2 and "dni do terminu: 2" in second["Subject"]
+
+
+def test_scheduled_work_runs_on_a_real_worker(app, db_session, workers, mailbox, open_requests):
+    """The reminders and the expiry of uploads, enqueued as the scheduler does, done by a worker process."""
+    from crm.jobs.queue import jobs
+    from tests.test_imports import upload_file
+
+    (week, *_), handler, _officer = open_requests
+    client, _ = signed_in(app)
+    _token, path = upload_file(app, upload(client, company_rows(unique("Stary "), 2)))
+    day_ago = time.time() - 25 * 3600
+    os.utime(path, (day_ago, day_ago))
+    workers(smtp_port=mailbox.port)
+    with app.app_context():
+        jobs().scheduled["deadline-reminders"]()
+        jobs().scheduled["purge-uploads"]()
+    deadline = time.monotonic() + 60
+    while not (mails_about(mailbox, week) and not path.exists()):
+        assert time.monotonic() < deadline, (len(mailbox.messages), path.exists())
+        time.sleep(0.2)
+    assert mails_about(mailbox, week)[0]["To"] == handler
