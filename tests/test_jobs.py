@@ -299,3 +299,19 @@ def test_scheduled_work_runs_on_a_real_worker(app, db_session, workers, mailbox,
         assert time.monotonic() < deadline, (len(mailbox.messages), path.exists())
         time.sleep(0.2)
     assert mails_about(mailbox, week)[0]["To"] == handler
+
+
+def test_a_job_the_queue_cannot_take_fails_with_a_message_and_writes_nothing(app, db_session, monkeypatch):
+    """Redis (or the queue's file) unreachable: the person sees why on the job's page, not an error page."""
+    prefix = unique("Bez kolejki ")
+    monkeypatch.setitem(app.config, "CRM_QUEUE_URL", "redis://127.0.0.1:1/0")  # nothing listens there
+    immediate = app.extensions[EXTENSION]
+    init_jobs(app)
+    try:
+        client, _ = signed_in(app)
+        token, fields = mapping_form(client, upload(client, company_rows(prefix, 3)))
+        page = job_result(client, client.post(f"/import/{token}/", data={**fields, "action": "import"}))
+    finally:
+        app.extensions[EXTENSION] = immediate
+    assert page.status_code == 200 and failed(page) and "kolejka zadań nie odpowiada" in page.text
+    assert clients_named(db_session, prefix) == []

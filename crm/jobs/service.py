@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 #: seconds between heartbeats of a running job
 BEAT_SECONDS = 2
 FAILED_MESSAGE = _l("The job stopped because of an error; nothing was written. Try again, or tell the administrator.")
+QUEUE_DOWN_MESSAGE = _l("The job could not be started: the job queue does not answer. Nothing was written; try again later.")
 STOPPED_MESSAGE = _l("The worker running the job stopped (it was restarted or killed); nothing was written. Start it again.")
 
 
@@ -77,7 +78,11 @@ def start(kind: str, params: dict, user, language: str, total: int = 0) -> Job:
     job = Job(kind=kind, params=json.dumps(params), started_by_id=user.id, language=language, total=total, status=QUEUED)
     db.session.add(job)
     db.session.commit()
-    queue.send(job.id)
+    try:
+        queue.send(job.id)
+    except Exception:  # noqa: BLE001 - the queue's store is unreachable: the job cannot start, and says so
+        log.exception("job %s could not be put on the queue", job.id)
+        _fail(job.id, str(QUEUE_DOWN_MESSAGE))
     db.session.refresh(job)
     return job
 
