@@ -315,3 +315,62 @@ def test_a_job_the_queue_cannot_take_fails_with_a_message_and_writes_nothing(app
         app.extensions[EXTENSION] = immediate
     assert page.status_code == 200 and failed(page) and "kolejka zadań nie odpowiada" in page.text
     assert clients_named(db_session, prefix) == []
+
+
+def test_finished_jobs_are_purged_after_their_keeping_time_and_running_ones_never(app, db_session):
+    from flask_appbuilder.security.sqla.models import User
+
+    from crm.jobs.models import Job
+    from crm.jobs.service import purge_finished
+    from crm.timeutil import utcnow
+
+    def add(s):
+        admin = s.scalars(select(User).where(User.username == "admin")).one()
+        made = [Job(kind="import", status=status, started_by_id=admin.id, language="pl", params="{}",
+                    finished_at=utcnow() - timedelta(days=days) if status != "running" else None,
+                    started_at=utcnow() - timedelta(days=days))
+                for status, days in (("done", 31), ("failed", 31), ("done", 29), ("running", 40))]
+        s.add_all(made)
+        s.commit()
+        return [job.id for job in made]
+
+    old_done, old_failed, recent, running = db_session(add)
+    with app.app_context():
+        from crm.extensions import db
+
+        assert purge_finished(db.session) >= 2
+        db.session.remove()
+    kept = db_session(lambda s: set(s.scalars(select(Job.id).where(Job.id.in_([old_done, old_failed, recent, running])))))
+    assert kept == {recent, running}
+
+
+def test_the_officers_get_the_weekly_count_of_clients_past_the_retention_period(app, db_session, mailbox, make_user):
+    from sqlalchemy_continuum import versioning_manager
+
+    from crm.clients.models import Client
+    from crm.jobs.queue import jobs
+
+    officer = make_user(DATA_PROTECTION_OFFICER)
+
+    def old_card(s):
+        card = Client(kind="company", company_name=unique("Dawno "))
+        s.add(card)
+        s.commit()
+        transaction = versioning_manager.transaction_cls.__table__
+        version = version_class(Client).__table__
+        ids = s.scalars(select(version.c.transaction_id).where(version.c.id == card.id)).all()
+        s.execute(transaction.update().where(transaction.c.id.in_(ids)).values(issued_at=utcnow_years_ago(7)))
+        s.commit()
+
+    db_session(old_card)
+    with app.app_context():
+        jobs().scheduled["retention-list"]()
+    [mail] = [read_mail(raw) for raw in mailbox.messages if f"{officer}@kartoteka.invalid" in raw]
+    assert mail["Subject"].startswith("Kartoteka: klienci po okresie przechowywania: ")
+    assert int(mail["Subject"].rsplit(" ", 1)[1]) >= 1 and "od 6 lat" in mail.get_content()
+
+
+def utcnow_years_ago(years: int):
+    from crm.timeutil import utcnow
+
+    return utcnow() - timedelta(days=366 * years)

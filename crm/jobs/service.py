@@ -17,13 +17,14 @@ import json
 import logging
 import threading
 import time
+from datetime import timedelta
 from dataclasses import dataclass, field
 from typing import Callable
 
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from crm.extensions import db
 from crm.jobs import queue
@@ -150,8 +151,8 @@ def run(job_id: int) -> None:
     stop = threading.Event()
     beat = threading.Thread(target=_beating, args=(progress, stop, current_app._get_current_object()), daemon=True)
     beat.start()
-    kind = HANDLERS[job.kind]
     try:
+        kind = HANDLERS[job.kind]
         with force_locale(job.language):
             report = kind.work(db.session, job, progress)
             _finish(job_id, progress, report)
@@ -224,10 +225,6 @@ def fail_abandoned() -> int:
 
 def purge_finished(session, now=None) -> int:
     """Delete jobs that ended more than ``CRM_JOB_KEEP_DAYS`` ago (their reports with them); returns how many."""
-    from datetime import timedelta
-
-    from sqlalchemy import delete
-
     cutoff = (now or utcnow()) - timedelta(days=int(current_app.config["CRM_JOB_KEEP_DAYS"]))
     removed = session.execute(delete(Job).where(Job.status.in_((DONE, FAILED)), Job.finished_at < cutoff)).rowcount
     session.commit()
