@@ -1,9 +1,11 @@
 """Scheduled work, run by the workers of the job queue (times in UTC, the queue's clock).
 
 Each task is a plain function of a service module, so a command or a test can run
-it too; here it only gets its time. Huey's scheduler runs in every worker; a
-task enqueued twice (two workers' schedulers) does its work once, as each is
-idempotent: what was purged is gone, a reminder sent is recorded.
+it too; here it only gets its time. Huey's scheduler runs in every worker
+process, so with several processes a task is enqueued once by each. The purges
+do their work once (what was purged is gone); two deadline-reminder runs at the
+same moment could both email before either records the reminder (the second
+record is then refused by its unique constraint): not yet guarded.
 """
 
 from __future__ import annotations
