@@ -280,6 +280,53 @@ def test_the_handler_is_reminded_7_and_2_days_before_the_deadline_once_each(app,
     assert len(mails_about(mailbox, week)) == 2 and "dni do terminu: 2" in second["Subject"]
 
 
+def test_two_reminder_runs_at_once_send_each_reminder_once(app, mailbox, open_requests):
+    """Each worker process's scheduler starts the daily run: two at the same moment, on a slow mail server."""
+    import threading
+
+    from crm.extensions import db
+    from crm.gdpr.reminders import send_due_reminders
+
+    (week, two_days, *_), _handler, _officer = open_requests
+    mailbox.delay = 0.5
+    errors = []
+
+    def run():
+        with app.app_context():
+            try:
+                send_due_reminders(db.session)
+            except Exception as error:  # noqa: BLE001  (the assertion below shows it)
+                errors.append(error)
+            finally:
+                db.session.remove()
+
+    runs = [threading.Thread(target=run) for _ in range(2)]
+    for thread in runs:
+        thread.start()
+    for thread in runs:
+        thread.join()
+    assert errors == []
+    assert len(mails_about(mailbox, week)) == 1 and len({mail["To"] for mail in mails_about(mailbox, two_days)}) == len(
+        mails_about(mailbox, two_days))
+
+
+def test_a_reminder_the_mail_server_refused_goes_at_the_next_run(app, mailbox, monkeypatch, open_requests):
+    from crm.extensions import db
+    from crm.gdpr.reminders import send_due_reminders
+
+    (week, *_), handler, _officer = open_requests
+    with app.app_context(), monkeypatch.context() as down:
+        down.setitem(app.config, "CRM_SMTP_PORT", 1)  # nothing listens there
+        send_due_reminders(db.session)
+        db.session.remove()
+    assert mails_about(mailbox, week) == []
+    with app.app_context():
+        send_due_reminders(db.session)
+        db.session.remove()
+    [reminder] = mails_about(mailbox, week)
+    assert reminder["To"] == handler
+
+
 def test_scheduled_work_runs_on_a_real_worker(app, db_session, workers, mailbox, open_requests):
     """The reminders and the expiry of uploads, enqueued as the scheduler does, done by a worker process."""
     from crm.jobs.queue import jobs
@@ -360,6 +407,7 @@ def test_the_officers_get_the_weekly_count_of_clients_past_the_retention_period(
     monkeypatch.setitem(app.config, "CRM_RETENTION_INACTIVE_YEARS", 0)
     with app.app_context():
         jobs().scheduled["retention-list"]()
+        jobs().scheduled["retention-list"]()  # a second worker process's scheduler, the same week
     [mail] = [read_mail(raw) for raw in mailbox.messages if f"{officer}@kartoteka.invalid" in raw]
     assert mail["Subject"].startswith("Kartoteka: klienci po okresie przechowywania: ")
     assert int(mail["Subject"].rsplit(" ", 1)[1]) >= 1 and "od 0 lat" in mail.get_content()

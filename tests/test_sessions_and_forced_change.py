@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from datetime import timedelta
 
 from crm.security.models import AccountState
@@ -65,10 +66,14 @@ def test_account_created_by_an_administrator_changes_its_password_first(app, cli
 
 
 class SmtpSink:
-    """A tiny SMTP server on the loopback interface that keeps what it receives."""
+    """A tiny SMTP server on the loopback interface that keeps what it receives.
+
+    ``delay``: seconds it takes to accept each message (a slow mail server).
+    """
 
     def __init__(self):
         self.messages: list[str] = []
+        self.delay = 0.0
         self.socket = socket.socket()
         self.socket.bind(("127.0.0.1", 0))
         self.socket.listen(5)
@@ -93,6 +98,7 @@ class SmtpSink:
                     if in_data:
                         if line == ".":
                             in_data = False
+                            time.sleep(self.delay)
                             self.messages.append("\n".join(data))
                             reply("250 ok")
                         else:

@@ -9,14 +9,16 @@ number, kind and deadline, never a person.
 
 from __future__ import annotations
 
-from flask import current_app, url_for
+from flask import current_app
 from flask_appbuilder.security.sqla.models import Role, User
 from flask_babel import force_locale, gettext
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from crm.gdpr.choices import OPEN_STATUSES, REQUEST_KIND_LABELS
 from crm.gdpr.models import DataSubjectRequest, DeadlineReminder
-from crm.security.mail import send_mail
+from crm.security.mail import public_url, send_mail
 from crm.security.roles import DATA_PROTECTION_OFFICER
 from crm.timeutil import office_today, shown_time
 
@@ -29,47 +31,70 @@ def _officers(session) -> list[str]:
     return sorted({officer.email for officer in officers})
 
 
-def _recipients(session, request: DataSubjectRequest) -> list[str]:
-    if request.handler is not None and request.handler.active:
-        return [request.handler.email]
-    return _officers(session)
-
-
 def _link(endpoint: str, where, **values) -> str:
-    """The screen's address under CRM_PUBLIC_URL; without it (a worker knows no host), where to find it."""
-    base = current_app.config.get("CRM_PUBLIC_URL")
-    if not base:
-        return str(where)
-    with current_app.test_request_context():
-        return base.rstrip("/") + url_for(endpoint, **values)
+    """The screen's address under CRM_PUBLIC_URL; without it, where to find the screen."""
+    return public_url(endpoint, **values) or str(where)
+
+
+def _reminder(request: DataSubjectRequest, left: int) -> tuple[str, str]:
+    """The subject and body of one reminder, in the office's language."""
+    with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
+        where = gettext("In Kartoteka: Data protection, Data-subject requests, no. %(id)d.", id=request.id)
+        subject = gettext("Kartoteka: request no. %(id)d, days to its deadline: %(days)d", id=request.id,
+                          days=max(left, 0))
+        body = gettext(
+            "Request no. %(id)d (%(kind)s) must be answered by %(deadline)s (days left: %(days)d).\n\n%(link)s\n",
+            id=request.id, kind=REQUEST_KIND_LABELS[request.kind], deadline=shown_time(request.deadline),
+            days=max(left, 0), link=_link("DataSubjectRequestModelView.show", where, pk=request.id),
+        )
+    return subject, body
+
+
+def _claim(session, request_id: int, due: list[int]) -> bool:
+    """Record the reminders before sending them: the unique key lets one of several runs at once send."""
+    session.add_all(DeadlineReminder(request_id=request_id, days=days) for days in due)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return False
+    return True
 
 
 def send_due_reminders(session, today=None) -> int:
     """Email each open request's handler once its deadline is 7, then 2, days away or less; returns emails sent."""
     today = today or office_today()
-    sent = 0
-    requests = session.scalars(select(DataSubjectRequest).where(DataSubjectRequest.status.in_(OPEN_STATUSES))).all()
+    requests = session.scalars(
+        select(DataSubjectRequest).options(selectinload(DataSubjectRequest.handler))
+        .where(DataSubjectRequest.status.in_(OPEN_STATUSES))
+    ).all()
     done = set(session.execute(select(DeadlineReminder.request_id, DeadlineReminder.days)).all())
+    officers = None
+    reminders = []
     for request in requests:
         left = (request.deadline - today).days
+        # the nearer threshold covers the farther one: a request found 2 days before is not reminded twice
         due = [days for days in DAYS_BEFORE if left <= days and (request.id, days) not in done]
         if not due:
             continue
-        with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
-            where = gettext("In Kartoteka: Data protection, Data-subject requests, no. %(id)d.", id=request.id)
-            subject = gettext("Kartoteka: request no. %(id)d, days to its deadline: %(days)d", id=request.id,
-                              days=max(left, 0))
-            body = gettext(
-                "Request no. %(id)d (%(kind)s) must be answered by %(deadline)s (days left: %(days)d).\n\n%(link)s\n",
-                id=request.id, kind=REQUEST_KIND_LABELS[request.kind], deadline=shown_time(request.deadline),
-                days=max(left, 0), link=_link("DataSubjectRequestModelView.show", where, pk=request.id),
-            )
-        recipients = _recipients(session, request)
-        if recipients and all(send_mail(recipient, subject, body) for recipient in recipients):
-            # the nearer threshold covers the farther one: a request found 2 days before is not reminded twice
-            session.add_all(DeadlineReminder(request_id=request.id, days=days) for days in due)
-            session.commit()
+        if request.handler is not None and request.handler.active:
+            recipients = [request.handler.email]
+        else:
+            officers = _officers(session) if officers is None else officers
+            recipients = officers
+        if recipients:
+            reminders.append((request.id, due, recipients, *_reminder(request, left)))
+    sent = 0
+    for request_id, due, recipients, subject, body in reminders:
+        if not _claim(session, request_id, due):
+            continue
+        if all(send_mail(recipient, subject, body) for recipient in recipients):
             sent += len(recipients)
+            continue
+        # not sent: forget the record, so that the next run tries again
+        session.execute(delete(DeadlineReminder).where(
+            DeadlineReminder.request_id == request_id, DeadlineReminder.days.in_(due)))
+        session.commit()
     return sent
 
 

@@ -3,14 +3,15 @@
 Each task is a plain function of a service module, so a command or a test can run
 it too; here it only gets its time. Huey's scheduler runs in every worker
 process, so with several processes a task is enqueued once by each. The purges
-do their work once (what was purged is gone); two deadline-reminder runs at the
-same moment could both email before either records the reminder (the second
-record is then refused by its unique constraint): not yet guarded.
+do their work once (what was purged is gone); a deadline reminder is recorded
+before it is sent, and its unique key lets one run send it; the weekly retention
+list is claimed in the queue's store for its week, so the officers get it once.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 
 from flask import Flask
 from huey import crontab
@@ -51,21 +52,29 @@ def _retention_list(app: Flask) -> None:
     send_retention_list(db.session)
 
 
-#: name -> (when, what)
+def _this_week() -> str:
+    year, week, _day = datetime.now(timezone.utc).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+#: name -> (when, what, the period it is done once in; None: done by every run)
 SCHEDULE = {
-    "purge-uploads": (crontab(minute="7"), _purge_uploads),
-    "deadline-reminders": (crontab(hour="6", minute="0"), _deadline_reminders),
-    "purge-records": (crontab(hour="2", minute="30"), _purge_records),
-    "retention-list": (crontab(day_of_week="1", hour="6", minute="15"), _retention_list),
+    "purge-uploads": (crontab(minute="7"), _purge_uploads, None),
+    "deadline-reminders": (crontab(hour="6", minute="0"), _deadline_reminders, None),
+    "purge-records": (crontab(hour="2", minute="30"), _purge_records, None),
+    "retention-list": (crontab(day_of_week="1", hour="6", minute="15"), _retention_list, _this_week),
 }
 
 
 def init_schedule(app: Flask, queue) -> dict:
     """Register each scheduled task on the queue; returns them by name (calling one enqueues it now)."""
     tasks = {}
-    for name, (when, work) in SCHEDULE.items():
+    for name, (when, work, period) in SCHEDULE.items():
 
-        def run(work=work, name=name):
+        def run(work=work, name=name, period=period):
+            if period is not None and not queue.put_if_empty(f"kartoteka.done.{name}.{period()}", True):
+                log.info("scheduled work %s already done in this period", name)
+                return
             with app.app_context():
                 log.info("scheduled work %s", name)
                 work(app)

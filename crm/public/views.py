@@ -15,7 +15,7 @@ from crm.extensions import db
 from crm.gdpr.choices import REQUEST_KIND_LABELS, REQUEST_STATUS_LABELS
 from crm.privacy.crypto import blind_index
 from crm.public import handover, service
-from crm.security.mail import send_mail
+from crm.security.mail import public_url, send_mail
 
 
 class RequestForm(FlaskForm):
@@ -25,23 +25,16 @@ class RequestForm(FlaskForm):
     text = TextAreaField(_l("Anything we should know (optional)"), validators=[Optional(), Length(max=2000)])
 
 
-def _public_url(endpoint: str, **values) -> str:
-    """An address for an email: under CRM_PUBLIC_URL when set (never a Host header someone sent)."""
-    base = current_app.config.get("CRM_PUBLIC_URL")
-    path = url_for(endpoint, **values)
-    return base.rstrip("/") + path if base else url_for(endpoint, _external=True, **values)
-
-
 def unsubscribe_link(subscription_id: int, client_id: int, mailing_list_id: int) -> str:
     """The one-click unsubscribe address of one subscription, for the mailing tool's List-Unsubscribe header."""
-    return _public_url("PublicView.unsubscribe", token=service.unsubscribe_token(subscription_id, client_id, mailing_list_id))
+    return public_url("PublicView.unsubscribe", token=service.unsubscribe_token(subscription_id, client_id, mailing_list_id))
 
 
 def send_handover_link(email: str, token: str, language: str) -> bool:
     """Email the person the link to their export, in their language; False when it could not be sent."""
     with force_locale(language):
         body = render_template(
-            "public/handover_email.txt", link=_public_url("PublicView.download_page", token=token),
+            "public/handover_email.txt", link=public_url("PublicView.download_page", token=token),
             days=current_app.config["CRM_HANDOVER_DAYS"],
         )
         return send_mail(email, gettext("Your personal data: a link to download them"), body)
@@ -67,7 +60,7 @@ class PublicView(BaseView):
             return self.render_template("public/request.html", form=form, title=_l("Your personal data")), status
         token = service.submit(db.session, form.kind.data, form.email.data, form.phone.data, form.text.data)
         body = render_template(
-            "public/verify_email.txt", link=_public_url("PublicView.verify_page", token=token),
+            "public/verify_email.txt", link=public_url("PublicView.verify_page", token=token),
             kind=REQUEST_KIND_LABELS[form.kind.data], hours=current_app.config["CRM_PUBLIC_LINK_HOURS"],
         )
         send_mail(form.email.data, gettext("Confirm your request about your personal data"), body)

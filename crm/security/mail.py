@@ -6,7 +6,7 @@ import logging
 import smtplib
 from email.message import EmailMessage
 
-from flask import current_app
+from flask import current_app, has_request_context, url_for
 
 log = logging.getLogger(__name__)
 
@@ -28,3 +28,20 @@ def send_mail(recipient: str, subject: str, body: str) -> bool:
         log.warning("email not sent: %s", type(error).__name__)
         return False
     return True
+
+
+def public_url(endpoint: str, **values) -> str | None:
+    """A screen's address for an email: under CRM_PUBLIC_URL when set (never a Host header someone sent).
+
+    Without it, the address the current request came to; outside a request (a worker knows no
+    host) None, and the email says where to find the screen instead.
+    """
+    base = current_app.config.get("CRM_PUBLIC_URL")
+    if not has_request_context():
+        if not base:
+            return None
+        with current_app.test_request_context():
+            return public_url(endpoint, **values)
+    if base:
+        return base.rstrip("/") + url_for(endpoint, **values)
+    return url_for(endpoint, _external=True, **values)
