@@ -396,14 +396,21 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
         """FAB's show page, with what ``show_extra`` adds for the template."""
         pk = self._deserialize_pk_if_composite(pk)
         widgets = self._show(pk)
-        self.name_the_card(self.datamodel.get(pk, self._base_filters))
+        # held until the page is rendered: the tabs' rows name their card, and while the record is
+        # referenced the session answers them from its identity map instead of a query a row
+        item = g.pop("shown_item")
+        self.name_the_card(item)
         return self.render_template(
             self.show_template, pk=pk, title=self.page_title(self.show_title), widgets=widgets,
-            related_views=self._related_views, **self.show_extra(pk),
+            related_views=self._related_views, **self.show_extra(pk, item),
         )
 
-    def show_extra(self, pk) -> dict:
-        """More values for the show template (a card's record of changes)."""
+    def _get_show_widget(self, pk, item, **kwargs):
+        g.shown_item = item
+        return super()._get_show_widget(pk, item, **kwargs)
+
+    def show_extra(self, pk, item) -> dict:
+        """More values for the show template (a card's record of changes); ``item`` is the record shown."""
         return {}
 
     @expose("/add", methods=["GET", "POST"])
@@ -479,6 +486,8 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
         except ValueError as error:
             self._refused(error)
             return self._edit_widgets(item, form, exclude_cols)
+        # before the commit, which expires the record (reading its key afterwards loads it again)
+        saved_url = self.saved_record_url(item)
         try:
             self.datamodel.edit(item)
         except DatabaseException as error:
@@ -493,7 +502,7 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
             return self._edit_widgets(self.datamodel.get(pk, self._base_filters), form, exclude_cols)
         self.post_update(item)
         flash(str(self.edit_row_message), "success")
-        g.saved_record = item
+        g.saved_record_url = saved_url
         return None
 
     def saved_record_url(self, item) -> str:
@@ -506,11 +515,13 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
             parent = getattr(item, f"{self.add_from_parent}_id", None)
             if parent is not None:
                 return url_for("ClientModelView.show", pk=parent)
-        return url_for(f"{self.endpoint}.show", pk=self.datamodel.get_pk_value(item))
+        # the session's key: known without reading the row, which a commit has expired
+        identity = sqlalchemy_inspect(item).identity
+        return url_for(f"{self.endpoint}.show", pk=identity[0] if identity else self.datamodel.get_pk_value(item))
 
     def post_add_redirect(self):
-        item = g.pop("saved_record", None)
-        return redirect(self.saved_record_url(item) if item is not None else self.get_redirect())
+        url = g.pop("saved_record_url", None)
+        return redirect(url or self.get_redirect())
 
     post_edit_redirect = post_add_redirect
 
@@ -651,7 +662,7 @@ class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
             return self._get_add_widget(form=form, exclude_cols=exclude_cols)
         self.post_add(item)
         flash(str(self.add_row_message), "success")
-        g.saved_record = item
+        g.saved_record_url = self.saved_record_url(item)
         return None
 
 

@@ -115,10 +115,8 @@ class BreachModelView(VersionedModelView):
     def pre_update(self, item):
         service.check(item)
 
-    def show_extra(self, pk) -> dict:
-        breach = db.session.get(Breach, pk)
-        if breach is None:
-            return {}
+    def show_extra(self, pk, item) -> dict:
+        breach = item
         sm = self.appbuilder.sm
         may_manage = sm.has_access("can_affected", self.class_permission_name)
         persons = []

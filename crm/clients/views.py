@@ -391,13 +391,12 @@ class ClientModelView(CardLayout, VersionedModelView):
             statuses=list(CLIENT_STATUS_LABELS.items()), owners=owners, lists=lists, may=may,
         ), status
 
-    def show_extra(self, pk) -> dict:
+    def show_extra(self, pk, item) -> dict:
         from crm.attributes.service import archived_values
         from crm.history.service import card_record
 
         from crm.gdpr.service import active_restriction
 
-        item = self.datamodel.get(pk)
         return {
             "restriction": active_restriction(self.datamodel.session, int(pk)),
             "archived_attributes": [

@@ -218,16 +218,15 @@ class DataSubjectRequestModelView(VersionedModelView):
             item.verified_by = g.user
         service.prepare_request(item)
 
-    def show_extra(self, pk) -> dict:
+    def show_extra(self, pk, item) -> dict:
         from crm.public.handover import handovers_of
 
-        found = self.datamodel.get(pk)
-        may_hand_over = found is not None and found.client_id is not None and sees_personal_data() and \
+        may_hand_over = item.client_id is not None and sees_personal_data() and \
             self.appbuilder.sm.has_access("can_handover", self.class_permission_name)
         return {
-            "request_item": found, **_gdpr_actions(), "may_hand_over": may_hand_over,
-            "handovers": handovers_of(db.session, found.id) if may_hand_over else [],
-            "handover_email": _requester_email(found) if may_hand_over else "",
+            "request_item": item, **_gdpr_actions(), "may_hand_over": may_hand_over,
+            "handovers": handovers_of(db.session, item.id) if may_hand_over else [],
+            "handover_email": _requester_email(item) if may_hand_over else "",
             "languages": export.DOCUMENT_LANGUAGES,
         }
 

@@ -84,7 +84,7 @@ class MailingListModelView(VersionedModelView):
     order_columns = ["name", "created_at"]
     related_views = [SubscriptionModelView]
 
-    def show_extra(self, pk) -> dict:
+    def show_extra(self, pk, item) -> dict:
         if not self.appbuilder.sm.has_access("can_export_subscribers", self.class_permission_name):
             return {}
         return {"page_actions": [(

@@ -104,6 +104,19 @@ class PrivacyFilterConverter(SQLAFilterConverter):
         *SQLAFilterConverter.conversion_table,
     )
 
+    def convert(self, col_name):
+        """FAB's conversion, worked out once per column of a model: FAB converts every column for each
+        set of filters it builds (several a request), and the answer depends on the model and the
+        registry only."""
+        known = self.datamodel.__dict__.setdefault("_filter_classes", {})
+        if col_name not in known:
+            known[col_name] = next(
+                (classes for test, classes in self.conversion_table if getattr(self.datamodel, test)(col_name)), None)
+        classes = known[col_name]
+        if classes is None:
+            return None
+        return [filter_class(col_name, self.datamodel) for filter_class in classes]
+
 
 class PrivacyAwareInterface(SQLAInterface):
     """FAB's data interface, aware of the personal-data registry."""
