@@ -76,6 +76,9 @@ class Config:
     #: Days the read-access log is kept (`flask crm purge-reads`, daily): long enough to answer a
     #: person's question about the last year, short enough not to keep a profile of everyone's work.
     CRM_READ_LOG_DAYS = 365
+    #: A list page counts its matches up to this many and its pages end there: counting all of them
+    #: reads every row, on each page, and grows with the base (narrow the search to go further).
+    CRM_LIST_COUNT_LIMIT = 10_000
     #: Days within which an erasure must reach every copy: the key store's backups (which still
     #: hold the data keys of people erased since) are kept no longer than this.
     CRM_ERASURE_DEADLINE_DAYS = 30

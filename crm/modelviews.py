@@ -68,6 +68,30 @@ def _is_conflict(error: Exception) -> bool:
     return isinstance(error, StaleDataError) or isinstance(error.__cause__, StaleDataError)
 
 
+class RequestFilters:
+    """A view whose active filters belong to the request, not to the view.
+
+    FAB keeps them on the view object, which every request to it shares: under a
+    threaded server (gunicorn's gthread) one person's search would filter, and be
+    named above, another person's list at the same moment, or be lost from their own.
+    """
+
+    @property
+    def _filters(self):
+        shared = self.__dict__.get("_shared_filters")
+        # None until FAB builds it (its start-up reads every attribute of the view first)
+        if shared is None or not has_request_context():
+            return shared
+        own = g.setdefault("request_filters", {})
+        if id(self) not in own:
+            own[id(self)] = self.datamodel.get_filters(self.search_columns, getattr(self, "search_filters", None))
+        return own[id(self)]
+
+    @_filters.setter
+    def _filters(self, filters):
+        self.__dict__["_shared_filters"] = filters
+
+
 class NoFileDownload:
     """Closes FAB's ``/download/<filename>`` route of a ModelView to every role.
 
@@ -149,7 +173,13 @@ class ShownColumns:
         }
 
     def _get_list_widget(self, filters, *args, **kwargs):
-        widgets = super()._get_list_widget(filters, *args, **kwargs)
+        limit = g.list_count_limit = current_app.config["CRM_LIST_COUNT_LIMIT"]
+        try:
+            widgets = super()._get_list_widget(filters, *args, **kwargs)
+        finally:
+            g.pop("list_count_limit", None)
+        if widgets["list"].template_args["count"] > limit:
+            g.count_beyond_limit = limit  # said above the list: its pages end there
         if not g.get("listing_card_rows"):
             reads.note_rows(
                 "search" if filters.get_filters_values() else "list",
@@ -336,7 +366,7 @@ def _refused_form_status(result):
 _MASKED_FORMS: dict = {}
 
 
-class VersionedModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
+class VersionedModelView(RequestFilters, NoFileDownload, ShownColumns, PostedSearch, ModelView):
     """A ModelView whose edit form refuses to overwrite a newer version."""
 
     page_size = 25
@@ -741,7 +771,7 @@ class RulesSchemaConverter(Model2SchemaConverter):
         )
 
 
-class VersionedModelRestApi(AnswersUnavailable, ModelRestApi):
+class VersionedModelRestApi(RequestFilters, AnswersUnavailable, ModelRestApi):
     """A ModelRestApi with optimistic locking and validation rules.
 
     PUT must carry the ``lock_version`` the client read; a stale one answers

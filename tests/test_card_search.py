@@ -141,3 +141,87 @@ def test_rebuilding_word_indexes_gives_stored_cards_their_word_starts(app, cards
         db.session.remove()
     assert ids["person"] in found(client, surname[:4])[0]
     assert ids["person"] in found(client, "Grzegorz")[0], "the first name is indexed again too"
+
+
+def test_a_list_page_counts_its_matches_only_up_to_the_limit_and_the_api_counts_all(app, db_session, make_user,
+                                                                                   monkeypatch):
+    """FAB counts every match for each page; past CRM_LIST_COUNT_LIMIT the pages end there."""
+    from crm.clients.models import Client
+    from tests.test_clients_api import token_for
+
+    word = unique("Licznik")
+    db_session(lambda s: (s.add_all(Client(kind="company", company_name=f"{word} {n}") for n in range(7)), s.commit()))
+    monkeypatch.setitem(app.config, "CRM_LIST_COUNT_LIMIT", 3)
+    client = signed_in(app)
+    page = client.get("/clientmodelview/list/")
+    moved = client.post("/clientmodelview/search", data={"csrf_token": csrf_token(page.text), BOX: word})
+    first = client.get(moved.headers["Location"] + "&psize_ClientModelView=2")
+    shown = set(re.findall(r"/clientmodelview/show/(\d+)", first.text))
+    assert first.status_code == 200 and len(shown) == 2
+    # 7 matches, 2 a page: counted as 4 (the limit and one more), so two pages, not four
+    assert "page_ClientModelView=1" in first.text and "page_ClientModelView=2" not in first.text
+    assert "Ponad 3 wyników: strony kończą się na tej liczbie." in first.text
+    later = client.get(moved.headers["Location"] + "&psize_ClientModelView=2&page_ClientModelView=3")
+    assert later.status_code == 200 and len(set(re.findall(r"/clientmodelview/show/(\d+)", later.text))) == 1
+
+    headers = token_for(app.test_client(), make_user("Back office"))
+    query = {"filters": [{"col": "company_name", "opr": "has_word", "value": word}], "columns": ["id"]}
+    answer = app.test_client().post("/api/v1/client/_search", json=query, headers=headers)
+    assert answer.status_code == 200 and answer.json["count"] == 7
+
+
+def test_every_list_and_api_keeps_its_filters_per_request(app):
+    """FAB keeps a view's active filters on the view; under a threaded server requests share it."""
+    from flask_appbuilder.baseviews import BaseCRUDView
+    from flask_appbuilder.api import ModelRestApi
+
+    from crm.extensions import appbuilder
+
+    views = [view for view in appbuilder.baseviews if isinstance(view, (BaseCRUDView, ModelRestApi))]
+    assert len(views) > 10
+    for view in views:
+        column = next(iter(view._filters.get_search_filters()), None)
+        if column is None:
+            continue
+        with app.test_request_context():
+            mine = view._filters
+            mine.add_filter_index(column, 0, "kept by this request")
+            assert view._filters is mine
+        with app.test_request_context():
+            assert view._filters.get_filters_values() == [], type(view).__name__
+
+
+def test_two_people_searching_at_once_each_see_only_their_own_search(app, db_session, make_user):
+    """One person searches for a card while another opens the whole list, in two threads of one server."""
+    import threading
+
+    from crm.clients.models import Client
+    from crm.security.roles import BACK_OFFICE
+
+    word = unique("Równoległa")
+    card = db_session(lambda s: (s.add(row := Client(kind="company", company_name=f"{word} sp. z o.o.")),
+                                 s.add(Client(kind="company", company_name=unique("Inna "))), s.commit(), row.id)[-1])
+    searcher, lister = signed_in(app, make_user(BACK_OFFICE)), signed_in(app, make_user(BACK_OFFICE))
+    token = csrf_token(searcher.get("/clientmodelview/list/").text)
+    wrong: list[str] = []
+
+    def search():
+        for _ in range(60):
+            moved = searcher.post("/clientmodelview/search", data={"csrf_token": token, BOX: word})
+            listing = searcher.get(moved.headers["Location"])
+            if set(re.findall(r"/clientmodelview/show/(\d+)", listing.text)) != {str(card)}:
+                wrong.append("the search lost its filter")
+
+    def browse():
+        for _ in range(60):
+            listing = lister.get("/clientmodelview/list/")
+            shown = set(re.findall(r"/clientmodelview/show/(\d+)", listing.text))
+            if 'id="active-search"' in listing.text or shown == {str(card)}:
+                wrong.append("another person's search on the list")
+
+    people = [threading.Thread(target=search), threading.Thread(target=browse)]
+    for person in people:
+        person.start()
+    for person in people:
+        person.join()
+    assert wrong == []

@@ -41,7 +41,7 @@ from crm.gdpr.choices import (
 )
 from crm.gdpr.models import Consent, DataSubjectRequest, GdprEvent, Restriction
 from crm.gdpr.service import MAX_REASON, MIN_REASON, NO_GROUNDS_MESSAGE
-from crm.modelviews import NoFileDownload, PostedSearch, ShownColumns, VersionedModelView
+from crm.modelviews import NoFileDownload, PostedSearch, RequestFilters, ShownColumns, VersionedModelView
 from crm.privacy.filters import PrivacyAwareInterface
 from crm.privacy.categories import IDENTITY
 from crm.privacy.masking import can_see, mask, sees_personal_data
@@ -257,7 +257,7 @@ class DataSubjectRequestModelView(VersionedModelView):
         )
 
 
-class GdprEventModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
+class GdprEventModelView(RequestFilters, NoFileDownload, ShownColumns, PostedSearch, ModelView):
     """The record of exports and erasures: who, when, which request, how much; read only."""
 
     datamodel = SQLAInterface(GdprEvent)

@@ -7,6 +7,7 @@ import re
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import SQLAFilterConverter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask import g, has_request_context
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, false, or_
 
@@ -122,6 +123,16 @@ class PrivacyAwareInterface(SQLAInterface):
     """FAB's data interface, aware of the personal-data registry."""
 
     filter_converter_class = PrivacyFilterConverter
+
+    def query_count(self, query, filters=None, select_columns=None) -> int:
+        """FAB's count of the matches; on a list page (``g.list_count_limit``) counted up to that limit plus one.
+
+        FAB counts every match for each page it draws, which reads every row of a list of all
+        clients and grows with the base; the pages then end at the limit (the API still counts all).
+        """
+        matches = self._apply_inner_all(query, filters, select_columns=select_columns, aliases_mapping={})
+        limit = g.get("list_count_limit") if has_request_context() else None
+        return matches.limit(limit + 1).count() if limit else matches.count()
 
     def _personal(self, col_name):
         declaration = declaration_of(self.obj)

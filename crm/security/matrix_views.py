@@ -9,7 +9,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from crm.extensions import db
-from crm.modelviews import NoFileDownload, PostedSearch, ShownColumns, blank_if_none
+from crm.modelviews import NoFileDownload, PostedSearch, RequestFilters, ShownColumns, blank_if_none
 from crm.security import matrix
 from crm.security.capabilities import AREAS, BY_KEY, CAPABILITIES
 from crm.security.models import PermissionChange
@@ -118,7 +118,7 @@ def _capability_label(key):
     return str(capability.label) if capability else key or ""
 
 
-class PermissionChangeModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
+class PermissionChangeModelView(RequestFilters, NoFileDownload, ShownColumns, PostedSearch, ModelView):
     """Who changed which cell of the matrix from what to what, when; read only."""
 
     datamodel = SQLAInterface(PermissionChange)

@@ -25,7 +25,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional, Validati
 
 from crm.errors import refusal
 from crm.navigation import back_to_start
-from crm.modelviews import ShownColumns, NoFileDownload, PostedSearch, blank_if_none
+from crm.modelviews import NoFileDownload, PostedSearch, RequestFilters, ShownColumns, blank_if_none
 from crm.privacy.crypto import DecryptionError, decrypt, encrypt
 from crm.privacy.filters import PrivacyAwareInterface
 from crm.security import grants
@@ -260,7 +260,7 @@ def roles_offered(relation: str) -> dict:
     return {relation: [["name", FilterNotEqual, PUBLIC]]}
 
 
-class UserDBModelView(NoFileDownload, ShownColumns, PostedSearch, fab.UserDBModelView):
+class UserDBModelView(RequestFilters, NoFileDownload, ShownColumns, PostedSearch, fab.UserDBModelView):
     """Staff accounts: new passwords follow the policy; accounts can be locked and unlocked.
 
     Bounded (crm.security.grants): an account holding more than the acting one
@@ -407,7 +407,7 @@ class UserDBModelView(NoFileDownload, ShownColumns, PostedSearch, fab.UserDBMode
         return back_to_start(url_for(f"{self.endpoint}.list"))
 
 
-class RoleModelView(NoFileDownload, fab.RoleModelView):
+class RoleModelView(RequestFilters, NoFileDownload, fab.RoleModelView):
     """Roles, read only: permissions change in the matrix (crm.security.matrix_views), which records them."""
 
     base_permissions = ["can_list", "can_show"]
@@ -415,7 +415,7 @@ class RoleModelView(NoFileDownload, fab.RoleModelView):
     copy_role = None
 
 
-class UserGroupModelView(NoFileDownload, fab.UserGroupModelView):
+class UserGroupModelView(RequestFilters, NoFileDownload, fab.UserGroupModelView):
     """Groups of staff accounts: a group's roles give permissions, so they are bounded like an account's."""
 
     label_columns = {
@@ -447,7 +447,7 @@ def _result_label(key):
     return str(LOGIN_RESULT_LABELS.get(key, key))
 
 
-class LoginEventModelView(NoFileDownload, ShownColumns, PostedSearch, ModelView):
+class LoginEventModelView(RequestFilters, NoFileDownload, ShownColumns, PostedSearch, ModelView):
     """Every login attempt, for administrators and auditors; read only, masked per category like any personal data."""
 
     datamodel = PrivacyAwareInterface(LoginEvent)
@@ -598,7 +598,7 @@ def _enrolment_secret() -> str | None:
         return None
 
 
-class RoleSecurityPolicyView(NoFileDownload, ModelView):
+class RoleSecurityPolicyView(RequestFilters, NoFileDownload, ModelView):
     """Which roles must sign in with a one-time code."""
 
     datamodel = SQLAInterface(RoleSecurityPolicy)
