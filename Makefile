@@ -9,7 +9,7 @@ DEMO_CLIENTS ?= 200
 INSTANCE := $(CURDIR)/instance
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help install run test test-postgres mutate translations bench bench-details clean
+.PHONY: help install run test test-postgres mutate translations bench bench-load bench-details clean
 
 help:
 	@echo "make run     install, initialise, load demo data on first run, serve on https://$(HOST):$(PORT) with a job worker"
@@ -87,6 +87,10 @@ translations: install
 # 100,000 clients on SQLite and PostgreSQL, one table each (about 25 minutes).
 bench: install
 	$(BIN)/python bench/compare.py
+
+# 50 simulated staff on gunicorn, Kartoteka against the bare FAB app (about 12 minutes).
+bench-load: install
+	$(BIN)/python bench/load.py
 
 # The finer benchmarks, one subject each.
 bench-details: install
