@@ -193,6 +193,7 @@ class ShownColumns:
 
     def _get_show_widget(self, pk, item, *args, **kwargs):
         reads.note_item("card", item)
+        g.shown_item = item  # for the show page, which FAB's _show does not hand the record (VersionedModelView.show)
         widgets = super()._get_show_widget(pk, item, *args, **kwargs)
         widgets["show"].template_args["formatters_columns"] = self._drawn_formatters()
         return widgets
@@ -434,10 +435,6 @@ class VersionedModelView(RequestFilters, NoFileDownload, ShownColumns, PostedSea
             self.show_template, pk=pk, title=self.page_title(self.show_title), widgets=widgets,
             related_views=self._related_views, **self.show_extra(pk, item),
         )
-
-    def _get_show_widget(self, pk, item, **kwargs):
-        g.shown_item = item
-        return super()._get_show_widget(pk, item, **kwargs)
 
     def show_extra(self, pk, item) -> dict:
         """More values for the show template (a card's record of changes); ``item`` is the record shown."""
