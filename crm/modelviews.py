@@ -173,13 +173,12 @@ class ShownColumns:
         }
 
     def _get_list_widget(self, filters, *args, **kwargs):
-        limit = g.list_count_limit = current_app.config["CRM_LIST_COUNT_LIMIT"]
+        # the data interface counts a list page's matches up to this (crm.privacy.filters)
+        g.list_count_limit = current_app.config["CRM_LIST_COUNT_LIMIT"]
         try:
             widgets = super()._get_list_widget(filters, *args, **kwargs)
         finally:
             g.pop("list_count_limit", None)
-        if widgets["list"].template_args["count"] > limit:
-            g.count_beyond_limit = limit  # said above the list: its pages end there
         if not g.get("listing_card_rows"):
             reads.note_rows(
                 "search" if filters.get_filters_values() else "list",

@@ -10,7 +10,6 @@ from flask import abort, current_app, flash, g, redirect, request, send_file, ur
 from flask_appbuilder import BaseView, ModelView, expose, has_access, permission_name
 from flask_appbuilder.api import BaseApi, protect
 from flask_appbuilder.fieldwidgets import Select2Widget
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectField
@@ -260,7 +259,7 @@ class DataSubjectRequestModelView(VersionedModelView):
 class GdprEventModelView(RequestFilters, NoFileDownload, ShownColumns, PostedSearch, ModelView):
     """The record of exports and erasures: who, when, which request, how much; read only."""
 
-    datamodel = SQLAInterface(GdprEvent)
+    datamodel = PrivacyAwareInterface(GdprEvent)
     base_permissions = ["can_list", "can_show"]
     list_title = _l("Exports and erasures")
     show_title = _l("Export or erasure")

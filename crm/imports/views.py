@@ -17,7 +17,6 @@ from crm.extensions import db
 from crm.imports import jobs as import_job
 from crm.imports import service, uploads
 from crm.jobs import service as jobs
-from crm.jobs.models import Job
 from crm.imports.reader import ImportFileError, read_table
 from crm.spreadsheet import csv_cell, xlsx_row
 
@@ -117,9 +116,8 @@ class ImportView(BaseView):
 
 def _earlier_job(token: str):
     """The signed-in person's job on this upload named by ``?job=`` (its columns and options fill the form again)."""
-    job_id = int_arg("job")
-    job = db.session.get(Job, job_id) if job_id else None
-    if job is None or job.started_by_id != g.user.id or job.kind != import_job.KIND or jobs.params(job)["upload"] != token:
+    job = jobs.owned(int_arg("job"), g.user)
+    if job is None or job.kind != import_job.KIND or jobs.params(job)["upload"] != token:
         return None
     return job
 

@@ -231,6 +231,12 @@ def purge_finished(session, now=None) -> int:
     return removed
 
 
+def owned(job_id: int | None, user) -> Job | None:
+    """The job, if ``user`` started it: a job is seen by its starter only."""
+    job = db.session.get(Job, job_id) if job_id else None
+    return job if job is not None and job.started_by_id == user.id else None
+
+
 def report(job: Job) -> dict:
     return json.loads(job.report) if job.report else {}
 

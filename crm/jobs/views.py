@@ -23,8 +23,8 @@ LISTED = 50
 
 def own_job(pk: int) -> Job:
     """The signed-in person's job (404 for another's: they may not learn it exists)."""
-    job = db.session.get(Job, pk)
-    if job is None or job.started_by_id != g.user.id:
+    job = service.owned(pk, g.user)
+    if job is None:
         raise refusal(404, NO_SUCH_JOB_MESSAGE)
     return job
 

@@ -128,11 +128,17 @@ class PrivacyAwareInterface(SQLAInterface):
         """FAB's count of the matches; on a list page (``g.list_count_limit``) counted up to that limit plus one.
 
         FAB counts every match for each page it draws, which reads every row of a list of all
-        clients and grows with the base; the pages then end at the limit (the API still counts all).
+        clients and grows with the base; the pages then end at the limit, and ``g.count_beyond_limit``
+        says so to the list's template (the API still counts all).
         """
         matches = self._apply_inner_all(query, filters, select_columns=select_columns, aliases_mapping={})
         limit = g.get("list_count_limit") if has_request_context() else None
-        return matches.limit(limit + 1).count() if limit else matches.count()
+        if not limit:
+            return matches.count()
+        count = matches.limit(limit + 1).count()
+        if count > limit:
+            g.count_beyond_limit = limit  # said above the list: its pages end there
+        return count
 
     def _personal(self, col_name):
         declaration = declaration_of(self.obj)

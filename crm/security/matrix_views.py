@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, ModelView, expose, has_access, permission_name
-from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 
 from crm.extensions import db
 from crm.modelviews import NoFileDownload, PostedSearch, RequestFilters, ShownColumns, blank_if_none
+from crm.privacy.filters import PrivacyAwareInterface
 from crm.security import matrix
 from crm.security.capabilities import AREAS, BY_KEY, CAPABILITIES
 from crm.security.models import PermissionChange
@@ -121,7 +121,7 @@ def _capability_label(key):
 class PermissionChangeModelView(RequestFilters, NoFileDownload, ShownColumns, PostedSearch, ModelView):
     """Who changed which cell of the matrix from what to what, when; read only."""
 
-    datamodel = SQLAInterface(PermissionChange)
+    datamodel = PrivacyAwareInterface(PermissionChange)
     base_permissions = ["can_list", "can_show"]
     list_title = _l("Permission changes")
     show_title = _l("Permission change")
