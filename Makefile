@@ -64,8 +64,12 @@ $(VENV)/.mutate: pyproject.toml | $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test,mutate]'
 	touch $@
 
+# the first session without a mutant keeps its initialised database for the others (tests/init_template.py)
+MUTATE_TEMPLATE = $(CURDIR)/mutants/init-template
 mutate: $(VENV)/.mutate
-	$(BIN)/mutmut run $(MUTANTS) > mutants.log 2>&1 || (tail -40 mutants.log; exit 1)
+	rm -rf $(MUTATE_TEMPLATE)
+	CRM_TEST_INIT_TEMPLATE=$(MUTATE_TEMPLATE) $(BIN)/mutmut run $(MUTANTS) > mutants.log 2>&1 \
+		|| (tail -40 mutants.log; exit 1)
 	$(BIN)/mutmut results --all true 2>/dev/null | $(BIN)/python .ci/mutation_score.py
 	@echo "survivors: $(BIN)/mutmut results; one of them: $(BIN)/mutmut show NAME"
 

@@ -14,6 +14,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -21,6 +22,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from crm import create_app
+
+from tests.init_template import InitTemplate, functions_reached
+from tests.mutation_scope import guarding_files
 
 ADMIN_PASSWORD = "Adm1n-Test-Passw0rd-Long"
 STAFF_PASSWORD = "Zielony-Kot-Pije-Mleko-2026"
@@ -123,28 +127,48 @@ class HttpsClient(FlaskClient):
 
 @pytest.fixture(scope="session")
 def app(databases, tmp_path_factory):
+    database_url = databases.new()
+    instance = tmp_path_factory.mktemp("instance")
+    template = InitTemplate.configured(databases.base_url)
+    initialised = template is not None and template.serves()
+    if initialised:
+        template.copy_to(Path(make_url(database_url).database), instance)
     app = create_app(
         {
-            "SQLALCHEMY_DATABASE_URI": databases.new(),
+            "SQLALCHEMY_DATABASE_URI": database_url,
             "RATELIMIT_STORAGE_URI": os.environ.get("TEST_RATELIMIT_STORAGE_URI", "memory://"),
             # a shared Redis outlives a run: counts of an earlier run within the hour must not refuse this one
             "RATELIMIT_KEY_PREFIX": unique("kartoteka-test-"),
-            "INSTANCE_PATH": str(tmp_path_factory.mktemp("instance")),
+            "INSTANCE_PATH": str(instance),
             # scale-out keeps the key store in a PostgreSQL database of its own; else a file in the instance
             **({"CRM_KEY_STORE_URL": databases.new()} if databases.base_url else {}),
         }
     )
     app.test_client_class = HttpsClient
-    result = app.test_cli_runner().invoke(
-        args=["crm", "init"], env={"CRM_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    )
-    assert result.exit_code == 0, result.output
+    if not initialised:
+        with functions_reached() as reached:
+            result = app.test_cli_runner().invoke(
+                args=["crm", "init"], env={"CRM_ADMIN_PASSWORD": ADMIN_PASSWORD}
+            )
+        assert result.exit_code == 0, result.output
+        if template is not None and template.may_keep():
+            template.keep(Path(make_url(database_url).database), instance, reached)
     yield app
     from crm.extensions import db
 
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under `make mutate`, a mutant runs only the tests that guard its module (tests/mutation_scope.py)."""
+    files = guarding_files(os.environ.get("MUTANT_UNDER_TEST", ""))
+    if files is None:
+        return
+    kept = [item for item in items if item.nodeid.split("::")[0] in files]
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
 
 
 def same_database_env(app, **overrides) -> dict:

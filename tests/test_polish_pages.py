@@ -26,7 +26,9 @@ FAB_CATALOG = Path(flask_appbuilder.__file__).parent / "translations" / "pl" / "
 RAW_CODE = {"True", "False", "None", "form", "null", "undefined", "nan"}
 #: what our pages legitimately print that no catalog translates: names of things, not words
 NAMES = {"Kartoteka", "OpenAPI", "JSON", "CSV", "XLSX", "ZIP", "REST", "API", "JWT", "TOTP", "URL", "IP", "HTTPS", "TLS",
-         "RODO", "GDPR", "Swagger", "UTC", "Europe", "Warsaw", "OK", "ID", "UI"}
+         "RODO", "GDPR", "Swagger", "UTC", "Europe", "Warsaw", "OK", "ID", "UI",
+         # Polish quoted in English messages (the authority's title), and a position on a card
+         "Prezes"}
 WORD = re.compile(r"[A-Za-zÀ-žąćęłńóśźżĄĆĘŁŃÓŚŹŻ][\wąćęłńóśźżĄĆĘŁŃÓŚŹŻ'-]*")
 EMAIL = re.compile(r"\S+@\S+")
 #: a name of code: lowercase words joined by underscores (a column), or a table and a column ("sp. z o.o." is Polish)

@@ -1,0 +1,54 @@
+"""Which test files guard each protective module, for `make mutate` (README, "Mutation testing").
+
+mutmut runs, for a mutant, every test that reached the mutated function. For a
+function every request passes through (the session rules, the trail, the
+encryption) that is most of the suite, minutes for each mutant that survives.
+A mutant here runs only those of them in the test files that state the module's
+rules: a rule is guarded when its own tests fail on the slip, not when a scanner
+of another feature trips over it by chance. The longest name that is a prefix of
+the mutant's module decides; a module of no entry keeps mutmut's choice.
+"""
+
+from __future__ import annotations
+
+SECURITY = ("login_security", "sessions_and_forced_change", "password_policy", "two_factor",
+            "permission_matrix", "staff_management", "route_access", "web_security", "working_day")
+ENCRYPTION = ("encryption_at_rest", "data_keys", "key_rotation", "privacy_registry", "card_search",
+              "properties")
+
+GUARDED_BY: dict[str, tuple[str, ...]] = {
+    "crm.accountability": ("trail", "read_access", "processing_register", "export_document"),
+    "crm.accountability.reads": ("read_access",),
+    "crm.accountability.trail": ("trail", "gdpr"),
+    "crm.breaches": ("breaches",),
+    "crm.gdpr": ("gdpr", "export_document", "public_pages", "data_keys", "properties"),
+    "crm.gdpr.erasure": ("gdpr", "data_keys", "public_pages", "database_faults", "breaches", "imports"),
+    "crm.gdpr.reminders": ("jobs",),
+    "crm.gdpr.suppression": ("gdpr", "imports", "public_pages"),
+    "crm.gdpr.views": ("gdpr", "export_document", "public_pages", "route_access", "bad_input"),
+    "crm.history.diff": ("history", "properties"),
+    "crm.imports": ("imports", "jobs"),
+    "crm.jobs": ("jobs", "imports"),
+    "crm.locking": ("history", "clients_forms", "clients_api", "attributes", "related_records"),
+    "crm.privacy": ENCRYPTION,
+    "crm.privacy.keystore": (*ENCRYPTION, "gdpr", "imports"),
+    "crm.privacy.masking": ("masking", "history", "card_search", "gdpr", "export_document", "read_access",
+                            "attributes"),
+    "crm.privacy.filters": ("card_search", "masking", "web_security"),
+    "crm.privacy.views": ("privacy_registry", "route_access", "attributes"),
+    "crm.public": ("public_pages",),
+    "crm.security": SECURITY,
+    "crm.security.mail": ("public_pages", "jobs", "sessions_and_forced_change"),
+    "crm.security.throttling": ("web_security", "login_security", "public_pages", "clients_api"),
+}
+
+
+def guarding_files(mutant: str) -> tuple[str, ...] | None:
+    """Test files (``tests/test_<name>.py``) that guard the module of ``mutant``; None: all."""
+    if "__mutmut_" not in mutant:
+        return None
+    module = mutant.rsplit(".", 1)[0]
+    owners = [name for name in GUARDED_BY if module == name or module.startswith(name + ".")]
+    if not owners:
+        return None
+    return tuple(f"tests/test_{name}.py" for name in GUARDED_BY[max(owners, key=len)])
