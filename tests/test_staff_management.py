@@ -194,3 +194,110 @@ def test_no_api_manages_staff_accounts(app, make_user, roles):
     for path in ("/api/v1/security/users/", "/api/v1/security/roles/", "/api/v1/security/groups/"):
         assert client.get(path, headers=headers).status_code == 404
         assert client.post(path, json={"username": "x", "roles": [1]}, headers=headers).status_code in (404, 405)
+
+
+def _group_form(client, path, name, roles, members):
+    page = client.get(path)
+    assert page.status_code == 200, path
+    return {
+        "csrf_token": csrf_token(page.text), "name": name, "label": name, "description": "",
+        "users": [str(member) for member in members], "roles": [str(role) for role in roles],
+    }
+
+
+def test_staff_office_changes_a_group_only_where_every_account_it_touches_is_its_to_manage(
+    app, make_user, db_session, roles
+):
+    """Adding or removing members touches those members; changing the roles touches every member."""
+    from crm.extensions import appbuilder
+
+    office, viewer = roles
+    viewer_id = role_id(app, viewer)
+    admin_member = account(db_session, make_user(ADMINISTRATOR)).id
+    manageable = account(db_session, make_user(viewer)).id
+    admin, _ = admin_client(app)
+
+    def find(name):
+        return select(appbuilder.sm.group_model).where(appbuilder.sm.group_model.name == name)
+
+    def group_id(name):
+        return db_session(lambda s: getattr(s.scalar(find(name)), "id", None))
+
+    def members(name):
+        return db_session(lambda s: sorted(user.id for user in s.scalar(find(name)).users))
+
+    def roles_of_group(name):
+        return db_session(lambda s: [role.id for role in s.scalar(find(name)).roles])
+
+    def made_by_administrator(group_members):
+        name = unique("grupa_")
+        response = admin.post("/groups/add", data=_group_form(admin, "/groups/add", name, [viewer_id], group_members))
+        assert response.status_code == 302, response.text
+        return name, group_id(name)
+
+    shared, shared_id = made_by_administrator([admin_member])
+    client, auth = signed_in(app, make_user(office))
+    edit = f"/groups/edit/{shared_id}"
+
+    # a member it may manage joins a group an administrator is in: the administrator's permissions stay
+    response = client.post(edit, data=_group_form(client, edit, shared, [viewer_id], [admin_member, manageable]))
+    assert response.status_code == 302, response.text
+    assert members(shared) == sorted([admin_member, manageable])
+
+    # the group's roles change: so do the administrator's, whom the office may not manage
+    response = client.post(edit, data=_group_form(client, edit, shared, [], [admin_member, manageable]),
+                           follow_redirects=True)
+    assert "To konto ma uprawnienia, których Ty nie masz" in response.text
+    assert roles_of_group(shared) == [viewer_id]
+
+    # the administrator added to a group: its permissions would change
+    empty, empty_id = made_by_administrator([])
+    edit = f"/groups/edit/{empty_id}"
+    response = client.post(edit, data=_group_form(client, edit, empty, [viewer_id], [admin_member]),
+                           follow_redirects=True)
+    assert "To konto ma uprawnienia, których Ty nie masz" in response.text
+    assert members(empty) == []
+
+    # deleting the group takes its roles from every member, the administrator too
+    client.post(f"/groups/delete/{shared_id}", data={"csrf_token": auth.csrf})
+    assert group_id(shared) == shared_id
+
+
+
+def test_a_two_factor_keeper_changes_only_the_policies_of_roles_within_its_own_permissions(app, make_user, db_session):
+    """Who may require a one-time code per role may not drop it from a role holding more than they do."""
+    from crm.security.models import RoleSecurityPolicy
+
+    admin, admin_auth = admin_client(app)
+    keeper, bigger = new_role(admin, admin_auth, unique("Strażnik 2FA ")), new_role(admin, admin_auth, unique("Księgowość "))
+    keeper_id, bigger_id = role_id(app, keeper), role_id(app, bigger)
+    cells = [f"{keeper_id}:two_factor.policy", f"{bigger_id}:two_factor.policy", f"{bigger_id}:clients.view"]
+    assert post_form(admin, read_form(admin), add=cells).status_code == 302
+    page = admin.get("/rolesecuritypolicyview/add")
+    response = admin.post("/rolesecuritypolicyview/add", data={
+        "csrf_token": csrf_token(page.text), "role": str(bigger_id), "requires_totp": "y"})
+    assert response.status_code == 302, response.text
+    required = lambda: db_session(lambda s: getattr(s.get(RoleSecurityPolicy, bigger_id), "requires_totp", None))  # noqa: E731
+    refusal = "ma uprawnienia, których Ty nie masz"
+
+    client, auth = signed_in(app, make_user(keeper))
+    page = client.get(f"/rolesecuritypolicyview/edit/{bigger_id}")
+    assert page.status_code == 200
+    response = client.post(f"/rolesecuritypolicyview/edit/{bigger_id}", data={
+        "csrf_token": csrf_token(page.text), "role": str(bigger_id), "requires_totp": "y"}, follow_redirects=True)
+    assert refusal in response.text and required() is True
+    # moving the requirement onto its own role takes it from the bigger one
+    page = client.get(f"/rolesecuritypolicyview/edit/{bigger_id}")
+    response = client.post(f"/rolesecuritypolicyview/edit/{bigger_id}", data={
+        "csrf_token": csrf_token(page.text), "role": str(keeper_id), "requires_totp": "y"}, follow_redirects=True)
+    assert refusal in response.text and required() is True
+    response = client.post(f"/rolesecuritypolicyview/delete/{bigger_id}", data={"csrf_token": auth.csrf},
+                           follow_redirects=True)
+    assert refusal in response.text and required() is True
+
+    # its own role, within its permissions, it may change
+    page = client.get("/rolesecuritypolicyview/add")
+    response = client.post("/rolesecuritypolicyview/add", data={
+        "csrf_token": csrf_token(page.text), "role": str(keeper_id), "requires_totp": "y"})
+    assert response.status_code == 302, response.text
+    assert db_session(lambda s: s.get(RoleSecurityPolicy, keeper_id).requires_totp) is True

@@ -260,6 +260,29 @@ def roles_offered(relation: str) -> dict:
     return {relation: [["name", FilterNotEqual, PUBLIC]]}
 
 
+class ChecksUnsavedChanges:
+    """Fill and check a record's form without autoflush.
+
+    The checks before a save read what the form changed from the session's history
+    (a group's members and roles, before and after). Filling the form
+    loads related records (the other side of a relation), and with autoflush that load
+    flushed the fields filled before it: a member added to a group looked like one it
+    always had, and the check passed. Saving flushes as usual.
+    """
+
+    def _add(self):
+        from crm.extensions import db
+
+        with db.session.no_autoflush:
+            return super()._add()
+
+    def _edit(self, pk):
+        from crm.extensions import db
+
+        with db.session.no_autoflush:
+            return super()._edit(pk)
+
+
 class UserDBModelView(RequestFilters, NoFileDownload, ShownColumns, PostedSearch, fab.UserDBModelView):
     """Staff accounts: new passwords follow the policy; accounts can be locked and unlocked.
 
@@ -415,7 +438,7 @@ class RoleModelView(RequestFilters, NoFileDownload, fab.RoleModelView):
     copy_role = None
 
 
-class UserGroupModelView(RequestFilters, NoFileDownload, fab.UserGroupModelView):
+class UserGroupModelView(ChecksUnsavedChanges, RequestFilters, NoFileDownload, fab.UserGroupModelView):
     """Groups of staff accounts: a group's roles give permissions, so they are bounded like an account's."""
 
     label_columns = {
