@@ -148,6 +148,11 @@ def test_the_dashboard_names_a_broken_record_in_words_not_table_names(app):
             "wcześniejsza wersja, nr 5/12)."
         )
         assert "transaction" not in shown(Problem("changes", ROW_CHANGED, "transaction", "7"))
+        # a chained record of no registered model is named by its chain
+        from crm.security.models import LoginEvent
+
+        assert shown(Problem("logins", ROW_CHANGED, LoginEvent.__tablename__, "9")).endswith(
+            "(Historia logowań, nr 9).")
 
 
 def test_an_anchor_kept_outside_shows_a_chain_cut_short_and_its_head_rewound(fresh_env, tmp_path):
