@@ -93,6 +93,18 @@ def test_administrator_unlocks_a_locked_account(app, client, auth, make_user, db
     )
     # back to the list the action was started on, not to the page last opened
     assert response.status_code == 302 and response.headers["Location"] == "https://localhost/users/list/?psize_UserDBModelView=25"
+    # the count starts again: four mistakes after an unlock do not lock the account
+    for _ in range(4):
+        try_login(app, username, "wrong-password-123")
+    _, page = try_login(app, username, STAFF_PASSWORD)
+    assert page.request.path == "/"
+
+    # an administrator's lock, which has no end, is lifted by the unlock too
+    for action in ("lock", "unlock"):
+        page = client.get("/users/list/")
+        response = client.post("/users/action_post", data={
+            "action": action, "rowid": [str(user_id)], "csrf_token": csrf_token(page.text)})
+        assert response.status_code == 302, action
     _, page = try_login(app, username, STAFF_PASSWORD)
     assert page.request.path == "/"
 

@@ -301,3 +301,72 @@ def test_a_two_factor_keeper_changes_only_the_policies_of_roles_within_its_own_p
         "csrf_token": csrf_token(page.text), "role": str(keeper_id), "requires_totp": "y"})
     assert response.status_code == 302, response.text
     assert db_session(lambda s: s.get(RoleSecurityPolicy, keeper_id).requires_totp) is True
+
+
+def test_an_account_holding_more_through_a_group_is_not_the_staff_offices_to_manage(app, make_user, db_session, roles):
+    office, viewer = roles
+    member = make_user(viewer)
+    member_id = account(db_session, member).id
+    admin, _ = admin_client(app)
+    response = admin.post("/groups/add", data=_group_form(
+        admin, "/groups/add", unique("grupa_"), [role_id(app, ADMINISTRATOR)], [member_id]))
+    assert response.status_code == 302, response.text
+    client, auth = signed_in(app, make_user(office))
+    response = client.post("/users/action_post", data={"csrf_token": auth.csrf, "action": "lock", "rowid": str(member_id)})
+    assert response.status_code == 403
+    assert Auth(app.test_client()).login(member, STAFF_PASSWORD).request.path != "/login/", "not locked"
+
+
+def test_staff_office_cannot_give_an_account_the_administrator_role_through_a_group(app, make_user, db_session, roles):
+    from crm.extensions import appbuilder
+
+    office, viewer = roles
+    target = make_user(viewer)
+    target_account = account(db_session, target)
+    admin, _ = admin_client(app)
+    group_name = unique("grupa_")
+    response = admin.post("/groups/add", data=_group_form(
+        admin, "/groups/add", group_name, [role_id(app, ADMINISTRATOR)], []))
+    assert response.status_code == 302, response.text
+    group_id = db_session(lambda s: s.scalar(
+        select(appbuilder.sm.group_model.id).where(appbuilder.sm.group_model.name == group_name)))
+    client, _ = signed_in(app, make_user(office))
+    page = client.get(f"/users/edit/{target_account.id}")
+    assert page.status_code == 200
+    response = client.post(f"/users/edit/{target_account.id}", data=user_form(
+        page.text, first_name="Test", last_name="Podgląd", username=target, email=target_account.email,
+        roles=[str(role_id(app, viewer))], groups=[str(group_id)],
+    ), follow_redirects=True)
+    assert "Możesz nadawać tylko role mieszczące się we własnych uprawnieniach" in response.text
+    assert db_session(lambda s: [group.id for group in appbuilder.sm.find_user(username=target).groups]) == []
+
+
+def test_staff_office_edits_its_own_name_but_not_its_own_activity_or_groups(app, make_user, db_session, roles):
+    from crm.extensions import appbuilder
+
+    office, _ = roles
+    username = make_user(office)
+    me = account(db_session, username)
+    admin, _ = admin_client(app)
+    group_name = unique("grupa_")
+    assert admin.post("/groups/add", data=_group_form(admin, "/groups/add", group_name, [], [])).status_code == 302
+    group_id = db_session(lambda s: s.scalar(
+        select(appbuilder.sm.group_model.id).where(appbuilder.sm.group_model.name == group_name)))
+    client, _ = signed_in(app, username)
+    office_id = str(role_id(app, office))
+
+    def edit(**changes):
+        page = client.get(f"/users/edit/{me.id}")
+        values = {"first_name": "Test", "last_name": "Kadry", "username": username, "email": me.email,
+                  "roles": [office_id], **changes}
+        data = user_form(page.text, **values)
+        if changes.get("active") is False:
+            del data["active"]
+        return client.post(f"/users/edit/{me.id}", data=data, follow_redirects=True)
+
+    assert "Nie możesz tu zmieniać własnych ról" not in edit(last_name="Kadrowa").text
+    assert account(db_session, username).last_name == "Kadrowa"
+    assert "Nie możesz tu zmieniać własnych ról" in edit(active=False).text
+    assert account(db_session, username).active
+    assert "Nie możesz tu zmieniać własnych ról" in edit(groups=[str(group_id)]).text
+    assert db_session(lambda s: [group.id for group in appbuilder.sm.find_user(username=username).groups]) == []

@@ -52,6 +52,15 @@ def test_the_pure_check_accepts_a_code_once_and_only_near_now():
     assert accepted_step(secret, code, now, now) is None, "a code works once"
     assert accepted_step(secret, pyotp.TOTP(secret).at((now - 5) * 30), None, now) is None
     assert accepted_step(secret, "12ab56", None, now) is None
+    at = lambda step: pyotp.TOTP(secret).at(step * 30)  # noqa: E731
+    # a phone's clock half a minute off either way is forgiven, a minute is not
+    assert accepted_step(secret, at(now - 1), None, now) == now - 1
+    assert accepted_step(secret, at(now + 1), None, now) == now + 1
+    assert accepted_step(secret, at(now - 2), None, now) is None
+    assert accepted_step(secret, at(now + 2), None, now) is None
+    # as an authenticator app shows it, in two groups of three
+    assert accepted_step(secret, f" {at(now)[:3]} {at(now)[3:]} ", None, now) == now
+    assert current_step(59.9) == 1 and current_step(60.0) == 2
 
 
 def test_role_requiring_two_factor_sets_it_up_then_asks_for_codes(app, make_user, db_session):
