@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from crm.security.models import AccountState, LoginEvent
 from crm.timeutil import utcnow
-from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, same_database_env
+from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, same_database_env, unique
 from tests.test_encryption_at_rest import database_bytes
 
 REFUSED = (
@@ -288,3 +288,54 @@ def test_administrator_filters_the_login_history_by_the_name_typed(client, auth,
     )
     page = client.get(response.headers["Location"])
     assert first in page.text and second not in page.text
+
+
+def failures_of(db_session, username):
+    from crm.extensions import appbuilder
+
+    return db_session(lambda s: getattr(s.get(AccountState, appbuilder.sm.find_user(username=username).id),
+                                        "failed_attempts", 0))
+
+
+def test_failures_further_apart_than_the_window_do_not_add_up(app, make_user, db_session):
+    username = make_user("Back office")
+    for _ in range(4):
+        try_login(app, username, "wrong-password-123")
+
+    def age(s):
+        from crm.extensions import appbuilder
+
+        state = s.get(AccountState, appbuilder.sm.find_user(username=username).id)
+        state.first_failure_at = utcnow() - timedelta(minutes=16)
+        s.commit()
+
+    db_session(age)
+    try_login(app, username, "wrong-password-123")
+    assert failures_of(db_session, username) == 1, "a failure after the window starts a new count"
+    _, page = try_login(app, username, STAFF_PASSWORD)
+    assert page.request.path == "/"
+
+
+def test_a_lock_without_an_end_lasts_until_an_administrator_unlocks_it(app, make_user, db_session, monkeypatch):
+    username = make_user("Back office")
+    monkeypatch.setitem(app.config, "CRM_LOCKOUT_MINUTES", 0)
+    for _ in range(5):
+        try_login(app, username, "wrong-password-123")
+    _, page = try_login(app, username, STAFF_PASSWORD)
+    assert page.request.path == "/login/"
+    from crm.extensions import appbuilder
+
+    state = db_session(lambda s: s.get(AccountState, appbuilder.sm.find_user(username=username).id))
+    assert state.is_locked_indefinitely and state.locked_until is None
+
+
+def test_attempts_for_unknown_names_count_against_no_account(app, make_user, db_session):
+    """The timing equaliser of an unknown name's refusal writes nothing to any account."""
+    username = make_user("Back office")
+    for _ in range(2):
+        try_login(app, username, "wrong-password-123")
+    first = db_session(lambda s: {state.user_id: state.failed_attempts for state in s.scalars(select(AccountState))})
+    for _ in range(3):
+        try_login(app, unique("nikt_"), "wrong-password-123")
+    after = db_session(lambda s: {state.user_id: state.failed_attempts for state in s.scalars(select(AccountState))})
+    assert after == first and failures_of(db_session, username) == 2
