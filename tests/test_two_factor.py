@@ -162,3 +162,20 @@ def test_turning_two_factor_on_by_choice_does_not_say_the_role_requires_it(app, 
     page = client.get("/two-factor/setup")
     assert page.status_code == 200
     assert 'id="two-factor-chosen"' in page.text and "Twoja rola wymaga" not in page.text
+
+
+def test_an_administrator_resets_an_accounts_authenticator(app, client, auth, make_user, db_session):
+    from crm.extensions import appbuilder
+    from crm.security.lockout import update_state
+    from crm.security.models import AccountState
+
+    username = make_user("Back office")
+    user_id = db_session(lambda s: appbuilder.sm.find_user(username=username).id)
+    db_session(lambda s: update_state(s, user_id, totp_secret=pyotp.random_base32(), totp_last_step=123))
+    auth.login()
+    page = client.get("/users/list/")
+    response = client.post("/users/action_post", data={
+        "action": "reset_two_factor", "rowid": [str(user_id)], "csrf_token": csrf_token(page.text)})
+    assert response.status_code == 302
+    state = db_session(lambda s: s.get(AccountState, user_id))
+    assert state.totp_secret is None and state.totp_last_step is None

@@ -87,11 +87,6 @@ def _first_lacking(wanted: frozenset[str], having: frozenset[str]) -> str | None
     return str(BY_KEY[missing[0]].label) if missing else None
 
 
-def can_grant(actor, roles) -> bool:
-    """Whether ``actor`` holds every capability of ``roles``."""
-    return _first_lacking(role_capabilities(roles), account_capabilities(actor)) is None
-
-
 def require_grant(actor, roles) -> None:
     """Refuse (GrantError) giving ``roles`` to an account or group: they hold more than ``actor``."""
     lacking = _first_lacking(role_capabilities(roles), account_capabilities(actor))
