@@ -153,6 +153,12 @@ def test_administrator_requires_two_factor_for_a_role_on_its_screen(client, auth
     )
     assert response.status_code == 302
     assert db_session(lambda s: s.get(RoleSecurityPolicy, role_id).requires_totp) is True
+    # and switches it off again by clearing the box
+    form = client.get(f"/rolesecuritypolicyview/edit/{role_id}")
+    response = client.post(f"/rolesecuritypolicyview/edit/{role_id}",
+                           data={"csrf_token": csrf_token(form.text), "role": str(role_id)})
+    assert response.status_code == 302
+    assert db_session(lambda s: s.get(RoleSecurityPolicy, role_id).requires_totp) is False
     undo_requirement(db_session, "Manager")
 
 

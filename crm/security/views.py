@@ -637,6 +637,10 @@ class RoleSecurityPolicyView(RequestFilters, NoFileDownload, ModelView):
     edit_columns = list_columns
     search_columns = ["role", "requires_totp"]
     order_columns = ["requires_totp"]
+    # a check box left empty means "no"; FAB's form would call the not-null column required
+    add_form_extra_fields = edit_form_extra_fields = {
+        "requires_totp": BooleanField(_l("Requires a one-time code")),
+    }
 
     @staticmethod
     def _require_roles_within(item):
