@@ -260,29 +260,6 @@ def roles_offered(relation: str) -> dict:
     return {relation: [["name", FilterNotEqual, PUBLIC]]}
 
 
-class ChecksUnsavedChanges:
-    """Fill and check a record's form without autoflush.
-
-    The checks before a save read what the form changed from the session's history
-    (a group's members and roles, before and after). Filling the form
-    loads related records (the other side of a relation), and with autoflush that load
-    flushed the fields filled before it: a member added to a group looked like one it
-    always had, and the check passed. Saving flushes as usual.
-    """
-
-    def _add(self):
-        from crm.extensions import db
-
-        with db.session.no_autoflush:
-            return super()._add()
-
-    def _edit(self, pk):
-        from crm.extensions import db
-
-        with db.session.no_autoflush:
-            return super()._edit(pk)
-
-
 class UserDBModelView(RequestFilters, NoFileDownload, ShownColumns, PostedSearch, fab.UserDBModelView):
     """Staff accounts: new passwords follow the policy; accounts can be locked and unlocked.
 
@@ -438,7 +415,7 @@ class RoleModelView(RequestFilters, NoFileDownload, fab.RoleModelView):
     copy_role = None
 
 
-class UserGroupModelView(ChecksUnsavedChanges, RequestFilters, NoFileDownload, fab.UserGroupModelView):
+class UserGroupModelView(RequestFilters, NoFileDownload, fab.UserGroupModelView):
     """Groups of staff accounts: a group's roles give permissions, so they are bounded like an account's."""
 
     label_columns = {
@@ -454,6 +431,18 @@ class UserGroupModelView(ChecksUnsavedChanges, RequestFilters, NoFileDownload, f
         "roles": _l("Every account of the group holds these roles."),
     }
     add_form_query_rel_fields = edit_form_query_rel_fields = roles_offered("roles")
+
+    def _edit(self, pk):
+        """The checks read the members and roles before and after from the session's history.
+
+        Filling the form loads related records (the other side of a relation), and with autoflush
+        that load flushed the fields filled before it: a member added looked like one the group
+        always had. A new group is in no session until it is saved, so adding needs no such care.
+        """
+        from crm.extensions import db
+
+        with db.session.no_autoflush:
+            return super()._edit(pk)
 
     def pre_add(self, item):
         _within_own_permissions(lambda: grants.require_group_change(g.user, item))
