@@ -141,6 +141,19 @@ def test_account_with_two_factor_gets_no_api_token(app, make_user, db_session):
         undo_requirement(db_session, "Auditor")
 
 
+def test_an_account_that_chose_two_factor_gets_no_api_token_either(app, make_user, db_session):
+    from crm.extensions import appbuilder
+    from crm.security.lockout import update_state
+
+    username = make_user("Back office")
+    user_id = db_session(lambda s: appbuilder.sm.find_user(username=username).id)
+    db_session(lambda s: update_state(s, user_id, totp_secret=pyotp.random_base32()))
+    response = app.test_client().post(
+        "/api/v1/security/login", json={"username": username, "password": STAFF_PASSWORD, "provider": "db"}
+    )
+    assert response.status_code == 401
+
+
 def test_administrator_requires_two_factor_for_a_role_on_its_screen(client, auth, db_session):
     from crm.extensions import appbuilder
 
