@@ -263,7 +263,6 @@ def test_staff_office_changes_a_group_only_where_every_account_it_touches_is_its
     assert group_id(shared) == shared_id
 
 
-
 def test_a_two_factor_keeper_changes_only_the_policies_of_roles_within_its_own_permissions(app, make_user, db_session):
     """Who may require a one-time code per role may not drop it from a role holding more than they do."""
     from crm.security.models import RoleSecurityPolicy
