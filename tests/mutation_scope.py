@@ -11,6 +11,8 @@ the mutant's module decides; a module of no entry keeps mutmut's choice.
 
 from __future__ import annotations
 
+from tests.init_template import MUTANT_MARK
+
 SECURITY = ("login_security", "sessions_and_forced_change", "password_policy", "two_factor",
             "permission_matrix", "staff_management", "route_access", "web_security", "working_day")
 ENCRYPTION = ("encryption_at_rest", "data_keys", "key_rotation", "privacy_registry", "card_search",
@@ -45,7 +47,7 @@ GUARDED_BY: dict[str, tuple[str, ...]] = {
 
 def guarding_files(mutant: str) -> tuple[str, ...] | None:
     """Test files (``tests/test_<name>.py``) that guard the module of ``mutant``; None: all."""
-    if "__mutmut_" not in mutant:
+    if MUTANT_MARK not in mutant:
         return None
     module = mutant.rsplit(".", 1)[0]
     owners = [name for name in GUARDED_BY if module == name or module.startswith(name + ".")]

@@ -64,14 +64,7 @@ def test_lock_ends_after_its_time(app, make_user, db_session):
     for _ in range(5):
         try_login(app, username, "wrong-password-123")
 
-    def backdate(s):
-        from crm.extensions import appbuilder
-
-        state = s.get(AccountState, appbuilder.sm.find_user(username=username).id)
-        state.locked_until = utcnow() - timedelta(seconds=1)
-        s.commit()
-
-    db_session(backdate)
+    change_state(db_session, username, locked_until=utcnow() - timedelta(seconds=1))
     _, page = try_login(app, username, STAFF_PASSWORD)
     assert page.request.path == "/"
 
@@ -290,11 +283,27 @@ def test_administrator_filters_the_login_history_by_the_name_typed(client, auth,
     assert first in page.text and second not in page.text
 
 
-def failures_of(db_session, username):
+def state_of_account(db_session, username):
     from crm.extensions import appbuilder
 
-    return db_session(lambda s: getattr(s.get(AccountState, appbuilder.sm.find_user(username=username).id),
-                                        "failed_attempts", 0))
+    return db_session(lambda s: s.get(AccountState, appbuilder.sm.find_user(username=username).id))
+
+
+def change_state(db_session, username, **values):
+    """Set lockout columns of an account behind the app's back (as time passing would)."""
+    from crm.extensions import appbuilder
+
+    def change(s):
+        state = s.get(AccountState, appbuilder.sm.find_user(username=username).id)
+        for name, value in values.items():
+            setattr(state, name, value)
+        s.commit()
+
+    db_session(change)
+
+
+def failures_of(db_session, username):
+    return getattr(state_of_account(db_session, username), "failed_attempts", 0)
 
 
 def test_failures_further_apart_than_the_window_do_not_add_up(app, make_user, db_session):
@@ -302,14 +311,7 @@ def test_failures_further_apart_than_the_window_do_not_add_up(app, make_user, db
     for _ in range(4):
         try_login(app, username, "wrong-password-123")
 
-    def age(s):
-        from crm.extensions import appbuilder
-
-        state = s.get(AccountState, appbuilder.sm.find_user(username=username).id)
-        state.first_failure_at = utcnow() - timedelta(minutes=16)
-        s.commit()
-
-    db_session(age)
+    change_state(db_session, username, first_failure_at=utcnow() - timedelta(minutes=16))
     try_login(app, username, "wrong-password-123")
     assert failures_of(db_session, username) == 1, "a failure after the window starts a new count"
     _, page = try_login(app, username, STAFF_PASSWORD)
@@ -323,9 +325,7 @@ def test_a_lock_without_an_end_lasts_until_an_administrator_unlocks_it(app, make
         try_login(app, username, "wrong-password-123")
     _, page = try_login(app, username, STAFF_PASSWORD)
     assert page.request.path == "/login/"
-    from crm.extensions import appbuilder
-
-    state = db_session(lambda s: s.get(AccountState, appbuilder.sm.find_user(username=username).id))
+    state = state_of_account(db_session, username)
     assert state.is_locked_indefinitely and state.locked_until is None
 
 

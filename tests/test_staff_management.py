@@ -205,6 +205,19 @@ def _group_form(client, path, name, roles, members):
     }
 
 
+def group_made_by_administrator(app, db_session, role_ids, members):
+    """A new group of these roles and accounts, added on the form by an administrator: its name and id."""
+    from crm.extensions import appbuilder
+
+    admin, _ = admin_client(app)
+    name = unique("grupa_")
+    response = admin.post("/groups/add", data=_group_form(admin, "/groups/add", name, role_ids, members))
+    assert response.status_code == 302, response.text
+    group_id = db_session(lambda s: s.scalar(
+        select(appbuilder.sm.group_model.id).where(appbuilder.sm.group_model.name == name)))
+    return name, group_id
+
+
 def test_staff_office_changes_a_group_only_where_every_account_it_touches_is_its_to_manage(
     app, make_user, db_session, roles
 ):
@@ -215,7 +228,6 @@ def test_staff_office_changes_a_group_only_where_every_account_it_touches_is_its
     viewer_id = role_id(app, viewer)
     admin_member = account(db_session, make_user(ADMINISTRATOR)).id
     manageable = account(db_session, make_user(viewer)).id
-    admin, _ = admin_client(app)
 
     def find(name):
         return select(appbuilder.sm.group_model).where(appbuilder.sm.group_model.name == name)
@@ -229,13 +241,7 @@ def test_staff_office_changes_a_group_only_where_every_account_it_touches_is_its
     def roles_of_group(name):
         return db_session(lambda s: [role.id for role in s.scalar(find(name)).roles])
 
-    def made_by_administrator(group_members):
-        name = unique("grupa_")
-        response = admin.post("/groups/add", data=_group_form(admin, "/groups/add", name, [viewer_id], group_members))
-        assert response.status_code == 302, response.text
-        return name, group_id(name)
-
-    shared, shared_id = made_by_administrator([admin_member])
+    shared, shared_id = group_made_by_administrator(app, db_session, [viewer_id], [admin_member])
     client, auth = signed_in(app, make_user(office))
     edit = f"/groups/edit/{shared_id}"
 
@@ -251,7 +257,7 @@ def test_staff_office_changes_a_group_only_where_every_account_it_touches_is_its
     assert roles_of_group(shared) == [viewer_id]
 
     # the administrator added to a group: its permissions would change
-    empty, empty_id = made_by_administrator([])
+    empty, empty_id = group_made_by_administrator(app, db_session, [viewer_id], [])
     edit = f"/groups/edit/{empty_id}"
     response = client.post(edit, data=_group_form(client, edit, empty, [viewer_id], [admin_member]),
                            follow_redirects=True)
@@ -306,10 +312,7 @@ def test_an_account_holding_more_through_a_group_is_not_the_staff_offices_to_man
     office, viewer = roles
     member = make_user(viewer)
     member_id = account(db_session, member).id
-    admin, _ = admin_client(app)
-    response = admin.post("/groups/add", data=_group_form(
-        admin, "/groups/add", unique("grupa_"), [role_id(app, ADMINISTRATOR)], [member_id]))
-    assert response.status_code == 302, response.text
+    group_made_by_administrator(app, db_session, [role_id(app, ADMINISTRATOR)], [member_id])
     client, auth = signed_in(app, make_user(office))
     response = client.post("/users/action_post", data={"csrf_token": auth.csrf, "action": "lock", "rowid": str(member_id)})
     assert response.status_code == 403
@@ -322,13 +325,7 @@ def test_staff_office_cannot_give_an_account_the_administrator_role_through_a_gr
     office, viewer = roles
     target = make_user(viewer)
     target_account = account(db_session, target)
-    admin, _ = admin_client(app)
-    group_name = unique("grupa_")
-    response = admin.post("/groups/add", data=_group_form(
-        admin, "/groups/add", group_name, [role_id(app, ADMINISTRATOR)], []))
-    assert response.status_code == 302, response.text
-    group_id = db_session(lambda s: s.scalar(
-        select(appbuilder.sm.group_model.id).where(appbuilder.sm.group_model.name == group_name)))
+    _, group_id = group_made_by_administrator(app, db_session, [role_id(app, ADMINISTRATOR)], [])
     client, _ = signed_in(app, make_user(office))
     page = client.get(f"/users/edit/{target_account.id}")
     assert page.status_code == 200
@@ -346,11 +343,7 @@ def test_staff_office_edits_its_own_name_but_not_its_own_activity_or_groups(app,
     office, _ = roles
     username = make_user(office)
     me = account(db_session, username)
-    admin, _ = admin_client(app)
-    group_name = unique("grupa_")
-    assert admin.post("/groups/add", data=_group_form(admin, "/groups/add", group_name, [], [])).status_code == 302
-    group_id = db_session(lambda s: s.scalar(
-        select(appbuilder.sm.group_model.id).where(appbuilder.sm.group_model.name == group_name)))
+    _, group_id = group_made_by_administrator(app, db_session, [], [])
     client, _ = signed_in(app, username)
     office_id = str(role_id(app, office))
 
