@@ -24,8 +24,9 @@ from sqlalchemy.engine import make_url
 
 from crm import create_app
 
-from tests.init_template import InitTemplate, functions_reached
-from tests.mutation_scope import guarding_files
+from tests import warm_app
+from tests.init_template import MUTANT_MARK, InitTemplate, functions_reached
+from tests.mutation_scope import guarding_files, quickest_first
 
 ADMIN_PASSWORD = "Adm1n-Test-Passw0rd-Long"
 STAFF_PASSWORD = "Zielony-Kot-Pije-Mleko-2026"
@@ -126,26 +127,38 @@ class HttpsClient(FlaskClient):
         self.environ_base["HTTP_REFERER"] = "https://localhost/"
 
 
-@pytest.fixture(scope="session")
-def app(databases, tmp_path_factory):
-    database_url = databases.new()
-    instance = tmp_path_factory.mktemp("instance")
-    template = InitTemplate.configured(databases.base_url)
-    initialised = template is not None and template.serves()
-    if initialised:
-        template.copy_to(Path(make_url(database_url).database), instance)
+def _new_app(database_url: str, instance: str, key_store_url: str | None = None):
     app = create_app(
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
             "RATELIMIT_STORAGE_URI": os.environ.get("TEST_RATELIMIT_STORAGE_URI", "memory://"),
             # a shared Redis outlives a run: counts of an earlier run within the hour must not refuse this one
             "RATELIMIT_KEY_PREFIX": unique("kartoteka-test-"),
-            "INSTANCE_PATH": str(instance),
+            "INSTANCE_PATH": instance,
             # scale-out keeps the key store in a PostgreSQL database of its own; else a file in the instance
-            **({"CRM_KEY_STORE_URL": databases.new()} if databases.base_url else {}),
+            **({"CRM_KEY_STORE_URL": key_store_url} if key_store_url else {}),
         }
     )
     app.test_client_class = HttpsClient
+    return app
+
+
+@pytest.fixture(scope="session")
+def app(databases, tmp_path_factory):
+    warm = warm_app.warm
+    if warm is not None and warm.serves(os.environ.get("MUTANT_UNDER_TEST", "")):
+        own = warm.take()
+        yield warm.app
+        _close(warm.app)
+        warm_app.release(own)
+        return
+    database_url = databases.new()
+    instance = tmp_path_factory.mktemp("instance")
+    template = InitTemplate.configured(databases.base_url)
+    initialised = template is not None and template.serves()
+    if initialised:
+        template.copy_to(Path(make_url(database_url).database), instance)
+    app = _new_app(database_url, str(instance), databases.new() if databases.base_url else None)
     if not initialised:
         # only `make mutate` needs to know what init ran
         with functions_reached() if template is not None else nullcontext(set()) as reached:
@@ -156,6 +169,10 @@ def app(databases, tmp_path_factory):
         if template is not None and template.may_keep():
             template.keep(Path(make_url(database_url).database), instance, reached)
     yield app
+    _close(app)
+
+
+def _close(app):
     from crm.extensions import db
 
     with app.app_context():
@@ -163,14 +180,29 @@ def app(databases, tmp_path_factory):
         db.engine.dispose()
 
 
+def pytest_collection_finish(session):
+    """In mutmut's fork server (which only collects), build the app its sessions share (tests/warm_app.py)."""
+    template = InitTemplate.configured(os.environ.get("TEST_DATABASE_URL"))
+    if (
+        session.config.option.collectonly
+        and template is not None
+        and template.serves()
+        and os.environ.get("MUTANT_UNDER_TEST", "") == ""
+        and warm_app.warm is None
+    ):
+        warm_app.warm = warm_app.WarmApp.build(template, _new_app)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Under `make mutate`, a mutant runs only the tests that guard its module (tests/mutation_scope.py)."""
-    files = guarding_files(os.environ.get("MUTANT_UNDER_TEST", ""))
-    if files is None:
+    """Under `make mutate`, a mutant runs only the tests that guard its module, quickest first
+    (tests/mutation_scope.py)."""
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    if MUTANT_MARK not in mutant:
         return
-    kept = [item for item in items if item.nodeid.split("::")[0] in files]
-    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
-    items[:] = kept
+    files = guarding_files(mutant)
+    kept = {item.nodeid: item for item in items if files is None or item.nodeid.split("::")[0] in files}
+    config.hook.pytest_deselected(items=[item for item in items if item.nodeid not in kept])
+    items[:] = [kept[nodeid] for nodeid in quickest_first(list(kept))]
 
 
 def same_database_env(app, **overrides) -> dict:
@@ -179,11 +211,11 @@ def same_database_env(app, **overrides) -> dict:
 
     return {
         **os.environ,
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "DATABASE_URL": warm_app.for_another_process(app.config["SQLALCHEMY_DATABASE_URI"]),
         "SECRET_KEY": app.config["SECRET_KEY"],
         "CRM_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEYS,
-        "INSTANCE_PATH": app.instance_path,
-        "CRM_KEY_STORE_URL": app.config["CRM_KEY_STORE_URL"],
+        "INSTANCE_PATH": warm_app.for_another_process(app.instance_path),
+        "CRM_KEY_STORE_URL": warm_app.for_another_process(app.config["CRM_KEY_STORE_URL"]),
         "RATELIMIT_STORAGE_URI": app.config["RATELIMIT_STORAGE_URI"],
         "RATELIMIT_KEY_PREFIX": app.config["RATELIMIT_KEY_PREFIX"],
         **overrides,

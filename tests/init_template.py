@@ -52,10 +52,11 @@ class InitTemplate:
         if not self._reached_file.exists():
             return False
         mutant = _mutant_under_test()
-        if MUTANT_MARK not in mutant:
-            return True
-        reached = set(json.loads(self._reached_file.read_text()))
-        return mutant.rsplit(MUTANT_MARK, 1)[0] not in reached
+        return MUTANT_MARK not in mutant or mutant.rsplit(MUTANT_MARK, 1)[0] not in self.reached()
+
+    def reached(self) -> set[str]:
+        """The functions of ours that initialising the database ran."""
+        return set(json.loads(self._reached_file.read_text()))
 
     def may_keep(self) -> bool:
         """Only a session without a mutant initialises the database the others start from."""

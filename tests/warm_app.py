@@ -1,0 +1,97 @@
+"""The app of `make mutate`, built once in mutmut's fork server instead of once per mutant.
+
+mutmut forks every mutant's pytest session from one server process that has
+imported the tests. Each session still built its own app (0.9 s) before its
+first test, often for a test run of a second. With the initialised database
+kept (tests/init_template.py), the fork server builds the app once more, on
+a folder reached as ``/proc/self/fd/N``: that path names whatever directory
+the process holds open as descriptor N. A session forked from the server
+copies the server's folder to a fresh one and puts that on descriptor N, so
+the same app object reads and writes its own database, key store and uploads,
+while two sessions running side by side never share a file.
+
+A mutant in a function that building the app or initialising its database
+ran gets no warm app: its session builds one on a database the slip itself
+initialised, as before.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from flask import Flask
+
+from tests.init_template import MUTANT_MARK, InitTemplate, functions_reached
+
+DATABASE = "database.db"
+INSTANCE = "instance"
+
+
+class WarmApp:
+    """An app whose files live under ``/proc/self/fd/<fd>``: a folder of each process's own."""
+
+    def __init__(self, app: Flask, folder: Path, fd: int, reached: set[str]):
+        self.app = app
+        self.folder = folder
+        self.fd = fd
+        self.reached = reached
+
+    @classmethod
+    def build(cls, template: InitTemplate, make_app: Callable[[str, str], Flask]) -> WarmApp:
+        """Copy the template to a folder of the server's and build the app on it."""
+        # inside the template's folder, which the next `make mutate` deletes with it
+        folder = Path(tempfile.mkdtemp(prefix="warm-", dir=template.folder))
+        template.copy_to(folder / DATABASE, folder / INSTANCE)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        os.set_inheritable(fd, True)
+        root = f"/proc/self/fd/{fd}"
+        with functions_reached() as reached:
+            app = make_app(f"sqlite:///{root}/{DATABASE}", f"{root}/{INSTANCE}")
+        _close_connections(app)
+        return cls(app, folder, fd, reached | template.reached())
+
+    def serves(self, mutant: str) -> bool:
+        """True unless ``mutant`` lies in a function that building the app ran."""
+        return MUTANT_MARK not in mutant or mutant.rsplit(MUTANT_MARK, 1)[0] not in self.reached
+
+    def take(self) -> Path:
+        """Give this process a copy of the server's folder as its own; returns the copy."""
+        own = Path(tempfile.mkdtemp(prefix="mutant-", dir=self.folder.parent))
+        template = InitTemplate(str(self.folder))
+        template.copy_to(own / DATABASE, own / INSTANCE)
+        fd = os.open(own, os.O_RDONLY | os.O_DIRECTORY)
+        os.dup2(fd, self.fd)
+        os.close(fd)
+        return own
+
+
+def _close_connections(app: Flask) -> None:
+    """A forked process must open its own connections, to its own files."""
+    from crm.extensions import db
+    from crm.privacy.keystore import key_store
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    key_store().engine.dispose()
+
+
+#: Built in the fork server (conftest's ``pytest_collection_finish``), inherited by each session.
+warm: WarmApp | None = None
+
+
+def release(own: Path) -> None:
+    shutil.rmtree(own, ignore_errors=True)
+
+
+def for_another_process(path: str) -> str:
+    """``path`` (or URL) naming this process's folder by its real name, for a process started
+    from a test: it holds no descriptor N."""
+    if warm is None:
+        return path
+    root = f"/proc/self/fd/{warm.fd}"
+    return path.replace(root, os.readlink(root))
