@@ -13,11 +13,11 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import make_url
 
 from crm.backup import put_back
-from crm.gdpr.suppression import digests_of
+from crm.gdpr.suppression import digests_of, is_suppressed
 from crm.privacy.crypto import DecryptionError, data_key_id_of, decrypt
 from tests.test_cli import PROJECT_ROOT, count, fresh_env, run_flask  # noqa: F401  (fresh_env is a fixture)
 from tests.test_encryption_at_rest import database_bytes
-from tests.test_gdpr import REASON, dpo, erase_form, full_card, rows_about  # noqa: F401  (dpo is a fixture)
+from tests.test_gdpr import REASON, dpo, erase_form, full_card, register_request, rows_about  # noqa: F401  (dpo is a fixture)
 
 TOKEN = re.compile(rb"v([12]):([A-Za-z0-9_-]{1,32}):([A-Za-z0-9_=-]{20,})")
 
@@ -219,6 +219,37 @@ def test_a_restored_backup_does_not_bring_an_erased_person_back(fresh_env, tmp_p
     missing = run_flask(["crm", "restore", str(tmp_path / "nie-ma.sqlite"), "--yes"], fresh_env)
     assert missing.returncode != 0 and "Nie ma pliku" in missing.stderr and "Traceback" not in missing.stderr
     assert count(url, "SELECT count(*) FROM client") == 5, "nothing was touched"
+
+
+def test_a_restore_run_in_the_apps_process_erases_again_whom_the_ledger_names(app, db_session, dpo, tmp_path):
+    """The backup and restore commands in the app's own process (as `make mutate` can follow them): the
+    person erased on a request since the backup is erased again, the request answered; the suppression
+    entries come back; a neighbour stays."""
+    from crm.gdpr.models import DataSubjectRequest, GdprEvent
+
+    client, _ = dpo
+    card, data = full_card(app, db_session, client)
+    neighbour, _ = full_card(app, db_session, client)
+    request_id = register_request(client, card)
+    runner = app.test_cli_runner()
+    made = runner.invoke(args=["crm", "backup", "--out", str(tmp_path / "db"), "--key-store-out", str(tmp_path / "keys")])
+    assert made.exit_code == 0, made.output
+    backup = re.search(r"Kopia bazy danych: (\S+)", made.output).group(1)
+    suppressed = {"email": data["email"], "phone": data["phone"], "pesel": data["pesel"]}
+    assert not db_session(lambda s: is_suppressed(s, suppressed))
+    assert "usunięta ze wszystkich miejsc" in erase_form(client, card, str(card), request_id, REASON).text
+
+    restored = runner.invoke(args=["crm", "restore", backup, "--yes"])
+    assert restored.exit_code == 0, restored.output
+    assert "Ponownie usunięto zgodnie z rejestrem usunięć klientów: 1" in restored.output
+    assert rows_about(db_session, card) == {}
+    assert rows_about(db_session, neighbour) != {}
+    assert db_session(lambda s: is_suppressed(s, suppressed)), "the erased person's suppression entries are back"
+    events = db_session(lambda s: [(e.kind, e.request_id) for e in s.scalars(select(GdprEvent).where(GdprEvent.client_number == card))])
+    assert events == [("erasure", request_id)], "one erasure, answering the request"
+    assert db_session(lambda s: s.get(DataSubjectRequest, request_id).status) == "completed"
+    again = runner.invoke(args=["crm", "reapply-erasures"])
+    assert again.exit_code == 0 and "klientów: 0" in again.output, "nothing is held twice"
 
 
 def test_rows_written_together_in_bulk_share_their_clients_key(app, db_session):

@@ -311,6 +311,33 @@ def test_an_xlsx_workbook_imports_like_a_csv(app, db_session):
     assert clients_named(db_session, prefix) == [f"{prefix}Gamma"]
 
 
+def test_kind_and_status_are_read_in_either_language_or_inferred(app, db_session):
+    """A file's "Firma", "osoba", "aktywny", "były" (any case, any spaces) are the card's kind and
+    status; without a kind a row with a company name is a company, else a person; without a status, a lead."""
+    from crm.clients.models import Client
+
+    prefix = unique("Rodzaje ")
+    rows = [["Rodzaj", "Nazwa firmy", "Imię", "Nazwisko", "Status"],
+            [" Firma ", f"{prefix}Alfa", "", "", "Aktywny"],
+            ["osoba", "", "Ola", f"{prefix}Beta", "były"],
+            ["", f"{prefix}Gamma", "", "", ""],
+            ["", "", "Jan", f"{prefix}Delta", "potencjalny"],
+            ["COMPANY", f"{prefix}Epsilon", "", "", " Former"]]
+    client, _ = signed_in(app)
+    token, fields = mapping_form(client, upload(client, csv_bytes(rows)))
+    assert not failed(run_import(client, token, fields, action="import"))
+    found = db_session(lambda s: {
+        (c.company_name or c.last_name).removeprefix(prefix): (c.kind, c.status)
+        for c in s.scalars(named_like(Client, prefix)) if (c.company_name or c.last_name or "").startswith(prefix)
+    })
+    assert found == {"Alfa": ("company", "active"), "Beta": ("person", "former"), "Gamma": ("company", "lead"),
+                     "Delta": ("person", "lead"), "Epsilon": ("company", "former")}
+    # a kind or a status the file means but Kartoteka does not know is an error of its row, not a guess
+    unknown = [rows[0], ["spółka", f"{prefix}Dzeta", "", "", ""], ["firma", f"{prefix}Eta", "", "", "zawieszony"]]
+    token, fields = mapping_form(client, upload(client, csv_bytes(unknown)))
+    assert "Wiersze bez błędów: 0; wiersze z błędami: 2." in run_import(client, token, fields, action="check").text
+
+
 def test_another_sessions_upload_cannot_be_opened(app):
     first, _ = signed_in(app)
     token, _fields = mapping_form(first, upload(first, csv_bytes([["Nazwa firmy", "Miejscowość"], ["X", "Y"]])))

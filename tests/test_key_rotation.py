@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import pytest
 from flask_appbuilder import Model
@@ -11,7 +12,7 @@ from sqlalchemy import Text, create_engine, select, text, type_coerce, update
 from crm.privacy import subjects
 from crm.privacy.crypto import data_key_id_of, decrypt, encrypt, key_id_of
 from crm.privacy.keys import parse_keys, write_new_key_file
-from crm.privacy.keystore import KeyStore, bind_key_store, forget_unwrapped_keys, key_store
+from crm.privacy.keystore import KeyStore, bind_key_store, forget_unwrapped_keys, key_store, master_key_of
 from crm.privacy.rotation import encrypted_tables, rotate
 from tests.test_cli import run_flask
 
@@ -42,6 +43,12 @@ def clear_values(values, ring, store):
 
 class Interrupted(Exception):
     pass
+
+
+def wrapped_under(store) -> Counter:
+    """How many data keys each master key wraps."""
+    with store.engine.connect() as connection:
+        return Counter(master_key_of(wrapped) for wrapped in connection.scalars(text("SELECT wrapped FROM data_key")))
 
 
 def make_legacy(url, store, ring, client_ids):
@@ -117,11 +124,22 @@ def test_rotation_moves_values_to_per_client_keys_re_wraps_them_and_the_old_key_
     engine.dispose()
     assert clear_values(stored_values(env["DATABASE_URL"]), ring, store) == expected
 
+    # so is a re-wrap of the data keys stopped after its first batch
+    def stop_after_one(size):
+        raise Interrupted
+
+    under_k1 = wrapped_under(store)["k1"]
+    with pytest.raises(Interrupted):
+        store.rewrap(ring, batch_size=7, progress=stop_after_one)
+    forget_unwrapped_keys()
+    assert wrapped_under(store)["k1"] == under_k1 - 7
+    assert clear_values(stored_values(env["DATABASE_URL"]), ring, store) == expected
+
     rotated = run_flask(["crm", "keys", "rotate", "--batch-size", "7"], env)
     assert rotated.returncode == 0, rotated.stderr
     rewrapped = int(re.search(r"Klucze danych opakowane ponownie kluczem 'k2': (\d+)", rotated.stdout).group(1))
     rewritten = int(re.search(r"Zaszyfrowano ponownie (\d+) wartości", rotated.stdout).group(1))
-    assert rewrapped >= 50, "the data keys made under k1 are re-wrapped, not the values under them"
+    assert rewrapped >= 50, "the data keys still under k1 are re-wrapped, not the values under them"
     assert 0 < rewritten < len(before) / 3, "only the ten cards from before per-client keys are re-encrypted"
     again = run_flask(["crm", "keys", "rotate"], env)
     assert "opakowane ponownie kluczem 'k2': 0." in again.stdout and "Zaszyfrowano ponownie 0 wartości" in again.stdout, \

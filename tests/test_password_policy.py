@@ -122,6 +122,29 @@ def test_admin_cannot_create_an_account_with_a_weak_password(client, auth, db_se
     assert db_session(lambda s: appbuilder.sm.find_user(username=username)) is None
 
 
+def test_a_new_accounts_password_may_hold_none_of_the_words_of_its_names(client, auth, db_session):
+    """The add form checks the password against the values typed beside it: the user name, the email's
+    name part, the first and the last name, each on its own; a password of other words is taken."""
+    from crm.extensions import appbuilder
+
+    auth.login()
+    role = str(db_session(lambda s: appbuilder.sm.find_role("Auditor").id))
+    username, mailbox, last_name = unique("wrzos_"), unique("jaskier."), unique("Storczyk")
+    form = {"first_name": "Konwalia", "last_name": last_name, "username": username,
+            "email": f"{mailbox}@kartoteka.invalid", "active": "y", "roles": role}
+    for word in ("Wrzos", "Jaskier", "Konwalia", "Storczyk"):
+        password = f"Zielony-{word}-Pije-Mleko-2026"
+        page = client.get("/users/add")
+        refused = client.post("/users/add", data={**form, "csrf_token": csrf_token(page.text),
+                                                   "password": password, "conf_password": password})
+        assert "Nie używaj w haśle nazwy użytkownika tego konta" in refused.text, word
+        assert db_session(lambda s: appbuilder.sm.find_user(username=username)) is None, word
+    page = client.get("/users/add")
+    client.post("/users/add", data={**form, "csrf_token": csrf_token(page.text),
+                                    "password": STAFF_PASSWORD, "conf_password": STAFF_PASSWORD})
+    assert db_session(lambda s: appbuilder.sm.find_user(username=username)) is not None
+
+
 def test_changing_your_own_password_needs_the_current_one_and_refuses_reuse(app, make_user):
     username = make_user("Back office")
     client = app.test_client()

@@ -362,3 +362,54 @@ def test_staff_office_edits_its_own_name_but_not_its_own_activity_or_groups(app,
     assert account(db_session, username).active
     assert "Nie możesz tu zmieniać własnych ról" in edit(groups=[str(group_id)]).text
     assert db_session(lambda s: [group.id for group in appbuilder.sm.find_user(username=username).groups]) == []
+
+
+def _record_naming(kind: str, user_id: int, card: int):
+    """A record of ``kind`` that names the account, written through the ORM as the app writes it
+    (so it is linked into the trail)."""
+    from datetime import date
+
+    from sqlalchemy_continuum import versioning_manager
+
+    from crm.accountability.models import ReadAccess
+    from crm.clients.models import Client, Note
+    from crm.gdpr.models import GdprEvent
+    from crm.security.models import LoginEvent, PermissionChange
+
+    def write(session):
+        if kind == "owned card":
+            session.get(Client, card).owner_id = user_id
+        else:
+            session.add({
+                "change": lambda: versioning_manager.transaction_cls(user_id=user_id),
+                "note": lambda: Note(client_id=card, kind="note", occurred_on=date.today(), text="Rozmowa", author_id=user_id),
+                "permission change": lambda: PermissionChange(changed_by_id=user_id, role_name="Audytor", kind="cell",
+                                                              capability="clients.view", before="no", after="yes"),
+                "GDPR event": lambda: GdprEvent(kind="export", user_id=user_id, client_number=card),
+                "login": lambda: LoginEvent(result="success", user_id=user_id),
+                "opening of data": lambda: ReadAccess(user_id=user_id, kind="card", place="clientmodelview.show"),
+            }[kind]())
+        session.commit()
+
+    return write
+
+
+@pytest.mark.parametrize("kind", ["change", "note", "owned card", "permission change", "GDPR event", "login",
+                                  "opening of data", None])
+def test_an_account_any_record_names_is_deactivated_instead_of_deleted(app, make_user, db_session, kind):
+    """Deleting it would rewrite the record (its staff link set to nothing): each kind of record on
+    its own keeps the account; an account no record names is deleted."""
+    from crm.extensions import appbuilder
+    from tests.test_history import new_card
+
+    client, auth = admin_client(app)
+    username = make_user(BACK_OFFICE)  # never signed in: no login names it
+    user_id = account(db_session, username).id
+    if kind is not None:
+        db_session(_record_naming(kind, user_id, new_card(client, db_session)))
+    answer = client.post(f"/users/delete/{user_id}", data={"csrf_token": auth.csrf}, follow_redirects=True)
+    kept = db_session(lambda s: appbuilder.sm.find_user(username=username))
+    if kind is None:
+        assert kept is None and "zamiast usunięte" not in answer.text
+    else:
+        assert kept is not None and not kept.active and "zamiast usunięte" in answer.text
