@@ -413,3 +413,34 @@ def test_an_account_any_record_names_is_deactivated_instead_of_deleted(app, make
         assert kept is None and "zamiast usunięte" not in answer.text
     else:
         assert kept is not None and not kept.active and "zamiast usunięte" in answer.text
+
+
+def _holders_of(session, role_id: int) -> list:
+    """Accounts, groups and two-factor policies that name the role."""
+    from crm.extensions import appbuilder
+    from crm.security.models import RoleSecurityPolicy
+
+    sm = appbuilder.sm
+    return [*(user.username for user in session.scalars(select(sm.user_model)) if any(r.id == role_id for r in user.roles)),
+            *(group.name for group in session.scalars(select(sm.group_model)) if any(r.id == role_id for r in group.roles)),
+            *session.scalars(select(RoleSecurityPolicy.role_id).where(RoleSecurityPolicy.role_id == role_id))]
+
+
+@pytest.mark.parametrize("form", ["/users/add", "/groups/add", "/rolesecuritypolicyview/add"])
+def test_the_role_of_anonymous_requests_is_nobodys_to_hold(app, db_session, form):
+    """The forms offer every role but "Public" (what a request without a login may reach), and a form
+    sent with it anyway gives it to nobody."""
+    from crm.security.roles import PUBLIC
+
+    client, _ = admin_client(app)
+    public_id = role_id(app, PUBLIC)
+    page = client.get(form)
+    assert f'value="{role_id(app, BACK_OFFICE)}"' in page.text
+    assert f'value="{public_id}"' not in page.text
+    username = unique("anonim_")
+    values = {"users": dict(first_name="Jan", last_name="Anonim", username=username, email=f"{username}@kartoteka.invalid",
+                            password=STAFF_PASSWORD, conf_password=STAFF_PASSWORD, roles=[str(public_id)]),
+              "groups": dict(name=unique("Grupa "), roles=[str(public_id)]),
+              "rolesecuritypolicyview": dict(role=str(public_id), requires_totp="y")}[form.split("/")[1]]
+    assert client.post(form, data=user_form(page.text, **values), follow_redirects=True).status_code == 200
+    assert db_session(lambda s: _holders_of(s, public_id)) == []

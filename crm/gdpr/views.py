@@ -53,7 +53,7 @@ ERASE_NEEDS_CLEAR_DATA = _l(
 )
 
 
-def _select(label, labels, required=True):
+def _select(label, labels, required=True):  # pragma: no mutate block (runs at import or app creation)
     return SelectField(
         label,
         choices=([] if required else [("", "—")]) + list(labels.items()),
@@ -72,7 +72,7 @@ def _requester_email(item) -> str:
     return item.client.email or "" if item.client is not None else ""
 
 
-def _date(label, required=True):
+def _date(label, required=True):  # pragma: no mutate block (runs at import or app creation)
     return LocalDateField(label, validators=[DataRequired()] if required else [Optional()])
 
 

@@ -39,7 +39,7 @@ class DecryptionError(RuntimeError):
     """A stored value cannot be decrypted: unknown key, tampering or not ciphertext."""
 
 
-def bind_key_ring(ring: KeyRing) -> None:
+def bind_key_ring(ring: KeyRing) -> None:  # pragma: no mutate block (runs at import or app creation)
     """Make ``ring`` the process's key ring (called by create_app)."""
     global _ring
     _ring = ring

@@ -18,7 +18,7 @@ from crm.privacy.types import EncryptedString
 REMOTE_ADDR = EncryptedString("transaction.remote_addr", 50)
 
 
-def declare_framework_models() -> None:
+def declare_framework_models() -> None:  # pragma: no mutate block (runs at import or app creation)
     """Encrypt the transaction's remote address and declare staff account columns."""
     transaction = versioning_manager.transaction_cls
     if declaration_of(transaction) is not None:

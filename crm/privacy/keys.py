@@ -111,7 +111,7 @@ def append_key(path: str | os.PathLike, ring: KeyRing) -> str:
     return key_id
 
 
-def load_key_ring(configured: str | None, key_file: str | None) -> KeyRing | None:
+def load_key_ring(configured: str | None, key_file: str | None) -> KeyRing | None:  # pragma: no mutate block (runs at import or app creation)
     """Keys from the configured text, else from the key file; None when neither exists."""
     if configured:
         return parse_keys(configured)

@@ -288,7 +288,7 @@ class KeyStore:
 class _KeyCache:
     """Unwrapped data keys of this process: at most CACHE_SIZE, each for CACHE_SECONDS."""
 
-    def __init__(self):
+    def __init__(self):  # pragma: no mutate block (runs at import or app creation)
         self._keys: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 

@@ -105,12 +105,6 @@ def column_personal(model: type, column: str) -> Personal | None:
     return None
 
 
-def column_mask(model: type, column: str) -> str | None:
-    """The mask of a model's column, property or relation; None if not personal."""
-    personal = column_personal(model, column)
-    return mask_kind(personal) if personal is not None else None
-
-
 def column_category(model: type, column: str) -> Category | None:
     """The category of a model's column, property or relation; None if not personal."""
     personal = column_personal(model, column)

@@ -78,7 +78,7 @@ class RegistryError(TypeError):
     """A declaration does not match the model's columns."""
 
 
-def declare(model: type, declaration: PersonalData) -> None:
+def declare(model: type, declaration: PersonalData) -> None:  # pragma: no mutate block (runs at import or app creation)
     """Register a model's personal data, check it against its columns, keep its indexes."""
     table = model.__table__
     derived = []
@@ -119,7 +119,7 @@ def declare(model: type, declaration: PersonalData) -> None:
     )
 
 
-def register_models(*models: type) -> None:
+def register_models(*models: type) -> None:  # pragma: no mutate block (runs at import or app creation)
     """Declare each model from its ``__personal_data__`` attribute."""
     for model in models:
         declare(model, model.__personal_data__)
@@ -142,7 +142,7 @@ def _keep_blind_index(model, column: str, index_column: str, normalizer: str) ->
         setattr(target, index_column, blind_index(value, normalizer, normalizer))
 
 
-def _keep_word_index(model, columns: tuple[str, ...]) -> None:
+def _keep_word_index(model, columns: tuple[str, ...]) -> None:  # pragma: no mutate block (runs at import or app creation)
     table = model.__table__.name
 
     def make_listener(changed: str):

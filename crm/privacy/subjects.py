@@ -37,7 +37,7 @@ _TABLES: dict[str, SubjectTable] = {}
 _subject_table: list[sa.Table] = []
 
 
-def track(model: type, subject: str | None, encrypted: tuple[str, ...]) -> None:
+def track(model: type, subject: str | None, encrypted: tuple[str, ...]) -> None:  # pragma: no mutate block (runs at import or app creation)
     """Called by the registry for each declared model."""
     if subject is None:
         return

@@ -51,7 +51,7 @@ class Capability:
         return frozenset(pair for pair in self.pairs if pair[0] != "menu_access")
 
 
-def _pairs(views: dict[str, tuple[str, ...]] | None = None, menus: tuple[str, ...] = ()) -> frozenset:
+def _pairs(views: dict[str, tuple[str, ...]] | None = None, menus: tuple[str, ...] = ()) -> frozenset:  # pragma: no mutate block (runs at import or app creation)
     pairs = {(permission, view) for view, permissions in (views or {}).items() for permission in permissions}
     pairs |= {("menu_access", menu) for menu in menus}
     return frozenset(pairs)
@@ -93,7 +93,7 @@ _CATEGORY_LABELS = {
 }
 
 
-def _record_capabilities(area, prefix, view, menus, labels, api=None, edit_requires=(SEE_IDENTITY,)):
+def _record_capabilities(area, prefix, view, menus, labels, api=None, edit_requires=(SEE_IDENTITY,)):  # pragma: no mutate block (runs at import or app creation)
     """See, add, edit and delete capabilities of one kind of record.
 
     Adding and editing need the categories ``edit_requires`` names seen in clear: the forms show those values.

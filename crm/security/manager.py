@@ -45,7 +45,7 @@ class KartotekaSecurityManager(SecurityManager):
     #: login history replaces it.
     userstatschartview = None
 
-    def register_views(self):
+    def register_views(self):  # pragma: no mutate block (runs at import or app creation)
         """FAB's security views, without its role editor in the menu: the matrix replaces it."""
         super().register_views()
         for category in self.appbuilder.menu.get_list():
@@ -162,7 +162,7 @@ class KartotekaSecurityManager(SecurityManager):
         self.update_user_auth_stat(user, True)
         return user
 
-    def create_jwt_manager(self, app):
+    def create_jwt_manager(self, app):  # pragma: no mutate block (runs at import or app creation)
         """FAB's JWT manager; tokens carry the account's session epoch, every refusal is a 401 with a message."""
         jwt_manager = super().create_jwt_manager(app)
         jwt_manager.additional_claims_loader(_epoch_claim)

@@ -206,7 +206,7 @@ class ApiWithoutCookies(SecureCookieSessionInterface):
         return super().save_session(app, session, response)
 
 
-def init_sessions(app) -> None:
+def init_sessions(app) -> None:  # pragma: no mutate block (runs at import or app creation)
     """Keep the API away from cookies; connect the sign-in and sign-out signals and the per-request rules."""
     app.session_interface = ApiWithoutCookies()
     user_logged_in.connect(start_session, app)

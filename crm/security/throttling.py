@@ -39,7 +39,7 @@ def _is_not_a_read() -> bool:
     return request.method == "POST" and not request.path.endswith("/_search")
 
 
-def init_rate_limits(app, appbuilder) -> None:
+def init_rate_limits(app, appbuilder) -> None:  # pragma: no mutate block (runs at import or app creation)
     """Limit the API login per address (FAB limits only the form) and API reads per account.
 
     Reads are limited because every list query with a filter is a question

@@ -81,7 +81,7 @@ def _account_in_address(form):
     return appbuilder.sm.get_user_by_id(int(pk)) if pk.isdigit() and len(pk) < 12 else None
 
 
-def _new_password_fields(account):
+def _new_password_fields(account):  # pragma: no mutate block (runs at import or app creation)
     """The "new password" and "confirm" fields of a form setting ``account``'s password."""
     return (
         PasswordField(
@@ -255,7 +255,7 @@ def _accounts(items) -> list:
     return items if isinstance(items, list) else [items]
 
 
-def roles_offered(relation: str) -> dict:
+def roles_offered(relation: str) -> dict:  # pragma: no mutate block (runs at import or app creation)
     """A form's choice of roles (FAB's query_rel_fields): every role but that of anonymous requests, nobody's role."""
     return {relation: [["name", FilterNotEqual, PUBLIC]]}
 
