@@ -8,10 +8,13 @@ and dropped afterwards. ``TEST_RATELIMIT_STORAGE_URI`` selects the limiter store
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import os
 import re
 import secrets
+import signal
+import subprocess
 import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -30,6 +33,7 @@ from tests.mutation_scope import guarding_files, quickest_first
 
 ADMIN_PASSWORD = "Adm1n-Test-Passw0rd-Long"
 STAFF_PASSWORD = "Zielony-Kot-Pije-Mleko-2026"
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 _unique = itertools.count(1)
 
@@ -191,6 +195,25 @@ def pytest_collection_finish(session):
         and warm_app.warm is None
     ):
         warm_app.warm = warm_app.WarmApp.build(template, _new_app)
+
+
+def pytest_configure(config):
+    """Under `make mutate`, what a test starts dies with the test's process: mutmut kills a session
+    past its time limit, and a command a mutant sent into an endless loop ran on, on both cores."""
+    if MUTANT_MARK in os.environ.get("MUTANT_UNDER_TEST", "") and not getattr(subprocess.Popen, "dies_with_parent", False):
+        libc = ctypes.CDLL(None, use_errno=True)
+        start = subprocess.Popen.__init__
+
+        def dying_with_parent(self, *args, preexec_fn=None, **kwargs):
+            def before_exec():
+                libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+                if preexec_fn is not None:
+                    preexec_fn()
+
+            start(self, *args, preexec_fn=before_exec, **kwargs)
+
+        subprocess.Popen.__init__ = dying_with_parent
+        subprocess.Popen.dies_with_parent = True
 
 
 def pytest_collection_modifyitems(config, items):

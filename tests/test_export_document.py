@@ -76,6 +76,18 @@ def test_the_document_tells_the_person_their_data_in_words_and_what_article_15_r
         assert right in text, right
     assert "Inspektor ochrony danych" in text
 
+    # each earlier version of the card says when (the office's day and minute), what and by whom
+    from crm.timeutil import to_office_time, utcnow
+
+    history = readable(html.split("Wcześniejsze wersje")[1].split("</table>")[0])
+    today = to_office_time(utcnow()).strftime("%d.%m.%Y")
+    assert re.search(rf"{today}\D{{1,3}}\d{{2}}:\d{{2}} (utworzono|zmieniono) Administrator Kartoteka", history), history[:600]
+    assert "zmieniono Administrator Kartoteka" in history and "Miejscowość: Gniezno" in history
+    # the machine-readable copies hold the same, readable as written
+    assert "Września" in archive.read("export.json").decode(), "letters as written, not escaped"
+    client_csv, history_csv = archive.read("csv/client.csv").decode(), archive.read("csv/client_history.csv").decode()
+    assert data["last_name"] in client_csv and "Września" in client_csv and "Gniezno" in history_csv
+
 
 def test_the_document_is_written_in_the_persons_language_and_a_bad_one_is_refused(app, db_session, dpo):
     from crm.gdpr.models import GdprEvent
