@@ -396,19 +396,26 @@ def _record_naming(kind: str, user_id: int, card: int):
     return write
 
 
-@pytest.mark.parametrize("kind", ["change", "note", "owned card", "permission change", "GDPR event", "login",
-                                  "opening of data", None])
+RECORD_KINDS = ("change", "note", "owned card", "permission change", "GDPR event", "login", "opening of data")
+
+
+@pytest.mark.parametrize("kind", [*RECORD_KINDS, None])
 def test_an_account_any_record_names_is_deactivated_instead_of_deleted(app, make_user, db_session, kind):
     """Deleting it would rewrite the record (its staff link set to nothing): each kind of record on
-    its own keeps the account; an account no record names is deleted."""
+    its own keeps the account; an account no record names is deleted, though records of every kind
+    name another."""
     from crm.extensions import appbuilder
     from tests.test_history import new_card
 
     client, auth = admin_client(app)
     username = make_user(BACK_OFFICE)  # never signed in: no login names it
     user_id = account(db_session, username).id
+    card = new_card(client, db_session)
     if kind is not None:
-        db_session(_record_naming(kind, user_id, new_card(client, db_session)))
+        db_session(_record_naming(kind, user_id, card))
+    else:
+        for other in RECORD_KINDS:
+            db_session(_record_naming(other, account(db_session, "admin").id, card))
     answer = client.post(f"/users/delete/{user_id}", data={"csrf_token": auth.csrf}, follow_redirects=True)
     kept = db_session(lambda s: appbuilder.sm.find_user(username=username))
     if kind is None:
