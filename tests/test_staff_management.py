@@ -414,8 +414,9 @@ def test_an_account_any_record_names_is_deactivated_instead_of_deleted(app, make
     if kind is not None:
         db_session(_record_naming(kind, user_id, card))
     else:
+        colleague = account(db_session, make_user(BACK_OFFICE)).id
         for other in RECORD_KINDS:
-            db_session(_record_naming(other, account(db_session, "admin").id, card))
+            db_session(_record_naming(other, colleague, card))
     answer = client.post(f"/users/delete/{user_id}", data={"csrf_token": auth.csrf}, follow_redirects=True)
     kept = db_session(lambda s: appbuilder.sm.find_user(username=username))
     if kind is None:
