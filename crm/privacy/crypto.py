@@ -133,9 +133,13 @@ def normalize_email(value: str) -> str:
 
 
 def normalize_phone(value: str) -> str:
-    """Digits only, without the Polish country code: +48 601 234 567 == 601234567."""
+    """Digits only, without the Polish country code: +48 601 234 567 == 601234567.
+
+    The code is taken off only before a whole national number (nine digits), so that a number
+    of its own starting with 48 or 0048 stays as it is.
+    """
     digits = re.sub(r"\D", "", value)
-    if digits.startswith("0048"):
+    if digits.startswith("0048") and len(digits) == 13:
         digits = digits[4:]
     elif digits.startswith("48") and len(digits) == 11:
         digits = digits[2:]
