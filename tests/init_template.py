@@ -62,17 +62,23 @@ class InitTemplate:
         """Only a session without a mutant initialises the database the others start from."""
         return MUTANT_MARK not in _mutant_under_test() and not self._reached_file.exists()
 
+    DATABASE, INSTANCE = "database.db", "instance"
+
     def copy_to(self, database: Path, instance: Path) -> None:
-        _copy_folder(self.folder / "instance", instance)
-        _copy_sqlite(self.folder / "database.db", database)
+        _copy_folder(self.folder / self.INSTANCE, instance)
+        _copy_sqlite(self.folder / self.DATABASE, database)
+
+    def copy_into(self, folder: Path) -> None:
+        """The database and instance folder into ``folder``, laid out as the template's own."""
+        self.copy_to(folder / self.DATABASE, folder / self.INSTANCE)
 
     def keep(self, database: Path, instance: Path, reached: set[str]) -> None:
         """Keep the initialised files; written aside and renamed, as two sessions may race."""
         staging = self.folder.with_name(f"{self.folder.name}.{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        _copy_folder(instance, staging / "instance")
-        _copy_sqlite(database, staging / "database.db")
+        _copy_folder(instance, staging / self.INSTANCE)
+        _copy_sqlite(database, staging / self.DATABASE)
         (staging / "reached.json").write_text(json.dumps(sorted(reached)))
         try:
             staging.rename(self.folder)

@@ -27,10 +27,6 @@ from flask import Flask
 
 from tests.init_template import MUTANT_MARK, InitTemplate, functions_reached
 
-DATABASE = "database.db"
-INSTANCE = "instance"
-
-
 class WarmApp:
     """An app whose files live under ``/proc/self/fd/<fd>``: a folder of each process's own."""
 
@@ -45,12 +41,11 @@ class WarmApp:
         """Copy the template to a folder of the server's and build the app on it."""
         # inside the template's folder, which the next `make mutate` deletes with it
         folder = Path(tempfile.mkdtemp(prefix="warm-", dir=template.folder))
-        template.copy_to(folder / DATABASE, folder / INSTANCE)
+        template.copy_into(folder)
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        os.set_inheritable(fd, True)
-        root = f"/proc/self/fd/{fd}"
+        root = _root(fd)
         with functions_reached() as reached:
-            app = make_app(f"sqlite:///{root}/{DATABASE}", f"{root}/{INSTANCE}")
+            app = make_app(f"sqlite:///{root}/{InitTemplate.DATABASE}", f"{root}/{InitTemplate.INSTANCE}")
         _close_connections(app)
         return cls(app, folder, fd, reached | template.reached())
 
@@ -61,8 +56,7 @@ class WarmApp:
     def take(self) -> Path:
         """Give this process a copy of the server's folder as its own; returns the copy."""
         own = Path(tempfile.mkdtemp(prefix="mutant-", dir=self.folder.parent))
-        template = InitTemplate(str(self.folder))
-        template.copy_to(own / DATABASE, own / INSTANCE)
+        InitTemplate(str(self.folder)).copy_into(own)
         fd = os.open(own, os.O_RDONLY | os.O_DIRECTORY)
         os.dup2(fd, self.fd)
         os.close(fd)
@@ -93,5 +87,10 @@ def for_another_process(path: str) -> str:
     from a test: it holds no descriptor N."""
     if warm is None:
         return path
-    root = f"/proc/self/fd/{warm.fd}"
+    root = _root(warm.fd)
     return path.replace(root, os.readlink(root))
+
+
+def _root(fd: int) -> str:
+    """The path of whatever folder the reading process holds open as ``fd``."""
+    return f"/proc/self/fd/{fd}"
