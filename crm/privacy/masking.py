@@ -159,10 +159,7 @@ def can_search(model: type, column: str) -> bool:
 
 
 def _masked_value(kind: str, value):
-    if isinstance(value, (list, tuple)):
-        return [_masked_value(kind, item) for item in value]
-    if isinstance(value, dict):
-        return {key: STARS if key != "id" else item for key, item in value.items()}
+    # a related card (a contact's client) is masked as its name, the text it shows as
     if value is not None and not isinstance(value, (str, int, float)):
         value = str(value)
     return mask(kind, value)
