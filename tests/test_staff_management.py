@@ -266,9 +266,16 @@ def test_staff_office_changes_a_group_only_where_every_account_it_touches_is_its
     assert "To konto ma uprawnienia, których Ty nie masz" in response.text
     assert members(empty) == []
 
-    # deleting the group takes its roles from every member, the administrator too
-    client.post(f"/groups/delete/{shared_id}", data={"csrf_token": auth.csrf})
+    # a group of members is not deleted by anyone (they leave it first); an empty one holding
+    # roles beyond the office's is not the office's to delete, one within them is
+    for group in (shared_id, empty_id):
+        client.post(f"/groups/delete/{group}", data={"csrf_token": auth.csrf})
     assert group_id(shared) == shared_id
+    assert group_id(empty) is None
+    bigger, bigger_id = group_made_by_administrator(app, db_session, [role_id(app, ADMINISTRATOR)], [])
+    answer = client.post(f"/groups/delete/{bigger_id}", data={"csrf_token": auth.csrf}, follow_redirects=True)
+    assert "Możesz nadawać tylko role mieszczące się we własnych uprawnieniach" in answer.text, answer.text
+    assert group_id(bigger) == bigger_id
 
 
 def test_a_two_factor_keeper_changes_only_the_policies_of_roles_within_its_own_permissions(app, make_user, db_session):

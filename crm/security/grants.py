@@ -132,15 +132,19 @@ def _before_and_after(item, name) -> tuple[list, list]:
     return before, now
 
 
-def require_group_change(actor, group, deleting: bool = False) -> None:
+def require_group_change(actor, group) -> None:
     """Refuse (GrantError) a group change beyond ``actor``: its roles, before and after, within its own
     permissions; every account whose permissions change (members added or removed, or all members when the
-    roles change) one it may manage, and never ``actor`` itself."""
+    roles change) one it may manage, and never ``actor`` itself.
+
+    A group is deleted only when it has no members (FAB refuses it before), so a deletion is
+    bounded by its roles alone.
+    """
     roles_before, roles_after = _before_and_after(group, "roles")
     members_before, members_after = _before_and_after(group, "users")
     require_grant(actor, roles_before)
     require_grant(actor, roles_after)
-    if deleting or set(roles_before) != set(roles_after):
+    if set(roles_before) != set(roles_after):
         affected = set(members_before) | set(members_after)
     else:
         affected = set(members_before) ^ set(members_after)

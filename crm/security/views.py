@@ -451,8 +451,8 @@ class UserGroupModelView(RequestFilters, NoFileDownload, fab.UserGroupModelView)
         _within_own_permissions(lambda: grants.require_group_change(g.user, item))
 
     def pre_delete(self, item):
-        _within_own_permissions(lambda: grants.require_group_change(g.user, item, deleting=True))
         super().pre_delete(item)
+        _within_own_permissions(lambda: grants.require_group_change(g.user, item))
 
 
 def _result_label(key):
