@@ -350,6 +350,26 @@ def test_the_last_administrator_account_can_be_neither_demoted_nor_deleted(app, 
     assert admin_account(app)[0] == admin_id
 
 
+def test_an_account_change_leaving_nobody_to_administer_roles_is_refused_and_undone(app, only_admin_administers):
+    """The second wall behind the grant rules (which already keep anyone from reaching the last
+    administrator): an account change that would leave no active administrator rolls back."""
+    from crm.extensions import appbuilder, db
+    from crm.security.matrix import MatrixError, keep_an_administrator
+
+    admin_id, _, _ = admin_account(app)
+    with app.app_context():
+        keep_an_administrator(db.session)
+        with pytest.raises(MatrixError) as refused:
+            keep_an_administrator(db.session, deleting_user_id=admin_id)
+        assert refused.value.status == 409
+        db.session.get(appbuilder.sm.user_model, admin_id).active = False
+        with pytest.raises(MatrixError):
+            keep_an_administrator(db.session)
+        db.session.commit()  # what the caller would save next: nothing, the change is undone
+        db.session.remove()
+    assert admin_account(app) == (admin_id, True, [ADMINISTRATOR])
+
+
 def test_a_card_shows_only_the_related_tabs_the_role_may_list(app, make_user, db_session):
     from crm.clients.models import Client, ContactPerson
 
