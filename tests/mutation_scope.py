@@ -15,7 +15,7 @@ from tests.init_template import MUTANT_MARK
 
 SECURITY = ("login_security", "sessions_and_forced_change", "password_policy", "two_factor",
             "permission_matrix", "staff_management", "route_access", "web_security", "working_day")
-ENCRYPTION = ("encryption_at_rest", "data_keys", "key_rotation", "privacy_registry", "card_search",
+ENCRYPTION = ("encryption_at_rest", "data_keys", "key_rotation", "key_file", "privacy_registry", "card_search",
               "properties")
 
 GUARDED_BY: dict[str, tuple[str, ...]] = {
