@@ -381,6 +381,34 @@ def test_erasure_through_the_api_and_the_command_line(app, db_session, dpo, make
     assert rows_about(db_session, other) == {}
 
 
+def test_an_api_body_other_than_the_documented_one_is_refused_and_records_nothing(app, db_session, make_user):
+    """A request id that is no positive integer (true, 0, "5"), a reason that is no text, a key the
+    document does not name, or cards to erase with that are not numbers: 400, nothing exported or erased."""
+    from crm.gdpr.models import GdprEvent
+
+    admin, _ = signed_in(app)
+    data = person_form(email=f"{unique('api')}@erase.pl")
+    add_client(admin, data)
+    card = find_client(db_session, last_name=data["last_name"]).id
+    api = app.test_client()
+    headers = token_for(api, make_user(DATA_PROTECTION_OFFICER))
+    grounds = ({"request_id": True}, {"request_id": 0}, {"request_id": -3}, {"request_id": "5"}, {"request_id": 1.0},
+               {"reason": ["Porządki w bazie"]}, {"reason": REASON, "note": "x"}, [REASON], REASON)
+    for body in grounds:
+        answer = api.post(f"/api/v1/gdpr/client/{card}/export", json=body, headers=headers)
+        assert answer.status_code == 400, body
+        erasure = {**body, "confirm": True} if isinstance(body, dict) else body
+        assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json=erasure, headers=headers).status_code == 400, body
+    for also in ("5", [True], ["5"], [5.0], {"id": 5}):
+        body = {"confirm": True, "reason": REASON, "also": also}
+        assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json=body, headers=headers).status_code == 400, also
+    assert db_session(lambda s: s.scalars(select(GdprEvent).where(GdprEvent.client_number == card)).all()) == []
+    assert find_client(db_session, last_name=data["last_name"]).id == card
+
+    answer = api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": True, "reason": REASON, "also": []}, headers=headers)
+    assert answer.status_code == 200 and find_client(db_session, last_name=data["last_name"]) is None
+
+
 # -- consents, objection, restriction ------------------------------------------------------------------
 
 def test_a_subscription_needs_a_basis_and_withdrawing_it_ends_the_subscriptions(app, db_session):
@@ -470,6 +498,51 @@ def test_a_restricted_card_can_be_viewed_but_not_changed_until_lifted(app, db_se
     page = manager.get(f"/clientmodelview/edit/{card}")
     response = manager.post(f"/clientmodelview/edit/{card}", data={**edit_form_data(page.text), "city": "Kalisz", "csrf_token": csrf_token(page.text)}, follow_redirects=True)
     assert "Zapisano zmiany" in response.text
+
+
+def test_a_consent_or_restriction_with_dates_that_cannot_be_is_refused_and_nothing_is_saved(app, db_session, dpo):
+    """A consent given tomorrow, withdrawn before it was given, a restriction ending or lifted before it began."""
+    from crm.gdpr.models import Consent, Restriction
+
+    admin, _ = signed_in(app)
+    data = person_form(email=f"{unique('daty')}@erase.pl")
+    add_client(admin, data)
+    card = find_client(db_session, last_name=data["last_name"]).id
+    today, tomorrow = date.today(), date.today() + timedelta(days=1)
+
+    def consents(s):
+        return sorted((c.given_on, c.withdrawn_on) for c in s.scalars(select(Consent).where(Consent.client_id == card)))
+
+    refused = record_marketing_consent(admin, card, given_on=tomorrow.isoformat())
+    assert "Zgoda nie może mieć daty z przyszłości." in refused.text and db_session(consents) == []
+    record_marketing_consent(admin, card, given_on=today.isoformat())
+    assert db_session(consents) == [(today, None)]
+    consent = db_session(lambda s: s.scalar(select(Consent.id).where(Consent.client_id == card)))
+    for withdrawn, saved in (((today - timedelta(days=1)), None), (today, today)):
+        page = admin.get(f"/consentmodelview/edit/{consent}")
+        answer = admin.post(f"/consentmodelview/edit/{consent}", follow_redirects=True, data={
+            **edit_form_data(page.text), "withdrawn_on": withdrawn.isoformat(), "csrf_token": csrf_token(page.text)})
+        assert ("Data końcowa nie może być wcześniejsza niż początkowa." in answer.text) is (saved is None)
+        assert db_session(consents) == [(today, saved)]
+
+    officer, _ = dpo
+
+    def restrictions(s):
+        return sorted((r.since, r.until, r.lifted_on) for r in s.scalars(select(Restriction).where(Restriction.client_id == card)))
+
+    url = f"/restrictionmodelview/add?_flt_0_client={card}"
+    reason = "Osoba kwestionuje prawidłowość danych"
+    refused = post_form(officer, url, {"since": today.isoformat(), "until": (today - timedelta(days=1)).isoformat(), "reason": reason})
+    assert "Data końcowa nie może być wcześniejsza niż początkowa." in refused.text and db_session(restrictions) == []
+    post_form(officer, url, {"since": today.isoformat(), "until": today.isoformat(), "reason": reason})
+    assert db_session(restrictions) == [(today, today, None)]
+    restriction = db_session(lambda s: s.scalar(select(Restriction.id).where(Restriction.client_id == card)))
+    for lifted, saved in (((today - timedelta(days=1)), None), (today, today)):
+        page = officer.get(f"/restrictionmodelview/edit/{restriction}")
+        answer = officer.post(f"/restrictionmodelview/edit/{restriction}", follow_redirects=True, data={
+            **edit_form_data(page.text), "lifted_on": lifted.isoformat(), "csrf_token": csrf_token(page.text)})
+        assert ("Data końcowa nie może być wcześniejsza niż początkowa." in answer.text) is (saved is None)
+        assert db_session(restrictions) == [(today, today, saved)]
 
 
 # -- retention ------------------------------------------------------------------------------------------
