@@ -37,6 +37,172 @@ def test_an_extension_needs_a_reason_and_at_most_two_more_months():
     assert request_problems(date(2026, 1, 10), None, None) == []
 
 
+# -- rules on the database: the days a restriction, a basis, a deadline hold ------------------------
+
+DAY = date(2026, 3, 10)
+
+
+def new_card(s):
+    from crm.clients.models import Client
+
+    card = Client(kind="company", company_name=unique("Dni i terminy "))
+    s.add(card)
+    s.flush()
+    return card
+
+
+def test_a_restriction_holds_from_its_first_to_its_last_day_until_it_is_lifted(app, db_session):
+    from crm.gdpr.models import Restriction
+    from crm.gdpr.service import RestrictedError, active_restriction, ensure_not_restricted, restricted_clients
+
+    def check(s):
+        bounded, open_ended, lifted = new_card(s), new_card(s), new_card(s)
+        s.add_all([
+            Restriction(client_id=bounded.id, since=DAY, until=DAY + timedelta(days=5), reason="Sprawdzanie danych"),
+            Restriction(client_id=open_ended.id, since=DAY, reason="Sprzeciw"),
+            Restriction(client_id=lifted.id, since=DAY, lifted_on=DAY, reason="Zniesione"),
+        ])
+        s.flush()
+        ids = {bounded.id: "bounded", open_ended.id: "open", lifted.id: "lifted"}
+        found = {}
+        for offset in (-1, 0, 5, 6):
+            today = DAY + timedelta(days=offset)
+            in_force = {ids[card] for card in s.scalars(restricted_clients(today)) if card in ids}
+            assert in_force == {ids[card] for card in ids if active_restriction(s, card, today)}, offset
+            found[offset] = in_force
+        assert active_restriction(s, None) is None
+        ensure_not_restricted(s, bounded.id + 1000000)
+        with pytest.raises(RestrictedError):
+            ensure_not_restricted(s, open_ended.id)
+        s.rollback()
+        return found
+
+    assert db_session(check) == {-1: set(), 0: {"bounded", "open"}, 5: {"bounded", "open"}, 6: {"open"}}
+
+
+def test_a_basis_holds_from_the_day_given_to_the_day_before_its_withdrawal(app, db_session):
+    from crm.gdpr.models import Consent
+    from crm.gdpr.service import has_basis, is_valid_basis
+
+    withdrawn = DAY + timedelta(days=3)
+
+    def check(s):
+        card = new_card(s)
+        consent = Consent(client_id=card.id, purpose="email_marketing", lawful_basis="consent", given_on=DAY,
+                          withdrawn_on=withdrawn, source="web_form")
+        other_purpose = Consent(client_id=new_card(s).id, purpose="phone_marketing", lawful_basis="consent",
+                                given_on=DAY, source="web_form")
+        s.add_all([consent, other_purpose])
+        s.flush()
+        days = {}
+        for offset in (-1, 0, 2, 3):
+            today = DAY + timedelta(days=offset)
+            days[offset] = (is_valid_basis(consent, today=today), has_basis(s, card.id, today=today),
+                            has_basis(s, other_purpose.client_id, today=today))
+        # a withdrawal being saved counts as it stands in the form, not as stored
+        consent.withdrawn_on = DAY
+        judged = [(has_basis(s, card.id, today=DAY + timedelta(days=1), besides=consent),
+                   has_basis(s, card.id, today=DAY + timedelta(days=1)))]
+        consent.withdrawn_on = None
+        judged.append((has_basis(s, card.id, today=withdrawn, besides=consent), has_basis(s, card.id, today=withdrawn)))
+        s.rollback()
+        return days, judged
+
+    days, judged = db_session(check)
+    assert days == {-1: (False, False, False), 0: (True, True, False), 2: (True, True, False), 3: (False, False, False)}
+    assert judged == [(False, True), (True, False)], "judged as it is being saved, not as stored"
+
+
+def test_the_dashboard_lists_a_request_overdue_the_day_after_its_deadline_and_due_a_week_ahead(app, db_session):
+    from crm.gdpr.models import DataSubjectRequest
+    from crm.gdpr.service import open_requests
+
+    today = date(2031, 6, 15)
+    deadlines = {"yesterday": -1, "today": 0, "in a week": 7, "in eight days": 8}
+
+    def check(s):
+        card = new_card(s)
+        made = {}
+        for name, offset in deadlines.items():
+            due = today + timedelta(days=offset)
+            made[name] = DataSubjectRequest(kind="access", client_id=card.id, received_on=due, due_on=due)
+        # an extension moves the deadline; an answered request is no longer open
+        made["extended"] = DataSubjectRequest(kind="access", client_id=card.id, received_on=today, due_on=today - timedelta(days=3),
+                                              extended_until=today + timedelta(days=2), extension_reason="Złożone")
+        made["answered"] = DataSubjectRequest(kind="access", client_id=card.id, received_on=today, due_on=today - timedelta(days=3),
+                                              status="completed")
+        made["in progress"] = DataSubjectRequest(kind="access", client_id=card.id, received_on=today, due_on=today - timedelta(days=2),
+                                                 status="in_progress")
+        s.add_all(made.values())
+        s.flush()
+        names = {request.id: name for name, request in made.items()}
+        overdue, due = open_requests(s, today)
+        s.rollback()
+        return [names[r.id] for r in overdue if r.id in names], [names[r.id] for r in due if r.id in names]
+
+    assert db_session(check) == (["in progress", "yesterday"], ["today", "extended", "in a week"])
+
+
+def test_a_reason_needs_ten_characters_besides_spaces_and_at_most_five_hundred(app, db_session):
+    from crm.gdpr.models import DataSubjectRequest
+    from crm.gdpr.service import UnknownRequest, check_grounds
+
+    def check(s):
+        card, other = new_card(s), new_card(s)
+        request = DataSubjectRequest(kind="erasure", client_id=card.id, received_on=DAY, due_on=DAY)
+        s.add(request)
+        s.flush()
+        assert check_grounds(s, card.id, request.id, None) is None
+        assert check_grounds(s, card.id, request.id, "x") is None, "a request named needs no reason"
+        for client_id, request_id in ((other.id, request.id), (card.id, request.id + 1000000)):
+            with pytest.raises(UnknownRequest):
+                check_grounds(s, client_id, request_id, REASON)
+        assert check_grounds(s, card.id, None, "  a b c d e\n f g h i j  ") == "a b c d e f g h i j"
+        for refused in ("a b c d e f g h i", "", None, "x" * 501):
+            with pytest.raises(ValueError):
+                check_grounds(s, card.id, None, refused)
+        assert check_grounds(s, card.id, None, "x" * 500) == "x" * 500
+        s.rollback()
+
+    db_session(check)
+
+
+def test_an_answer_completes_only_an_open_request_of_its_kind_and_a_closed_one_gets_its_day(app, db_session, monkeypatch):
+    from crm.gdpr import service
+    from crm.gdpr.models import DataSubjectRequest
+
+    monkeypatch.setattr(service, "utcnow", lambda: datetime(2031, 6, 15, 12, 0))
+
+    def check(s):
+        card = new_card(s)
+        made = {
+            "open erasure": DataSubjectRequest(kind="erasure", client_id=card.id, received_on=DAY, due_on=DAY),
+            "open access": DataSubjectRequest(kind="access", client_id=card.id, received_on=DAY, due_on=DAY),
+            "refused erasure": DataSubjectRequest(kind="erasure", client_id=card.id, received_on=DAY, due_on=DAY, status="refused",
+                                                  completed_on=DAY),
+        }
+        s.add_all(made.values())
+        s.flush()
+        service.fulfil(s, None, ("erasure",))
+        for request in made.values():
+            service.fulfil(s, request.id, ("erasure", "portability"))
+        states = {name: (r.status, r.completed_on) for name, r in made.items()}
+        closing = DataSubjectRequest(kind="access", received_on=DAY, status="refused")
+        service.prepare_request(closing)
+        still_open = DataSubjectRequest(kind="access", received_on=DAY, status="in_progress")
+        service.prepare_request(still_open)
+        s.rollback()
+        return states, (closing.due_on, closing.completed_on), still_open.completed_on
+
+    states, closing, still_open = db_session(check)
+    assert states == {
+        "open erasure": ("completed", date(2031, 6, 15)),
+        "open access": ("received", None),
+        "refused erasure": ("refused", DAY),
+    }
+    assert closing == (date(2026, 4, 10), date(2031, 6, 15)) and still_open is None
+
+
 # -- helpers ------------------------------------------------------------------------------
 
 def signed_in(app, username=None):
@@ -436,11 +602,19 @@ def test_a_subscription_needs_a_basis_and_withdrawing_it_ends_the_subscriptions(
 def test_an_objection_withdraws_marketing_and_ends_subscriptions(app, db_session, dpo):
     from crm.clients.models import Client
 
+    from crm.gdpr.models import Consent
+
     client, _ = dpo
     card, _ = full_card(app, db_session, client)
+    admin, _ = signed_in(app)
+    record_marketing_consent(admin, card, purpose="phone_marketing")
+    record_marketing_consent(admin, card, purpose="contract", lawful_basis="contract")
     assert len(db_session(lambda s: s.get(Client, card).subscriptions)) == 1
     register_request(client, card, kind="objection")
     assert db_session(lambda s: s.get(Client, card).subscriptions) == []
+    withdrawn = db_session(lambda s: sorted((c.purpose, c.withdrawn_on) for c in s.scalars(select(Consent).where(Consent.client_id == card))))
+    assert withdrawn == [("contract", None), ("email_marketing", date.today()), ("phone_marketing", date.today())], \
+        "marketing of every kind ends; a contract is no marketing"
 
 
 def test_a_restricted_card_can_be_viewed_but_not_changed_until_lifted(app, db_session, dpo, make_user):
