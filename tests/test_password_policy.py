@@ -18,6 +18,19 @@ def test_long_unusual_passwords_pass(password):
     assert password_problems(password) == []
 
 
+def test_the_first_administrators_generated_password_is_random_url_safe_and_passes_the_policy():
+    """`flask crm init` shows it once on the screen; it must be typeable and hold up on its own."""
+    import re
+
+    from crm.security.service import generate_password
+
+    passwords = {generate_password() for _ in range(20)}
+    assert len(passwords) == 20
+    for password in passwords:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{24}", password), password
+        assert password_problems(password) == []
+
+
 def test_password_may_not_contain_the_user_name_or_email_name():
     words = personal_words("jkowalski", "jan.kowalski@firma.pl", "Jan", "Kowalski")
     problems = [str(p) for p in password_problems("Kowalski-Lubi-Zielone-Jabłka", personal_words=words)]

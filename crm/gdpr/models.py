@@ -86,7 +86,7 @@ class DataSubjectRequest(Model):
     def __str__(self) -> str:
         return f"#{self.id}"
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # pragma: no mutate block (a developer's console text)
         return f"<DataSubjectRequest {self.id} {self.kind} {self.status}>"
 
 
@@ -123,7 +123,7 @@ class Consent(Model):
         columns={"evidence": Personal(FREE_TEXT)},
     )
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # pragma: no mutate block (a developer's console text)
         return f"<Consent {self.id} {self.purpose} of client {self.client_id}>"
 
 

@@ -48,7 +48,7 @@ class AccountState(Model):
     #: the last time step whose code was accepted, so that a code works once
     totp_last_step = Column(Integer)
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # pragma: no mutate block (a developer's console text)
         return f"<AccountState user {self.user_id} failures {self.failed_attempts}>"
 
 
@@ -120,7 +120,7 @@ class StaffSession(Model):
     #: set by signing out (or by ending the account's sessions); an ended session never comes back
     ended_at = Column(DateTime, index=True)
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # pragma: no mutate block (a developer's console text)
         return f"<StaffSession {self.id} of user {self.user_id}{' ended' if self.ended_at else ''}>"
 
 
@@ -133,7 +133,7 @@ class RoleSecurityPolicy(Model):
     role = relationship(Role)
     requires_totp = Column(Boolean, nullable=False, default=False)
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # pragma: no mutate block (a developer's console text)
         return f"<RoleSecurityPolicy role {self.role_id} totp {self.requires_totp}>"
 
 
@@ -147,7 +147,7 @@ class PasswordHistory(Model):
     password_hash = Column(String(256), nullable=False)
     created_at = Column(DateTime, nullable=False, default=utcnow)
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # pragma: no mutate block (a developer's console text)
         return f"<PasswordHistory {self.id} of user {self.user_id}>"
 
 
@@ -184,7 +184,7 @@ class LoginEvent(Model):
         },
     )
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # pragma: no mutate block (a developer's console text)
         return f"<LoginEvent {self.id} {self.result}>"
 
 
@@ -219,7 +219,7 @@ class PermissionChange(Model):
         AUTOINCREMENT,
     )
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # pragma: no mutate block (a developer's console text)
         return f"<PermissionChange {self.id} {self.kind} role {self.role_id}>"
 
 
