@@ -135,15 +135,22 @@ def test_administrator_asks_for_a_change_with_a_message_and_an_email(app, client
         follow_redirects=True,
     )
     assert "Konta, które muszą zmienić hasło przy następnym logowaniu: 1." in response.text
-    sink.close()
-    assert len(sink.messages) == 1 and "Audyt bezpieczeństwa" in sink.messages[0]
-    assert f"{username}@kartoteka.invalid" in sink.messages[0]
+    assert "Powiadomiono e-mailem: 1." in response.text
 
     ended = colleague.get("/clientmodelview/list/", follow_redirects=True)
     assert "Twoja sesja została zakończona" in ended.text, "the request ends open sessions"
     _, page = signed_in(app, username)
     assert page.request.path == "/resetmypassword/form"
     assert "Audyt bezpieczeństwa, zmień hasło." in page.text
+
+    # asked again without a message: the email says only what is asked
+    form = client.get("/password-change-requests/form")
+    client.post("/password-change-requests/form", data={"csrf_token": csrf_token(form.text), "users": [str(user_id)]})
+    sink.close()
+    assert len(sink.messages) == 2 and "Audyt bezpieczeństwa" in sink.messages[0]
+    assert f"{username}@kartoteka.invalid" in sink.messages[0]
+    body = sink.messages[1].split("\n\n", 1)[1]  # after the headers; sent as 8-bit UTF-8
+    assert body.rstrip("\n") == "Administrator Kartoteki prosi o zmianę hasła przy następnym logowaniu.", repr(body)
 
 
 def test_expired_password_is_changed_at_login_and_a_warning_comes_before(app, make_user, db_session):
