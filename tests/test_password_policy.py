@@ -205,6 +205,29 @@ def test_admin_reset_follows_the_same_policy(app, client, auth, make_user, db_se
     assert "Nie używaj ponownie żadnego z ostatnich haseł tego konta." in reused.text
 
 
+def test_the_set_password_command_follows_the_policy_for_that_account_and_forces_a_change(app, make_user):
+    """`flask crm set-password` (in the app's own process): the policy judges the password for that
+    account (its names too); a password it sets is replaced at the next login."""
+    username = make_user("Back office", first_name="Teodora")
+    runner = app.test_cli_runner()
+
+    def set_password(name, password):
+        return runner.invoke(args=["crm", "set-password", name, "--password", password])
+
+    refused = set_password(username, "abc")
+    assert refused.exit_code == 1 and "Hasło zostało odrzucone: Użyj co najmniej 12 znaków." in refused.output
+    named = set_password(username, "Teodora-Pije-Kawę-Nad-Wartą")
+    assert named.exit_code == 1 and "Hasło zostało odrzucone" in named.output, "the account's own name is refused"
+    unknown = set_password(unique("nikt_"), "Bursztynowy-Żuraw-Liczy-Chmury-77")
+    assert unknown.exit_code == 1 and "Nie ma konta" in unknown.output
+    assert Auth(app.test_client()).login(username, STAFF_PASSWORD).request.path == "/", "the old password still works"
+
+    done = set_password(username, "Bursztynowy-Żuraw-Liczy-Chmury-77")
+    assert done.exit_code == 0, done.output
+    page = Auth(app.test_client()).login(username, "Bursztynowy-Żuraw-Liczy-Chmury-77")
+    assert page.request.path == "/resetmypassword/form", "a password set by someone else is changed at login"
+
+
 def test_api_users_and_cli_share_the_policy(app):
     from crm.extensions import appbuilder
     from crm.security.service import PasswordPolicyError
