@@ -411,3 +411,18 @@ def test_the_officers_get_the_weekly_count_of_clients_past_the_retention_period(
     [mail] = [read_mail(raw) for raw in mailbox.messages if f"{officer}@kartoteka.invalid" in raw]
     assert mail["Subject"].startswith("Kartoteka: klienci po okresie przechowywania: ")
     assert int(mail["Subject"].rsplit(" ", 1)[1]) >= 1 and "od 0 lat" in mail.get_content()
+    assert "W Kartotece: Ochrona danych, Retencja." in mail.get_content(), "a worker knows no address: where to look"
+
+    from crm.gdpr.reminders import send_retention_list
+
+    monkeypatch.setitem(app.config, "CRM_PUBLIC_URL", "https://crm.firma.example")
+    with app.app_context():
+        from crm.extensions import db
+
+        assert send_retention_list(db.session) >= 1
+        monkeypatch.setitem(app.config, "CRM_RETENTION_INACTIVE_YEARS", 1000)
+        before = len(mailbox.messages)
+        assert send_retention_list(db.session) == 0 and len(mailbox.messages) == before, "nobody past it: no email"
+        db.session.remove()
+    linked = [read_mail(raw) for raw in mailbox.messages if f"{officer}@kartoteka.invalid" in raw][-1]
+    assert "https://crm.firma.example/gdpr/retention" in linked.get_content()
