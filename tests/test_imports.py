@@ -6,6 +6,7 @@ import io
 import os
 import re
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy_continuum import version_class, versioning_manager
 
 from crm.security.roles import AUDITOR, BACK_OFFICE
+from crm.timeutil import utcnow
 from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, named_like, same_database_env, unique, unique_nip
 from tests.test_attributes import archive, define
 from tests.test_cli import run_flask
@@ -121,12 +123,16 @@ def test_good_rows_are_imported_versioned_with_the_importing_user(app, db_sessio
     def author_and_attribute(s):
         imported = [c for c in s.scalars(named_like(Client, prefix)) if c.company_name == f"{prefix}Alfa"][0]
         version = version_class(Client)
-        user_id = s.scalar(select(versioning_manager.transaction_cls.user_id).join(
-            version, version.transaction_id == versioning_manager.transaction_cls.id).where(version.id == imported.id))
-        return imported.id, user_id, imported.nip, {row.definition.key: row.stored for row in imported.attribute_values}
+        transaction = s.scalars(select(versioning_manager.transaction_cls).join(
+            version, version.transaction_id == versioning_manager.transaction_cls.id).where(version.id == imported.id)).one()
+        stamps = (imported.created_at, imported.updated_at, transaction.issued_at)
+        return (imported.id, transaction.user_id, imported.nip, {row.definition.key: row.stored for row in imported.attribute_values},
+                imported.owner_id, stamps)
 
-    card, user_id, stored_nip, attributes = db_session(author_and_attribute)
-    assert user_id == db_session(lambda s: app.appbuilder.sm.find_user(username=username).id)
+    card, user_id, stored_nip, attributes, owner_id, stamps = db_session(author_and_attribute)
+    importer = db_session(lambda s: app.appbuilder.sm.find_user(username=username).id)
+    assert user_id == importer and owner_id == importer, "the importer made the cards and owns them"
+    assert len(set(stamps)) == 1 and abs(stamps[0] - utcnow()) < timedelta(minutes=10), "made, changed and recorded at once"
     assert stored_nip == nip and attributes == {sector: "IT"}
     timeline = client.get(f"/history/client/{card}/")
     assert timeline.status_code == 200
@@ -228,7 +234,14 @@ def test_bad_rows_are_listed_and_stop_the_file_unless_skipped(app, db_session, s
         assert failed(refused) and "nic nie zaimportowano" in refused.text
         assert clients_named(db_session, prefix) == []
         skipped = run_import(client, token, fields, action="import", skip_bad="y")
-        assert "pominięto wierszy z błędami: 3" in skipped.text
+        assert "Zaimportowano klientów: 1" in skipped.text and "pominięto wierszy z błędami: 3" in skipped.text
+        assert clients_named(db_session, prefix) == [f"{prefix}Dobra"]
+        # a file of bad rows only, skipped: nothing to write, nothing written
+        token, fields = mapping_form(client, upload(client, csv_bytes([
+            ["Nazwa firmy", "NIP", label_of(app, sector), "Liczba pracowników"],
+            [f"{prefix}ZłyNIP", "526-025-02-75", "IT", "5"]])))
+        skipped = run_import(client, token, fields, action="import", skip_bad="y")
+        assert "Zaimportowano klientów: 0" in skipped.text and "pominięto wierszy z błędami: 1" in skipped.text
         assert clients_named(db_session, prefix) == [f"{prefix}Dobra"]
     finally:
         archive(app, required)

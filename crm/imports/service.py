@@ -121,8 +121,8 @@ def _client_values(row: dict, mapping: dict) -> dict:
 
 
 def check_rows(
-    session, rows: list[dict], mapping: dict[str, str], confirmed_new_basis: bool = False,
-    confirmed_duplicates: bool = False, progress: Callable[[int], None] = lambda n: None,
+    session, rows: list[dict], mapping: dict[str, str], *, confirmed_new_basis: bool,
+    confirmed_duplicates: bool, progress: Callable[[int], None] = lambda n: None,
 ) -> list[RowCheck]:
     """Every row checked by the card's rules; the first data row is number 2 (the header is 1).
 
@@ -176,8 +176,11 @@ def _add_duplicate_errors(session, checks: list[RowCheck]) -> None:
 
 
 def write(session, checks: list[RowCheck], skip_bad: bool, owner_id: int | None = None,
-          remote_addr: str | None = None, progress: Callable[[int], None] = lambda n: None) -> tuple[int, int]:
+          progress: Callable[[int], None] = lambda n: None) -> tuple[int, int]:
     """Write the good rows; returns (written, skipped). The caller commits: all rows or none.
+
+    The rows' one transaction names ``owner_id`` and no address: a worker or the command line
+    writes them, not a browser.
 
     Unless ``skip_bad``, one bad row refuses the whole file (ImportRefused) and nothing is written.
     """
@@ -191,7 +194,7 @@ def write(session, checks: list[RowCheck], skip_bad: bool, owner_id: int | None 
     now = utcnow()
     # one recorded transaction, versioned rows written a table at a time (crm/bulk.py)
     writer = BulkWriter(session.connection())
-    transaction_id = writer.transaction(owner_id, remote_addr, now)
+    transaction_id = writer.transaction(owner_id, None, now)
     for start in range(0, len(good), BATCH):
         batch = good[start:start + BATCH]
         values = []
