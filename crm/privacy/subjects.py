@@ -108,12 +108,11 @@ def bind_values(values: dict, spec: SubjectTable, key_id: str | None) -> None:
             values[name] = Sealable(value, key_id)
 
 
-def key_of_row(connection, table_name: str, values: dict, known: dict | None = None) -> str | None:
+def key_of_row(connection, table_name: str, values: dict, known: dict) -> str | None:
     """The data key a row (column values) is sealed under; a new client gets a new key in ``values``.
 
     ``known`` maps client ids to keys already given (rows written together, not yet in the database).
     """
-    known = _known_key_ids() if known is None else known
     spec = _TABLES[_base_table(table_name)]
     if spec.subject_column == "id":
         if values.get(DATA_KEY_COLUMN) is None:
