@@ -126,6 +126,32 @@ def test_personal_data_page_lists_the_registry_for_the_dpo(client, auth, make_us
     assert page.text.count("<tr>") - 1 == sum(len(d.columns) or 1 for d in declared().values())
 
 
+def test_each_row_of_the_personal_data_page_says_where_what_whose_how_kept_found_and_erased(client, auth, make_user):
+    """Place, field, category, whose, encrypted, search, erasure: a row of each kind, read as the officer does."""
+    import re
+
+    from tests.conftest import STAFF_PASSWORD
+
+    auth.login(make_user("Data protection officer"), STAFF_PASSWORD)
+    body = client.get("/personal-data/").text.split("<tbody>")[1].split("</tbody>")[0]
+    rows = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        rows[re.search(r'data-column="([^"]+)"', row).group(1)] = [" ".join(cell.split()) for cell in cells]
+    cards, gone = "Karty klientów: osoba albo firma i jej ludzie", "wiersz jest usuwany wraz z historią"
+    assert rows["client.pesel"] == [cards, "PESEL", "Identyfikatory urzędowe (NIP, PESEL)", "klienta", "tak",
+                                    "dokładny identyfikator", gone]
+    assert rows["client.last_name"] == [cards, "Nazwisko", "Tożsamość (imiona, nazwiska, nazwy)", "klienta", "tak",
+                                        "jedno słowo", gone]
+    assert rows["client.remarks"] == [cards, "Uwagi", "Dowolny tekst o osobie", "klienta", "tak", "", gone]
+    assert rows["subscription.*"] == ["Zapisy klientów na listy mailingowe", "(cały wiersz)", "Samo powiązanie z klientem",
+                                      "klienta", "nie", "", gone]
+    # a column no screen shows is named in words; the change history keeps its rows, emptied
+    assert rows["transaction.remote_addr"] == [
+        "Historia zmian: adres, z którego przyszła każda zmiana", "Adres IP, z którego przyszła zmiana",
+        "Identyfikatory internetowe (adres IP)", "pracownika", "tak", "", "kolumny są czyszczone, wiersz zostaje"]
+
+
 def test_personal_data_page_is_closed_to_back_office(client, auth, make_user):
     from tests.conftest import STAFF_PASSWORD
 
