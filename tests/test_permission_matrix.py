@@ -238,10 +238,23 @@ def test_the_last_administrator_keeps_the_right_to_administer_roles(app):
 def test_adding_cloning_and_renaming_roles_is_recorded(app):
     client, auth = admin_client(app)
     source = new_role(client, auth)
-    post_form(client, read_form(client), add=[f"{role_id(app, source)}:clients.view", f"{role_id(app, source)}:notes.view"])
+    assert changes(app, source) == [("role_created", None, None, source, "admin")]
+    saved = post_form(client, read_form(client), add=[f"{role_id(app, source)}:clients.view", f"{role_id(app, source)}:notes.view"])
+    assert "Zapisano. Zmienione uprawnienia: 2." in client.get(saved.location).text
     clone = new_role(client, auth, clone_of=str(role_id(app, source)))
     assert role_capabilities(app, clone) == {"clients.view", "notes.view"}
-    assert changes(app, clone)[0] == ("role_cloned", None, source, clone, "admin")
+    assert changes(app, clone) == [("role_cloned", None, source, clone, "admin"),
+                                   ("cell", "clients.view", "no", "yes", "admin"), ("cell", "notes.view", "no", "yes", "admin")]
+    both = post_form(client, read_form(client), add=[f"{role_id(app, source)}:mailing_lists.view", f"{role_id(app, clone)}:mailing_lists.view"])
+    assert "Zapisano. Zmienione uprawnienia: 2." in client.get(both.location).text, "cells of every role counted"
+    post_form(client, read_form(client), remove=[f"{role_id(app, source)}:mailing_lists.view", f"{role_id(app, clone)}:mailing_lists.view"])
+    # the same name with other spaces is no renaming; the same letters in other case are taken
+    unchanged = client.post(f"/permissions/{role_id(app, clone)}/rename", data={"csrf_token": auth.csrf, "name": f" {clone}  "})
+    assert unchanged.status_code == 302 and len(changes(app, clone)) == 5
+    taken = client.post("/permissions/add", data={"csrf_token": auth.csrf, "name": clone.upper()})
+    assert taken.status_code == 400 and "już istnieje" in taken.text
+    longest = unique("Dział ").ljust(64, "x")
+    assert new_role(client, auth, longest) == longest and role_id(app, longest)
 
     renamed = unique("Księgowość ")
     response = client.post(
