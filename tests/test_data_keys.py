@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import json
 import re
 import subprocess
 import sys
@@ -230,6 +231,7 @@ def test_a_restore_run_in_the_apps_process_erases_again_whom_the_ledger_names(ap
     client, _ = dpo
     card, data = full_card(app, db_session, client)
     neighbour, _ = full_card(app, db_session, client)
+    late, _ = full_card(app, db_session, client)
     request_id = register_request(client, card)
     runner = app.test_cli_runner()
     made = runner.invoke(args=["crm", "backup", "--out", str(tmp_path / "db"), "--key-store-out", str(tmp_path / "keys")])
@@ -238,15 +240,24 @@ def test_a_restore_run_in_the_apps_process_erases_again_whom_the_ledger_names(ap
     suppressed = {"email": data["email"], "phone": data["phone"], "pesel": data["pesel"]}
     assert not db_session(lambda s: is_suppressed(s, suppressed))
     assert "usunięta ze wszystkich miejsc" in erase_form(client, card, str(card), request_id, REASON).text
+    # a request registered after the backup is not in the restored database: its erasure names none
+    late_request = register_request(client, late)
+    assert "usunięta ze wszystkich miejsc" in erase_form(client, late, str(late), late_request, REASON).text
 
     restored = runner.invoke(args=["crm", "restore", backup, "--yes"])
     assert restored.exit_code == 0, restored.output
-    assert "Ponownie usunięto zgodnie z rejestrem usunięć klientów: 1" in restored.output
-    assert rows_about(db_session, card) == {}
+    assert "Ponownie usunięto zgodnie z rejestrem usunięć klientów: 2" in restored.output
+    assert rows_about(db_session, card) == {} and rows_about(db_session, late) == {}
     assert rows_about(db_session, neighbour) != {}
     assert db_session(lambda s: is_suppressed(s, suppressed)), "the erased person's suppression entries are back"
-    events = db_session(lambda s: [(e.kind, e.request_id) for e in s.scalars(select(GdprEvent).where(GdprEvent.client_number == card))])
-    assert events == [("erasure", request_id)], "one erasure, answering the request"
+
+    def events(client_number):
+        return db_session(lambda s: [(e.kind, e.request_id, e.reason, json.loads(e.counts)["client"])
+                                     for e in s.scalars(select(GdprEvent).where(GdprEvent.client_number == client_number))])
+
+    why = "Usunięto ponownie po przywróceniu kopii bazy danych starszej niż usunięcie."
+    assert events(card) == [("erasure", request_id, why, {"rows": 1, "versions": 2})], "one erasure, answering the request"
+    assert events(late) == [("erasure", None, why, {"rows": 1, "versions": 2})]
     assert db_session(lambda s: s.get(DataSubjectRequest, request_id).status) == "completed"
     again = runner.invoke(args=["crm", "reapply-erasures"])
     assert again.exit_code == 0 and "klientów: 0" in again.output, "nothing is held twice"
