@@ -199,9 +199,11 @@ def test_changing_the_password_ends_other_sessions_but_not_this_one(app, make_us
     username = make_user("Back office")
     other, _ = signed_in(app, username)
     this, _ = signed_in(app, username)
+    colleague, _ = signed_in(app, make_user("Back office"))
     change_own_password(this, STAFF_PASSWORD, NEW_PASSWORD)
     assert this.get("/clientmodelview/list/").status_code == 200
     assert other.get("/clientmodelview/list/", follow_redirects=True).request.path == "/login/"
+    assert colleague.get("/clientmodelview/list/").status_code == 200, "another account's sessions go on"
 
 
 def test_administrator_lock_ends_the_sessions_of_the_account(app, client, auth, make_user, db_session):
@@ -209,11 +211,13 @@ def test_administrator_lock_ends_the_sessions_of_the_account(app, client, auth, 
 
     username = make_user("Back office")
     victim, _ = signed_in(app, username)
+    colleague, _ = signed_in(app, make_user("Back office"))
     user_id = db_session(lambda s: appbuilder.sm.find_user(username=username).id)
     auth.login()
     users_page = client.get("/users/list/")
     client.post("/users/action_post", data={"action": "lock", "rowid": [str(user_id)], "csrf_token": csrf_token(users_page.text)})
     assert victim.get("/clientmodelview/list/", follow_redirects=True).request.path == "/login/"
+    assert colleague.get("/clientmodelview/list/").status_code == 200, "another account's sessions go on"
     _, page = signed_in(app, username)
     assert page.request.path == "/login/"
 
@@ -243,8 +247,12 @@ def _session_cookie(client):
 def test_a_copy_of_the_session_cookie_stops_working_when_its_user_signs_out(app, make_user):
     username = make_user("Back office")
     client, _ = signed_in(app, username)
+    other_browser, _ = signed_in(app, username)
+    colleague, _ = signed_in(app, make_user("Back office"))
     stolen = _session_cookie(client)
     Auth(client).logout()
+    for still_in in (other_browser, colleague):
+        assert still_in.get("/clientmodelview/list/").status_code == 200, "signing out ends this session only"
     thief = app.test_client()
     thief.set_cookie("session", stolen, domain="localhost")
     page = thief.get("/clientmodelview/list/", follow_redirects=True)

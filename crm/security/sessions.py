@@ -81,11 +81,10 @@ def start_session(sender, user, **extra) -> None:
 
 
 def adopt_current_epoch(user_id: int) -> None:
-    """Keep this session alive after its own password change ended the others."""
+    """Keep this session alive after its own password change ended the others (which wrote the account's state)."""
     from crm.extensions import db
 
-    state = lockout.state_of(db.session, user_id)
-    session[EPOCH] = state.session_epoch if state else 0
+    session[EPOCH] = lockout.state_of(db.session, user_id).session_epoch
 
 
 def end_server_session(sender=None, user=None, **extra) -> None:
