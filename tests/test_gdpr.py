@@ -143,6 +143,35 @@ def test_the_dashboard_lists_a_request_overdue_the_day_after_its_deadline_and_du
     assert db_session(check) == (["in progress", "yesterday"], ["today", "extended", "in a week"])
 
 
+def test_retention_never_proposes_a_restricted_client_or_one_with_an_open_request(app, db_session):
+    """Twenty years on, every card made today is past a year without activity; only those free of
+    a restriction and of an open request are proposed, the longest inactive first."""
+    from crm.gdpr.models import DataSubjectRequest, Restriction
+    from crm.gdpr.service import retention_candidates
+    from crm.timeutil import utcnow
+
+    def made(s):
+        cards = {name: new_card(s) for name in ("plain", "restricted", "open request", "answered request", "lifted", "ended")}
+        s.add_all([
+            Restriction(client_id=cards["restricted"].id, since=date.today(), reason="Sprzeciw"),
+            Restriction(client_id=cards["ended"].id, since=date.today(), until=date.today() + timedelta(days=5 * 365),
+                        reason="Do wyjaśnienia"),
+            Restriction(client_id=cards["lifted"].id, since=date.today(), lifted_on=date.today(), reason="Zniesione"),
+            DataSubjectRequest(kind="access", client_id=cards["open request"].id, received_on=DAY, due_on=DAY),
+            DataSubjectRequest(kind="access", client_id=cards["answered request"].id, received_on=DAY, due_on=DAY,
+                               status="completed"),
+        ])
+        s.commit()
+        return {card.id: name for name, card in cards.items()}
+
+    names = db_session(made)
+    later = utcnow() + timedelta(days=20 * 366)
+    proposed = db_session(lambda s: [names[c.id] for c, _last in retention_candidates(s, 1, now=later) if c.id in names])
+    assert sorted(proposed) == ["answered request", "ended", "lifted", "plain"], "a restriction binds while in force"
+    assert db_session(lambda s: [c.id for c, _ in retention_candidates(s, 1, now=utcnow()) if c.id in names]) == [], "active today"
+    assert len(db_session(lambda s: retention_candidates(s, 1, now=later, limit=2))) == 2
+
+
 def test_a_reason_needs_ten_characters_besides_spaces_and_at_most_five_hundred(app, db_session):
     from crm.gdpr.models import DataSubjectRequest
     from crm.gdpr.service import UnknownRequest, check_grounds
