@@ -258,6 +258,8 @@ def test_the_officer_sends_the_data_and_only_link_and_code_together_open_it_once
     card, _ = new_card(app, email=email)
     officer, _ = signed_in(app, make_user("Data protection officer"))
     request_id = register_request(officer, card, kind="access")
+    form = officer.get(f"/datasubjectrequestmodelview/show/{request_id}").text
+    assert f'id="handover-email" value="{email}"' in form, "the card's address is offered"
     code = hand_over(officer, request_id, email, language="en")
     [message] = [message for message in mailbox.messages if email in message]
     assert code not in message and code.replace(" ", "") not in message, "the code never travels with the link"
@@ -311,10 +313,11 @@ def test_wrong_codes_lock_the_link_and_an_expired_or_erased_one_gives_nothing(ap
 def test_a_hand_over_needs_a_valid_address_and_the_export_permission(app, make_user, db_session):
     from tests.test_gdpr import register_request
 
-    card, _ = new_card(app)
+    card, _ = new_card(app, email=None)
     officer, _ = signed_in(app, make_user("Data protection officer"))
     request_id = register_request(officer, card, kind="access")
     page = officer.get(f"/datasubjectrequestmodelview/show/{request_id}")
+    assert 'id="handover-email" value=""' in page.text, "a card without an address offers none"
     refused = officer.post(f"/datasubjectrequestmodelview/{request_id}/handover", data={
         "csrf_token": csrf_token(page.text), "email": "nie-adres", "language": "pl"})
     assert refused.status_code == 400 and "Podaj poprawny adres e-mail" in refused.text

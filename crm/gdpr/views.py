@@ -66,10 +66,13 @@ HANDOVER_FORM_MESSAGE = _l("Give a valid email address and the language of the d
 
 
 def _requester_email(item) -> str:
-    """Where the person's data goes by default: the address their public request came from, else the card's."""
+    """Where the person's data goes by default: the address their public request came from, else the card's.
+
+    Only a request of a card is handed over (``may_hand_over``).
+    """
     if item.public_request is not None:
         return item.public_request.email
-    return item.client.email or "" if item.client is not None else ""
+    return item.client.email or ""
 
 
 def _date(label, required=True):  # pragma: no mutate block (runs at import or app creation)
