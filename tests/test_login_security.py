@@ -265,9 +265,11 @@ def test_an_api_token_stops_working_when_the_account_is_locked(app, make_user, d
     headers = {"Authorization": f"Bearer {tokens['access_token']}"}
     assert client.get("/api/v1/client/", headers=headers).status_code == 200
     db_session(lambda s: lockout.lock(s, appbuilder.sm.find_user(username=username).id))
-    assert client.get("/api/v1/client/", headers=headers).status_code == 401
+    refused = client.get("/api/v1/client/", headers=headers)
+    said = "Brak tokenu dostępu albo jest on nieprawidłowy, wygasł lub utracił ważność. Zaloguj się ponownie."
+    assert refused.status_code == 401 and refused.json == {"message": said}
     refresh = client.post("/api/v1/security/refresh", headers={"Authorization": f"Bearer {tokens['refresh_token']}"})
-    assert refresh.status_code == 401
+    assert refresh.status_code == 401 and refresh.json == {"message": said}
 
 
 def test_administrator_filters_the_login_history_by_the_name_typed(client, auth, app, make_user):

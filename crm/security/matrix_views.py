@@ -115,7 +115,8 @@ class RoleMatrixView(BaseView):
 
 def _capability_label(key):
     capability = BY_KEY.get(key)
-    return str(capability.label) if capability else key or ""
+    # an empty value never reaches a formatter (blank_if_none); a capability since retired keeps its key
+    return str(capability.label) if capability else key
 
 
 class PermissionChangeModelView(RequestFilters, NoFileDownload, ShownColumns, PostedSearch, ModelView):
