@@ -19,6 +19,8 @@ def test_masks_keep_enough_to_recognise_a_record_and_nothing_more():
     assert mask_phone("601-234-123") == "*** *** 123"
     assert mask_phone("+420 601 234 123") == "+420 *** *** 123"
     assert mask_identifier("44051401359") == "*********59"
+    assert mask_phone("601 234 1 23") == "*** *** 123", "separators anywhere are not digits"
+    assert mask_identifier("7712") == "***12", "at least three stars: a short value shows no more than two"
     assert mask_name("Żaneta Wiśniewska-Nowak") == "Ż*** W***"
     assert mask("hidden", "Rozmowa o zaległej fakturze") == "***"
     assert mask("email", None) is None and mask("name", "") == ""
