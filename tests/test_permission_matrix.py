@@ -29,6 +29,9 @@ def test_requirements_name_existing_capabilities_and_are_reported():
         assert set(capability.requires) <= BY_KEY.keys()
     assert missing_requirements({"clients.view", "clients.edit"}) == [("clients.edit", "personal_data.see.identity")]
     assert missing_requirements({"clients.edit", "personal_data.see.identity"}) == []
+    # in the matrix's own order (the first is the one the refusal names), not the alphabet's
+    assert missing_requirements({"history.restore", "notes.add"}) == [
+        ("notes.add", "personal_data.see.free_text"), ("history.restore", "history.view")]
     # every category includes each one
     assert missing_requirements({"clients.edit", "personal_data.see"}) == []
     assert missing_requirements({"gdpr.erase", "personal_data.see.identity"}) == [
