@@ -463,12 +463,21 @@ def test_an_upload_is_sealed_under_a_key_of_its_own_that_dies_with_it(app):
     assert key_id and email not in sealed and key_store().existing([key_id]) == {key_id}
     assert client.get(f"/import/{token}/").status_code == 200
 
-    # a day later the app's clean-up (here the command) forgets it: key first, then file
+    # a day later the app's clean-up (here the command, in the app's process) forgets it: key first, then file
+    from crm.clients.models import Client
+    from crm.extensions import db
+    from tests.test_read_access import new_card
+
+    card, _ = new_card(app)
+    with app.app_context():
+        others = {db.session.get(Client, card).data_key_id}
+        db.session.remove()
     day_ago = time.time() - 25 * 3600
     os.utime(path, (day_ago, day_ago))
-    purged = run_flask(["crm", "purge-uploads"], same_database_env(app))
-    assert purged.returncode == 0 and "Zapomniane wygasłe pliki importu: 1." in purged.stdout, purged.stdout + purged.stderr
+    purged = app.test_cli_runner().invoke(args=["crm", "purge-uploads"])
+    assert purged.exit_code == 0 and "Zapomniane wygasłe pliki importu: 1." in purged.output, purged.output
     assert not path.exists() and key_store().existing([key_id]) == set()
+    assert None not in others and key_store().existing(list(others)) == others, "a client's key stays"
     forget_unwrapped_keys()  # as a process that never held it unwrapped (a worker may keep one for a minute)
     with app.app_context(), pytest.raises(DecryptionError):
         decrypt(sealed, "import.upload")  # a copy of the file taken before is unreadable
