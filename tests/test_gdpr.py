@@ -42,7 +42,7 @@ def test_an_extension_needs_a_reason_and_at_most_two_more_months():
 DAY = date(2026, 3, 10)
 
 
-def new_card(s):
+def bare_card(s):
     from crm.clients.models import Client
 
     card = Client(kind="company", company_name=unique("Dni i terminy "))
@@ -56,7 +56,7 @@ def test_a_restriction_holds_from_its_first_to_its_last_day_until_it_is_lifted(a
     from crm.gdpr.service import RestrictedError, active_restriction, ensure_not_restricted, restricted_clients
 
     def check(s):
-        bounded, open_ended, lifted = new_card(s), new_card(s), new_card(s)
+        bounded, open_ended, lifted = bare_card(s), bare_card(s), bare_card(s)
         s.add_all([
             Restriction(client_id=bounded.id, since=DAY, until=DAY + timedelta(days=5), reason="Sprawdzanie danych"),
             Restriction(client_id=open_ended.id, since=DAY, reason="Sprzeciw"),
@@ -87,10 +87,10 @@ def test_a_basis_holds_from_the_day_given_to_the_day_before_its_withdrawal(app, 
     withdrawn = DAY + timedelta(days=3)
 
     def check(s):
-        card = new_card(s)
+        card = bare_card(s)
         consent = Consent(client_id=card.id, purpose="email_marketing", lawful_basis="consent", given_on=DAY,
                           withdrawn_on=withdrawn, source="web_form")
-        other_purpose = Consent(client_id=new_card(s).id, purpose="phone_marketing", lawful_basis="consent",
+        other_purpose = Consent(client_id=bare_card(s).id, purpose="phone_marketing", lawful_basis="consent",
                                 given_on=DAY, source="web_form")
         s.add_all([consent, other_purpose])
         s.flush()
@@ -121,7 +121,7 @@ def test_the_dashboard_lists_a_request_overdue_the_day_after_its_deadline_and_du
     deadlines = {"yesterday": -1, "today": 0, "in a week": 7, "in eight days": 8}
 
     def check(s):
-        card = new_card(s)
+        card = bare_card(s)
         made = {}
         for name, offset in deadlines.items():
             due = today + timedelta(days=offset)
@@ -145,13 +145,13 @@ def test_the_dashboard_lists_a_request_overdue_the_day_after_its_deadline_and_du
 
 def test_retention_never_proposes_a_restricted_client_or_one_with_an_open_request(app, db_session):
     """Twenty years on, every card made today is past a year without activity; only those free of
-    a restriction and of an open request are proposed, the longest inactive first."""
+    a restriction in force and of an open request are proposed."""
     from crm.gdpr.models import DataSubjectRequest, Restriction
     from crm.gdpr.service import retention_candidates
     from crm.timeutil import utcnow
 
     def made(s):
-        cards = {name: new_card(s) for name in ("plain", "restricted", "open request", "answered request", "lifted", "ended")}
+        cards = {name: bare_card(s) for name in ("plain", "restricted", "open request", "answered request", "lifted", "ended")}
         s.add_all([
             Restriction(client_id=cards["restricted"].id, since=date.today(), reason="Sprzeciw"),
             Restriction(client_id=cards["ended"].id, since=date.today(), until=date.today() + timedelta(days=5 * 365),
@@ -177,7 +177,7 @@ def test_a_reason_needs_ten_characters_besides_spaces_and_at_most_five_hundred(a
     from crm.gdpr.service import UnknownRequest, check_grounds
 
     def check(s):
-        card, other = new_card(s), new_card(s)
+        card, other = bare_card(s), bare_card(s)
         request = DataSubjectRequest(kind="erasure", client_id=card.id, received_on=DAY, due_on=DAY)
         s.add(request)
         s.flush()
@@ -203,7 +203,7 @@ def test_an_answer_completes_only_an_open_request_of_its_kind_and_a_closed_one_g
     monkeypatch.setattr(service, "utcnow", lambda: datetime(2031, 6, 15, 12, 0))
 
     def check(s):
-        card = new_card(s)
+        card = bare_card(s)
         made = {
             "open erasure": DataSubjectRequest(kind="erasure", client_id=card.id, received_on=DAY, due_on=DAY),
             "open access": DataSubjectRequest(kind="access", client_id=card.id, received_on=DAY, due_on=DAY),
