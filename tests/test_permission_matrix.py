@@ -180,6 +180,30 @@ def test_the_record_of_changes_is_listed_for_administrators(app):
     assert 'href="/permissionchangemodelview/list/"' in client.get("/permissions/").text
 
 
+def test_a_permission_since_retired_is_named_in_words_in_the_record(app):
+    """An upgrade may retire a capability; the record keeps its key, the page shows no code."""
+    from crm.extensions import db
+    from crm.security.models import PermissionChange
+
+    client, _ = admin_client(app)
+    with app.app_context():
+        row = PermissionChange(role_name="Audytor", kind="cell", capability="retired.view", before="no", after="yes")
+        db.session.add(row)
+        db.session.commit()
+        row_id = row.id
+    try:
+        for language, words in (("pl", "Uprawnienie już nieoferowane"), ("en", "A permission no longer offered")):
+            client.get(f"/lang/{language}")
+            page = client.get(f"/permissionchangemodelview/show/{row_id}")
+            assert page.status_code == 200
+            assert words in page.text and "retired.view" not in page.text
+    finally:
+        # the shared database's record must not keep it: the Polish-pages walk reads every row
+        with app.app_context():
+            db.session.delete(db.session.get(PermissionChange, row_id))
+            db.session.commit()
+
+
 def test_a_stale_form_is_refused_and_changes_nothing(app):
     client, auth = admin_client(app)
     role = new_role(client, auth)

@@ -115,8 +115,9 @@ class RoleMatrixView(BaseView):
 
 def _capability_label(key):
     capability = BY_KEY.get(key)
-    # an empty value never reaches a formatter (blank_if_none); a capability since retired keeps its key
-    return str(capability.label) if capability else key
+    # an empty value never reaches a formatter (blank_if_none); the record keeps a retired capability's
+    # key, which is code, not words, on a page in the user's language
+    return str(capability.label) if capability else gettext("A permission no longer offered")
 
 
 class PermissionChangeModelView(RequestFilters, NoFileDownload, ShownColumns, PostedSearch, ModelView):
