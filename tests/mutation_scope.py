@@ -15,6 +15,10 @@ from tests.init_template import MUTANT_MARK
 
 SECURITY = ("login_security", "sessions_and_forced_change", "password_policy", "two_factor",
             "permission_matrix", "staff_management", "route_access", "web_security", "working_day")
+#: the matrix, the grant rules and the roles' names
+ROLES = ("permission_matrix", "staff_management", "route_access", "working_day")
+#: signing in and out, passwords, sessions: everything of SECURITY but the role x route walk
+ACCOUNTS = tuple(name for name in SECURITY if name != "route_access")
 ENCRYPTION = ("encryption_at_rest", "data_keys", "key_rotation", "key_file", "privacy_registry", "card_search",
               "properties")
 
@@ -40,6 +44,18 @@ GUARDED_BY: dict[str, tuple[str, ...]] = {
     "crm.privacy.views": ("privacy_registry", "route_access", "attributes"),
     "crm.public": ("public_pages",),
     "crm.security": SECURITY,
+    "crm.security.api": ("login_security", "sessions_and_forced_change", "two_factor", "web_security"),
+    "crm.security.capabilities": ROLES,
+    "crm.security.grants": ROLES,
+    "crm.security.lockout": ("login_security", "sessions_and_forced_change", "staff_management"),
+    "crm.security.matrix": ROLES,
+    "crm.security.matrix_views": ROLES,
+    "crm.security.passwords": ("password_policy", "sessions_and_forced_change", "properties"),
+    "crm.security.roles": ROLES,
+    "crm.security.service": ("password_policy", "staff_management", "sessions_and_forced_change", "login_security"),
+    "crm.security.sessions": ("sessions_and_forced_change", "login_security", "web_security", "staff_management"),
+    "crm.security.two_factor": ("two_factor", "login_security"),
+    "crm.security.views": ACCOUNTS,
     "crm.security.mail": ("public_pages", "jobs", "sessions_and_forced_change"),
     "crm.security.throttling": ("web_security", "login_security", "public_pages", "clients_api"),
 }
