@@ -280,6 +280,36 @@ def test_the_handler_is_reminded_7_and_2_days_before_the_deadline_once_each(app,
     assert len(mails_about(mailbox, week)) == 2 and "dni do terminu: 2" in second["Subject"]
 
 
+def test_a_reminder_links_its_request_or_says_where_it_is_and_a_late_one_reads_0_days(app, db_session, mailbox,
+                                                                                     monkeypatch, make_user):
+    """A request not yet due, found first, holds up none after it; past its deadline, 0 days are left."""
+    make_user(DATA_PROTECTION_OFFICER)  # requests with no handler remind the officers
+    from crm.extensions import db
+    from crm.gdpr.models import DataSubjectRequest
+    from crm.gdpr.reminders import send_due_reminders
+    from crm.timeutil import office_today
+
+    def add(s):
+        made = [DataSubjectRequest(kind="access", received_on=office_today(), due_on=office_today() + timedelta(days=d))
+                for d in (20, 5, -3)]
+        s.add_all(made)
+        s.commit()
+        return [request.id for request in made]
+
+    later, due, late = db_session(add)
+    with app.app_context():
+        send_due_reminders(db.session)
+        monkeypatch.setitem(app.config, "CRM_PUBLIC_URL", "https://crm.firma.example")
+        send_due_reminders(db.session, today=office_today() + timedelta(days=3))  # the 2-day reminder
+        db.session.remove()
+    assert mails_about(mailbox, later) == []
+    first, linked = mails_about(mailbox, due)[0], mails_about(mailbox, due)[-1]
+    assert f"W Kartotece: Ochrona danych, Żądania osób, których dane dotyczą, nr {due}." in first.get_content()
+    assert f"https://crm.firma.example/datasubjectrequestmodelview/show/{due}" in linked.get_content()
+    overdue = mails_about(mailbox, late)[0]
+    assert overdue["Subject"].endswith("dni do terminu: 0") and "(zostało dni: 0)" in overdue.get_content()
+
+
 def test_two_reminder_runs_at_once_send_each_reminder_once(app, mailbox, open_requests):
     """Each worker process's scheduler starts the daily run: two at the same moment, on a slow mail server."""
     import threading
