@@ -324,3 +324,38 @@ def test_a_page_of_many_cards_fetches_their_keys_in_one_round_trip_and_never_an_
         event.remove(store.engine, "before_cursor_execute", listener)
     assert fetched == 1 and len(statements) == 1, statements
     assert all(name.startswith("Spółdzielnia") for name in names)
+
+
+def test_many_keys_are_prefetched_chunk_by_chunk_and_re_wrapped_batch_by_batch(tmp_path):
+    """More keys than a query asks for: each is fetched once and each re-wrapped once."""
+    from sqlalchemy import event
+
+    from crm.privacy.keys import append_key, parse_keys, write_new_key_file
+    from crm.privacy.keystore import PREFETCH_CHUNK, KeyStore, forget_unwrapped_keys, master_key_of
+
+    key_file = tmp_path / "keys"
+    write_new_key_file(key_file)
+    store = KeyStore(f"sqlite:///{tmp_path / 'keystore.db'}", parse_keys(key_file.read_text()))
+    try:
+        many = 2 * PREFETCH_CHUNK + 3
+        ids = [store.new_key() for _ in range(many)]
+        store.save_pending()
+        forget_unwrapped_keys()
+        queries = []
+        event.listen(store.engine, "before_cursor_execute", lambda *args: queries.append(args[2]))
+        assert store.prefetch([*ids, None, "never-saved"]) == many
+        assert len(queries) == 3
+        assert store.existing(ids) == set(ids)
+
+        append_key(key_file, store.ring)
+        ring = parse_keys(key_file.read_text())
+        batches = []
+        assert store.rewrap(ring, batch_size=PREFETCH_CHUNK, progress=batches.append) == many
+        assert batches == [PREFETCH_CHUNK, PREFETCH_CHUNK, 3], "the progress bar reaches the count, once each"
+        with store.engine.connect() as connection:
+            wrapped = connection.execute(text("SELECT wrapped FROM data_key")).scalars().all()
+        assert {master_key_of(value) for value in wrapped} == {ring.current_id} and len(wrapped) == many
+        assert store.rewrap(ring) == 0, "nothing left under the old key"
+    finally:
+        store.dispose()
+        forget_unwrapped_keys()

@@ -65,6 +65,8 @@ NONCE_BYTES = 12
 #: unwrapped keys held by a process, and for how long
 CACHE_SIZE = 4096
 CACHE_SECONDS = 60.0
+#: ids a prefetch asks for in one query, well within any driver's limit of bound parameters
+PREFETCH_CHUNK = 500
 
 
 class UnknownDataKey(LookupError):
@@ -173,8 +175,8 @@ class KeyStore:
         wanted = [key_id for key_id in set(key_ids) if key_id and _CACHE.get(key_id) is None]
         found = 0
         with self.engine.connect() as connection:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start:start + 500]
+            for start in range(0, len(wanted), PREFETCH_CHUNK):
+                chunk = wanted[start:start + PREFETCH_CHUNK]
                 query = sa.select(data_key_table.c.id, data_key_table.c.wrapped).where(data_key_table.c.id.in_(chunk))
                 for key_id, wrapped in connection.execute(query):
                     _CACHE.put(key_id, _unwrap(self.ring, key_id, wrapped))
@@ -182,14 +184,9 @@ class KeyStore:
         return found
 
     def existing(self, key_ids: Iterable[str]) -> set[str]:
-        """Which of these key ids the store holds."""
-        wanted = list(set(key_ids))
-        found: set[str] = set()
+        """Which of these key ids the store holds (one query)."""
         with self.engine.connect() as connection:
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start:start + 500]
-                found.update(connection.scalars(sa.select(data_key_table.c.id).where(data_key_table.c.id.in_(chunk))))
-        return found
+            return set(connection.scalars(sa.select(data_key_table.c.id).where(data_key_table.c.id.in_(set(key_ids)))))
 
     def count(self) -> int:
         with self.engine.connect() as connection:
@@ -236,11 +233,9 @@ class KeyStore:
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.exec_driver_sql("VACUUM FULL data_key")
 
-    def ledger(self, since: datetime | None = None) -> list[LedgerEntry]:
-        """Erasures in the ledger, oldest first (those after ``since`` when given)."""
+    def ledger(self) -> list[LedgerEntry]:
+        """Erasures in the ledger, oldest first."""
         query = sa.select(ledger_table).order_by(ledger_table.c.id)
-        if since is not None:
-            query = query.where(ledger_table.c.erased_at > since)
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
         return [
