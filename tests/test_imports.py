@@ -178,6 +178,21 @@ def test_a_file_of_several_batches_is_written_whole_or_not_at_all(app, db_sessio
     assert written == rows and len(transactions) == 1, "the whole file is one step of the history"
 
 
+def test_checking_a_long_file_reports_its_progress_a_batch_at_a_time(app):
+    """The job's progress bar moves while the rows are checked: a step for each full batch."""
+    from crm.extensions import db
+    from crm.imports.service import BATCH, check_rows
+
+    rows = [{"Nazwa firmy": f"Firma {n}"} for n in range(2 * BATCH + 7)]
+    steps = []
+    with app.app_context():
+        checks = check_rows(db.session, rows, {"Nazwa firmy": "company_name"}, confirmed_new_basis=True,
+                            confirmed_duplicates=True, progress=steps.append)
+        db.session.remove()
+    assert steps == [BATCH, BATCH] and len(checks) == len(rows)
+    assert [check.number for check in checks[:2]] == [2, 3] and not any(check.errors for check in checks)
+
+
 def test_an_erased_persons_email_phone_or_pesel_is_not_imported_back_unnoticed(app, db_session):
     """Rows naming an erased person (the email she had before the last change, her current one in another
     case, her phone in another spacing, her PESEL) are refused until the importer ticks a new legal basis;
