@@ -262,14 +262,14 @@ class KeyStore:
             if not rows:
                 return rewrapped
             changes = [
-                {"key_id": row.id, "wrapped": _wrap(ring, row.id, _unwrap(ring, row.id, row.wrapped))}
+                {"key_id": row.id, "rewrapped": _wrap(ring, row.id, _unwrap(ring, row.id, row.wrapped))}
                 for row in rows if master_key_of(row.wrapped) != ring.current_id
             ]
             if changes:
                 with self.engine.begin() as connection:
                     connection.execute(
                         data_key_table.update().where(data_key_table.c.id == sa.bindparam("key_id"))
-                        .values(wrapped=sa.bindparam("wrapped")),
+                        .values(wrapped=sa.bindparam("rewrapped")),
                         changes,
                     )
             rewrapped += len(changes)
