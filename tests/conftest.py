@@ -194,7 +194,18 @@ def pytest_collection_finish(session):
         and os.environ.get("MUTANT_UNDER_TEST", "") == ""
         and warm_app.warm is None
     ):
-        warm_app.warm = warm_app.WarmApp.build(template, _new_app)
+        warm_app.warm = warm_app.WarmApp.build(template, _new_app, _serve_a_working_session)
+
+
+def _serve_a_working_session(app) -> None:
+    """Sign in and open the screens most tests open (tests/warm_app.py: warming the fork server)."""
+    client = app.test_client()
+    auth = Auth(client)
+    assert auth.login().status_code == 200
+    for page in ("/clientmodelview/list/", "/clientmodelview/add", "/contactpersonmodelview/list/",
+                 "/users/list/", "/permissions/", "/my-logins/", "/gdpr/retention", "/no-such-page"):
+        client.get(page)
+    auth.logout()
 
 
 def pytest_configure(config):

@@ -13,6 +13,13 @@ while two sessions running side by side never share a file.
 A mutant in a function that building the app or initialising its database
 ran gets no warm app: its session builds one on a database the slip itself
 initialised, as before.
+
+The server also serves the app a few requests (signing in, a few screens) on a
+throwaway copy of its folder before any session is forked: the first request
+of a process compiles templates, loads the catalogs and compiles SQL, about a
+second each session paid. What those requests leave in the process that a
+mutant could hide behind (the rate limiter's counts, unwrapped keys, a cached
+answer of the mutated code) is cleared before the server forks.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,8 +45,9 @@ class WarmApp:
         self.reached = reached
 
     @classmethod
-    def build(cls, template: InitTemplate, make_app: Callable[[str, str], Flask]) -> WarmApp:
-        """Copy the template to a folder of the server's and build the app on it."""
+    def build(cls, template: InitTemplate, make_app: Callable[[str, str], Flask],
+              serve: Callable[[Flask], None]) -> WarmApp:
+        """Copy the template to a folder of the server's, build the app on it and let ``serve`` warm it."""
         # inside the template's folder, which the next `make mutate` deletes with it
         folder = Path(tempfile.mkdtemp(prefix="warm-", dir=template.folder))
         template.copy_into(folder)
@@ -47,7 +56,22 @@ class WarmApp:
         with functions_reached() as reached:
             app = make_app(f"sqlite:///{root}/{InitTemplate.DATABASE}", f"{root}/{InitTemplate.INSTANCE}")
         _close_connections(app)
-        return cls(app, folder, fd, reached | template.reached())
+        warm = cls(app, folder, fd, reached | template.reached())
+        warm._warm_up(serve)
+        return warm
+
+    def _warm_up(self, serve: Callable[[Flask], None]) -> None:
+        """Serve requests on a copy of the folder, then leave the process as if none had come."""
+        scratch = self.take()
+        try:
+            serve(self.app)
+        finally:
+            _close_connections(self.app)
+            _forget_what_requests_left(self.app)
+            fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
+            os.dup2(fd, self.fd)
+            os.close(fd)
+            release(scratch)
 
     def serves(self, mutant: str) -> bool:
         """True unless ``mutant`` lies in a function that building the app ran."""
@@ -72,6 +96,19 @@ def _close_connections(app: Flask) -> None:
         db.session.remove()
         db.engine.dispose()
     key_store().engine.dispose()
+
+
+def _forget_what_requests_left(app: Flask) -> None:
+    from crm.extensions import appbuilder
+    from crm.privacy.keystore import forget_unwrapped_keys
+    from crm.privacy.masking import column_personal
+
+    with app.app_context():
+        appbuilder.sm.limiter.reset()
+    forget_unwrapped_keys()
+    column_personal.cache_clear()
+    # the memory limiter's expiry timer (0.01 s) must be over before the server forks
+    time.sleep(0.05)
 
 
 #: Built in the fork server (conftest's ``pytest_collection_finish``), inherited by each session.
