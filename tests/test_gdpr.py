@@ -606,6 +606,14 @@ def test_an_api_body_other_than_the_documented_one_is_refused_and_records_nothin
 
 # -- consents, objection, restriction ------------------------------------------------------------------
 
+def withdraw_consent(client, consent_id, on: date | None = None):
+    """Withdraw a consent through its edit form."""
+    page = client.get(f"/consentmodelview/edit/{consent_id}")
+    form = {**edit_form_data(page.text), "withdrawn_on": (on or date.today()).isoformat(), "csrf_token": csrf_token(page.text)}
+    response = client.post(f"/consentmodelview/edit/{consent_id}", data=form, follow_redirects=True)
+    assert "Zapisano zmiany" in response.text
+
+
 def test_a_subscription_needs_a_basis_and_withdrawing_it_ends_the_subscriptions(app, db_session):
     from crm.clients.models import Client
     from crm.gdpr.models import Consent
@@ -620,11 +628,12 @@ def test_a_subscription_needs_a_basis_and_withdrawing_it_ends_the_subscriptions(
     post_form(admin, f"/subscriptionmodelview/add?_flt_0_client={card}", {"mailing_list": str(list_id), "source": "manual"})
     assert len(db_session(lambda s: s.get(Client, card).subscriptions)) == 1
 
-    consent_id = db_session(lambda s: s.scalar(select(Consent.id).where(Consent.client_id == card)))
-    page = admin.get(f"/consentmodelview/edit/{consent_id}")
-    form = {**edit_form_data(page.text), "withdrawn_on": date.today().isoformat(), "csrf_token": csrf_token(page.text)}
-    response = admin.post(f"/consentmodelview/edit/{consent_id}", data=form, follow_redirects=True)
-    assert "Zapisano zmiany" in response.text
+    record_marketing_consent(admin, card, given_on="2026-02-01", evidence="Druga zgoda, w sklepie")
+    first, second = db_session(lambda s: s.scalars(select(Consent.id).where(Consent.client_id == card).order_by(Consent.id)).all())
+
+    withdraw_consent(admin, first)
+    assert len(db_session(lambda s: s.get(Client, card).subscriptions)) == 1, "the other consent is still a basis"
+    withdraw_consent(admin, second)
     assert db_session(lambda s: s.get(Client, card).subscriptions) == []
 
 
@@ -638,12 +647,18 @@ def test_an_objection_withdraws_marketing_and_ends_subscriptions(app, db_session
     admin, _ = signed_in(app)
     record_marketing_consent(admin, card, purpose="phone_marketing")
     record_marketing_consent(admin, card, purpose="contract", lawful_basis="contract")
+    record_marketing_consent(admin, card, purpose="phone_marketing", evidence="Wycofana wcześniej")
+    withdraw_consent(admin, db_session(lambda s: s.scalar(select(func.max(Consent.id)))), on=date(2026, 3, 1))
     assert len(db_session(lambda s: s.get(Client, card).subscriptions)) == 1
+    other, _ = full_card(app, db_session, client)
     register_request(client, card, kind="objection")
     assert db_session(lambda s: s.get(Client, card).subscriptions) == []
+    assert len(db_session(lambda s: s.get(Client, other).subscriptions)) == 1, "another client's objection is not theirs"
+    assert db_session(lambda s: s.scalars(select(Consent.withdrawn_on).where(Consent.client_id == other)).all()) == [None]
     withdrawn = db_session(lambda s: sorted((c.purpose, c.withdrawn_on) for c in s.scalars(select(Consent).where(Consent.client_id == card))))
-    assert withdrawn == [("contract", None), ("email_marketing", date.today()), ("phone_marketing", date.today())], \
-        "marketing of every kind ends; a contract is no marketing"
+    assert withdrawn == [("contract", None), ("email_marketing", date.today()), ("phone_marketing", date(2026, 3, 1)),
+                         ("phone_marketing", date.today())], \
+        "marketing of every kind ends; a contract is no marketing; an earlier withdrawal keeps its day"
 
 
 def test_a_restricted_card_can_be_viewed_but_not_changed_until_lifted(app, db_session, dpo, make_user):

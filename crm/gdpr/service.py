@@ -232,24 +232,20 @@ def check_subscription(session, client_id: int) -> None:
         raise ValueError(str(NO_BASIS_MESSAGE))
 
 
-def end_subscriptions_without_basis(session, client: Client, changed: Consent | None = None) -> int:
-    """Remove the client's subscriptions once no basis for email marketing is left; returns how many."""
-    if has_basis(session, client.id, besides=changed):
-        return 0
-    ended = list(client.subscriptions)
-    for subscription in ended:
-        client.subscriptions.remove(subscription)
-    return len(ended)
+def end_subscriptions_without_basis(session, client: Client, changed: Consent | None = None) -> None:
+    """Remove the client's subscriptions once no basis for email marketing is left."""
+    if not has_basis(session, client.id, besides=changed):
+        client.subscriptions.clear()
 
 
-def object_to_marketing(session, client: Client, today: date | None = None) -> int:
+def object_to_marketing(session, client: Client, today: date | None = None) -> None:
     """An objection (Art. 21): withdraw every marketing basis and end the subscriptions."""
     today = today or utcnow().date()
     for consent in session.scalars(select(Consent).where(Consent.client_id == client.id, Consent.withdrawn_on.is_(None))):
         if consent.purpose in (MAILING_PURPOSE, "phone_marketing"):
             consent.withdrawn_on = today
     session.flush()
-    return end_subscriptions_without_basis(session, client)
+    end_subscriptions_without_basis(session, client)
 
 
 # -- retention (Art. 5(1)(e)) --------------------------------------------------------------
