@@ -331,13 +331,13 @@ def test_many_keys_are_prefetched_chunk_by_chunk_and_re_wrapped_batch_by_batch(t
     from sqlalchemy import event
 
     from crm.privacy.keys import append_key, parse_keys, write_new_key_file
-    from crm.privacy.keystore import PREFETCH_CHUNK, KeyStore, forget_unwrapped_keys, master_key_of
+    from crm.privacy.keystore import KEY_IDS_PER_QUERY, KeyStore, forget_unwrapped_keys, master_key_of
 
     key_file = tmp_path / "keys"
     write_new_key_file(key_file)
     store = KeyStore(f"sqlite:///{tmp_path / 'keystore.db'}", parse_keys(key_file.read_text()))
     try:
-        many = 2 * PREFETCH_CHUNK + 3
+        many = 2 * KEY_IDS_PER_QUERY + 3
         ids = [store.new_key() for _ in range(many)]
         store.save_pending()
         forget_unwrapped_keys()
@@ -350,8 +350,8 @@ def test_many_keys_are_prefetched_chunk_by_chunk_and_re_wrapped_batch_by_batch(t
         append_key(key_file, store.ring)
         ring = parse_keys(key_file.read_text())
         batches = []
-        assert store.rewrap(ring, batch_size=PREFETCH_CHUNK, progress=batches.append) == many
-        assert batches == [PREFETCH_CHUNK, PREFETCH_CHUNK, 3], "the progress bar reaches the count, once each"
+        assert store.rewrap(ring, batch_size=KEY_IDS_PER_QUERY, progress=batches.append) == many
+        assert batches == [KEY_IDS_PER_QUERY, KEY_IDS_PER_QUERY, 3], "the progress bar reaches the count, once each"
         with store.engine.connect() as connection:
             wrapped = connection.execute(text("SELECT wrapped FROM data_key")).scalars().all()
         assert {master_key_of(value) for value in wrapped} == {ring.current_id} and len(wrapped) == many
@@ -359,3 +359,46 @@ def test_many_keys_are_prefetched_chunk_by_chunk_and_re_wrapped_batch_by_batch(t
     finally:
         store.dispose()
         forget_unwrapped_keys()
+
+
+def test_a_long_ledger_is_checked_a_few_hundred_keys_a_query_and_none_is_missed(app, db_session, tmp_path):
+    """Years of erasures: the restore guard and reapply-erasures find a held client wherever the ledger names it."""
+    from datetime import datetime
+
+    from sqlalchemy import event
+
+    from crm.extensions import db
+    from crm.gdpr.erasure import erased_but_held
+    from crm.privacy.keys import parse_keys, write_new_key_file
+    from crm.privacy.keystore import KEY_IDS_PER_QUERY, KeyStore, LedgerEntry, bind_key_store, key_store
+    from tests.test_read_access import new_card
+
+    cards = [new_card(app)[0] for _ in range(2)]
+    held = {card: client_row(db_session, card).data_key_id for card in cards}
+    key_file = tmp_path / "keys"
+    write_new_key_file(key_file)
+    ledger = KeyStore(f"sqlite:///{tmp_path / 'keystore.db'}", parse_keys(key_file.read_text()))
+    # ids sorting before any real one ("!" < digits and letters): the held clients come last, past two chunks
+    others = [f"!{n:05d}" for n in range(2 * KEY_IDS_PER_QUERY)]
+    entries = [LedgerEntry(n, key_id, datetime(2026, 1, 1), None, ()) for n, key_id in enumerate([*others, *held.values()])]
+    with ledger.destroying(entries):
+        pass
+    previous, queries = key_store(), []
+
+    def count(*args):
+        queries.append(args[2])
+
+    bind_key_store(ledger)
+    try:
+        with app.app_context():
+            event.listen(db.engine, "before_cursor_execute", count)
+            try:
+                found = erased_but_held(db.session)
+            finally:
+                event.remove(db.engine, "before_cursor_execute", count)
+                db.session.remove()
+    finally:
+        bind_key_store(previous)
+        ledger.dispose()
+    assert found == held
+    assert len(queries) == 2 * 3, "a query of the cards and one of their versions per chunk"

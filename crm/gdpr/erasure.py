@@ -28,7 +28,7 @@ from crm.gdpr.models import DataSubjectRequest, GdprEvent
 from crm.gdpr.places import counts, place_labels, places
 from crm.gdpr.service import check_grounds, fulfil
 from crm.imports import uploads
-from crm.privacy.keystore import LedgerEntry, key_store
+from crm.privacy.keystore import KEY_IDS_PER_QUERY, LedgerEntry, key_store
 from crm.privacy.registry import Erasure
 from crm.public.models import PublicRequest
 from crm.timeutil import utcnow
@@ -258,8 +258,8 @@ def erased_but_held(session) -> dict[int, str]:
     versions = version_class(Client)
     held: dict[int, str] = {}
     wanted = sorted(erased)
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
+    for start in range(0, len(wanted), KEY_IDS_PER_QUERY):
+        chunk = wanted[start:start + KEY_IDS_PER_QUERY]
         for model in (Client, versions):
             held.update(session.execute(select(model.id, model.data_key_id).where(model.data_key_id.in_(chunk))).all())
     return held

@@ -65,8 +65,8 @@ NONCE_BYTES = 12
 #: unwrapped keys held by a process, and for how long
 CACHE_SIZE = 4096
 CACHE_SECONDS = 60.0
-#: ids a prefetch asks for in one query, well within any driver's limit of bound parameters
-PREFETCH_CHUNK = 500
+#: key ids one query asks about, well within any driver's limit of bound parameters
+KEY_IDS_PER_QUERY = 500
 
 
 class UnknownDataKey(LookupError):
@@ -175,8 +175,8 @@ class KeyStore:
         wanted = [key_id for key_id in set(key_ids) if key_id and _CACHE.get(key_id) is None]
         found = 0
         with self.engine.connect() as connection:
-            for start in range(0, len(wanted), PREFETCH_CHUNK):
-                chunk = wanted[start:start + PREFETCH_CHUNK]
+            for start in range(0, len(wanted), KEY_IDS_PER_QUERY):
+                chunk = wanted[start:start + KEY_IDS_PER_QUERY]
                 query = sa.select(data_key_table.c.id, data_key_table.c.wrapped).where(data_key_table.c.id.in_(chunk))
                 for key_id, wrapped in connection.execute(query):
                     _CACHE.put(key_id, _unwrap(self.ring, key_id, wrapped))
