@@ -182,6 +182,13 @@ def test_a_list_page_counts_its_matches_only_up_to_the_limit_and_the_api_counts_
     query = {"filters": [{"col": "company_name", "opr": "has_word", "value": word}], "columns": ["id"]}
     answer = app.test_client().post("/api/v1/client/_search", json=query, headers=headers)
     assert answer.status_code == 200 and answer.json["count"] == 7
+    # a value with no word in it finds no card, not every card
+    query["filters"][0]["value"] = "-- ?!"
+    answer = app.test_client().post("/api/v1/client/_search", json=query, headers=headers)
+    assert answer.status_code == 200 and answer.json["count"] == 0
+    query["filters"] = [{"col": "phone", "opr": "equals", "value": "-- ?!"}]
+    answer = app.test_client().post("/api/v1/client/_search", json=query, headers=headers)
+    assert answer.status_code == 200 and answer.json["count"] == 0, "no digit in it: no card has that number"
 
 
 def test_every_list_and_api_keeps_its_filters_per_request(app):
