@@ -10,7 +10,7 @@ from typing import Callable
 
 from sqlalchemy import Text, select, type_coerce, update
 
-from crm.privacy.crypto import decrypt, key_id_of, word_tokens
+from crm.privacy.crypto import decrypt, word_tokens
 from crm.privacy.registry import declared
 from crm.privacy.types import EncryptedString
 
@@ -43,6 +43,7 @@ def rebuild_word_indexes(connection, batch_size: int = 500, progress: Callable[[
 
 
 def _plain(column, stored):
-    if stored is None or not isinstance(column.type, EncryptedString) or not key_id_of(stored):
+    # an encrypted column holds ciphertext only: anything else fails here as it fails the ORM's read
+    if stored is None or not isinstance(column.type, EncryptedString):
         return stored
     return decrypt(stored, column.type.context)
