@@ -101,6 +101,14 @@ def test_administrator_unlocks_a_locked_account(app, client, auth, make_user, db
     _, page = try_login(app, username, STAFF_PASSWORD)
     assert page.request.path == "/"
 
+    # the same actions on one account, as its own page offers them
+    for action, signs_in in (("lock", False), ("reset_two_factor", False), ("unlock", True)):
+        page = client.get(f"/users/show/{user_id}")
+        response = client.post(f"/users/action/{action}/{user_id}", data={"csrf_token": csrf_token(page.text)})
+        assert response.status_code == 302, action
+        _, page = try_login(app, username, STAFF_PASSWORD)
+        assert (page.request.path == "/") is signs_in, action
+
 
 def test_the_users_list_shows_and_filters_locked_accounts(app, client, auth, make_user):
     locked, free = make_user("Back office"), make_user("Back office")

@@ -390,6 +390,30 @@ def test_the_last_administrator_account_can_be_neither_demoted_nor_deleted(app, 
     assert admin_account(app)[0] == admin_id
 
 
+def test_deleting_the_last_administrator_is_refused_even_past_a_grant_rule_that_slipped(app, only_admin_administers,
+                                                                                         monkeypatch):
+    """The wall behind the grant rules, on the delete form: were they to let the deletion through, it still stops."""
+    from crm.security import grants
+
+    client, auth = admin_client(app)
+    admin_id, _, _ = admin_account(app)
+    monkeypatch.setattr(grants, "require_manage", lambda *args, **kwargs: None)
+    try:
+        response = client.post(f"/users/delete/{admin_id}", data={"csrf_token": auth.csrf}, follow_redirects=True)
+        assert "Nikt nie mógłby administrować rolami" in response.text
+    finally:
+        monkeypatch.undo()
+        if not admin_account(app)[1]:  # a slip deactivated it: give the other tests their administrator back
+            from crm.extensions import appbuilder, db
+
+            with app.app_context():
+                db.session.get(appbuilder.sm.user_model, admin_id).active = True
+                db.session.commit()
+                db.session.remove()
+            pytest.fail("the last administrator was deactivated")
+    assert admin_account(app) == (admin_id, True, [ADMINISTRATOR])
+
+
 def test_an_account_change_leaving_nobody_to_administer_roles_is_refused_and_undone(app, only_admin_administers):
     """The second wall behind the grant rules (which already keep anyone from reaching the last
     administrator): an account change that would leave no active administrator rolls back."""
