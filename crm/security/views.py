@@ -38,16 +38,16 @@ from crm.security.roles import PUBLIC
 class PasswordPolicy:
     """WTForms validator: the password policy for the account the form sets a password of.
 
-    ``account`` gives that account (None for a new one, whose names come from the form).
+    ``account()`` gives that account (None for a new one, whose names come from the form).
     """
 
-    def __init__(self, account=lambda form: None):  # pragma: no mutate block (runs at import or app creation)
+    def __init__(self, account=lambda: None):  # pragma: no mutate block (runs at import or app creation)
         self.account = account
 
     def __call__(self, form, field):
         from crm.security.service import password_problems_for
 
-        user = self.account(form)
+        user = self.account()
         if user is not None:
             problems = password_problems_for(field.data or "", user=user)
         else:
@@ -70,11 +70,11 @@ class CurrentPassword:
             raise ValidationError(gettext("This is not your current password."))
 
 
-def _own_account(form):
+def _own_account():
     return g.user
 
 
-def _account_in_address(form):
+def _account_in_address():
     from crm.extensions import appbuilder
 
     pk = request.args.get("pk", "")
@@ -206,7 +206,7 @@ class ResetPasswordView(fab.ResetPasswordView):
 
     @staticmethod
     def _require_account():
-        account = _account_in_address(None)
+        account = _account_in_address()
         if account is None:
             raise refusal(404, UNKNOWN_ACCOUNT_MESSAGE)
         _refuse_beyond_own_permissions(lambda: grants.require_manage(g.user, account))
