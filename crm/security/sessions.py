@@ -97,7 +97,7 @@ def end_server_session(sender=None, user=None, **extra) -> None:
         return
     db.session.execute(
         update(StaffSession)
-        .where(StaffSession.token_hash == _token_hash(session_id), StaffSession.ended_at.is_(None))
+        .where(StaffSession.token_hash == _token_hash(session_id))
         .values(ended_at=utcnow())
     )
     db.session.commit()
