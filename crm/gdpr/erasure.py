@@ -225,7 +225,7 @@ def erase(
                 record = _empty_places(session, entry.client_number, held[entry.client_number][0])
                 event = GdprEvent(
                     kind=kind, user_id=getattr(actor, "id", None), client_number=entry.client_number,
-                    request_id=request_id, reason=reason, counts=json.dumps(record, sort_keys=True),
+                    request_id=request_id, reason=reason, counts=json.dumps(record),
                 )
                 session.add(event)
                 session.flush()
@@ -283,7 +283,7 @@ def reapply_ledger(session) -> Reapplied:
             fulfil(session, request_id, ANSWERED_BY_ERASURE)
             session.add(GdprEvent(
                 kind="erasure", client_number=client_id, request_id=request_id, reason=str(REAPPLIED_REASON),
-                counts=json.dumps(record, sort_keys=True),
+                counts=json.dumps(record),
             ))
         digests = {digest for entry in entries.values() for digest in entry.suppressed}
         added = suppression.add(session, digests, None)

@@ -198,7 +198,7 @@ def record(
     fulfil(session, request_id, ANSWERED_BY_EXPORT)
     event = GdprEvent(
         kind="export", user_id=getattr(actor, "id", None), client_number=client_id, request_id=request_id,
-        reason=reason, counts=json.dumps(summary(data), sort_keys=True),
+        reason=reason, counts=json.dumps(summary(data)),
     )
     session.add(event)
     session.commit()

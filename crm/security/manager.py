@@ -105,10 +105,8 @@ class KartotekaSecurityManager(SecurityManager):
         """
         from crm.security.service import PasswordPolicyError, password_problems_for, remember_password
 
-        user = self.get_user_by_id(userid)
-        if user is None:
-            raise PasswordPolicyError([])
-        problems = password_problems_for(password, user=user)
+        # both callers (the form and `flask crm set-password`) find the account first
+        problems = password_problems_for(password, user=self.get_user_by_id(userid))
         if problems:
             raise PasswordPolicyError(problems)
         super().reset_password(userid, password)
