@@ -310,9 +310,24 @@ def test_built_in_roles_keep_their_names_and_unknown_roles_answer_404(app):
     response = client.post(f"/permissions/{role_id(app, AUDITOR)}/rename", data={"csrf_token": auth.csrf, "name": "Kontrola"})
     assert response.status_code == 400 and "Role wbudowane zachowują nazwy" in response.text
     response = client.post("/permissions/987654/rename", data={"csrf_token": auth.csrf, "name": "Kontrola"})
-    assert response.status_code == 404
+    assert response.status_code == 404 and "Nie ma takiej roli." in response.text
     response = client.post("/permissions/add", data={"csrf_token": auth.csrf, "name": unique("R"), "clone_of": "abc"})
-    assert response.status_code == 404
+    assert response.status_code == 404 and "Nie ma takiej roli." in response.text
+
+
+def test_a_name_taken_at_the_same_moment_is_refused_with_a_message(app, monkeypatch):
+    """Two administrators naming roles alike at once: the check passes for both, the database's unique
+    name refuses the second, and the second hears why."""
+    from crm.security import matrix
+
+    client, auth = admin_client(app)
+    first, second = new_role(client, auth), new_role(client, auth)
+    monkeypatch.setattr(matrix, "_valid_name", lambda session, name: name)  # the other's name was not there yet
+    renamed = client.post(f"/permissions/{role_id(app, second)}/rename", data={"csrf_token": auth.csrf, "name": first})
+    added = client.post("/permissions/add", data={"csrf_token": auth.csrf, "name": first})
+    for response in (renamed, added):
+        assert response.status_code == 400 and "Rola o tej nazwie już istnieje." in response.text
+    assert role_id(app, second) is not None
 
 
 def test_init_keeps_an_administrators_decision_and_restores_undecided_defaults(app):

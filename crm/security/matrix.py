@@ -205,7 +205,7 @@ def keep_an_administrator(session, deleting_user_id: int | None = None) -> None:
 
 
 def _valid_name(session, name: str) -> str:
-    name = " ".join((name or "").split())
+    name = " ".join(name.split())
     if not name:
         raise MatrixError(NAME_EMPTY_MESSAGE)
     if len(name) > MAX_ROLE_NAME:
@@ -218,7 +218,7 @@ def _valid_name(session, name: str) -> str:
 
 
 def _find_editable(session, role_id):
-    role = session.get(appbuilder.sm.role_model, role_id) if isinstance(role_id, int) else None
+    role = session.get(appbuilder.sm.role_model, role_id)
     if role is None or role.name == PUBLIC:
         raise MatrixError(UNKNOWN_ROLE_MESSAGE, status=404)
     return role
@@ -261,7 +261,7 @@ def rename_role(session, role_id: int, name: str, actor):
             raise MatrixError(BUILTIN_RENAME_MESSAGE)
         _check_within(actor, role)
         old = role.name
-        if " ".join((name or "").split()) == old:
+        if " ".join(name.split()) == old:
             return role
         role.name = _valid_name(session, name)
         session.add(PermissionChange(
