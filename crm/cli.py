@@ -59,7 +59,7 @@ def init_command(admin_password_file):
     try:
         user, created, generated = create_first_admin(password)
     except PasswordPolicyError as error:
-        raise click.ClickException(_("The administrator password is refused: %(problems)s", problems=" ".join(error.problems))) from None
+        raise click.ClickException(_("The administrator password is refused: %(problems)s", problems=str(error))) from None
     if generated:
         click.echo(_("Created administrator '%(user)s' with password: %(password)s", user=FIRST_ADMIN_USERNAME, password=generated))
         click.echo(_("This password is shown once; store it now."))
@@ -247,7 +247,7 @@ def set_password_command(username, password):
     try:
         appbuilder.sm.reset_password(user.id, password)
     except PasswordPolicyError as error:
-        raise click.ClickException(_("The password is refused: %(problems)s", problems=" ".join(error.problems))) from None
+        raise click.ClickException(_("The password is refused: %(problems)s", problems=str(error))) from None
     click.echo(_("The password of '%(user)s' is set; it must be changed at the next login.", user=username))
 
 
