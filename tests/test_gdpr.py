@@ -669,6 +669,8 @@ def test_a_restricted_card_can_be_viewed_but_not_changed_until_lifted(app, db_se
     card, _ = full_card(app, db_session, client)
     post_form(client, f"/restrictionmodelview/add?_flt_0_client={card}",
               {"since": date.today().isoformat(), "reason": "Osoba kwestionuje prawidłowość danych"})
+    recorded_by = db_session(lambda s: s.scalar(select(Restriction).where(Restriction.client_id == card)).created_by)
+    assert (recorded_by.first_name, recorded_by.last_name) == ("Inga", "Inspektorka"), "who restricted it is recorded"
     manager, _ = signed_in(app, make_user(MANAGER))
     assert manager.get(f"/clientmodelview/show/{card}").status_code == 200
     page = manager.get(f"/clientmodelview/edit/{card}")
