@@ -228,6 +228,29 @@ def test_an_erased_persons_email_phone_or_pesel_is_not_imported_back_unnoticed(a
     assert clients_named(db_session, prefix) == [f"{prefix}Dawny", f"{prefix}Inna", f"{prefix}Mail", f"{prefix}Telefon"]
 
 
+def test_an_entry_from_before_per_value_hashes_still_stops_a_row(app, db_session):
+    """Migration 0012 kept the old entries (blind indexes of an email or phone): the import honours them."""
+    from crm.gdpr.models import Suppression
+    from crm.privacy.crypto import blind_index
+
+    email, phone = f"{unique('dawna')}@erase.pl", f"60{unique('')[-7:]}"
+
+    def add(s):
+        s.add_all([Suppression(digest=blind_index(email, "email", "email"), under_index_key=True),
+                   Suppression(digest=blind_index(phone, "phone", "phone"), under_index_key=True)])
+        s.commit()
+
+    db_session(add)
+    client, _ = signed_in(app)
+    prefix = unique("Sprzed migracji ")
+    file = csv_bytes([["Nazwa firmy", "E-mail", "Telefon"], [f"{prefix}A", email.upper(), ""],
+                      [f"{prefix}B", "", f"+48 {phone[:3]} {phone[3:6]} {phone[6:]}"],
+                      [f"{prefix}C", f"{unique('inna')}@firma.pl", ""]])
+    token, fields = mapping_form(client, upload(client, file))
+    errors = dict(re.findall(r"<tr><td>(\d+)</td><td>([^<]+)</td></tr>", run_import(client, token, fields, action="check").text))
+    assert set(errors) == {"2", "3"} and all("usunięta na swoje żądanie" in error for error in errors.values())
+
+
 def test_bad_rows_are_listed_and_stop_the_file_unless_skipped(app, db_session, sector):
     required = define(app, "integer", required=True, label_pl="Liczba pracowników")
     try:
