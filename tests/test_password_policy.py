@@ -205,6 +205,12 @@ def test_admin_reset_follows_the_same_policy(app, client, auth, make_user, db_se
     )
     assert "Nie używaj ponownie żadnego z ostatnich haseł tego konta." in reused.text
 
+    # an address naming no account: none, not a number, too long a number, an unknown one
+    for query in ("", "?pk=", "?pk=abc", "?pk=1e3", "?pk=123456789012345678901", "?pk=987654321"):
+        for response in (client.get(f"/resetpassword/form{query}"),
+                         client.post(f"/resetpassword/form{query}", data={"csrf_token": csrf_token(form.text)})):
+            assert response.status_code == 404 and "Nie ma takiego konta." in response.text, query
+
 
 def test_the_set_password_command_follows_the_policy_for_that_account_and_forces_a_change(app, make_user):
     """`flask crm set-password` (in the app's own process): the policy judges the password for that
