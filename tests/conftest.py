@@ -298,12 +298,12 @@ def auth(client):
 
 @pytest.fixture()
 def make_user(app):
-    """A callable creating a staff user with the given built-in role; returns the username."""
+    """A callable creating a staff user with the given role (and user name, names); returns the username."""
 
     def _make(role: str, password: str = STAFF_PASSWORD, **names) -> str:
         from crm.extensions import appbuilder
 
-        username = unique(role.lower().replace(" ", "_") + "_")
+        username = names.get("username") or unique(role.lower().replace(" ", "_") + "_")
         with app.app_context():
             sm = appbuilder.sm
             user = sm.add_user(

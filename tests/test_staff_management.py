@@ -157,9 +157,16 @@ def test_staff_office_manages_accounts_that_hold_less(app, make_user, db_session
     from crm.security.models import AccountState
 
     office, viewer = roles
-    target = make_user(viewer)
+    # made second, named to come first: the list is in the order of names, not of creation
+    target, second = make_user(viewer), make_user(viewer, username=unique("aa_"))
     other_office = make_user(BACK_OFFICE)
-    client, auth = signed_in(app, make_user(office))
+    me = make_user(office)
+    client, auth = signed_in(app, me)
+    # asked to change their password: those it may manage, by name, not its own account (that has its own form)
+    page = client.get("/password-change-requests/form").text
+    offered = re.findall(r'<option[^>]*value="\d+"[^>]*>([^<]+)</option>', page)
+    assert {target, second} <= set(offered) and me not in offered and other_office not in offered
+    assert offered == sorted(offered)
     target_id, back_office_id = account(db_session, target).id, account(db_session, other_office).id
     response = client.post("/users/action_post", data={"csrf_token": auth.csrf, "action": "lock", "rowid": str(target_id)})
     assert response.status_code == 302

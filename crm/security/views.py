@@ -149,8 +149,9 @@ def _active_users():
     from crm.extensions import appbuilder, db
 
     model = appbuilder.sm.user_model
-    query = db.session.query(model).filter(model.active.is_(True)).order_by(model.username)
-    return [user for user in query if grants.can_manage(g.user, user)]
+    # sorted here, not by the database: its collation may order underscores and digits otherwise
+    accounts = db.session.query(model).filter(model.active.is_(True))
+    return sorted((user for user in accounts if grants.can_manage(g.user, user)), key=lambda user: user.username)
 
 
 class RequestPasswordChangeForm(DynamicForm):
