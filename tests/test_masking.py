@@ -15,6 +15,8 @@ from tests.test_clients_api import token_for
 def test_masks_keep_enough_to_recognise_a_record_and_nothing_more():
     assert mask_email("jan.kowalski@wp.pl") == "j***@w***.pl"
     assert mask_email("ala@localhost") == "a***@l***"
+    assert mask_email("jan@firma.com.pl") == "j***@f***.pl", "only the last part of the domain shows"
+    assert mask_email("a@b@c.pl") == "a***@b***.pl" and mask_email("bez-malpy") == "b***"
     assert mask_phone("+48 601 234 123") == "+48 *** *** 123"
     assert mask_phone("601-234-123") == "*** *** 123"
     assert mask_phone("+420 601 234 123") == "+420 *** *** 123"
@@ -96,6 +98,8 @@ def test_a_role_without_the_permission_sees_masked_values_on_every_screen(app, m
     show = staff.get(f"/clientmodelview/show/{ids['client']}").text
     assert "W***" in show and "+48 *** *** 432" in show and "*********59" in show
     assert mask_email(values["email"]) in show
+    contacts = staff.get("/contactpersonmodelview/list/").text
+    assert mask_name(f"{values['first_name']} {values['last_name']}") in contacts, "a contact's client by its masked name"
 
 
 def test_a_role_with_the_permission_sees_values_in_clear(app, make_user, card):

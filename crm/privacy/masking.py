@@ -160,9 +160,7 @@ def can_search(model: type, column: str) -> bool:
 
 def _masked_value(kind: str, value):
     # a related card (a contact's client) is masked as its name, the text it shows as
-    if value is not None and not isinstance(value, (str, int, float)):
-        value = str(value)
-    return mask(kind, value)
+    return mask(kind, None if value is None else str(value))
 
 
 def masking_formatter(model: type, column: str, formatter):
