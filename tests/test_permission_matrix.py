@@ -247,6 +247,7 @@ def test_editing_without_seeing_the_names_it_shows_is_refused_with_a_reason(app)
     response = post_form(client, read_form(client), add=[f"{rid}:clients.view", f"{rid}:clients.edit"])
     assert response.status_code == 400
     assert "wymaga też" in response.text and "Widok bez maskowania: nazwy i nazwiska klientów oraz ich osób" in response.text
+    assert f"{role}: „Edycja klientów” wymaga" in response.text, "names the role"
     assert role_capabilities(app, role) == set()
 
 
