@@ -450,6 +450,31 @@ def test_an_account_change_leaving_nobody_to_administer_roles_is_refused_and_und
     assert admin_account(app) == (admin_id, True, [ADMINISTRATOR])
 
 
+def test_an_administrator_through_a_group_is_one_too(app, only_admin_administers, make_user):
+    """The wall counts the roles an account holds through its groups: the last direct administrator may go."""
+    from crm.extensions import appbuilder, db
+    from crm.security.matrix import MatrixError, keep_an_administrator
+
+    admin_id, _, _ = admin_account(app)
+    member = make_user(AUDITOR)
+    with app.app_context():
+        sm = appbuilder.sm
+        group = sm.group_model(name=unique("Zarząd "), label=unique("Zarząd "), roles=[sm.find_role(ADMINISTRATOR)])
+        db.session.add(group)
+        sm.find_user(username=member).groups = [group]
+        db.session.commit()
+        try:
+            keep_an_administrator(db.session, deleting_user_id=admin_id)
+        finally:
+            user = sm.find_user(username=member)
+            user.groups, user.active = [], False
+            db.session.delete(db.session.get(sm.group_model, group.id))
+            db.session.commit()
+        with pytest.raises(MatrixError):
+            keep_an_administrator(db.session, deleting_user_id=admin_id)
+        db.session.remove()
+
+
 def test_a_card_shows_only_the_related_tabs_the_role_may_list(app, make_user, db_session):
     from crm.clients.models import Client, ContactPerson
 

@@ -136,13 +136,15 @@ def _record_cells(session, role, before, after, actor, automatic=False) -> int:
 
 def someone_administers_roles(session, excluding_user_id: int | None = None) -> bool:
     """Whether an active account (other than the excluded one) may administer roles, directly or through a group."""
-    needed = BY_KEY[ADMINISTER_ROLES].views
     user_model = appbuilder.sm.user_model
-    for user in session.scalars(select(user_model).where(user_model.active.is_(True), user_model.id != (excluding_user_id or -1))):
-        roles = list(user.roles) + [role for group in getattr(user, "groups", []) for role in group.roles]
-        if any(needed <= _role_pairs(role) for role in roles):
-            return True
-    return False
+    accounts = select(user_model).where(user_model.active.is_(True))
+    if excluding_user_id is not None:
+        accounts = accounts.where(user_model.id != excluding_user_id)
+    # the roles as the session holds them: the change being saved counts (grants.account_capabilities reads the saved ones)
+    return any(
+        ADMINISTER_ROLES in held({pair for role in grants.account_roles(user) for pair in _role_pairs(role)})
+        for user in session.scalars(accounts)
+    )
 
 
 def _check_requirements(role_label: str, keys) -> None:
