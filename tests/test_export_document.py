@@ -84,8 +84,15 @@ def test_the_document_tells_the_person_their_data_in_words_and_what_article_15_r
     today = to_office_time(utcnow()).strftime("%d.%m.%Y")
     assert re.search(rf"{today}\D{{1,3}}\d{{2}}:\d{{2}} (utworzono|zmieniono) Administrator Kartoteka", history), history[:600]
     assert "zmieniono Administrator Kartoteka" in history and "Miejscowość: Gniezno" in history
-    # the machine-readable copies hold the same, readable as written
-    assert "Września" in archive.read("export.json").decode(), "letters as written, not escaped"
+    # when it was prepared, in the office's zone; the roles that opened the data, with the first and last time
+    assert re.search(rf"Przygotowano {today} \d{{2}}:\d{{2}} \(Europe/Warsaw\)", text)
+    assert '<html lang="pl">' in html
+    recipients = readable(html.split('id="recipients"')[1].split("</table>")[0])
+    assert re.search(rf"Inspektor ochrony danych \d+ {today} \d{{2}}:\d{{2}} {today} \d{{2}}:\d{{2}}", recipients), recipients
+    # the machine-readable copies hold the same, readable as written, compressed
+    exported = archive.read("export.json").decode()
+    assert "Września" in exported and '\n  "client_id"' in exported, "letters as written, not escaped; indented"
+    assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_DEFLATED}
     client_csv, history_csv = archive.read("csv/client.csv").decode(), archive.read("csv/client_history.csv").decode()
     assert data["last_name"] in client_csv and "Września" in client_csv and "Gniezno" in history_csv
 

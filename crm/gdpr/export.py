@@ -143,8 +143,7 @@ def summary(data: dict) -> dict[str, int]:
 
 
 def _csv(rows: list[dict]) -> str:
-    if not rows:
-        return ""
+    """The rows (at least one) as CSV, each cell safe from spreadsheet formulas."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()
@@ -157,7 +156,7 @@ def _shown(moment: str) -> str:
     return shown_time(datetime.fromisoformat(moment).replace(tzinfo=None))
 
 
-def package(session, data: dict, language: str = "pl") -> bytes:
+def package(session, data: dict, language: str) -> bytes:
     """One ZIP: export.json, a CSV of rows and one of history per place, and summary.html, the document to read.
 
     The document is written in ``language`` (the person's, which may not be the officer's).
