@@ -37,6 +37,7 @@ def test_the_document_tells_the_person_their_data_in_words_and_what_article_15_r
 
     officer, _ = dpo
     card, data = full_card(app, db_session, officer)
+    _, someone_else = full_card(app, db_session, officer)
     about_clients, about_staff = unique("Sprzedaż i reklamacje "), unique("Konta pracowników ")
     admin, _ = signed_in(app)
     assert add_activity(admin, activity_form(about_clients, source="Rejestr CEIDG")).status_code == 302
@@ -59,6 +60,9 @@ def test_the_document_tells_the_person_their_data_in_words_and_what_article_15_r
                   "Rodzaj Rozmowa telefoniczna", "Data 04.05.2026", "Podstawa prawna Zgoda (art. 6 ust. 1 lit. a)",
                   "Rodzaj Dostęp (art. 15)", "Miejscowość: Gniezno"):
         assert shown in text, shown
+    # nothing of another person, now or in their history
+    for theirs in (someone_else["last_name"], someone_else["email"], someone_else["pesel"]):
+        assert theirs not in html and theirs not in archive.read("export.json").decode(), "another person's data"
     for raw in ("lock_version", "client_id", "mailing_list_id", "last_name", "email_marketing", "data_key",
                 "_bidx", "None", "True", f"#{list_id}", "call"):
         assert raw not in text, raw
