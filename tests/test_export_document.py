@@ -101,6 +101,22 @@ def test_the_document_tells_the_person_their_data_in_words_and_what_article_15_r
     assert data["last_name"] in client_csv and "Września" in client_csv and "Gniezno" in history_csv
 
 
+def test_a_restore_of_the_card_is_in_the_document_with_the_state_it_went_back_to(app, db_session, dpo):
+    from crm.timeutil import to_office_time, utcnow
+    from tests.test_history import versions
+
+    officer, _ = dpo
+    card, _ = full_card(app, db_session, officer)
+    admin, auth = signed_in(app)
+    restored = admin.post(f"/history/client/{card}/restore",
+                          data={"csrf_token": auth.csrf, "version": min(versions(admin, card)), "confirm": "yes"})
+    assert restored.status_code == 302
+    text = readable(zipfile.ZipFile(io.BytesIO(export_in(officer, card, "pl").data)).read("summary.html").decode())
+    today = to_office_time(utcnow()).strftime("%d.%m.%Y")
+    part = text.split("Przywrócenia Twojej karty do wcześniejszej wersji")[1]
+    assert re.match(rf"\s*Przywrócono do stanu z {today} \d{{2}}:\d{{2}}", part), part[:200]
+
+
 def test_the_document_is_written_in_the_persons_language_and_a_bad_one_is_refused(app, db_session, dpo):
     from crm.gdpr.models import GdprEvent
 
