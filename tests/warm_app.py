@@ -68,9 +68,7 @@ class WarmApp:
         finally:
             _close_connections(self.app)
             _forget_what_requests_left(self.app)
-            fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
-            os.dup2(fd, self.fd)
-            os.close(fd)
+            self._hold(self.folder)
             release(scratch)
 
     def serves(self, mutant: str) -> bool:
@@ -81,10 +79,14 @@ class WarmApp:
         """Give this process a copy of the server's folder as its own; returns the copy."""
         own = Path(tempfile.mkdtemp(prefix="mutant-", dir=self.folder.parent))
         InitTemplate(str(self.folder)).copy_into(own)
-        fd = os.open(own, os.O_RDONLY | os.O_DIRECTORY)
+        self._hold(own)
+        return own
+
+    def _hold(self, folder: Path) -> None:
+        """Make ``folder`` the one this process reaches as descriptor N."""
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         os.dup2(fd, self.fd)
         os.close(fd)
-        return own
 
 
 def _close_connections(app: Flask) -> None:
