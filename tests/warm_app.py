@@ -24,8 +24,12 @@ answer of the mutated code) is cleared before the server forks.
 
 from __future__ import annotations
 
+import gc
+import importlib
 import os
+import pkgutil
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -70,6 +74,8 @@ class WarmApp:
             _forget_what_requests_left(self.app)
             self._hold(self.folder)
             release(scratch)
+        _import_the_rest_of_crm()
+        _freeze_the_heap()
 
     def serves(self, mutant: str) -> bool:
         """True unless ``mutant`` lies in a function that building the app ran."""
@@ -111,6 +117,30 @@ def _forget_what_requests_left(app: Flask) -> None:
     column_personal.cache_clear()
     # the memory limiter's expiry timer (0.01 s) must be over before the server forks
     time.sleep(0.05)
+
+
+def _import_the_rest_of_crm() -> None:
+    """Import the modules of ours that code imports inside a function, once for every session.
+
+    Without written bytecode (PYTHONDONTWRITEBYTECODE) each session compiled them again
+    (50 ms for ``crm.security.service``).
+    """
+    import crm
+
+    for module in pkgutil.walk_packages(crm.__path__, "crm."):
+        if module.name not in sys.modules and module.name != "crm.gunicorn_config":
+            importlib.import_module(module.name)
+
+
+def _freeze_the_heap() -> None:
+    """Leave what the server holds out of every session's garbage collections.
+
+    mutmut freezes its own heap before starting the server, not what the server
+    then imports and builds: each session's collections walked the whole app again,
+    pytest's closing ones among them (0.4 s of a 0.65 s one-test session).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 #: Built in the fork server (conftest's ``pytest_collection_finish``), inherited by each session.
