@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 
 from crm import create_app
 
-from tests import warm_app
+from tests import subprocess_reach, warm_app
 from tests.init_template import MUTANT_MARK, InitTemplate, functions_reached
 from tests.mutation_scope import guarding_files, quickest_first
 
@@ -150,7 +150,7 @@ def _new_app(database_url: str, instance: str, key_store_url: str | None = None)
 @pytest.fixture(scope="session")
 def app(databases, tmp_path_factory):
     warm = warm_app.warm
-    if warm is not None and warm.serves(os.environ.get("MUTANT_UNDER_TEST", "")):
+    if warm is not None:
         own = warm.take()
         yield warm.app
         _close(warm.app)
@@ -210,7 +210,10 @@ def _serve_a_working_session(app) -> None:
 
 def pytest_configure(config):
     """Under `make mutate`, what a test starts dies with the test's process: mutmut kills a session
-    past its time limit, and a command a mutant sent into an endless loop ran on, on both cores."""
+    past its time limit, and a command a mutant sent into an endless loop ran on, on both cores.
+    While mutmut records, what a test starts reports what it ran (tests/subprocess_reach.py)."""
+    if subprocess_reach.recording():
+        subprocess_reach.report_from_subprocesses()
     if MUTANT_MARK in os.environ.get("MUTANT_UNDER_TEST", "") and not getattr(subprocess.Popen, "dies_with_parent", False):
         libc = ctypes.CDLL(None, use_errno=True)
         start = subprocess.Popen.__init__
@@ -225,6 +228,13 @@ def pytest_configure(config):
 
         subprocess.Popen.__init__ = dying_with_parent
         subprocess.Popen.dies_with_parent = True
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Before mutmut reads what the test reached, add what the processes it started ran."""
+    if subprocess_reach.recording():
+        subprocess_reach.credit_what_subprocesses_ran()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -52,7 +52,7 @@ GUARDED_BY: dict[str, tuple[str, ...]] = {
     "crm.security.matrix_views": ROLES,
     "crm.security.passwords": ("password_policy", "sessions_and_forced_change", "properties"),
     "crm.security.roles": ROLES,
-    "crm.security.service": ("password_policy", "staff_management", "sessions_and_forced_change", "login_security"),
+    "crm.security.service": ("password_policy", "staff_management", "sessions_and_forced_change", "login_security", "cli"),
     "crm.security.sessions": ("sessions_and_forced_change", "login_security", "web_security", "staff_management"),
     "crm.security.two_factor": ("two_factor", "login_security"),
     "crm.security.views": ACCOUNTS,
