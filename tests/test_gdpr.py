@@ -310,10 +310,18 @@ def test_a_request_registered_from_the_card_gets_its_deadline_and_shows_when_ove
     request_id = register_request(client, card, kind="access", received_on=received)
     due_on, verified_by = db_session(lambda s: (s.get(DataSubjectRequest, request_id).due_on, s.get(DataSubjectRequest, request_id).verified_by_id))
     assert due_on == due_date(date.fromisoformat(received)) and verified_by is not None
+    db_session(lambda s: (s.add(DataSubjectRequest(kind="access", received_on=date.today(), due_on=date.today(), status="completed")), s.commit()))
     dashboard = client.get("/gdpr/").text
     overdue = dashboard.split('id="overdue"')[1].split("</table>")[0]
     assert f"/datasubjectrequestmodelview/show/{request_id}" in overdue
-    assert 'data-kind="access"' in dashboard
+    # the chart counts the requests of each kind in each status
+    for status in ("received", "completed"):
+        held = db_session(lambda s, status=status: s.scalar(
+            select(func.count()).select_from(DataSubjectRequest)
+            .where(DataSubjectRequest.kind == "access", DataSubjectRequest.status == status)
+        ))
+        bar = re.search(rf'data-kind="access" data-status="{status}">\s*<span[^>]*>(\d+)</span>', dashboard)
+        assert (int(bar.group(1)) if bar else 0) == held
 
 
 def test_an_extension_beyond_three_months_is_refused_with_a_message(app, db_session, dpo):
