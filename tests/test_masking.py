@@ -20,6 +20,8 @@ def test_masks_keep_enough_to_recognise_a_record_and_nothing_more():
     assert mask_phone("+48 601 234 123") == "+48 *** *** 123"
     assert mask_phone("601-234-123") == "*** *** 123"
     assert mask_phone("+420 601 234 123") == "+420 *** *** 123"
+    # a number of another length: up to three digits after the plus show, as its country code
+    assert mask_phone("+43 1 234 56") == "+431 *** *** 456" and mask_phone("+1 234 567 890 1234") == "+123 *** *** 234"
     assert mask_identifier("44051401359") == "*********59"
     assert mask_phone("601 234 1 23") == "*** *** 123", "separators anywhere are not digits"
     assert mask_identifier("7712") == "***12", "at least three stars: a short value shows no more than two"
