@@ -160,6 +160,8 @@ def test_retention_never_proposes_a_restricted_client_or_one_with_an_open_reques
             DataSubjectRequest(kind="access", client_id=cards["open request"].id, received_on=DAY, due_on=DAY),
             DataSubjectRequest(kind="access", client_id=cards["answered request"].id, received_on=DAY, due_on=DAY,
                                status="completed"),
+            # an open request of a person with no card binds nobody else's
+            DataSubjectRequest(kind="access", client_id=None, received_on=DAY, due_on=DAY),
         ])
         s.commit()
         return {card.id: name for name, card in cards.items()}
