@@ -25,7 +25,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional, Validati
 
 from crm.errors import refusal
 from crm.navigation import back_to_start
-from crm.modelviews import NoFileDownload, PostedSearch, RequestFilters, ShownColumns, blank_if_none
+from crm.modelviews import NoFileDownload, PostedSearch, RequestFilters, ShownColumns
 from crm.privacy.crypto import DecryptionError, decrypt, encrypt
 from crm.privacy.filters import PrivacyAwareInterface
 from crm.security import grants
@@ -457,7 +457,8 @@ class UserGroupModelView(RequestFilters, NoFileDownload, fab.UserGroupModelView)
 
 
 def _result_label(key):
-    return str(LOGIN_RESULT_LABELS.get(key, key))
+    # the table's check constraint admits only the results that have a label
+    return str(LOGIN_RESULT_LABELS[key])
 
 
 class LoginEventModelView(RequestFilters, NoFileDownload, ShownColumns, PostedSearch, ModelView):
@@ -481,7 +482,7 @@ class LoginEventModelView(RequestFilters, NoFileDownload, ShownColumns, PostedSe
     search_columns = ["occurred_at", "username_tried", "user", "result", "channel"]
     order_columns = ["occurred_at", "result"]
     base_order = ("occurred_at", "desc")
-    formatters_columns = {"result": blank_if_none(_result_label), "channel": lambda key: label_of(CHANNEL_LABELS, key)}
+    formatters_columns = {"result": _result_label, "channel": lambda key: label_of(CHANNEL_LABELS, key)}
 
 
 class MyLoginsView(BaseView):
