@@ -394,6 +394,25 @@ def test_an_export_or_erasure_is_a_post_naming_its_request_or_reason(app, db_ses
     assert events == [("export", None, REASON), ("erasure", None, REASON)]
 
 
+def test_the_api_document_states_the_bodies_of_the_gdpr_operations(app, make_user):
+    """An export or an erasure through the API takes a request id or a reason; the document says so,
+    and every reference in it names a schema it defines."""
+    from crm.gdpr.views import ERASURE_GROUNDS_SCHEMA, GROUNDS_SCHEMA
+
+    api = app.test_client()
+    document = api.get("/api/v1/_openapi", headers=token_for(api, make_user(DATA_PROTECTION_OFFICER))).json
+    schemas = document["components"]["schemas"]
+    assert (schemas["Grounds"], schemas["ErasureGrounds"]) == (GROUNDS_SCHEMA, ERASURE_GROUNDS_SCHEMA)
+    bodies = {
+        path: operation["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        for path, operation in document["paths"].items() if path.startswith("/api/v1/gdpr/") and "post" in operation
+    }
+    assert bodies == {"/api/v1/gdpr/client/{pk}/export": "#/components/schemas/Grounds",
+                      "/api/v1/gdpr/client/{pk}/erasure": "#/components/schemas/ErasureGrounds"}
+    references = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(document)))
+    assert references and references <= set(schemas)
+
+
 def test_the_export_through_the_api_and_the_command_line(app, db_session, dpo, make_user, tmp_path):
     client, _ = dpo
     card, data = full_card(app, db_session, client)
