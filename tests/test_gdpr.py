@@ -838,6 +838,7 @@ def test_roles_without_the_permissions_reach_no_gdpr_tool(app, db_session, make_
 
 def test_exports_and_erasures_are_listed_without_personal_data(app, db_session, dpo, make_user):
     from crm.gdpr.erasure import erase
+    from crm.gdpr.models import GdprEvent
 
     client, _ = dpo
     card, data = full_card(app, db_session)
@@ -847,6 +848,11 @@ def test_exports_and_erasures_are_listed_without_personal_data(app, db_session, 
     page = auditor.get("/gdpreventmodelview/list/").text
     assert page.count(f"<td>{card}</td>") == 2 and "Eksport" in page and "Usunięcie" in page
     assert data["last_name"] not in page and data["email"] not in page
+    # the erasure's record says how much went from each place, in the places' own words
+    erasure = db_session(lambda s: s.scalar(select(GdprEvent.id).where(GdprEvent.client_number == card, GdprEvent.kind == "erasure")))
+    shown = auditor.get(f"/gdpreventmodelview/show/{erasure}").text
+    assert re.search(r"Karty klientów: osoba albo firma i jej ludzie: 1 \(wersji: [1-9]\d*\); ", shown), "one card and its versions, then the next place"
+    assert re.search(r"Puste zapisy zmian: [1-9]\d* \(wersji: 0\)", shown) and "transactions" not in shown
 
 
 def test_an_export_or_erasure_naming_another_clients_request_is_refused_and_changes_nothing(app, db_session, dpo, make_user):

@@ -34,6 +34,9 @@ from crm.public.models import PublicRequest
 from crm.timeutil import utcnow
 
 NO_SUCH_CLIENT_MESSAGE = _l("There is no such client; it may have been erased already.")
+#: the entry of an erasure's record, beside the places, for the change records (who, when) it left empty
+EMPTY_CHANGE_RECORDS = "transactions"
+EMPTY_CHANGE_RECORDS_LABEL = _l("Change records left empty")
 CONFIRMATION_MESSAGE = _l("Type the client's number exactly as shown to confirm the erasure. Nothing was erased.")
 NOT_SHARING_MESSAGE = _l(
     "Only cards that share an email, phone, NIP or PESEL with the person can be erased with them. Nothing was erased."
@@ -124,6 +127,11 @@ def cards_sharing(session, client: Client) -> tuple[SharingCard, ...]:
     )
 
 
+def record_labels() -> dict[str, str]:
+    """Each entry of an erasure's record as a person reads it: the places' labels and the change records'."""
+    return {**place_labels(), EMPTY_CHANGE_RECORDS: EMPTY_CHANGE_RECORDS_LABEL}
+
+
 def preview(session, client_id: int) -> Preview:
     """Count what erasing this client would remove, place by place, and name the cards sharing its identifiers."""
     client = session.get(Client, client_id)
@@ -183,7 +191,7 @@ def _empty_places(session, client_id: int, held: dict) -> dict:
         session.execute(delete(transaction).where(transaction.c.id.in_(empty)))
         trail.append(session.connection(), links)
     record = {table: {"rows": live, "versions": versions} for table, (live, versions) in held.items()}
-    record["transactions"] = {"rows": len(empty), "versions": 0}
+    record[EMPTY_CHANGE_RECORDS] = {"rows": len(empty), "versions": 0}
     if pending:
         record.setdefault(PublicRequest.__tablename__, {"rows": 0, "versions": 0})["rows"] += pending
     return record

@@ -25,7 +25,6 @@ from crm.errors import AnswersUnavailable, refusal
 from crm.forms import LocalDateField
 from crm.extensions import db
 from crm.gdpr import erasure, export, service
-from crm.gdpr.places import place_labels
 from crm.gdpr.choices import (
     BASIS_LABELS,
     CONSENT_LABELS,
@@ -290,7 +289,7 @@ class GdprEventModelView(RequestFilters, NoFileDownload, ShownColumns, PostedSea
 
 def _counted(counts: dict) -> str:
     """An event's records per place, as "Client cards: 1 (versions: 3)", in the places' own words."""
-    labels = place_labels()
+    labels = erasure.record_labels()
     return "; ".join(
         gettext("%(place)s: %(rows)d (versions: %(versions)d)", place=labels.get(table, table),
                 rows=held["rows"], versions=held["versions"])
