@@ -316,6 +316,9 @@ def test_a_request_registered_from_the_card_gets_its_deadline_and_shows_when_ove
     dashboard = client.get("/gdpr/").text
     overdue = dashboard.split('id="overdue"')[1].split("</table>")[0]
     assert f"/datasubjectrequestmodelview/show/{request_id}" in overdue
+    # the officer answers from the request itself: its page offers the export and the erasure of its person
+    shown = client.get(f"/datasubjectrequestmodelview/show/{request_id}").text
+    assert f"/gdpr/client/{card}/export?request={request_id}" in shown and 'id="request-erase"' in shown
     # the chart counts the requests of each kind in each status
     for status in ("received", "completed"):
         held = db_session(lambda s, status=status: s.scalar(

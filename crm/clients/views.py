@@ -396,6 +396,7 @@ class ClientModelView(CardLayout, VersionedModelView):
         from crm.history.service import card_record
 
         from crm.gdpr.service import active_restriction
+        from crm.gdpr.views import gdpr_actions
 
         return {
             "restriction": active_restriction(self.datamodel.session, int(pk)),
@@ -405,7 +406,6 @@ class ClientModelView(CardLayout, VersionedModelView):
             ],
             "record": card_record(self.datamodel.session, int(pk)),
             "history_visible": self.appbuilder.sm.has_access("can_show", "ClientHistoryView"),
-            "export_visible": self.appbuilder.sm.has_access("can_export", "GdprView"),
-            "erase_visible": self.appbuilder.sm.has_access("can_erase", "GdprView"),
+            **gdpr_actions(),
             "reads_visible": self.appbuilder.sm.has_access("can_list", "ReadLogView"),
         }

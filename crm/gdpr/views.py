@@ -225,7 +225,7 @@ class DataSubjectRequestModelView(VersionedModelView):
         may_hand_over = item.client_id is not None and sees_personal_data() and \
             self.appbuilder.sm.has_access("can_handover", self.class_permission_name)
         return {
-            "request_item": item, **_gdpr_actions(), "may_hand_over": may_hand_over,
+            "request_item": item, **gdpr_actions(), "may_hand_over": may_hand_over,
             "handovers": handovers_of(db.session, item.id) if may_hand_over else [],
             "handover_email": _requester_email(item) if may_hand_over else "",
             "languages": export.DOCUMENT_LANGUAGES,
@@ -298,7 +298,8 @@ def _counted(counts: dict) -> str:
     )
 
 
-def _gdpr_actions() -> dict:
+def gdpr_actions() -> dict:
+    """Which of the officer's actions on a person the signed-in user may take (the buttons shown)."""
     sm = current_app.appbuilder.sm
     return {
         "export_visible": sm.has_access("can_export", "GdprView"),
