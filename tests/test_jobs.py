@@ -241,10 +241,14 @@ def open_requests(app, db_session, make_user):
 
     def add(s):
         handler_id = s.scalars(select(User.id).where(User.username == handler)).one()
+        later = DataSubjectRequest(kind="access", received_on=today, due_on=today + timedelta(days=20), handler_id=handler_id)
+        # written first: a request not due yet must not stop the run before the ones that are
+        s.add(later)
+        s.flush()
         made = [
             DataSubjectRequest(kind="access", received_on=today, due_on=today + timedelta(days=7), handler_id=handler_id),
             DataSubjectRequest(kind="erasure", received_on=today, due_on=today + timedelta(days=2)),
-            DataSubjectRequest(kind="access", received_on=today, due_on=today + timedelta(days=20), handler_id=handler_id),
+            later,
             DataSubjectRequest(kind="access", received_on=today, due_on=today + timedelta(days=1), status="completed",
                                handler_id=handler_id),
         ]
