@@ -144,6 +144,30 @@ def test_matrix_shows_roles_as_columns_and_plain_language_rows(app):
     assert "can_edit" not in page.text and "ClientModelView" not in page.text
 
 
+def test_the_matrix_groups_rows_by_area_counts_active_accounts_and_offers_renaming_only_own_roles(app, make_user,
+                                                                                                   db_session):
+    from crm.extensions import appbuilder
+
+    client, auth = admin_client(app)
+    own = new_role(client, auth)
+    make_user(own)
+    former = make_user(own)
+    db_session(lambda s: (setattr(appbuilder.sm.find_user(username=former), "active", False), s.commit()))
+    page = client.get("/permissions/").text
+    # each row under its own area's heading
+    rows = re.split(r'<tr class="active"><th colspan="\d+">', page.split("<tbody>")[1])[1:]
+    for area, section in zip(capabilities.AREAS, rows):
+        shown = set(re.findall(r'<tr data-capability="([\w.]+)"', section))
+        assert shown == {capability.key for capability in CAPABILITIES if capability.area == area}, area.label
+    # a column counts the active accounts holding the role: the deactivated one is not one of them
+    heading = page.split(f'<th class="text-center" data-role="{role_id(app, own)}">')[1].split("</th>")[0]
+    assert "1 aktywne konto" in heading, heading
+    # built-in roles keep their names: only the company's own role has a rename form, with its name
+    renamed = re.findall(r'id="rename-(\d+)" name="name" value="([^"]*)"', page)
+    assert (str(role_id(app, own)), own) in renamed
+    assert not {str(role_id(app, name)) for name in BUILTIN_ROLES} & {pk for pk, _ in renamed}
+
+
 def test_ticking_a_cell_grants_the_screen_and_the_menu_and_is_recorded(app, make_user):
     client, auth = admin_client(app)
     role = new_role(client, auth)
