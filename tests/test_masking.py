@@ -120,6 +120,7 @@ def test_the_api_masks_for_a_role_without_the_permission(app, make_user, card):
     record = client.get(f"/api/v1/client/{ids['client']}", headers=headers).json["result"]
     assert record["email"] == mask_email(values["email"])
     assert record["pesel"] == "*********59"
+    assert record["nip"] is None, "an empty value stays empty: a mask of nothing is nothing"
     assert record["remarks"] == "***"
     assert record["status"] == "active", "values that are not personal stay readable"
     listed = client.get("/api/v1/client/", headers=headers).json["result"]
