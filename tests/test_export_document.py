@@ -117,6 +117,30 @@ def test_a_restore_of_the_card_is_in_the_document_with_the_state_it_went_back_to
     assert re.match(rf"\s*Przywrócono do stanu z {today} \d{{2}}:\d{{2}}", part), part[:200]
 
 
+def test_the_document_says_the_system_made_a_change_and_holds_no_empty_part_or_category(app, db_session, dpo):
+    from crm.clients.models import Client
+    from tests.conftest import person_form
+    from tests.test_clients_forms import add_client, find_client
+
+    officer, _ = dpo
+    admin, _ = signed_in(app)
+    data = person_form()
+    assert add_client(admin, data).status_code == 200
+    card = find_client(db_session, last_name=data["last_name"]).id
+    # written with no one signed in, as a command does
+    db_session(lambda s: (setattr(s.get(Client, card), "city", "Kalisz"), s.commit()))
+    html = zipfile.ZipFile(io.BytesIO(export_in(officer, card, "pl").data)).read("summary.html").decode()
+    history = readable(html.split("Wcześniejsze wersje")[1].split("</table>")[0])
+    assert "utworzono Administrator Kartoteka" in history and "zmieniono system (wiersz poleceń)" in history, history
+    text = readable(html)
+    assert "None" not in text
+    # a card alone, with no remarks: no part of notes or contacts, no free text among the categories
+    titles = re.findall(r"<h3>([^<]+)</h3>", html)
+    assert "Notatka" not in titles and "Osoba kontaktowa" not in titles, titles
+    categories = text.split("Kategorie Twoich danych")[1][:300]
+    assert "Tożsamość" in categories and "Dowolny tekst o osobie" not in categories, categories
+
+
 def test_the_document_is_written_in_the_persons_language_and_a_bad_one_is_refused(app, db_session, dpo):
     from crm.gdpr.models import GdprEvent
 

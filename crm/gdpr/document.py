@@ -155,7 +155,7 @@ def document(session, client_id: int) -> Document:
             record = _record(section, _plain_row(section, version), names, transactions)
             history.append(Record(
                 record.fields, change=str(CHANGE_KIND_LABELS[OPERATIONS[version.operation_type]]),
-                at=shown_time(at), by=names.users.get(user_id, str(SYSTEM)) if user_id else str(SYSTEM),
+                at=shown_time(at), by=names.users.get(user_id, str(SYSTEM)),
             ))
         parts.append(Part(
             str(section.label), [_record(section, _plain_row(section, row), names, transactions) for row in rows], history,
