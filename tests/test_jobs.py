@@ -259,20 +259,25 @@ def open_requests(app, db_session, make_user):
     return db_session(add), f"{handler}@kartoteka.invalid", f"{officer}@kartoteka.invalid"
 
 
-def test_the_handler_is_reminded_7_and_2_days_before_the_deadline_once_each(app, mailbox, open_requests):
-    from crm.extensions import db
+def test_the_handler_is_reminded_7_and_2_days_before_the_deadline_once_each(app, mailbox, open_requests, make_user,
+                                                                             db_session):
+    from crm.extensions import appbuilder, db
     from crm.gdpr.reminders import send_due_reminders
     from crm.jobs.queue import jobs
     from crm.timeutil import office_today
 
     (week, two_days, later, closed), handler, officer = open_requests
+    former = make_user(DATA_PROTECTION_OFFICER)
+    db_session(lambda s: (setattr(appbuilder.sm.find_user(username=former), "active", False), s.commit()))
     with app.app_context():
         jobs().scheduled["deadline-reminders"]()  # the scheduled task, run now (immediate queue)
     [reminder] = mails_about(mailbox, week)
     assert reminder["To"] == handler and "dni do terminu: 7" in reminder["Subject"]
     body = reminder.get_content()
     assert f"Wniosek nr {week} (Dostęp (art. 15))" in body and "(zostało dni: 7)" in body
-    assert officer in [mail["To"] for mail in mails_about(mailbox, two_days)], "no handler: the officers are told"
+    told = [mail["To"] for mail in mails_about(mailbox, two_days)]
+    assert officer in told, "no handler: the officers are told"
+    assert handler not in told and f"{former}@kartoteka.invalid" not in told, "active officers only"
     assert mails_about(mailbox, later) == [] and mails_about(mailbox, closed) == []
 
     with app.app_context():

@@ -13,9 +13,10 @@ import re
 import pytest
 from sqlalchemy import select
 
+from crm.security.capabilities import CAPABILITIES
 from crm.security.roles import ADMINISTRATOR, BACK_OFFICE
 from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, unique
-from tests.test_permission_matrix import admin_client, new_role, post_form, read_form, role_id
+from tests.test_permission_matrix import admin_client, new_role, post_form, read_form, role_capabilities, role_id
 
 STAFF_OFFICE = (
     "users.view", "users.manage", "passwords.request_change", "clients.view",
@@ -86,6 +87,11 @@ def test_staff_office_cannot_create_an_administrator_account(app, make_user, db_
     ), follow_redirects=True)
     assert "Możesz nadawać tylko role mieszczące się we własnych uprawnieniach" in response.text
     assert account(db_session, newcomer) is None
+    # it names, in words, the first permission of the matrix the administrator holds and the office does not
+    lacking = role_capabilities(app, ADMINISTRATOR) - role_capabilities(app, office)
+    first = next(capability for capability in CAPABILITIES if capability.key in lacking)
+    with app.test_request_context(headers={"Accept-Language": "pl"}):
+        assert f"„{first.label}” do nich nie należy" in response.text
 
     allowed = unique("podglad_")
     page = client.get("/users/add")
