@@ -329,6 +329,24 @@ def test_a_request_registered_from_the_card_gets_its_deadline_and_shows_when_ove
         assert (int(bar.group(1)) if bar else 0) == held
 
 
+def test_a_request_not_verified_names_no_verifier_and_one_closed_gets_its_date(app, db_session, dpo):
+    from crm.gdpr.models import DataSubjectRequest
+
+    client, _ = dpo
+    card, _ = full_card(app, db_session, client)
+    response = post_form(client, f"/datasubjectrequestmodelview/add?_flt_0_client={card}",
+                         {"kind": "access", "received_on": date.today().isoformat()})
+    assert "Dodano rekord" in response.text
+    listed = client.get("/datasubjectrequestmodelview/list/?_oc_DataSubjectRequestModelView=id&_od_DataSubjectRequestModelView=desc")
+    request_id = max(int(n) for n in re.findall(r"/datasubjectrequestmodelview/show/(\d+)", listed.text))
+    stored = lambda: db_session(lambda s: s.get(DataSubjectRequest, request_id))  # noqa: E731
+    assert (stored().verified_by_id, stored().completed_on) == (None, None), "no verification, no verifier"
+    page = client.get(f"/datasubjectrequestmodelview/edit/{request_id}")
+    form = {**edit_form_data(page.text), "status": "completed", "csrf_token": csrf_token(page.text)}
+    client.post(f"/datasubjectrequestmodelview/edit/{request_id}", data=form, follow_redirects=True)
+    assert (stored().status, stored().completed_on, stored().verified_by_id) == ("completed", date.today(), None)
+
+
 def test_an_extension_beyond_three_months_is_refused_with_a_message(app, db_session, dpo):
     from crm.gdpr.models import DataSubjectRequest
 
