@@ -273,6 +273,7 @@ def test_the_handler_is_reminded_7_and_2_days_before_the_deadline_once_each(app,
         jobs().scheduled["deadline-reminders"]()  # the scheduled task, run now (immediate queue)
     [reminder] = mails_about(mailbox, week)
     assert reminder["To"] == handler and "dni do terminu: 7" in reminder["Subject"]
+    assert reminder["From"] == app.config["CRM_MAIL_FROM"]
     body = reminder.get_content()
     assert f"Wniosek nr {week} (Dostęp (art. 15))" in body and "(zostało dni: 7)" in body
     told = [mail["To"] for mail in mails_about(mailbox, two_days)]
@@ -357,6 +358,8 @@ def test_a_reminder_the_mail_server_refused_goes_at_the_next_run(app, db_session
     with app.app_context(), monkeypatch.context() as down:
         down.setitem(app.config, "CRM_SMTP_PORT", 1)  # nothing listens there
         send_due_reminders(db.session)
+        down.setitem(app.config, "CRM_SMTP_HOST", "")  # no mail server set up: nothing counts as sent either
+        assert send_due_reminders(db.session) == 0
         db.session.remove()
     assert mails_about(mailbox, week) == []
     with app.app_context():
