@@ -134,6 +134,10 @@ def test_the_document_says_the_system_made_a_change_and_holds_no_empty_part_or_c
     assert "utworzono Administrator Kartoteka" in history and "zmieniono system (wiersz poleceń)" in history, history
     text = readable(html)
     assert "None" not in text
+    # the machine-readable copy: each earlier version says when, and who (the system, in its own code)
+    exported = json.loads(zipfile.ZipFile(io.BytesIO(export_in(officer, card, "pl").data)).read("export.json"))
+    history = exported["places"]["client"]["history"]
+    assert all(version["at"] for version in history) and [version["by"] for version in history][-1] == "system"
     # a card alone, with no remarks: no part of notes or contacts, no free text among the categories
     titles = re.findall(r"<h3>([^<]+)</h3>", html)
     assert "Notatka" not in titles and "Osoba kontaktowa" not in titles, titles
@@ -172,6 +176,7 @@ def test_export_json_has_the_documented_form(app, db_session, dpo):
     assert [error.message for error in validator.iter_errors(exported)] == []
     [activity] = [item for item in exported["information"]["processing"] if item["activity"] == name]
     assert activity["lawful_basis"] == "contract" and activity["subject_categories"] == ["clients", "contacts"]
+    assert activity["data_categories"], "the categories of data the activity uses"
     # the file is what the registry declares today: a new column or place cannot leave it behind
     written = app.test_cli_runner().invoke(args=["crm", "export-schema"])
     assert written.exit_code == 0 and json.loads(written.output) == SCHEMA, \
