@@ -358,6 +358,12 @@ def test_an_extension_beyond_three_months_is_refused_with_a_message(app, db_sess
     response = client.post(f"/datasubjectrequestmodelview/edit/{request_id}", data=form, follow_redirects=True)
     assert "najwyżej o dwa kolejne miesiące" in response.text and "Podaj przyczynę" in response.text
     assert db_session(lambda s: s.get(DataSubjectRequest, request_id).extended_until) is None
+    # within the two months and with its reason, the extension is kept
+    page = client.get(f"/datasubjectrequestmodelview/edit/{request_id}")
+    form = {**edit_form_data(page.text), "extended_until": "2026-04-10", "extension_reason": "Wiele systemów do przejrzenia",
+            "csrf_token": csrf_token(page.text)}
+    client.post(f"/datasubjectrequestmodelview/edit/{request_id}", data=form, follow_redirects=True)
+    assert db_session(lambda s: s.get(DataSubjectRequest, request_id).extended_until) == date(2026, 4, 10)
 
 
 # -- export -----------------------------------------------------------------------------------------
@@ -870,6 +876,9 @@ def test_exports_and_erasures_are_listed_without_personal_data(app, db_session, 
     assert page.count(f"<td>{card}</td>") == 2 and "Eksport" in page and "Usunięcie" in page
     assert data["last_name"] not in page and data["email"] not in page
     # the erasure's record says how much went from each place, in the places' own words
+    # who exported is recorded
+    exported = db_session(lambda s: s.scalar(select(GdprEvent.id).where(GdprEvent.client_number == card, GdprEvent.kind == "export")))
+    assert "Inspektorka" in auditor.get(f"/gdpreventmodelview/show/{exported}").text
     erasure = db_session(lambda s: s.scalar(select(GdprEvent.id).where(GdprEvent.client_number == card, GdprEvent.kind == "erasure")))
     shown = auditor.get(f"/gdpreventmodelview/show/{erasure}").text
     assert re.search(r"Karty klientów: osoba albo firma i jej ludzie: 1 \(wersji: [1-9]\d*\); ", shown), "one card and its versions, then the next place"
