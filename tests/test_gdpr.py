@@ -347,6 +347,22 @@ def test_a_request_not_verified_names_no_verifier_and_one_closed_gets_its_date(a
     assert (stored().status, stored().completed_on, stored().verified_by_id) == ("completed", date.today(), None)
 
 
+def test_the_export_form_names_the_person_and_offers_their_open_requests_first_newest_first(app, db_session, dpo):
+    from crm.clients.models import Client
+
+    client, _ = dpo
+    card, _ = full_card(app, db_session, client)
+    older, newer, answered = (register_request(client, card, kind="access") for _ in range(3))
+    page = client.get(f"/datasubjectrequestmodelview/edit/{answered}")
+    form = {**edit_form_data(page.text), "status": "completed", "csrf_token": csrf_token(page.text)}
+    client.post(f"/datasubjectrequestmodelview/edit/{answered}", data=form, follow_redirects=True)
+    page = client.get(f"/gdpr/client/{card}/export").text
+    name = db_session(lambda s: s.get(Client, card).display_name)
+    assert f": #{card} {name}" in page, "the person the export is about, by number and name"
+    offered = [int(n) for n in re.findall(r'<option value="(\d+)"', page.split('id="request"')[1].split("</select>")[0])]
+    assert offered == [newer, older, answered]
+
+
 def test_an_extension_beyond_three_months_is_refused_with_a_message(app, db_session, dpo):
     from crm.gdpr.models import DataSubjectRequest
 
