@@ -310,7 +310,10 @@ def test_a_request_registered_from_the_card_gets_its_deadline_and_shows_when_ove
     card, _ = full_card(app, db_session, client)
     received = (date.today() - timedelta(days=40)).isoformat()
     request_id = register_request(client, card, kind="access", received_on=received)
-    due_on, verified_by = db_session(lambda s: (s.get(DataSubjectRequest, request_id).due_on, s.get(DataSubjectRequest, request_id).verified_by_id))
+    due_on, verified_by, method = db_session(lambda s: (
+        s.get(DataSubjectRequest, request_id).due_on, s.get(DataSubjectRequest, request_id).verified_by_id,
+        s.get(DataSubjectRequest, request_id).verification_method))
+    assert method == "id_document", "how the person was verified is kept"
     assert due_on == due_date(date.fromisoformat(received)) and verified_by is not None
     db_session(lambda s: (s.add(DataSubjectRequest(kind="access", received_on=date.today(), due_on=date.today(), status="completed")), s.commit()))
     dashboard = client.get("/gdpr/").text
