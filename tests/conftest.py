@@ -16,7 +16,6 @@ import secrets
 import signal
 import subprocess
 import uuid
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from sqlalchemy.engine import make_url
 from crm import create_app
 
 from tests import subprocess_reach, warm_app
-from tests.init_template import MUTANT_MARK, InitTemplate, functions_reached
+from tests.init_template import MUTANT_MARK, InitTemplate
 from tests.mutation_scope import guarding_files, quickest_first
 
 ADMIN_PASSWORD = "Adm1n-Test-Passw0rd-Long"
@@ -164,14 +163,10 @@ def app(databases, tmp_path_factory):
         template.copy_to(Path(make_url(database_url).database), instance)
     app = _new_app(database_url, str(instance), databases.new() if databases.base_url else None)
     if not initialised:
-        # only `make mutate` needs to know what init ran
-        with functions_reached() if template is not None else nullcontext(set()) as reached:
-            result = app.test_cli_runner().invoke(
-                args=["crm", "init"], env={"CRM_ADMIN_PASSWORD": ADMIN_PASSWORD}
-            )
+        result = app.test_cli_runner().invoke(args=["crm", "init"], env={"CRM_ADMIN_PASSWORD": ADMIN_PASSWORD})
         assert result.exit_code == 0, result.output
         if template is not None and template.may_keep():
-            template.keep(Path(make_url(database_url).database), instance, reached)
+            template.keep(Path(make_url(database_url).database), instance)
     yield app
     _close(app)
 
