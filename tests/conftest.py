@@ -244,6 +244,13 @@ def pytest_collection_modifyitems(config, items):
     items[:] = [kept[nodeid] for nodeid in quickest_first(list(kept))]
 
 
+def run_command(app, args, input_text=None):
+    """A ``flask`` command run in the test app's process, as Click parses it (``result.exit_code``,
+    ``.stdout``, ``.stderr``). tests/test_cli.py runs the real ``flask`` executable; the other tests run
+    a command here, where a mutant under test is the one the command runs (``make mutate``)."""
+    return app.test_cli_runner().invoke(args=args, input=input_text)
+
+
 def same_database_env(app, **overrides) -> dict:
     """Environment for a second app process on the test run's database (as another worker)."""
     from config import TEST_ENCRYPTION_KEYS

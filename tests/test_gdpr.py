@@ -14,8 +14,7 @@ from sqlalchemy import func, select, text
 
 from crm.gdpr.service import due_date, request_problems
 from crm.security.roles import AUDITOR, BACK_OFFICE, DATA_PROTECTION_OFFICER, MANAGER
-from tests.conftest import STAFF_PASSWORD, Auth, company_form, csrf_token, person_form, same_database_env, unique
-from tests.test_cli import run_flask
+from tests.conftest import STAFF_PASSWORD, Auth, company_form, csrf_token, person_form, run_command, unique
 from tests.test_clients_api import token_for
 from tests.test_clients_forms import add_client, edit_form_data, find_client
 from tests.test_encryption_at_rest import database_bytes
@@ -473,16 +472,16 @@ def test_the_export_through_the_api_and_the_command_line(app, db_session, dpo, m
     assert api.post("/api/v1/gdpr/client/987654/export", json={"reason": REASON}, headers=headers).status_code == 404
     assert api.post(url, json={"reason": REASON}, headers=token_for(api, make_user(MANAGER))).status_code == 403
 
-    result = run_flask(["crm", "export", str(card)], same_database_env(app))
-    assert result.returncode == 1 and "podaj przyczynę" in result.stderr
-    result = run_flask(["crm", "export", str(card), "--reason", REASON], same_database_env(app))
-    assert result.returncode == 0, result.stderr
+    result = run_command(app, ["crm", "export", str(card)])
+    assert result.exit_code == 1 and "podaj przyczynę" in result.stderr
+    result = run_command(app, ["crm", "export", str(card), "--reason", REASON])
+    assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["places"]["client"]["rows"][0]["email"] == data["email"]
     target = tmp_path / "eksport.zip"
-    result = run_flask(["crm", "export", str(card), "--output", str(target), "--reason", REASON], same_database_env(app))
-    assert result.returncode == 0 and "export.json" in zipfile.ZipFile(target).namelist()
-    result = run_flask(["crm", "export", "987654", "--reason", REASON], same_database_env(app))
-    assert result.returncode == 1 and "Nie ma takiego klienta" in result.stderr
+    result = run_command(app, ["crm", "export", str(card), "--output", str(target), "--reason", REASON])
+    assert result.exit_code == 0 and "export.json" in zipfile.ZipFile(target).namelist()
+    result = run_command(app, ["crm", "export", "987654", "--reason", REASON])
+    assert result.exit_code == 1 and "Nie ma takiego klienta" in result.stderr
 
 
 # -- erasure --------------------------------------------------------------------------------------
@@ -641,13 +640,13 @@ def test_erasure_through_the_api_and_the_command_line(app, db_session, dpo, make
     assert api.post(url, json={"confirm": True, "reason": REASON}, headers=headers).status_code == 404
 
     other, _ = full_card(app, db_session, client)
-    result = run_flask(["crm", "erase", str(other), "--reason", REASON], same_database_env(app), input_text="n\n")
-    assert result.returncode == 1 and "Niczego nie usunięto" in result.stderr
+    result = run_command(app, ["crm", "erase", str(other), "--reason", REASON], input_text="n\n")
+    assert result.exit_code == 1 and "Niczego nie usunięto" in result.stderr
     assert rows_about(db_session, other) != {}
-    result = run_flask(["crm", "erase", str(other), "--yes"], same_database_env(app))
-    assert result.returncode == 1 and "podaj przyczynę" in result.stderr
-    result = run_flask(["crm", "erase", str(other), "--yes", "--reason", REASON], same_database_env(app))
-    assert result.returncode == 0, result.stderr
+    result = run_command(app, ["crm", "erase", str(other), "--yes"])
+    assert result.exit_code == 1 and "podaj przyczynę" in result.stderr
+    result = run_command(app, ["crm", "erase", str(other), "--yes", "--reason", REASON])
+    assert result.exit_code == 0, result.stderr
     assert rows_about(db_session, other) == {}
 
 
@@ -864,10 +863,10 @@ def test_clients_without_activity_are_listed_and_erased_by_the_retention_rule(ap
     db_session(age)
     page = client.get("/gdpr/retention").text
     assert f"#{card} " in page and f"#{fresh} " not in page
-    result = run_flask(["crm", "retention"], same_database_env(app))
+    result = run_command(app, ["crm", "retention"])
     assert f"Klient {card}: ostatnia aktywność 2015-01-01" in result.stdout
-    result = run_flask(["crm", "retention", "--apply"], same_database_env(app))
-    assert result.returncode == 0, result.stderr
+    result = run_command(app, ["crm", "retention", "--apply"])
+    assert result.exit_code == 0, result.stderr
     assert rows_about(db_session, card) == {} and rows_about(db_session, fresh) != {}
     assert db_session(lambda s: s.scalars(select(GdprEvent.kind).where(GdprEvent.client_number == card)).all()) == ["retention"]
 
@@ -922,8 +921,8 @@ def test_an_export_or_erasure_naming_another_clients_request_is_refused_and_chan
     headers = token_for(api, make_user(DATA_PROTECTION_OFFICER))
     assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": True, "request_id": foreign}, headers=headers).status_code == 404
     assert api.post(f"/api/v1/gdpr/client/{card}/erasure", json={"confirm": True, "request_id": "x"}, headers=headers).status_code == 400
-    result = run_flask(["crm", "erase", str(card), "--yes", "--request", str(foreign)], same_database_env(app))
-    assert result.returncode == 1 and "Nie ma takiego żądania" in result.stderr
+    result = run_command(app, ["crm", "erase", str(card), "--yes", "--request", str(foreign)])
+    assert result.exit_code == 1 and "Nie ma takiego żądania" in result.stderr
     assert rows_about(db_session, card) != {}
     assert db_session(lambda s: [(e.kind, e.request_id) for e in s.scalars(select(GdprEvent).where(GdprEvent.client_number == card))]) == []
 

@@ -16,9 +16,8 @@ from sqlalchemy_continuum import version_class, versioning_manager
 
 from crm.security.roles import AUDITOR, BACK_OFFICE
 from crm.timeutil import utcnow
-from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, named_like, same_database_env, unique, unique_nip
+from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, named_like, run_command, unique, unique_nip
 from tests.test_attributes import archive, define
-from tests.test_cli import run_flask
 from tests.test_clients_forms import edit_form_data
 
 TOKEN = re.compile(r'action="/import/([\w-]+)/"')
@@ -400,25 +399,24 @@ def test_the_command_line_import_checks_writes_and_refuses(app, db_session, tmp_
     prefix = unique("Z wiersza ")
     good = tmp_path / "dobre.csv"
     good.write_bytes(csv_bytes([["Nazwa firmy", "Miejscowość"], [f"{prefix}A", "Łódź"], [f"{prefix}B", "Łask"]]))
-    env = same_database_env(app)
-    result = run_flask(["crm", "import", str(good), "--dry-run"], env)
-    assert result.returncode == 0 and "Wiersze bez błędów: 2" in result.stdout
+    result = run_command(app, ["crm", "import", str(good), "--dry-run"])
+    assert result.exit_code == 0 and "Wiersze bez błędów: 2" in result.stdout
     assert clients_named(db_session, prefix) == []
-    result = run_flask(["crm", "import", str(good)], env)
-    assert result.returncode == 0, result.stderr
+    result = run_command(app, ["crm", "import", str(good)])
+    assert result.exit_code == 0, result.stderr
     assert clients_named(db_session, prefix) == [f"{prefix}A", f"{prefix}B"]
     bad = tmp_path / "zle.csv"
     bad.write_bytes(csv_bytes([["Nazwa firmy", "NIP"], [f"{prefix}C", "123"]]))
-    result = run_flask(["crm", "import", str(bad)], env)
-    assert result.returncode == 1 and "Wiersz 2" in result.stderr
+    result = run_command(app, ["crm", "import", str(bad)])
+    assert result.exit_code == 1 and "Wiersz 2" in result.stderr
     assert clients_named(db_session, prefix) == [f"{prefix}A", f"{prefix}B"]
     twice = tmp_path / "dwa_razy.csv"
     nip = unique_nip()
     twice.write_bytes(csv_bytes([["Nazwa firmy", "NIP"], [f"{prefix}D", nip], [f"{prefix}E", nip]]))
-    result = run_flask(["crm", "import", str(twice)], env)
-    assert result.returncode == 1 and "Wiersz 3: NIP: wiersz 2 pliku ma tę samą wartość." in result.stderr
-    result = run_flask(["crm", "import", str(twice), "--confirm-duplicates"], env)
-    assert result.returncode == 0, result.stderr
+    result = run_command(app, ["crm", "import", str(twice)])
+    assert result.exit_code == 1 and "Wiersz 3: NIP: wiersz 2 pliku ma tę samą wartość." in result.stderr
+    result = run_command(app, ["crm", "import", str(twice), "--confirm-duplicates"])
+    assert result.exit_code == 0, result.stderr
     assert clients_named(db_session, prefix)[-2:] == [f"{prefix}D", f"{prefix}E"]
 
 
