@@ -11,8 +11,7 @@ from crm.clients.models import Note
 from crm.history.diff import ADDED, CHANGED, REMOVED, SAME, compare_rows, changed_fields, diff_cards, word_diff
 from crm.security.roles import AUDITOR, BACK_OFFICE, MANAGER
 from crm.timeutil import office_today
-from tests.conftest import STAFF_PASSWORD, Auth, company_form, csrf_token, same_database_env, unique
-from tests.test_cli import run_flask
+from tests.conftest import STAFF_PASSWORD, Auth, company_form, csrf_token, run_command, unique
 from tests.test_clients_api import new_company, token_for
 from tests.test_clients_forms import add_client, edit_form_data, find_client
 from tests.test_related_records import post_form
@@ -142,9 +141,9 @@ def test_api_writes_are_on_the_timeline_with_the_api_user(app, make_user):
 def test_command_line_writes_are_on_the_timeline_as_the_system(app, db_session):
     from crm.clients.models import Client
 
-    before = db_session(lambda s: s.scalar(select(Client.id).order_by(Client.id.desc()).limit(1)))
-    result = run_flask(["crm", "demo", "--clients", "1", "--seed", "7"], same_database_env(app))
-    assert result.returncode == 0, result.stderr
+    before = db_session(lambda s: s.scalar(select(Client.id).order_by(Client.id.desc()).limit(1))) or 0
+    result = run_command(app, ["crm", "demo", "--clients", "1", "--seed", "7"])
+    assert result.exit_code == 0, result.stderr
     created = db_session(lambda s: s.scalar(select(Client.id).where(Client.id > before).limit(1)))
     admin, _ = signed_in(app)
     page = admin.get(f"/history/client/{created}/").text
