@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 from flask_appbuilder import Model
@@ -13,7 +15,10 @@ from crm.privacy.crypto import data_key_id_of, decrypt, encrypt, key_id_of
 from crm.privacy.keys import parse_keys, write_new_key_file
 from crm.privacy.keystore import KeyStore, bind_key_store, forget_unwrapped_keys, key_store, master_key_of
 from crm.privacy.rotation import encrypted_tables, rotate
+from tests.init_template import InitTemplate
 from tests.test_cli import run_flask
+
+DEMO_CLIENTS = 60
 
 
 def stored_values(url):
@@ -75,20 +80,41 @@ def make_legacy(url, store, ring, client_ids):
     engine.dispose()
 
 
+def demo_base(env) -> None:
+    """`crm init` and the demo's clients on ``env``'s database, under a new key file.
+
+    Under `make mutate` the first session without a mutant keeps the result beside the init
+    template and the others copy it (tests/init_template.py): the two commands take eight of a
+    rotation mutant's eleven seconds. A slip in what they ran is tried by the tests of init and
+    encryption, not here.
+    """
+    database = os.environ.get("TEST_DATABASE_URL")
+    template = InitTemplate.configured(database)
+    if template is not None:
+        template = InitTemplate(f"{template.folder}-rotation")
+        if template.serves():
+            template.copy_to(Path(env["DATABASE_URL"].removeprefix("sqlite:///")), Path(env["INSTANCE_PATH"]))
+            return
+    write_new_key_file(env["CRM_KEY_FILE"])
+    assert run_flask(["crm", "init"], env).returncode == 0
+    assert run_flask(["crm", "demo", "--clients", str(DEMO_CLIENTS)], env).returncode == 0
+    if template is not None and template.may_keep():
+        template.keep(Path(env["DATABASE_URL"].removeprefix("sqlite:///")), Path(env["INSTANCE_PATH"]))
+
+
 def test_rotation_moves_values_to_per_client_keys_re_wraps_them_and_the_old_key_can_go(app, databases, tmp_path):
-    key_file = tmp_path / "keys"
-    write_new_key_file(key_file)
-    first_ring = parse_keys(key_file.read_text())
+    # in the instance folder, which a kept base holds whole
+    key_file = tmp_path / "instance" / "keys"
     env = {
         "DATABASE_URL": databases.new(),
         "SECRET_KEY": "rotation-test-secret-0123456789abcdef012345",
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "CRM_KEY_FILE": str(key_file),
     }
-    assert run_flask(["crm", "init"], env).returncode == 0
-    assert run_flask(["crm", "demo", "--clients", "60"], env).returncode == 0
+    demo_base(env)
+    first_ring = parse_keys(key_file.read_text())
     store = KeyStore(f"sqlite:///{tmp_path / 'instance' / 'keystore.db'}", first_ring)
-    assert store.count() == 60
+    assert store.count() == DEMO_CLIENTS
     before = stored_values(env["DATABASE_URL"])
     assert len(before) > 500 and all(data_key_id_of(value) for _, _, value in before)
     expected = clear_values(before, first_ring, store)
@@ -163,7 +189,7 @@ def test_rotation_moves_values_to_per_client_keys_re_wraps_them_and_the_old_key_
         keys = dict(connection.execute(text("SELECT id, data_key_id FROM client")).all())
         email = connection.execute(text("SELECT email FROM client WHERE id = 1")).scalar()
     engine.dispose()
-    assert len(set(keys.values())) == 60 and None not in keys.values(), "each legacy card got a data key of its own"
+    assert len(set(keys.values())) == DEMO_CLIENTS and None not in keys.values(), "each legacy card got a data key of its own"
     assert email is None or data_key_id_of(email) == keys[1]
     store.dispose()
     # the app starts and reads with the new key alone
