@@ -28,7 +28,7 @@ from crm import create_app
 
 from tests import subprocess_reach, warm_app
 from tests.init_template import MUTANT_MARK, InitTemplate
-from tests.mutation_scope import guarding_files, quickest_first
+from tests.mutation_scope import CLEAN_RUN, first_of_each_file, guarding_files, quickest_first
 
 ADMIN_PASSWORD = "Adm1n-Test-Passw0rd-Long"
 STAFF_PASSWORD = "Zielony-Kot-Pije-Mleko-2026"
@@ -233,10 +233,15 @@ def pytest_runtest_teardown(item, nextitem):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under `make mutate`, a mutant runs only the tests that guard its module, quickest first
-    (tests/mutation_scope.py)."""
-    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
-    if MUTANT_MARK not in mutant:
+    """Under `make mutate`, a mutant runs only the tests that guard its module, quickest first, and
+    mutmut's clean run the first test of each file (tests/mutation_scope.py)."""
+    mutant = os.environ.get("MUTANT_UNDER_TEST")
+    if mutant == CLEAN_RUN:
+        kept = {item.nodeid: item for item in first_of_each_file(items)}
+        config.hook.pytest_deselected(items=[item for item in items if item.nodeid not in kept])
+        items[:] = list(kept.values())
+        return
+    if mutant is None or MUTANT_MARK not in mutant:
         return
     files = guarding_files(mutant)
     kept = {item.nodeid: item for item in items if files is None or item.nodeid.split("::")[0] in files}
