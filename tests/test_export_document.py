@@ -224,3 +224,31 @@ def test_the_command_line_writes_the_document_in_english(app, db_session, dpo, t
     assert result.exit_code == 0, result.output
     text = readable(zipfile.ZipFile(target).read("summary.html").decode())
     assert "Personal data held about you" in text and data["last_name"] in text
+
+
+def test_the_document_names_the_staff_and_the_attributes_of_the_persons_rows(app, db_session, dpo, make_user):
+    """The card's owner (one who never changed it), a note's author and an attribute are named as the card
+    shows them, not as numbers."""
+    from crm.clients.models import Client
+    from crm.security.roles import MANAGER
+    from tests.conftest import person_form
+    from tests.test_attributes import define
+    from tests.test_clients_forms import add_client, find_client
+    from tests.test_related_records import post_form
+
+    officer, _ = dpo
+    admin, _ = signed_in(app)
+    key = define(app, "text")
+    data = person_form()
+    assert add_client(admin, {**data, f"attr_{key}": "Produkcja"}).status_code == 200
+    card = find_client(db_session, last_name=data["last_name"]).id
+    post_form(admin, f"/notemodelview/add?_flt_0_client={card}",
+              {"kind": "call", "occurred_on": "2026-05-04", "text": "Rozmowa o dostawie"})
+    owner = make_user(MANAGER, first_name="Oskar", last_name="Opiekun")
+    db_session(lambda s: (setattr(s.get(Client, card), "owner_id", app.appbuilder.sm.find_user(username=owner).id),
+                          s.commit()))
+    text = readable(zipfile.ZipFile(io.BytesIO(export_in(officer, card, "pl").data)).read("summary.html").decode())
+    card_part = text.split("Wcześniejsze wersje")[0]
+    assert "Opiekun Oskar Opiekun" in card_part, "the card's owner"
+    assert "Autor Administrator Kartoteka" in text, "the note's author"
+    assert f"Atrybut Etykieta {key} Wartość Produkcja" in text
