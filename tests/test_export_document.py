@@ -162,12 +162,24 @@ def test_the_document_is_written_in_the_persons_language_and_a_bad_one_is_refuse
     assert "Eksport danych osoby" in officer.get(f"/gdpr/client/{card}/export").text
 
 
-def test_export_json_has_the_documented_form(app, db_session, dpo):
+def test_export_json_has_the_documented_form(app, db_session, dpo, monkeypatch):
     officer, _ = dpo
+    controller = {"CRM_CONTROLLER_NAME": "Hurtownia Kłos sp. z o.o.", "CRM_CONTROLLER_CONTACT": "biuro@klos.pl",
+                  "CRM_DPO_CONTACT": "iod@klos.pl"}
+    for name, value in controller.items():
+        monkeypatch.setitem(app.config, name, value)
     card, _ = full_card(app, db_session, officer)
     admin, _ = signed_in(app)
-    name = unique("Obsługa ")
+    name, bare = unique("Obsługa "), unique("Bez odbiorców ")
     assert add_activity(admin, activity_form(name)).status_code == 302
+    assert add_activity(admin, activity_form(bare)).status_code == 302
+    # an activity whose optional fields were never filled, as a record written before they existed
+    from sqlalchemy import update
+
+    from crm.accountability.models import ProcessingActivity
+
+    db_session(lambda s: (s.execute(update(ProcessingActivity).where(ProcessingActivity.name == bare).values(
+        recipients=None, third_countries=None, source=None)), s.commit()))
     archive = zipfile.ZipFile(io.BytesIO(export_in(officer, card, "pl").data))
     exported = json.loads(archive.read("export.json"))
     assert json.loads(archive.read("export.schema.json")) == SCHEMA, "the archive carries its schema"
@@ -175,8 +187,16 @@ def test_export_json_has_the_documented_form(app, db_session, dpo):
     validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
     assert [error.message for error in validator.iter_errors(exported)] == []
     [activity] = [item for item in exported["information"]["processing"] if item["activity"] == name]
-    assert activity["lawful_basis"] == "contract" and activity["subject_categories"] == ["clients", "contacts"]
-    assert activity["data_categories"], "the categories of data the activity uses"
+    assert activity == {
+        "activity": name, "purpose": "Obsługa zamówień i reklamacji klientów", "lawful_basis": "contract",
+        "data_categories": ["identity", "contact"], "subject_categories": ["clients", "contacts"],
+        "recipients": "Biuro rachunkowe Saldo sp. z o.o. (podmiot przetwarzający)", "third_countries": "",
+        "retention": "6 lat od końca roku, w którym umowa wygasła", "source": "",
+    }, "every field of the activity as the record states it, the empty ones as empty text"
+    assert all(value is not None for item in exported["information"]["processing"] for value in item.values()), \
+        "a field the record leaves empty is empty text, never null"
+    assert exported["information"]["controller"] == {
+        "name": "Hurtownia Kłos sp. z o.o.", "contact": "biuro@klos.pl", "data_protection_officer": "iod@klos.pl"}
     # the file is what the registry declares today: a new column or place cannot leave it behind
     written = app.test_cli_runner().invoke(args=["crm", "export-schema"])
     assert written.exit_code == 0 and json.loads(written.output) == SCHEMA, \
