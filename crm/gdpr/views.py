@@ -20,6 +20,7 @@ from crm.accountability import reads
 from crm.accountability.trail import last_verification
 from crm.breaches import service as breach_rules
 from crm.clients.models import Client
+from crm.clients.service import card_name
 from crm.clients.validation import is_valid_email
 from crm.errors import AnswersUnavailable, refusal
 from crm.forms import LocalDateField
@@ -42,7 +43,7 @@ from crm.gdpr.service import MAX_REASON, MIN_REASON, NO_GROUNDS_MESSAGE
 from crm.modelviews import NoFileDownload, PostedSearch, RequestFilters, ShownColumns, VersionedModelView
 from crm.privacy.filters import PrivacyAwareInterface
 from crm.privacy.categories import IDENTITY
-from crm.privacy.masking import can_see, mask, sees_personal_data
+from crm.privacy.masking import can_see, sees_personal_data
 
 DATES_MESSAGE = _l("The end date cannot come before the start date.")
 FUTURE_MESSAGE = _l("A consent cannot be given on a future date.")
@@ -316,8 +317,7 @@ def _client_label(client_id: int) -> str:
     client = db.session.get(Client, client_id)
     if client is None:
         return f"#{client_id}"
-    name = client.display_name
-    return f"#{client_id} {mask('name', name) if name and not can_see(IDENTITY) else name}"
+    return f"#{client_id} {card_name(client)}"
 
 
 class GdprView(BaseView):
@@ -461,14 +461,13 @@ class GdprView(BaseView):
     def retention(self):
         years = current_app.config["CRM_RETENTION_INACTIVE_YEARS"]
         candidates = service.retention_candidates(db.session, years, limit=200)
-        masked = not can_see(IDENTITY)
-        reads.note("list", [client.id for client, _last in candidates], masked)
+        reads.note("list", [client.id for client, _last in candidates], not can_see(IDENTITY))
         return self.render_template(
             "gdpr/retention.html",
             title=_l("Retention: clients with no activity"),
             years=years,
             candidates=[
-                (client.id, mask("name", client.display_name) if masked and client.display_name else client.display_name, last)
+                (client.id, card_name(client), last)
                 for client, last in candidates
             ],
         )

@@ -10,11 +10,10 @@ from flask_babel import lazy_gettext as _l
 from crm.accountability import reads
 from crm.arguments import BAD_ARGUMENT_MESSAGE, choice_arg, date_arg, int_arg
 from crm.clients.models import Client
+from crm.clients.service import card_name
 from crm.errors import refusal
 from crm.extensions import appbuilder, db
 from crm.history import service
-from crm.privacy.categories import IDENTITY
-from crm.privacy.masking import can_see, mask
 
 PER_PAGE = 20
 
@@ -23,8 +22,7 @@ def _card_title(client_id: int) -> str:
     client = db.session.get(Client, client_id)
     if client is None:
         return gettext("card #%(id)s (deleted)", id=client_id)
-    name = client.display_name
-    return mask("name", name) if name and not can_see(IDENTITY) else name
+    return card_name(client)
 
 
 class ClientHistoryView(BaseView):
