@@ -328,7 +328,7 @@ def test_two_reminder_runs_at_once_send_each_reminder_once(app, mailbox, open_re
     from crm.gdpr.reminders import send_due_reminders
 
     (week, two_days, *_), _handler, _officer = open_requests
-    mailbox.delay = 0.5
+    mailbox.delay = 0.2
     errors = []
 
     def run():
