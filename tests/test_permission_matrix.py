@@ -315,6 +315,12 @@ def test_adding_cloning_and_renaming_roles_is_recorded(app):
     assert response.status_code == 302
     assert changes(app, renamed)[-1] == ("role_renamed", None, clone, renamed, "admin")
     assert role_capabilities(app, renamed) == {"clients.view", "notes.view"}
+    # a built-in role has no rename form; a rename posted anyway is refused and says why
+    builtin = role_id(app, AUDITOR)
+    refused = client.post(f"/permissions/{builtin}/rename", data={"csrf_token": auth.csrf, "name": unique("Kontrola ")},
+                          follow_redirects=True)
+    assert "Role wbudowane zachowują nazwy; sklonuj rolę" in refused.text
+    assert role_id(app, AUDITOR) == builtin
 
 
 @pytest.mark.parametrize(
