@@ -197,6 +197,9 @@ def test_export_json_has_the_documented_form(app, db_session, dpo, monkeypatch):
         "a field the record leaves empty is empty text, never null"
     assert exported["information"]["controller"] == {
         "name": "Hurtownia Kłos sp. z o.o.", "contact": "biuro@klos.pl", "data_protection_officer": "iod@klos.pl"}
+    said = readable(archive.read("summary.html").decode()).split("Inspektor ochrony danych")[0]
+    assert "Hurtownia Kłos sp. z o.o." in said and "biuro@klos.pl" in said, "the document names the controller too"
+    assert "iod@klos.pl" in readable(archive.read("summary.html").decode())
     # the file is what the registry declares today: a new column or place cannot leave it behind
     written = app.test_cli_runner().invoke(args=["crm", "export-schema"])
     assert written.exit_code == 0 and json.loads(written.output) == SCHEMA, \
