@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.engine import make_url
 
 from crm import create_app
@@ -35,6 +36,13 @@ STAFF_PASSWORD = "Zielony-Kot-Pije-Mleko-2026"
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 _unique = itertools.count(1)
+
+
+@event.listens_for(Engine, "connect")
+def _no_fsync_in_tests(dbapi_connection, _record):
+    """A test database need not survive a power cut: SQLite's fsync was 1.2 ms of each 1.3 ms commit here."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        dbapi_connection.execute("PRAGMA synchronous=OFF")
 
 
 def unique(prefix: str) -> str:

@@ -73,6 +73,7 @@ class InitTemplate:
 def _copy_sqlite(source: Path, target: Path) -> None:
     """A consistent copy of a database that may be open (SQLite's backup API)."""
     with sqlite3.connect(source) as original, sqlite3.connect(target) as copy:
+        copy.execute("PRAGMA synchronous=OFF")  # a copy for one test session (tests/conftest.py)
         original.backup(copy)
     original.close()
     copy.close()
