@@ -6,6 +6,7 @@ import io
 import json
 import re
 import zipfile
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import jsonschema
@@ -275,3 +276,17 @@ def test_the_document_names_the_staff_and_the_attributes_of_the_persons_rows(app
     assert "Opiekun Oskar Opiekun" in card_part, "the card's owner"
     assert "Autor Administrator Kartoteka" in text, "the note's author"
     assert f"Atrybut Etykieta {key} Wartość Produkcja" in text
+
+
+@pytest.mark.parametrize(("value", "written"), [
+    (datetime(2026, 5, 4, 12, 30), "2026-05-04T12:30:00Z"),
+    (datetime(2026, 5, 4, 14, 30, tzinfo=timezone(timedelta(hours=2))), "2026-05-04T14:30:00+02:00"),
+    (date(2026, 5, 4), "2026-05-04"),
+    ("Września", "Września"),
+    (None, None),
+], ids=["stored naive UTC", "with its zone", "date", "text", "empty"])
+def test_export_values_are_written_as_rfc_3339_says(value, written):
+    """A stored time is naive UTC and gets its "Z"; a time that carries its zone keeps it, with no "Z" after it."""
+    from crm.gdpr.export import plain
+
+    assert plain(value) == written
