@@ -527,3 +527,41 @@ def test_a_card_shows_only_the_related_tabs_the_role_may_list(app, make_user, db
     assert contact not in page.text and "ContactPersonModelView" not in page.text
     post_form(client, read_form(client), add=[f"{role_id(app, role)}:contacts.view"])
     assert contact in staff.get(f"/clientmodelview/show/{card_id}").text
+
+
+def test_two_administrators_saving_the_matrix_at_once_one_is_told_it_changed(app, monkeypatch):
+    """Both opened the same matrix; the second save waits for the first and is refused as stale, not
+    written over it (the roles' rows are locked while a save reads them)."""
+    import threading
+    import time
+
+    from crm.security import matrix
+
+    first, first_auth = admin_client(app)
+    second, _ = admin_client(app)
+    role = new_role(first, first_auth)
+    forms = {"first": read_form(first), "second": read_form(second)}
+    assert forms["first"]["stamp"] == forms["second"]["stamp"]
+    cell = f"{role_id(app, role)}:clients.view"
+    other = f"{role_id(app, role)}:notes.view"
+    record = matrix._record_cells
+
+    def slowly(*args, **kwargs):
+        time.sleep(0.3)  # long enough for the other save to read the matrix, were it not locked
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(matrix, "_record_cells", slowly)
+    answers = {}
+
+    def save(name, client, add):
+        answers[name] = post_form(client, forms[name], add=[add]).status_code
+
+    runs = [threading.Thread(target=save, args=("first", first, cell)),
+            threading.Thread(target=save, args=("second", second, other))]
+    for run in runs:
+        run.start()
+        time.sleep(0.05)
+    for run in runs:
+        run.join()
+    assert sorted(answers.values()) == [302, 409], answers
+    assert role_capabilities(app, role) in ({"clients.view"}, {"notes.view"}), "one save, whole; none written over"

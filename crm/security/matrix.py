@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from crm.extensions import appbuilder
@@ -67,25 +67,28 @@ def _role_pairs(role) -> set[tuple[str, str]]:
     return {(pv.permission.name, pv.view_menu.name) for pv in role.permissions}
 
 
-def _editable_roles(session, for_update: bool = False) -> list:
+def _editable_roles(session) -> list:
     role_model = appbuilder.sm.role_model
-    query = select(role_model).where(role_model.name != PUBLIC).order_by(role_model.id)
-    if for_update:
-        # two saves at once: the second waits for the first and then sees its stamp change
-        query = query.with_for_update()
-    return list(session.scalars(query))
+    return list(session.scalars(select(role_model).where(role_model.name != PUBLIC).order_by(role_model.id)))
+
+
+def _lock_roles(session) -> None:
+    """Hold the roles until the transaction ends, before reading them: of two saves at once, the second
+    waits for the first and then sees its stamp change.
+
+    A write that changes nothing: PostgreSQL locks the rows (as FOR UPDATE would), SQLite takes its one
+    writer's lock, which a read does not take (read first, both saves wrote the same cells).
+    """
+    role_model = appbuilder.sm.role_model
+    session.execute(update(role_model).values(name=role_model.name).execution_options(synchronize_session=False))
 
 
 def _active_users(role) -> int:
     return sum(1 for user in role.user if user.active)
 
 
-def read_matrix(session, for_update: bool = False) -> list[RoleColumn]:
-    """Every role but Public (which must stay empty), with the capabilities it holds.
-
-    ``for_update`` locks the role rows until the transaction ends (PostgreSQL;
-    SQLite has one writer at a time anyway).
-    """
+def read_matrix(session) -> list[RoleColumn]:
+    """Every role but Public (which must stay empty), with the capabilities it holds."""
     return [
         RoleColumn(
             id=role.id,
@@ -95,7 +98,7 @@ def read_matrix(session, for_update: bool = False) -> list[RoleColumn]:
             capabilities=held(_role_pairs(role)),
             active_users=_active_users(role),
         )
-        for role in _editable_roles(session, for_update)
+        for role in _editable_roles(session)
     ]
 
 
@@ -165,7 +168,8 @@ def save_matrix(session, ticked: dict[int, set[str]], shown_stamp: str, actor) -
     """
     changed = 0
     try:
-        columns = read_matrix(session, for_update=True)
+        _lock_roles(session)
+        columns = read_matrix(session)
         if shown_stamp != stamp(columns):
             raise MatrixError(STALE_MESSAGE, status=409)
         by_id = {column.id: column for column in columns}
