@@ -12,6 +12,7 @@ import ctypes
 import itertools
 import os
 import re
+import resource
 import secrets
 import signal
 import subprocess
@@ -34,6 +35,8 @@ from tests.mutation_scope import CLEAN_RUN, first_of_each_file, guarding_files, 
 ADMIN_PASSWORD = "Adm1n-Test-Passw0rd-Long"
 STAFF_PASSWORD = "Zielony-Kot-Pije-Mleko-2026"
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent ends
+#: CPU seconds a command a test starts may use under `make mutate` (the longest, `crm init`, takes 6)
+MUTANT_COMMAND_CPU_SECONDS = 30
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 _unique = itertools.count(1)
 
@@ -212,8 +215,9 @@ def _serve_a_working_session(app) -> None:
 
 
 def pytest_configure(config):
-    """Under `make mutate`, what a test starts dies with the test's process: mutmut kills a session
-    past its time limit, and a command a mutant sent into an endless loop ran on, on both cores.
+    """Under `make mutate`, what a test starts dies with the test's process, or after
+    MUTANT_COMMAND_CPU_SECONDS of work: mutmut kills a session past its time limit, and a command a
+    mutant sent into an endless loop ran on, on both cores.
     While mutmut records, what a test starts reports what it ran (tests/subprocess_reach.py)."""
     if subprocess_reach.recording():
         subprocess_reach.report_from_subprocesses()
@@ -224,6 +228,8 @@ def pytest_configure(config):
         def dying_with_parent(self, *args, preexec_fn=None, **kwargs):
             def before_exec():
                 libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+                # a mutant that loops for ever in a command held a core until the test's timeout (300 s)
+                resource.setrlimit(resource.RLIMIT_CPU, (MUTANT_COMMAND_CPU_SECONDS, MUTANT_COMMAND_CPU_SECONDS + 1))
                 if preexec_fn is not None:
                     preexec_fn()
 
