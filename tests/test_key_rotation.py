@@ -115,8 +115,17 @@ def test_rotation_moves_values_to_per_client_keys_re_wraps_them_and_the_old_key_
     first_ring = parse_keys(key_file.read_text())
     store = KeyStore(f"sqlite:///{tmp_path / 'instance' / 'keystore.db'}", first_ring)
     assert store.count() == DEMO_CLIENTS
+    # values that are no client's (the addresses changes came from): under the key file's key, k1
+    engine = create_engine(env["DATABASE_URL"])
+    with engine.begin() as connection:
+        numbers = connection.execute(text('SELECT id FROM "transaction" ORDER BY id LIMIT 5')).scalars().all()
+        for number in numbers:
+            connection.execute(text('UPDATE "transaction" SET remote_addr = :value WHERE id = :id'), {
+                "value": encrypt(f"203.0.113.{number % 250}", "transaction.remote_addr", first_ring), "id": number})
+    engine.dispose()
     before = stored_values(env["DATABASE_URL"])
-    assert len(before) > 500 and all(data_key_id_of(value) for _, _, value in before)
+    assert len(before) > 500 and all(data_key_id_of(value) for table, _, value in before if table != "transaction")
+    assert sum(table == "transaction" for table, _, _ in before) == len(numbers) > 0
     expected = clear_values(before, first_ring, store)
 
     # ten cards as a database from before per-client keys holds them: under the master key, no data key
@@ -182,7 +191,10 @@ def test_rotation_moves_values_to_per_client_keys_re_wraps_them_and_the_old_key_
     forget_unwrapped_keys()  # every data key is unwrapped again, with k2 alone
 
     after = stored_values(env["DATABASE_URL"])
-    assert all(data_key_id_of(value) for _, _, value in after), "every client value is under a client's data key"
+    assert all(data_key_id_of(value) for table, _, value in after if table != "transaction"), \
+        "every client value is under a client's data key"
+    assert {key_id_of(value) for table, _, value in after if table == "transaction"} == {"k2"}, \
+        "a value that is no client's is under the key file's new key"
     assert clear_values(after, new_ring, store) == expected, "nothing lost"
     engine = create_engine(env["DATABASE_URL"])
     with engine.connect() as connection:
