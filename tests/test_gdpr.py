@@ -849,20 +849,24 @@ def test_clients_without_activity_are_listed_and_erased_by_the_retention_rule(ap
 
     client, _ = dpo
     card, _ = full_card(app, db_session, client)
+    # written after the other, without activity for longer
+    older, _ = full_card(app, db_session, client)
     fresh, _ = full_card(app, db_session, client)
 
-    def age(s):
+    def age(s, who, when):
         transaction = versioning_manager.transaction_cls.__table__
         ids = set()
         for place in places():
             if place.version_table is not None:
-                ids |= set(s.scalars(select(place.version_table.c.transaction_id).where(place.rows_of(place.version_table, card))))
-        s.execute(transaction.update().where(transaction.c.id.in_(ids)).values(issued_at=datetime(2015, 1, 1)))
+                ids |= set(s.scalars(select(place.version_table.c.transaction_id).where(place.rows_of(place.version_table, who))))
+        s.execute(transaction.update().where(transaction.c.id.in_(ids)).values(issued_at=when))
         s.commit()
 
-    db_session(age)
+    db_session(lambda s: age(s, card, datetime(2015, 1, 1)))
+    db_session(lambda s: age(s, older, datetime(2012, 3, 1)))
     page = client.get("/gdpr/retention").text
     assert f"#{card} " in page and f"#{fresh} " not in page
+    assert page.index(f"#{older} ") < page.index(f"#{card} "), "the longest without activity first"
     result = run_command(app, ["crm", "retention"])
     assert f"Klient {card}: ostatnia aktywność 2015-01-01" in result.stdout
     result = run_command(app, ["crm", "retention", "--apply"])
