@@ -541,6 +541,9 @@ def test_erasure_previews_then_removes_the_person_from_every_place_and_the_raw_d
     values = [data["email"], data["last_name"], data["pesel"], "Rozmowa o reklamacji", "kamil@erase.pl"]
     assert [value for value in values if value.encode() in raw] == []
     assert [value for value in ciphertexts if value in raw] == [], "erased ciphertext must not linger in the file"
+    # every row the erasure removed or emptied has its link in the trail: the record still proves itself
+    verified = run_command(app, ["crm", "audit", "verify"])
+    assert verified.exit_code == 0, verified.output
 
 
 def test_transactions_left_empty_by_an_erasure_are_removed_and_shared_ones_kept(app, db_session, dpo):

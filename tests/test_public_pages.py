@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import secrets
 
@@ -215,17 +216,33 @@ def test_one_click_unsubscribe_from_the_mailing_tools_header(app, db_session):
 
 
 def test_an_erasure_takes_the_persons_requests_not_yet_confirmed(app, db_session, mailbox):
+    from crm.gdpr.models import GdprEvent
     from crm.public.models import PublicRequest
 
     email = f"{unique('niepotwierdzona')}@public.pl"
-    card, _ = new_card(app, email=email)
+    phone = f"+48 5{secrets.randbelow(10**8):08d}"
+    card, _ = new_card(app, email=email, phone=phone)
     ask(visitor(app), email)
     path = link_in(mailbox, email)
+    # the same person from other addresses, known by the phone only: one request confirmed (it is on
+    # the card now), one not; and somebody else
+    confirmed, by_phone = visitor(app), f"{unique('potwierdzona')}@public.pl"
+    ask(confirmed, by_phone, phone=phone.replace(" ", "")[3:])
+    assert "zarejestrowane" in confirm(confirmed, link_in(mailbox, by_phone)).text
+    ask(visitor(app), f"{unique('inny-adres')}@public.pl", phone=phone.replace(" ", "")[3:])
+    stranger = f"{unique('ktos-inny')}@public.pl"
+    ask(visitor(app), stranger, phone=f"6{secrets.randbelow(10**8):08d}")
+    sent = db_session(lambda s: s.scalar(select(func.count()).select_from(PublicRequest)))
     erase_form(signed_in(app)[0], card, str(card), reason=REASON)
     person = visitor(app)
     assert person.get(f"/privacy{path}").status_code == 410, "the link died with the person's data"
-    held = db_session(lambda s: s.scalars(select(PublicRequest.id).where(PublicRequest.verified_at.is_(None))).all())
-    assert all(db_session(lambda s: s.get(PublicRequest, i).email) != email for i in held)
+    held = db_session(lambda s: s.scalars(select(PublicRequest).where(PublicRequest.verified_at.is_(None))).all())
+    assert [request.email for request in held if request.email == stranger] == [stranger], "nobody else's"
+    assert db_session(lambda s: s.scalar(select(func.count()).select_from(PublicRequest))) == sent - 3
+    assert not [request for request in held if request.email == email]
+    event = db_session(lambda s: s.scalars(select(GdprEvent).where(GdprEvent.kind == "erasure",
+                                                                  GdprEvent.client_number == card)).one())
+    assert json.loads(event.counts)["public_request"] == {"rows": 3, "versions": 0}, "one on the card, two not yet"
 
 
 DOWNLOAD_LINK = re.compile(r"https?://\S+/privacy/download/[\w-]+")
