@@ -350,6 +350,34 @@ def test_two_reminder_runs_at_once_send_each_reminder_once(app, mailbox, open_re
         mails_about(mailbox, two_days))
 
 
+def test_a_reminder_another_run_claimed_first_is_left_to_it_and_the_rest_still_go(app, mailbox, monkeypatch,
+                                                                                 open_requests):
+    """Two runs at once, made deterministic: the other run records the first reminder in the moment
+    between this run's reading and its claim; this run leaves that one and sends the others."""
+    import crm.gdpr.reminders as reminders
+    from crm.extensions import db
+    from crm.gdpr.models import DeadlineReminder
+
+    (week, two_days, *_), _handler, officer = open_requests
+    claim, taken = reminders._claim, []
+
+    def rival_first(session, request_id, due):
+        if not taken:
+            taken.append(request_id)
+            session.add_all(DeadlineReminder(request_id=request_id, days=days) for days in due)
+            session.commit()
+        return claim(session, request_id, due)
+
+    monkeypatch.setattr(reminders, "_claim", rival_first)
+    with app.app_context():
+        sent = reminders.send_due_reminders(db.session)
+        db.session.remove()
+    [first] = taken
+    [other] = {week, two_days} - {first}
+    assert mails_about(mailbox, first) == [], "the other run sends it"
+    assert mails_about(mailbox, other) and sent == len(mails_about(mailbox, other))
+
+
 def test_a_reminder_the_mail_server_refused_goes_at_the_next_run(app, db_session, mailbox, monkeypatch, open_requests):
     from crm.extensions import db
     from crm.gdpr.reminders import send_due_reminders
