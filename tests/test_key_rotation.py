@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy import Text, create_engine, select, text, type_coerce, update
 
 from crm.privacy import subjects
 from crm.privacy.crypto import data_key_id_of, decrypt, encrypt, key_id_of
-from crm.privacy.keys import parse_keys, write_new_key_file
+from crm.privacy.keys import append_key, parse_keys, write_new_key_file
 from crm.privacy.keystore import KeyStore, bind_key_store, forget_unwrapped_keys, key_store, master_key_of
 from crm.privacy.rotation import encrypted_tables, rotate
 from tests.init_template import InitTemplate
@@ -102,7 +103,20 @@ def demo_base(env) -> None:
         template.keep(Path(env["DATABASE_URL"].removeprefix("sqlite:///")), Path(env["INSTANCE_PATH"]))
 
 
-def test_rotation_moves_values_to_per_client_keys_re_wraps_them_and_the_old_key_can_go(app, databases, tmp_path):
+@dataclass
+class RotationBase:
+    """A demo base under key k1, ten of its cards as a database from before per-client keys holds them."""
+
+    env: dict
+    key_file: Path
+    store: KeyStore
+    #: every encrypted value before the ten cards were made legacy, and the same in clear
+    before: list
+    expected: list
+
+
+@pytest.fixture()
+def rotation_base(app, databases, tmp_path):
     # in the instance folder, which a kept base holds whole
     key_file = tmp_path / "instance" / "keys"
     env = {
@@ -129,15 +143,57 @@ def test_rotation_moves_values_to_per_client_keys_re_wraps_them_and_the_old_key_
     expected = clear_values(before, first_ring, store)
 
     # ten cards as a database from before per-client keys holds them: under the master key, no data key
-    legacy = list(range(1, 11))
-    make_legacy(env["DATABASE_URL"], store, first_ring, legacy)
+    make_legacy(env["DATABASE_URL"], store, first_ring, LEGACY)
     assert {key_id_of(value) for _, _, value in stored_values(env["DATABASE_URL"])} - {"k1"} != set()
     assert any(key_id_of(value) == "k1" for _, _, value in stored_values(env["DATABASE_URL"]))
+    yield RotationBase(env, key_file, store, before, expected)
+    store.dispose()
 
-    added = run_flask(["crm", "keys", "add"], env)
-    assert added.returncode == 0 and "Dodano klucz 'k2'" in added.stdout
-    ring = parse_keys(key_file.read_text())
-    store.ring = ring
+
+LEGACY = list(range(1, 11))
+
+
+def only_the_new_key_reads_everything(base: RotationBase) -> None:
+    """Drop k1 from the key file: every value reads back with k2 alone, each card under a data key of its own."""
+    kept = [line for line in base.key_file.read_text().splitlines() if not line.startswith("k1 ")]
+    base.key_file.write_text("\n".join(kept) + "\n")
+    new_ring = parse_keys(base.key_file.read_text())
+    assert set(new_ring.keys) == {"k2"}
+    base.store.ring = new_ring
+    forget_unwrapped_keys()  # every data key is unwrapped again, with k2 alone
+
+    after = stored_values(base.env["DATABASE_URL"])
+    assert all(data_key_id_of(value) for table, _, value in after if table != "transaction"), \
+        "every client value is under a client's data key"
+    assert {key_id_of(value) for table, _, value in after if table == "transaction"} == {"k2"}, \
+        "a value that is no client's is under the key file's new key"
+    assert clear_values(after, new_ring, base.store) == base.expected, "nothing lost"
+    engine = create_engine(base.env["DATABASE_URL"])
+    with engine.connect() as connection:
+        keys = dict(connection.execute(text("SELECT id, data_key_id FROM client")).all())
+        email = connection.execute(text("SELECT email FROM client WHERE id = 1")).scalar()
+    engine.dispose()
+    assert len(set(keys.values())) == DEMO_CLIENTS and None not in keys.values(), "each legacy card got a data key of its own"
+    assert email is None or data_key_id_of(email) == keys[1]
+
+
+def rotate_with(base: RotationBase, ring, **options) -> int:
+    engine = create_engine(base.env["DATABASE_URL"])
+    previous = key_store()
+    bind_key_store(base.store)
+    try:
+        return rotate(engine, encrypted_tables(Model.metadata), ring, **options)
+    finally:
+        bind_key_store(previous)
+        engine.dispose()
+
+
+def test_a_rotation_stopped_anywhere_leaves_every_value_readable_and_a_rerun_finishes_it(rotation_base):
+    """The rotation and the re-wrap themselves, in this process (the quick test a slip in them fails first)."""
+    base = rotation_base
+    assert append_key(base.key_file, parse_keys(base.key_file.read_text())) == "k2"
+    ring = parse_keys(base.key_file.read_text())
+    base.store.ring = ring
 
     # a run stopped after its third batch leaves every value readable
     batches = []
@@ -147,62 +203,52 @@ def test_rotation_moves_values_to_per_client_keys_re_wraps_them_and_the_old_key_
         if len(batches) == 3:
             raise Interrupted
 
-    engine = create_engine(env["DATABASE_URL"])
-    previous = key_store()
-    bind_key_store(store)
-    try:
-        with pytest.raises(Interrupted):
-            rotate(engine, encrypted_tables(Model.metadata), ring, batch_size=7, progress=stop_after_three)
-    finally:
-        bind_key_store(previous)
-    engine.dispose()
-    assert clear_values(stored_values(env["DATABASE_URL"]), ring, store) == expected
+    with pytest.raises(Interrupted):
+        rotate_with(base, ring, batch_size=7, progress=stop_after_three)
+    assert batches == [7, 7, 7]
+    assert clear_values(stored_values(base.env["DATABASE_URL"]), ring, base.store) == base.expected
 
     # so is a re-wrap of the data keys stopped after its first batch
     def stop_after_one(size):
         raise Interrupted
 
-    masters = wrapped_under(store)
+    masters = wrapped_under(base.store)
     with pytest.raises(Interrupted):
-        store.rewrap(ring, batch_size=7, progress=stop_after_one)
+        base.store.rewrap(ring, batch_size=7, progress=stop_after_one)
     forget_unwrapped_keys()
-    masters_after = wrapped_under(store)
+    masters_after = wrapped_under(base.store)
     moved = {key for key in masters if masters_after[key] != masters[key]}
     # the first batch of seven keys, those of them still under k1 (the interrupted rotation made some under k2)
     assert 0 < len(moved) <= 7 and {(masters[key], masters_after[key]) for key in moved} == {("k1", "k2")}
     assert "k1" in masters_after.values(), "the rest waits for the next run"
-    assert clear_values(stored_values(env["DATABASE_URL"]), ring, store) == expected
+    assert clear_values(stored_values(base.env["DATABASE_URL"]), ring, base.store) == base.expected
 
-    rotated = run_flask(["crm", "keys", "rotate", "--batch-size", "7"], env)
+    # run again, they finish: every data key under k2, only the legacy cards' values re-encrypted
+    assert base.store.rewrap(ring, batch_size=7) + len(moved) == sum(m == "k1" for m in masters.values())
+    assert set(wrapped_under(base.store).values()) == {"k2"}
+    rewritten = rotate_with(base, ring, batch_size=7)
+    assert 0 < rewritten < len(base.before) / 3, "only the ten cards from before per-client keys are re-encrypted"
+    assert (base.store.rewrap(ring), rotate_with(base, ring)) == (0, 0), "a third run finds nothing left to do"
+    only_the_new_key_reads_everything(base)
+
+
+def test_the_keys_commands_add_a_key_rotate_to_it_and_the_app_reads_with_it_alone(rotation_base):
+    base = rotation_base
+    added = run_flask(["crm", "keys", "add"], base.env)
+    assert added.returncode == 0 and "Dodano klucz 'k2'" in added.stdout
+    base.store.ring = parse_keys(base.key_file.read_text())
+
+    rotated = run_flask(["crm", "keys", "rotate", "--batch-size", "7"], base.env)
     assert rotated.returncode == 0, rotated.stderr
     rewrapped = int(re.search(r"Klucze danych opakowane ponownie kluczem 'k2': (\d+)", rotated.stdout).group(1))
     rewritten = int(re.search(r"Zaszyfrowano ponownie (\d+) wartości", rotated.stdout).group(1))
-    assert rewrapped >= 50, "the data keys still under k1 are re-wrapped, not the values under them"
-    assert 0 < rewritten < len(before) / 3, "only the ten cards from before per-client keys are re-encrypted"
-    again = run_flask(["crm", "keys", "rotate"], env)
+    assert rewrapped == DEMO_CLIENTS, "the data keys are re-wrapped, not the values under them"
+    assert 0 < rewritten < len(base.before) / 3, "only the ten cards from before per-client keys are re-encrypted"
+    again = run_flask(["crm", "keys", "rotate"], base.env)
     assert "opakowane ponownie kluczem 'k2': 0." in again.stdout and "Zaszyfrowano ponownie 0 wartości" in again.stdout, \
         "a second run finds nothing left to do"
 
-    kept = [line for line in key_file.read_text().splitlines() if not line.startswith("k1 ")]
-    key_file.write_text("\n".join(kept) + "\n")
-    new_ring = parse_keys(key_file.read_text())
-    assert set(new_ring.keys) == {"k2"}
-    store.ring = new_ring
-    forget_unwrapped_keys()  # every data key is unwrapped again, with k2 alone
-
-    after = stored_values(env["DATABASE_URL"])
-    assert all(data_key_id_of(value) for table, _, value in after if table != "transaction"), \
-        "every client value is under a client's data key"
-    assert {key_id_of(value) for table, _, value in after if table == "transaction"} == {"k2"}, \
-        "a value that is no client's is under the key file's new key"
-    assert clear_values(after, new_ring, store) == expected, "nothing lost"
-    engine = create_engine(env["DATABASE_URL"])
-    with engine.connect() as connection:
-        keys = dict(connection.execute(text("SELECT id, data_key_id FROM client")).all())
-        email = connection.execute(text("SELECT email FROM client WHERE id = 1")).scalar()
-    engine.dispose()
-    assert len(set(keys.values())) == DEMO_CLIENTS and None not in keys.values(), "each legacy card got a data key of its own"
-    assert email is None or data_key_id_of(email) == keys[1]
-    store.dispose()
+    only_the_new_key_reads_everything(base)
+    base.store.dispose()
     # the app starts and reads with the new key alone
-    assert run_flask(["crm", "has-clients"], env).returncode == 0
+    assert run_flask(["crm", "has-clients"], base.env).returncode == 0
