@@ -65,11 +65,13 @@ $(VENV)/.mutate: pyproject.toml | $(VENV)/.installed
 	touch $@
 
 # the first session without a mutant keeps its initialised database for the others (tests/init_template.py);
+# each mutant's time and the test that caught it go to mutants/notes (tests/mutation_scope.py);
 # bytecode is written: each command a test runs would compile the mutated crm again (0.4 s a process)
 MUTATE_TEMPLATE = $(CURDIR)/mutants/init-template
 mutate: $(VENV)/.mutate
 	rm -rf $(MUTATE_TEMPLATE)
-	CRM_TEST_INIT_TEMPLATE=$(MUTATE_TEMPLATE) PYTHONDONTWRITEBYTECODE= $(BIN)/mutmut run $(MUTANTS) > mutants.log 2>&1 \
+	CRM_TEST_INIT_TEMPLATE=$(MUTATE_TEMPLATE) CRM_MUTATION_NOTES=$(CURDIR)/mutants/notes PYTHONDONTWRITEBYTECODE= \
+		$(BIN)/mutmut run $(MUTANTS) > mutants.log 2>&1 \
 		|| (tail -40 mutants.log; exit 1)
 	$(BIN)/mutmut results --all true 2>/dev/null | $(BIN)/python .ci/mutation_score.py
 	@echo "survivors: $(BIN)/mutmut results; one of them: $(BIN)/mutmut show NAME"

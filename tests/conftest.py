@@ -16,6 +16,7 @@ import resource
 import secrets
 import signal
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from crm import create_app
 
 from tests import subprocess_reach, warm_app
 from tests.init_template import MUTANT_MARK, InitTemplate
-from tests.mutation_scope import CLEAN_RUN, first_of_each_file, guarding_files, quickest_first
+from tests.mutation_scope import CLEAN_RUN, first_of_each_file, guarding_files, notes, run_order
 
 ADMIN_PASSWORD = "Adm1n-Test-Passw0rd-Long"
 STAFF_PASSWORD = "Zielony-Kot-Pije-Mleko-2026"
@@ -260,7 +261,30 @@ def pytest_collection_modifyitems(config, items):
     files = guarding_files(mutant)
     kept = {item.nodeid: item for item in items if files is None or item.nodeid.split("::")[0] in files}
     config.hook.pytest_deselected(items=[item for item in items if item.nodeid not in kept])
-    items[:] = [kept[nodeid] for nodeid in quickest_first(list(kept))]
+    items[:] = [kept[nodeid] for nodeid in run_order(mutant, list(kept))]
+
+
+def _mutant_session() -> str | None:
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    return mutant if MUTANT_MARK in mutant else None
+
+
+def pytest_sessionstart(session):
+    session.started = time.monotonic()  # a mutant's session's time, for MutationNotes
+
+
+def pytest_runtest_logreport(report):
+    """Under `make mutate`, the test that caught a mutant goes first for the next of its function."""
+    mutant = _mutant_session()
+    if mutant is not None and report.failed and report.when in ("setup", "call"):
+        notes().caught(mutant, report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Under `make mutate`, each mutant's time, outcome and tests selected (tests/mutation_scope.py)."""
+    mutant = _mutant_session()
+    if mutant is not None:
+        notes().session(mutant, time.monotonic() - session.started, int(exitstatus), session.testscollected)
 
 
 def run_command(app, args, input_text=None):

@@ -11,6 +11,10 @@ the mutant's module decides; a module of no entry keeps mutmut's choice.
 
 from __future__ import annotations
 
+import os
+from collections import Counter
+from pathlib import Path
+
 from tests.init_template import MUTANT_MARK
 
 SECURITY = ("login_security", "sessions_and_forced_change", "password_policy", "two_factor",
@@ -68,20 +72,70 @@ def guarding_files(mutant: str) -> tuple[str, ...] | None:
     return tuple(f"tests/test_{name}.py" for name in GUARDED_BY[max(owners, key=len)])
 
 
-def quickest_first(nodeids: list[str]) -> list[str]:
-    """``nodeids`` ordered by the time each took in mutmut's first run, quickest first.
-
-    A mutant's tests stop at the first failure, so a mutant that is caught costs the
-    tests run before the one that catches it: mutmut hands them over in no order, and
-    a slow test (a browserless walk of every route, a server started) run first cost
-    every mutant it did not catch. Tests mutmut has no time for keep their place at the end.
-    """
+def _durations() -> dict[str, float]:
     try:
         from mutmut.state import state
     except ImportError:
-        return nodeids
-    durations = state().duration_by_test
-    return sorted(nodeids, key=lambda nodeid: durations.get(nodeid, float("inf")))
+        return {}
+    return state().duration_by_test
+
+
+def run_order(mutant: str, nodeids: list[str]) -> list[str]:
+    """``nodeids`` in the order a mutant runs them: the tests that caught earlier mutants of
+    its function first, the rest quickest first (by the time each took in mutmut's first run).
+
+    A mutant's tests stop at the first failure, so a mutant that is caught costs the
+    tests run before the one that catches it. mutmut hands them over in no order; a
+    slow test run first cost every mutant it did not catch. Mutants of one function
+    come one after another (mutmut orders them by their tests' time), and most of them
+    are caught by the test that caught the first: that one goes first, weighed by
+    what it costs. Tests mutmut has no time for keep their place at the end.
+    """
+    durations = _durations()
+    caught = notes().killers_of(function_of(mutant))
+    return sorted(nodeids, key=lambda nodeid: (
+        -caught.get(nodeid, 0) / (durations.get(nodeid, 1.0) + 0.2), durations.get(nodeid, float("inf"))))
+
+
+def function_of(mutant: str) -> str:
+    """The mutated function of a mutant's name ("crm.locking.x_check__mutmut_3" -> "crm.locking.x_check")."""
+    return mutant.rsplit(MUTANT_MARK, 1)[0]
+
+
+class MutationNotes:
+    """What a `make mutate` run has learnt so far, in the folder CRM_MUTATION_NOTES names (none: nothing).
+
+    ``caught/<function>`` lists the test that caught each mutant of that function, a line each;
+    ``sessions.tsv`` each mutant's session: its name, seconds, pytest's exit status, tests run.
+    Sessions run in processes forked one after another; each writes a line at a time.
+    """
+
+    def __init__(self, folder: str | None):
+        self.folder = Path(folder) if folder else None
+
+    def killers_of(self, function: str) -> Counter:
+        if self.folder is None:
+            return Counter()
+        try:
+            return Counter((self.folder / "caught" / function).read_text().splitlines())
+        except FileNotFoundError:
+            return Counter()
+
+    def caught(self, mutant: str, nodeid: str) -> None:
+        if self.folder is not None:
+            (self.folder / "caught").mkdir(parents=True, exist_ok=True)
+            with open(self.folder / "caught" / function_of(mutant), "a", encoding="utf-8") as lines:
+                lines.write(nodeid + "\n")
+
+    def session(self, mutant: str, seconds: float, status: int, tests: int) -> None:
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with open(self.folder / "sessions.tsv", "a", encoding="utf-8") as lines:
+                lines.write(f"{mutant}\t{seconds:.3f}\t{status}\t{tests}\n")
+
+
+def notes() -> MutationNotes:
+    return MutationNotes(os.environ.get("CRM_MUTATION_NOTES"))
 
 
 #: mutmut's MUTANT_UNDER_TEST in its clean run (absent outside mutmut)
