@@ -31,7 +31,7 @@ from crm import create_app
 
 from tests import subprocess_reach, warm_app
 from tests.init_template import MUTANT_MARK, InitTemplate
-from tests.mutation_scope import CLEAN_RUN, first_of_each_file, guarding_files, notes, run_order
+from tests.mutation_scope import CLEAN_RUN, first_of_each_file, guarding_files, notes, run_order, time_allowed
 
 ADMIN_PASSWORD = "Adm1n-Test-Passw0rd-Long"
 STAFF_PASSWORD = "Zielony-Kot-Pije-Mleko-2026"
@@ -271,6 +271,30 @@ def _mutant_session() -> str | None:
 
 def pytest_sessionstart(session):
     session.started = time.monotonic()  # a mutant's session's time, for MutationNotes
+
+
+class MutantTookTooLong(Exception):
+    """A test ran past tests.mutation_scope.time_allowed under a mutant."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Under `make mutate`, a test that runs far past its usual time fails (the mutant is caught)."""
+    if _mutant_session() is None:
+        yield
+        return
+    allowed = time_allowed(item.nodeid)
+
+    def too_long(_signal, _frame):
+        raise MutantTookTooLong(f"{item.nodeid} ran past {allowed:.0f} s")
+
+    previous = signal.signal(signal.SIGALRM, too_long)
+    signal.setitimer(signal.ITIMER_REAL, allowed)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def pytest_runtest_logreport(report):

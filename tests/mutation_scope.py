@@ -97,6 +97,22 @@ def run_order(mutant: str, nodeids: list[str]) -> list[str]:
         -caught.get(nodeid, 0) / (durations.get(nodeid, 1.0) + 0.2), durations.get(nodeid, float("inf"))))
 
 
+#: a mutant's test may take this, plus TEST_TIME_FACTOR times what it took in mutmut's first run
+TEST_TIME_FLOOR = 30.0
+TEST_TIME_FACTOR = 10
+
+
+def time_allowed(nodeid: str) -> float:
+    """Seconds a test may run under a mutant before it counts as failed (the mutant caught).
+
+    A mutant that sends a loop of the test's own process round for ever (a batch that never
+    advances) held a core until mutmut's limit, thirty times the time of every test reaching
+    the function: eight minutes for a rotation mutant. A test that needs ten times its usual
+    time has shown the slip as surely as one that fails.
+    """
+    return TEST_TIME_FLOOR + TEST_TIME_FACTOR * _durations().get(nodeid, TEST_TIME_FLOOR)
+
+
 def function_of(mutant: str) -> str:
     """The mutated function of a mutant's name ("crm.locking.x_check__mutmut_3" -> "crm.locking.x_check")."""
     return mutant.rsplit(MUTANT_MARK, 1)[0]
