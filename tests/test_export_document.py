@@ -128,8 +128,9 @@ def test_the_document_says_the_system_made_a_change_and_holds_no_empty_part_or_c
     data = person_form()
     assert add_client(admin, data).status_code == 200
     card = find_client(db_session, last_name=data["last_name"]).id
-    # written with no one signed in, as a command does
-    db_session(lambda s: (setattr(s.get(Client, card), "city", "Kalisz"), s.commit()))
+    # written with no one signed in, as a command does; remarks left as empty text, which is no value
+    db_session(lambda s: (setattr(s.get(Client, card), "city", "Kalisz"), setattr(s.get(Client, card), "remarks", ""),
+                          s.commit()))
     html = zipfile.ZipFile(io.BytesIO(export_in(officer, card, "pl").data)).read("summary.html").decode()
     history = readable(html.split("Wcześniejsze wersje")[1].split("</table>")[0])
     assert "utworzono Administrator Kartoteka" in history and "zmieniono system (wiersz poleceń)" in history, history
@@ -139,7 +140,7 @@ def test_the_document_says_the_system_made_a_change_and_holds_no_empty_part_or_c
     exported = json.loads(zipfile.ZipFile(io.BytesIO(export_in(officer, card, "pl").data)).read("export.json"))
     history = exported["places"]["client"]["history"]
     assert all(version["at"] for version in history) and [version["by"] for version in history][-1] == "system"
-    # a card alone, with no remarks: no part of notes or contacts, no free text among the categories
+    # a card alone, with empty remarks: no part of notes or contacts, no free text among the categories
     titles = re.findall(r"<h3>([^<]+)</h3>", html)
     assert "Notatka" not in titles and "Osoba kontaktowa" not in titles, titles
     categories = text.split("Kategorie Twoich danych")[1][:300]

@@ -223,11 +223,20 @@ def test_a_rotation_stopped_anywhere_leaves_every_value_readable_and_a_rerun_fin
     assert "k1" in masters_after.values(), "the rest waits for the next run"
     assert clear_values(stored_values(base.env["DATABASE_URL"]), ring, base.store) == base.expected
 
+    # a value of a column that just became encrypted is still in clear: the rotation encrypts it
+    engine = create_engine(base.env["DATABASE_URL"])
+    with engine.begin() as connection:
+        first = connection.execute(text('SELECT MIN(id) FROM "transaction"')).scalar()
+        in_clear = f"203.0.113.{first % 250}"
+        connection.execute(text('UPDATE "transaction" SET remote_addr = :value WHERE id = :id'), {"value": in_clear, "id": first})
+    engine.dispose()
+
     # run again, they finish: every data key under k2, only the legacy cards' values re-encrypted
     assert base.store.rewrap(ring, batch_size=7) + len(moved) == sum(m == "k1" for m in masters.values())
     assert set(wrapped_under(base.store).values()) == {"k2"}
     rewritten = rotate_with(base, ring, batch_size=7)
     assert 0 < rewritten < len(base.before) / 3, "only the ten cards from before per-client keys are re-encrypted"
+    assert in_clear not in [value for _, _, value in stored_values(base.env["DATABASE_URL"])]
     assert (base.store.rewrap(ring), rotate_with(base, ring)) == (0, 0), "a third run finds nothing left to do"
     only_the_new_key_reads_everything(base)
 
