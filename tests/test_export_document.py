@@ -202,6 +202,9 @@ def test_export_json_has_the_documented_form(app, db_session, dpo, monkeypatch):
         "recipients": "Biuro rachunkowe Saldo sp. z o.o. (podmiot przetwarzający)", "third_countries": "",
         "retention": "6 lat od końca roku, w którym umowa wygasła", "source": "",
     }, "every field of the activity as the record states it, the empty ones as empty text"
+    [unfilled] = [item for item in exported["information"]["processing"] if item["activity"] == bare]
+    assert (unfilled["recipients"], unfilled["third_countries"], unfilled["source"]) == ("", "", ""), \
+        "a field the record leaves empty is empty text"
     assert all(value is not None for item in exported["information"]["processing"] for value in item.values()), \
         "a field the record leaves empty is empty text, never null"
     assert exported["information"]["controller"] == {

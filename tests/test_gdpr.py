@@ -314,7 +314,12 @@ def test_a_request_registered_from_the_card_gets_its_deadline_and_shows_when_ove
         s.get(DataSubjectRequest, request_id).verification_method))
     assert method == "id_document", "how the person was verified is kept"
     assert due_on == due_date(date.fromisoformat(received)) and verified_by is not None
-    db_session(lambda s: (s.add(DataSubjectRequest(kind="access", received_on=date.today(), due_on=date.today(), status="completed")), s.commit()))
+    db_session(lambda s: (s.add_all([
+        DataSubjectRequest(kind="access", received_on=date.today(), due_on=date.today(), status="completed"),
+        # another kind in each status: counted under its own kind
+        DataSubjectRequest(kind="rectification", received_on=date.today(), due_on=date.today(), status="completed"),
+        DataSubjectRequest(kind="rectification", received_on=date.today(), due_on=date.today()),
+    ]), s.commit()))
     dashboard = client.get("/gdpr/").text
     overdue = dashboard.split('id="overdue"')[1].split("</table>")[0]
     assert f"/datasubjectrequestmodelview/show/{request_id}" in overdue
@@ -322,13 +327,14 @@ def test_a_request_registered_from_the_card_gets_its_deadline_and_shows_when_ove
     shown = client.get(f"/datasubjectrequestmodelview/show/{request_id}").text
     assert f"/gdpr/client/{card}/export?request={request_id}" in shown and 'id="request-erase"' in shown
     # the chart counts the requests of each kind in each status
-    for status in ("received", "completed"):
-        held = db_session(lambda s, status=status: s.scalar(
-            select(func.count()).select_from(DataSubjectRequest)
-            .where(DataSubjectRequest.kind == "access", DataSubjectRequest.status == status)
-        ))
-        bar = re.search(rf'data-kind="access" data-status="{status}">\s*<span[^>]*>(\d+)</span>', dashboard)
-        assert (int(bar.group(1)) if bar else 0) == held
+    for kind in ("access", "rectification"):
+        for status in ("received", "completed"):
+            held = db_session(lambda s, kind=kind, status=status: s.scalar(
+                select(func.count()).select_from(DataSubjectRequest)
+                .where(DataSubjectRequest.kind == kind, DataSubjectRequest.status == status)
+            ))
+            bar = re.search(rf'data-kind="{kind}" data-status="{status}">\s*<span[^>]*>(\d+)</span>', dashboard)
+            assert (int(bar.group(1)) if bar else 0) == held > 0, (kind, status)
 
 
 def test_a_request_not_verified_names_no_verifier_and_one_closed_gets_its_date(app, db_session, dpo):
