@@ -256,14 +256,21 @@ def full_card(app, db_session, _reader=None):
     data = person_form(email=f"{unique('osoba')}@erase.pl", phone=f"+48 5{secrets.randbelow(10**8):08d}", city="Gniezno")
     add_client(client, data)
     card = find_client(db_session, last_name=data["last_name"]).id
-    post_form(client, f"/contactpersonmodelview/add?_flt_0_client={card}",
-              {"first_name": "Kamil", "last_name": unique("Kontakt"), "email": "kamil@erase.pl"})
-    post_form(client, f"/notemodelview/add?_flt_0_client={card}",
-              {"kind": "call", "occurred_on": "2026-05-04", "text": "Rozmowa o reklamacji zamówienia 4711"})
-    record_marketing_consent(client, card)
-    post_form(client, f"/subscriptionmodelview/add?_flt_0_client={card}", {"mailing_list": str(new_list(db_session)), "source": "manual"})
+    # each form accepted (a redirect); the page it leads to is not needed here
+    accepted = [
+        post_form(client, f"/contactpersonmodelview/add?_flt_0_client={card}",
+                  {"first_name": "Kamil", "last_name": unique("Kontakt"), "email": "kamil@erase.pl"}, follow_redirects=False),
+        post_form(client, f"/notemodelview/add?_flt_0_client={card}",
+                  {"kind": "call", "occurred_on": "2026-05-04", "text": "Rozmowa o reklamacji zamówienia 4711"},
+                  follow_redirects=False),
+        record_marketing_consent(client, card, follow_redirects=False),
+        post_form(client, f"/subscriptionmodelview/add?_flt_0_client={card}",
+                  {"mailing_list": str(new_list(db_session)), "source": "manual"}, follow_redirects=False),
+    ]
     page = client.get(f"/clientmodelview/edit/{card}")
-    client.post(f"/clientmodelview/edit/{card}", data={**edit_form_data(page.text), "city": "Września", "csrf_token": csrf_token(page.text)})
+    accepted.append(client.post(f"/clientmodelview/edit/{card}",
+                                data={**edit_form_data(page.text), "city": "Września", "csrf_token": csrf_token(page.text)}))
+    assert [response.status_code for response in accepted] == [302] * 5
     return card, data
 
 

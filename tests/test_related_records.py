@@ -24,10 +24,10 @@ def new_card(client, auth, db_session):
     return find_client(db_session, company_name=data["company_name"])
 
 
-def post_form(client, url, data):
+def post_form(client, url, data, follow_redirects=True):
     page = client.get(url)
     assert page.status_code == 200, url
-    return client.post(url, data={**data, "csrf_token": csrf_token(page.text)}, follow_redirects=True)
+    return client.post(url, data={**data, "csrf_token": csrf_token(page.text)}, follow_redirects=follow_redirects)
 
 
 def new_list(db_session):
@@ -97,11 +97,11 @@ def test_related_record_is_added_from_its_card_only(client, auth):
     assert "Otwórz kartę klienta i dodaj rekord z jej zakładki." in response.text
 
 
-def record_marketing_consent(client, card_id, **overrides):
+def record_marketing_consent(client, card_id, follow_redirects=True, **overrides):
     """Record a consent to email marketing through the card's Consents tab."""
     data = {"purpose": "email_marketing", "lawful_basis": "consent", "given_on": "2026-01-15", "source": "web_form",
             "evidence": "Formularz zapisu, zgoda nr 17", **overrides}
-    return post_form(client, f"/consentmodelview/add?_flt_0_client={card_id}", data)
+    return post_form(client, f"/consentmodelview/add?_flt_0_client={card_id}", data, follow_redirects)
 
 
 def test_subscription_is_versioned_and_a_duplicate_is_refused(client, auth, db_session):
