@@ -420,6 +420,35 @@ def test_the_command_line_import_checks_writes_and_refuses(app, db_session, tmp_
     assert clients_named(db_session, prefix)[-2:] == [f"{prefix}D", f"{prefix}E"]
 
 
+def test_a_column_is_known_by_its_name_in_any_case_letters_and_punctuation_and_a_short_row_leaves_fields_empty(
+        app, db_session, tmp_path):
+    """A header names a field by its Polish or English label or its key, an attribute by either label or
+    its key, in any letter case, with or without Polish letters, spaces or punctuation."""
+    from crm.clients.models import Client
+    from tests.test_attributes import CHOICES
+
+    number = unique("")
+    by_polish = define(app, "choice", key=unique("ladownosc_").lower(), label_pl=f"Ładowność wełny {number}")
+    by_english, by_key = define(app, "text"), define(app, "text", key=unique("rozmiar_").lower())
+    prefix = unique("Nagłówki ")
+    columns = {
+        "NAZWA  FIRMY": "company_name", "miejscowosc": "city", "street AND number": "street",
+        f"ladownosc-WELNY ({number})": f"attr:{by_polish}", f"LABEL {by_english.upper()}": f"attr:{by_english}",
+        by_key.upper(): f"attr:{by_key}",
+    }
+    path = tmp_path / "naglowki.csv"
+    path.write_bytes(csv_bytes([list(columns), [f"{prefix}A", "Łódź", "ul. Długa 1", CHOICES[0], "tak", "XL"], [f"{prefix}B"]]))
+    try:
+        result = run_command(app, ["crm", "import", str(path)])
+    finally:
+        for key in (by_polish, by_english, by_key):
+            archive(app, key)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert {f"{column} -> {target}" for column, target in columns.items()} <= set(result.stdout.splitlines()), result.stdout
+    cities = db_session(lambda s: {c.company_name: c.city for c in s.scalars(named_like(Client, prefix))})
+    assert cities == {f"{prefix}A": "Łódź", f"{prefix}B": None}, "a row shorter than the header: its last fields empty"
+
+
 def test_the_list_exports_its_search_to_csv_and_xlsx_for_roles_that_see_personal_data(app, db_session, make_user):
     prefix = unique("Eksport ")
     client, _ = signed_in(app)
