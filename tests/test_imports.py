@@ -449,6 +449,22 @@ def test_a_column_is_known_by_its_name_in_any_case_letters_and_punctuation_and_a
     assert cities == {f"{prefix}A": "Łódź", f"{prefix}B": None}, "a row shorter than the header: its last fields empty"
 
 
+def test_a_mapping_that_fills_nothing_names_no_field_or_fills_one_twice_is_refused_with_its_reason(
+        app, db_session, tmp_path):
+    prefix = unique("Mapa ")
+    path = tmp_path / "mapa.csv"
+    path.write_bytes(csv_bytes([["Nazwa firmy", "Kolor oczu", "Miejscowość"], [f"{prefix}A", "zielony", "Łask"]]))
+    nothing = run_command(app, ["crm", "import", str(path), "--map", "Nazwa firmy=", "--map", "Miejscowość="])
+    assert nothing.exit_code == 1 and "Przypisz co najmniej jedną kolumnę do pola karty." in nothing.stderr, nothing.stderr
+    unknown = run_command(app, ["crm", "import", str(path), "--map", "Kolor oczu=kolor_oczu"])
+    assert unknown.exit_code == 1 and "Przypisz co najmniej jedną kolumnę do pola karty." in unknown.stderr
+    twice = run_command(app, ["crm", "import", str(path), "--map", "Kolor oczu=city"])
+    assert twice.exit_code == 1 and "Dwie kolumny są przypisane do pola „Miejscowość”." in twice.stderr, twice.stderr
+    assert clients_named(db_session, prefix) == []
+    once = run_command(app, ["crm", "import", str(path), "--map", "Kolor oczu=remarks"])
+    assert once.exit_code == 0 and clients_named(db_session, prefix) == [f"{prefix}A"], once.stderr
+
+
 def test_the_list_exports_its_search_to_csv_and_xlsx_for_roles_that_see_personal_data(app, db_session, make_user):
     prefix = unique("Eksport ")
     client, _ = signed_in(app)
