@@ -514,11 +514,16 @@ def stored_ciphertexts(app, card) -> list[bytes]:
 
 
 def test_erasure_previews_then_removes_the_person_from_every_place_and_the_raw_database(app, db_session, dpo):
+    from flask_appbuilder.security.sqla.models import User
+
     from crm.gdpr.models import DataSubjectRequest, GdprEvent, Suppression
 
     client, _ = dpo
     card, data = full_card(app, db_session, client)
     request_id = register_request(client, card)
+    # what the officer wrote about the person on the request: the request stays as proof, this goes
+    db_session(lambda s: (setattr(s.get(DataSubjectRequest, request_id), "extension_reason",
+                                  f"Pani {data['last_name']} dosłała dokumenty"), s.commit()))
     before = rows_about(db_session, card)
     assert {"client", "contact_person", "note", "consent", "subscription", "data_subject_request"} <= before.keys()
     ciphertexts = stored_ciphertexts(app, card)
@@ -540,8 +545,12 @@ def test_erasure_previews_then_removes_the_person_from_every_place_and_the_raw_d
     assert rows_about(db_session, card) == {}
     kept = db_session(lambda s: s.get(DataSubjectRequest, request_id))
     assert (kept.client_id, kept.outcome, kept.status) == (None, None, "completed")
+    emptied = db_session(lambda s: s.execute(text(
+        "SELECT extension_reason, outcome FROM data_subject_request WHERE id = :id"), {"id": request_id}).one())
+    assert tuple(emptied) == (None, None), "the request's personal text is emptied"
     event = db_session(lambda s: s.scalars(select(GdprEvent).where(GdprEvent.kind == "erasure", GdprEvent.client_number == card)).one())
     assert event.request_id == request_id and json.loads(event.counts)["note"] == {"rows": 1, "versions": 1}
+    assert db_session(lambda s: s.get(User, event.user_id).last_name) == "Inspektorka", "the record names who erased"
     # email, phone and PESEL: three values, three hashes (none of them the card's blind indexes)
     digests = db_session(lambda s: set(s.scalars(select(Suppression.digest).where(Suppression.event_id == event.id))))
     from crm.gdpr.suppression import digests_of
@@ -653,7 +662,16 @@ def test_erasure_through_the_api_and_the_command_line(app, db_session, dpo, make
     assert rows_about(db_session, card) != {}
     done = api.post(url, json={"confirm": True, "reason": REASON}, headers=headers)
     assert done.status_code == 200 and rows_about(db_session, card) == {}
-    assert api.post(url, json={"confirm": True, "reason": REASON}, headers=headers).status_code == 404
+    # the card is gone: each way in says so, in words
+    gone = "Nie ma takiego klienta; mógł już zostać usunięty."
+    again = api.post(url, json={"confirm": True, "reason": REASON}, headers=headers)
+    assert again.status_code == 404 and again.json["message"] == gone
+    previewed = api.get(url, headers=headers)
+    assert previewed.status_code == 404 and previewed.json["message"] == gone
+    page = client.get(f"/gdpr/client/{card}/erase?reason=x")
+    assert page.status_code == 404 and "Być może został usunięty." in page.text
+    result = run_command(app, ["crm", "erase", str(card), "--yes", "--reason", REASON])
+    assert result.exit_code == 1 and gone in result.stderr
 
     other, _ = full_card(app, db_session, client)
     result = run_command(app, ["crm", "erase", str(other), "--reason", REASON], input_text="n\n")
