@@ -1088,6 +1088,7 @@ def test_the_erasure_preview_names_cards_sharing_the_persons_identifiers_and_era
     assert offered == sorted([str(twin_id), str(colleague_id)], key=int)
     sharing = page.text.split('id="sharing-cards"')[1].split("</div>\n  </div>")[0]
     assert "PESEL" in sharing and "Telefon" in sharing and data["pesel"] not in page.text
+    assert twin["last_name"] in sharing and colleague["company_name"] in sharing, "each card by its name"
 
     # a card that shares nothing cannot be slipped in: nothing is erased
     refused = client.post(f"/gdpr/client/{card}/erase", data={
