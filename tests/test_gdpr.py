@@ -634,7 +634,15 @@ def test_an_erased_persons_email_cannot_come_back_unnoticed(app, db_session, dpo
     assert "została usunięta na swoje żądanie" in response.text
     assert find_client(db_session, company_name=again["company_name"]) is None
     add_client(admin, {**again, "confirm_new_legal_basis": "y"})
-    assert find_client(db_session, company_name=again["company_name"]) is not None
+    returned = find_client(db_session, company_name=again["company_name"])
+    assert returned is not None
+    # erased again: the email is on the list once, under the first erasure
+    from crm.gdpr.models import Suppression
+    from crm.gdpr.suppression import digests_of
+
+    [digest] = digests_of({"email": data["email"]})
+    db_session(lambda s: erase(s, returned.id, reason=REASON))
+    assert db_session(lambda s: s.scalar(select(func.count()).select_from(Suppression).where(Suppression.digest == digest))) == 1
     same_person = person_form(pesel=data["pesel"])
     assert "została usunięta na swoje żądanie" in add_client(admin, same_person).text
     assert find_client(db_session, last_name=same_person["last_name"]) is None
