@@ -46,6 +46,19 @@ def fresh_env(databases, tmp_path):
     }
 
 
+def first_admin(env) -> list[tuple]:
+    """Each account with its role: user name, names, email, role, whether it must change its password."""
+    engine = create_engine(env["DATABASE_URL"])
+    try:
+        with engine.connect() as connection:
+            return [(*row[:5], bool(row[5])) for row in connection.execute(text(
+                "SELECT u.username, u.first_name, u.last_name, u.email, r.name, s.must_change_password FROM ab_user u "
+                "JOIN ab_user_role ur ON ur.user_id = u.id JOIN ab_role r ON r.id = ur.role_id "
+                "JOIN account_state s ON s.user_id = u.id"))]
+    finally:
+        engine.dispose()
+
+
 def count(url, sql):
     engine = create_engine(url)
     try:
@@ -61,6 +74,8 @@ def test_init_creates_schema_roles_and_prints_generated_admin_password_once(fres
     match = re.search(r"Utworzono administratora 'admin' z hasłem: (\S+)", first.stdout)
     assert match and len(match.group(1)) >= 20
     assert "Administrator (" in first.stdout and "Back office (" in first.stdout
+    assert first_admin(fresh_env) == [("admin", "Administrator", "Kartoteka", "admin@kartoteka.invalid", "Administrator", True)], \
+        "one account, an administrator, who replaces the password shown on the screen"
 
     second = run_flask(["crm", "init"], fresh_env)
     assert second.returncode == 0, second.stderr
@@ -78,6 +93,7 @@ def test_init_takes_admin_password_from_environment_or_file(fresh_env, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Pl1k-z-Hasłem-Długim" not in result.stdout
     assert "z hasłem" not in result.stdout
+    assert [row[-1] for row in first_admin(fresh_env)] == [False], "a password chosen by the administrator stays"
 
 
 def test_init_refuses_a_short_admin_password(fresh_env):
