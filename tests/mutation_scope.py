@@ -124,8 +124,8 @@ class MutationNotes:
     """What a `make mutate` run has learnt so far, in the folder CRM_MUTATION_NOTES names (none: nothing).
 
     ``caught/<function>`` lists the test that caught each mutant of that function, a line each;
-    ``sessions.tsv`` each mutant's session: its name, seconds, pytest's exit status, tests run.
-    Sessions run in processes forked one after another; each writes a line at a time.
+    ``sessions.tsv`` each mutant's session: its name, seconds, pytest's exit status, tests selected.
+    Two sessions run at once (one a core); each appends whole short lines, which do not interleave.
     """
 
     def __init__(self, folder: str | None):
