@@ -20,6 +20,8 @@ from tests.init_template import InitTemplate
 from tests.test_cli import run_flask
 
 DEMO_CLIENTS = 60
+#: the cards made as a database from before per-client keys holds them
+LEGACY = list(range(1, 11))
 
 
 def stored_values(url):
@@ -149,8 +151,6 @@ def rotation_base(app, databases, tmp_path):
     yield RotationBase(env, key_file, store, before, expected)
     store.dispose()
 
-
-LEGACY = list(range(1, 11))
 
 
 def only_the_new_key_reads_everything(base: RotationBase) -> None:
