@@ -152,7 +152,6 @@ def rotation_base(app, databases, tmp_path):
     store.dispose()
 
 
-
 def only_the_new_key_reads_everything(base: RotationBase) -> None:
     """Drop k1 from the key file: every value reads back with k2 alone, each card under a data key of its own."""
     kept = [line for line in base.key_file.read_text().splitlines() if not line.startswith("k1 ")]
