@@ -73,7 +73,7 @@ mutate: $(VENV)/.mutate
 	CRM_TEST_INIT_TEMPLATE=$(MUTATE_TEMPLATE) CRM_MUTATION_NOTES=$(CURDIR)/mutants/notes PYTHONDONTWRITEBYTECODE= \
 		$(BIN)/mutmut run $(MUTANTS) > mutants.log 2>&1 \
 		|| (tail -40 mutants.log; exit 1)
-	$(BIN)/mutmut results --all true 2>/dev/null | $(BIN)/python .ci/mutation_score.py
+	$(BIN)/mutmut results --all true 2>/dev/null | $(BIN)/python .ci/mutation_score.py mutants/notes/sessions.tsv
 	@echo "survivors: $(BIN)/mutmut results; one of them: $(BIN)/mutmut show NAME"
 
 test-postgres: install $(CHROMIUM)
