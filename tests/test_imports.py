@@ -449,6 +449,19 @@ def test_a_column_is_known_by_its_name_in_any_case_letters_and_punctuation_and_a
     assert cities == {f"{prefix}A": "Łódź", f"{prefix}B": None}, "a row shorter than the header: its last fields empty"
 
 
+def test_a_file_with_polish_headers_is_mapped_in_an_english_session(app, sector):
+    """Someone working in English imports the office's Polish spreadsheet: its columns still find their fields."""
+    client, _ = signed_in(app)
+    client.get("/lang/en")
+    try:
+        response = upload(client, csv_bytes([["Nazwa firmy", label_of(app, sector), "Miejscowość"],
+                                             [unique("Angielska "), "IT", "Łódź"]]))
+        _token, fields = mapping_form(client, response)
+    finally:
+        client.get("/lang/pl")
+    assert list(fields.values())[1:] == ["company_name", f"attr:{sector}", "city"]
+
+
 def test_a_mapping_that_fills_nothing_names_no_field_or_fills_one_twice_is_refused_with_its_reason(
         app, db_session, tmp_path):
     prefix = unique("Mapa ")

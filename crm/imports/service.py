@@ -75,6 +75,10 @@ def _folded(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower())
 
 
+#: a file's headers may be in either language, whatever the language of the session importing it
+LABEL_LANGUAGES = ("pl", "en")
+
+
 def guess_mapping(headers: list[str], session) -> dict[str, str]:
     """A target for each header whose name matches a field's key or label (Polish or English)."""
     names: dict[str, str] = {}
@@ -84,9 +88,10 @@ def guess_mapping(headers: list[str], session) -> dict[str, str]:
     for definition in attributes.active_definitions(session):
         names.setdefault(_folded(definition.label_en), f"{ATTRIBUTE_PREFIX}{definition.key}")
         names.setdefault(_folded(definition.label_pl), f"{ATTRIBUTE_PREFIX}{definition.key}")
-    with force_locale("en"):
-        for name in BUILTIN_TARGETS:
-            names.setdefault(_folded(str(CLIENT_LABELS[name])), name)
+    for language in LABEL_LANGUAGES:
+        with force_locale(language):
+            for name in BUILTIN_TARGETS:
+                names.setdefault(_folded(str(CLIENT_LABELS[name])), name)
     guessed, used = {}, set()
     for header in headers:
         target = names.get(_folded(header), IGNORE)
