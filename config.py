@@ -180,6 +180,8 @@ class Config:
     CRM_SMTP_HOST: str | None = None
     CRM_SMTP_PORT = 25
     CRM_MAIL_FROM = "kartoteka@localhost"
+    #: The email of the administrator `crm init` creates (password change requests go there).
+    CRM_ADMIN_EMAIL = "admin@kartoteka.invalid"
 
     FAB_API_MAX_PAGE_SIZE = 100
     #: FAB's security screens mount a file "download" route reading this folder;

@@ -71,6 +71,7 @@ def count(url, sql):
 def test_init_creates_schema_roles_and_prints_generated_admin_password_once(fresh_env):
     first = run_flask(["crm", "init"], fresh_env)
     assert first.returncode == 0, first.stderr
+    assert "Traceback" not in first.stderr and "ERROR" not in first.stderr, first.stderr
     match = re.search(r"Utworzono administratora 'admin' z hasłem: (\S+)", first.stdout)
     assert match and len(match.group(1)) >= 20
     assert "Administrator (" in first.stdout and "Back office (" in first.stdout
@@ -89,11 +90,13 @@ def test_init_creates_schema_roles_and_prints_generated_admin_password_once(fres
 def test_init_takes_admin_password_from_environment_or_file(fresh_env, tmp_path):
     password_file = tmp_path / "admin-password"
     password_file.write_text("Pl1k-z-Hasłem-Długim\n", encoding="utf-8")  # passes the policy
-    result = run_flask(["crm", "init", "--admin-password-file", str(password_file)], fresh_env)
+    result = run_flask(["crm", "init", "--admin-password-file", str(password_file)],
+                       {**fresh_env, "CRM_ADMIN_EMAIL": "it@firma.pl"})
     assert result.returncode == 0, result.stderr
     assert "Pl1k-z-Hasłem-Długim" not in result.stdout
     assert "z hasłem" not in result.stdout
-    assert [row[-1] for row in first_admin(fresh_env)] == [False], "a password chosen by the administrator stays"
+    assert [row[3:] for row in first_admin(fresh_env)] == [("it@firma.pl", "Administrator", False)], \
+        "the office's address, and a password chosen by the administrator stays"
 
 
 def test_init_refuses_a_short_admin_password(fresh_env):

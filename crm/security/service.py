@@ -60,7 +60,7 @@ def create_first_admin(password: str | None = None) -> tuple[object, bool, str |
         username=FIRST_ADMIN_USERNAME,
         first_name="Administrator",
         last_name="Kartoteka",
-        email=current_app.config.get("CRM_ADMIN_EMAIL", "admin@kartoteka.invalid"),
+        email=current_app.config["CRM_ADMIN_EMAIL"],
         role=admin_role,
         password=password,
         # a generated password was shown on a screen: the administrator replaces it
