@@ -601,6 +601,18 @@ def test_transactions_left_empty_by_an_erasure_are_removed_and_shared_ones_kept(
     assert other_versions == kept, "the card that stays keeps its whole history, the shared change included"
 
 
+def test_the_record_of_an_erasure_of_a_card_without_email_or_phone_counts_no_public_request(app, db_session):
+    from crm.gdpr.erasure import erase
+
+    def erase_a_bare_card(s):
+        card = bare_card(s).id
+        s.commit()
+        return json.loads(erase(s, card, reason=REASON).counts)
+
+    counts = db_session(erase_a_bare_card)
+    assert counts["client"] == {"rows": 1, "versions": 1} and counts["public_request"] == {"rows": 0, "versions": 0}, counts
+
+
 def test_a_failure_in_the_middle_of_an_erasure_changes_nothing(app, db_session, dpo, monkeypatch):
     import crm.gdpr.erasure as erasure
 
