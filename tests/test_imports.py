@@ -462,6 +462,24 @@ def test_a_file_with_polish_headers_is_mapped_in_an_english_session(app, sector)
     assert list(fields.values())[1:] == ["company_name", f"attr:{sector}", "city"]
 
 
+def test_a_column_of_a_field_the_company_does_not_collect_is_left_out(app, db_session, tmp_path):
+    from crm.clients.models import Client
+
+    admin, _ = signed_in(app)
+    admin.post("/card-fields/", data={"csrf_token": csrf_token(admin.get("/card-fields/").text), "hidden": ["phone"]})
+    prefix = unique("Bez telefonu ")
+    path = tmp_path / "telefony.csv"
+    path.write_bytes(csv_bytes([["Nazwa firmy", "Telefon", "Miejscowość"], [f"{prefix}A", "601 234 567", "Łask"]]))
+    try:
+        result = run_command(app, ["crm", "import", str(path)])
+    finally:
+        admin.post("/card-fields/", data={"csrf_token": csrf_token(admin.get("/card-fields/").text)})
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "Telefon -> phone" not in result.stdout
+    cards = db_session(lambda s: [(c.city, c.phone) for c in s.scalars(named_like(Client, prefix))])
+    assert cards == [("Łask", None)]
+
+
 def test_a_mapping_that_fills_nothing_names_no_field_or_fills_one_twice_is_refused_with_its_reason(
         app, db_session, tmp_path):
     prefix = unique("Mapa ")

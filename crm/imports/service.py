@@ -80,22 +80,26 @@ LABEL_LANGUAGES = ("pl", "en")
 
 
 def guess_mapping(headers: list[str], session) -> dict[str, str]:
-    """A target for each header whose name matches a field's key or label (Polish or English)."""
+    """A target for each header whose name matches a field's key or label (Polish or English).
+
+    Only a field a column can fill is guessed: a column of a field the company
+    does not collect is left out, not a reason to refuse the file.
+    """
+    fields = [target for target, _label in targets(session)]
     names: dict[str, str] = {}
-    for target, label in targets(session):
-        names.setdefault(_folded(label), target)
-        names.setdefault(_folded(target.removeprefix(ATTRIBUTE_PREFIX)), target)
     for definition in attributes.active_definitions(session):
-        names.setdefault(_folded(definition.label_en), f"{ATTRIBUTE_PREFIX}{definition.key}")
-        names.setdefault(_folded(definition.label_pl), f"{ATTRIBUTE_PREFIX}{definition.key}")
+        for label in (definition.label_pl, definition.label_en):
+            names.setdefault(_folded(label), f"{ATTRIBUTE_PREFIX}{definition.key}")
     for language in LABEL_LANGUAGES:
         with force_locale(language):
             for name in BUILTIN_TARGETS:
                 names.setdefault(_folded(str(CLIENT_LABELS[name])), name)
+    for target in fields:
+        names.setdefault(_folded(target.removeprefix(ATTRIBUTE_PREFIX)), target)
     guessed, used = {}, set()
     for header in headers:
         target = names.get(_folded(header), IGNORE)
-        if target and target in used:
+        if target not in fields or target in used:
             target = IGNORE
         guessed[header] = target
         used.add(target)
