@@ -594,7 +594,12 @@ def test_transactions_left_empty_by_an_erasure_are_removed_and_shared_ones_kept(
     own, kept = db_session(lambda s: transactions_of(s, card)), db_session(lambda s: transactions_of(s, other))
     shared = own & kept
     assert len(shared) == 1 and own - kept, "the erased card has transactions of its own and one shared"
+    preview = client.get(f"/gdpr/client/{card}/erase").text
+    left_empty = re.search(r'<tr data-table="transaction"><td>[^<]+</td><td>(\d+)</td>', preview).group(1)
+    every_transaction = db_session(lambda s: set(s.scalars(select(transaction.id))))
     db_session(lambda s: erase(s, card, reason=REASON))
+    removed = every_transaction - db_session(lambda s: set(s.scalars(select(transaction.id))))
+    assert own - kept <= removed and int(left_empty) == len(removed), "the preview counted the change records that went"
     remaining = db_session(lambda s: set(s.scalars(select(transaction.id).where(transaction.id.in_(own | kept)))))
     assert remaining == kept
     other_versions = db_session(lambda s: transactions_of(s, other))
@@ -1083,6 +1088,25 @@ def test_a_restricted_card_is_not_deleted(app, db_session, dpo, make_user):
     response = api.delete(f"/api/v1/client/{card}", headers=token_for(api, make_user(MANAGER)))
     assert response.status_code == 409 and "art. 18" in response.json["message"]
     assert db_session(lambda s: s.get(Client, card)) is not None
+
+
+def test_the_erasure_preview_offers_at_most_fifty_cards_sharing_one_value(app, db_session, dpo):
+    """A company phone shared by hundreds of cards must not make the officer's page endless."""
+    from crm.clients.models import Client
+    from crm.gdpr.erasure import MAX_SHARING
+
+    client, _ = dpo
+    phone = f"+48 5{secrets.randbelow(10**7):07d}1"
+
+    def cards_sharing_a_phone(s):
+        cards = [Client(kind="company", company_name=unique("Wspólny telefon "), phone=phone) for _ in range(MAX_SHARING + 2)]
+        s.add_all(cards)
+        s.commit()
+        return cards[0].id
+
+    card = db_session(cards_sharing_a_phone)
+    offered = re.findall(r'name="also" value="(\d+)"', client.get(f"/gdpr/client/{card}/erase").text)
+    assert len(offered) == MAX_SHARING == 50
 
 
 def test_the_erasure_preview_names_cards_sharing_the_persons_identifiers_and_erases_the_ticked_ones(app, db_session, dpo):
