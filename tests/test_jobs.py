@@ -507,7 +507,8 @@ def test_the_officers_get_the_weekly_count_of_clients_past_the_retention_period(
 
     from crm.gdpr.reminders import send_retention_list
 
-    monkeypatch.setitem(app.config, "CRM_PUBLIC_URL", "https://crm.firma.example")
+    # written with its closing slash, as an address often is
+    monkeypatch.setitem(app.config, "CRM_PUBLIC_URL", "https://crm.firma.example/")
     with app.app_context():
         from crm.extensions import db
 
