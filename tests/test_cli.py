@@ -59,6 +59,16 @@ def first_admin(env) -> list[tuple]:
         engine.dispose()
 
 
+def execute(url, *statements):
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for sql in statements:
+                connection.execute(text(sql))
+    finally:
+        engine.dispose()
+
+
 def count(url, sql):
     engine = create_engine(url)
     try:
@@ -78,13 +88,23 @@ def test_init_creates_schema_roles_and_prints_generated_admin_password_once(fres
     assert first_admin(fresh_env) == [("admin", "Administrator", "Kartoteka", "admin@kartoteka.invalid", "Administrator", True)], \
         "one account, an administrator, who replaces the password shown on the screen"
 
-    second = run_flask(["crm", "init"], fresh_env)
+    # run again by a deployment script that passes a password: the administrator's stays
+    second = run_flask(["crm", "init"], {**fresh_env, "CRM_ADMIN_PASSWORD": "Zielony-Kot-Pije-Mleko-2026"})
     assert second.returncode == 0, second.stderr
     assert match.group(1) not in second.stdout
-    assert "Administrator 'admin' jest gotowy." in second.stdout
+    assert "Administrator 'admin' już istnieje; jego hasło nie zostało zmienione." in second.stdout, second.stdout
     roles = count(fresh_env["DATABASE_URL"], "SELECT count(*) FROM ab_role")
     assert roles == 6  # five built-in roles and Public
     assert count(fresh_env["DATABASE_URL"], "SELECT count(*) FROM ab_user") == 1
+
+    # the office renamed its administrator and added a colleague: init names the administrator, adds none
+    execute(fresh_env["DATABASE_URL"],
+            "UPDATE ab_user SET username = 'szef' WHERE username = 'admin'",
+            "INSERT INTO ab_user (first_name, last_name, username, active, email) "
+            "VALUES ('Jan', 'Kowalski', 'jan', true, 'jan@firma.pl')")
+    third = run_flask(["crm", "init"], fresh_env)
+    assert third.returncode == 0 and "Administrator 'szef' jest gotowy." in third.stdout, third.stdout + third.stderr
+    assert count(fresh_env["DATABASE_URL"], "SELECT count(*) FROM ab_user") == 2
 
 
 def test_init_takes_admin_password_from_environment_or_file(fresh_env, tmp_path):

@@ -40,17 +40,14 @@ def generate_password() -> str:
 
 
 def create_first_admin(password: str | None = None) -> tuple[object, bool, str | None]:
-    """Create the first administrator unless one exists.
+    """Create the first administrator unless an account holds the administrator role.
 
     Returns the user, whether it was created now, and the password when it was
     generated here (to be shown once).
     """
     sm = appbuilder.sm
     admin_role = sm.find_role(ADMINISTRATOR)
-    existing = sm.find_user(username=FIRST_ADMIN_USERNAME)
-    if existing is not None:
-        return existing, False, None
-    for user in db.session.scalars(db.select(sm.user_model)):
+    for user in db.session.scalars(db.select(sm.user_model).order_by(sm.user_model.id)):
         if admin_role in user.roles:
             return user, False, None
     generated = password is None
