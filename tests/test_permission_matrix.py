@@ -362,22 +362,32 @@ def test_a_name_taken_at_the_same_moment_is_refused_with_a_message(app, monkeypa
 
 
 def test_init_keeps_an_administrators_decision_and_restores_undecided_defaults(app):
-    from crm.extensions import appbuilder, db
-
     client, _ = admin_client(app)
     post_form(client, read_form(client), remove=[f"{role_id(app, AUDITOR)}:api.docs"])
-    with app.app_context():
-        # an undecided cell changed behind the matrix's back
-        auditor = appbuilder.sm.find_role(AUDITOR)
-        auditor.permissions = [pv for pv in auditor.permissions if pv.view_menu.name != "LoginEventModelView"]
-        db.session.commit()
-        db.session.remove()
+    take_away_logins(app)
     result = app.test_cli_runner().invoke(args=["crm", "init"])
     assert result.exit_code == 0, result.output
     held_now = role_capabilities(app, AUDITOR)
     assert "api.docs" not in held_now
     assert "logins.view" in held_now
+    assert f"{AUDITOR} ({len(held_now)})" in result.output, result.output
+    assert changes(app, AUDITOR)[-1] == ("cell", "logins.view", "no", "yes", None), "init's change is on the record"
+    # init's own change is not an administrator's decision: a later init restores the default again
+    take_away_logins(app)
+    assert app.test_cli_runner().invoke(args=["crm", "init"]).exit_code == 0
+    assert "logins.view" in role_capabilities(app, AUDITOR)
     post_form(client, read_form(client), add=[f"{role_id(app, AUDITOR)}:api.docs"])
+
+
+def take_away_logins(app):
+    """Change an undecided cell behind the matrix's back (the auditor's login history)."""
+    from crm.extensions import appbuilder, db
+
+    with app.app_context():
+        auditor = appbuilder.sm.find_role(AUDITOR)
+        auditor.permissions = [pv for pv in auditor.permissions if pv.view_menu.name != "LoginEventModelView"]
+        db.session.commit()
+        db.session.remove()
 
 
 @pytest.fixture()
