@@ -7,6 +7,7 @@ from sqlalchemy.orm import configure_mappers
 from sqlalchemy_continuum import version_class, versioning_manager
 
 from crm.clients.models import Client
+from crm.security.roles import MANAGER
 from tests.conftest import STAFF_PASSWORD, unique, unique_nip
 from tests.test_clients_forms import find_client
 
@@ -181,3 +182,21 @@ def test_a_search_can_be_posted_so_that_no_personal_value_is_in_the_address(clie
     auditor = token_for(client, make_user("Auditor"))
     refused = client.post("/api/v1/client/_search", json=query, headers=auditor)
     assert refused.status_code == 403, "a role that sees the email masked may not search by it, posted or not"
+
+
+def test_api_reads_count_towards_a_limit_per_account(app, make_user):
+    first, second = make_user(MANAGER), make_user(MANAGER)
+    client = app.test_client()
+    headers, other = token_for(client, first), token_for(client, second)
+    previous = app.config["CRM_API_READ_RATE_LIMIT"]
+    app.config["CRM_API_READ_RATE_LIMIT"] = "3 per minute"
+    try:
+        codes = [client.get("/api/v1/client/", headers=headers).status_code for _ in range(2)]
+        codes += [client.post("/api/v1/client/_search", json={}, headers=headers).status_code for _ in range(2)]
+        assert codes == [200, 200, 200, 429], "a posted search is a read like a GET"
+        assert client.get("/api/v1/client/", headers=other).status_code == 200, "another account has its own count"
+        card = client.post("/api/v1/client/", json={"kind": "company", "company_name": "Limit Sp. z o.o.", "status": "lead"},
+                           headers=other)
+        assert card.status_code == 201, "a write is not counted as a read"
+    finally:
+        app.config["CRM_API_READ_RATE_LIMIT"] = previous
