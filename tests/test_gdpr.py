@@ -1090,6 +1090,15 @@ def test_a_restricted_card_is_not_deleted(app, db_session, dpo, make_user):
     assert db_session(lambda s: s.get(Client, card)) is not None
 
 
+def openings_of(s, client_ids) -> dict[int, int]:
+    """How many recorded openings each of these cards has."""
+    from crm.accountability.models import ReadAccessCard
+
+    counted = dict(s.execute(select(ReadAccessCard.client_id, func.count()).where(
+        ReadAccessCard.client_id.in_(client_ids)).group_by(ReadAccessCard.client_id)).all())
+    return {client_id: counted.get(client_id, 0) for client_id in client_ids}
+
+
 def test_the_erasure_preview_offers_at_most_fifty_cards_sharing_one_value(app, db_session, dpo):
     """A company phone shared by hundreds of cards must not make the officer's page endless."""
     from crm.clients.models import Client
@@ -1127,9 +1136,13 @@ def test_the_erasure_preview_names_cards_sharing_the_persons_identifiers_and_era
     colleague_id = find_client(db_session, company_name=colleague["company_name"]).id
     stranger_id = find_client(db_session, company_name=stranger["company_name"]).id
 
+    opened_before = db_session(lambda s: openings_of(s, [twin_id, colleague_id]))
     page = client.get(f"/gdpr/client/{card}/erase")
     offered = re.findall(r'name="also" value="(\d+)"', page.text)
     assert offered == sorted([str(twin_id), str(colleague_id)], key=int)
+    assert re.search(r'<textarea[^>]*name="reason"[^>]*></textarea>', page.text), "a first visit gives no reason"
+    assert db_session(lambda s: openings_of(s, [twin_id, colleague_id])) == {
+        key: count + 1 for key, count in opened_before.items()}, "the page shows the sharing cards: their openings are recorded"
     sharing = page.text.split('id="sharing-cards"')[1].split("</div>\n  </div>")[0]
     assert "PESEL" in sharing and "Telefon" in sharing and data["pesel"] not in page.text
     assert twin["last_name"] in sharing and colleague["company_name"] in sharing, "each card by its name"
@@ -1138,6 +1151,7 @@ def test_the_erasure_preview_names_cards_sharing_the_persons_identifiers_and_era
     refused = client.post(f"/gdpr/client/{card}/erase", data={
         "csrf_token": csrf_token(page.text), "confirm": str(card), "reason": REASON, "also": [str(twin_id), str(stranger_id)]})
     assert refused.status_code == 400 and "Niczego nie usunięto" in refused.text
+    assert f">{REASON}</textarea>" in refused.text, "the reason written is kept for the next try"
     assert rows_about(db_session, card) and rows_about(db_session, stranger_id)
 
     keys = {cid: db_session(lambda s, cid=cid: s.get(Client, cid).data_key_id) for cid in (card, twin_id, colleague_id)}
