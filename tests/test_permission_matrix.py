@@ -376,7 +376,10 @@ def test_init_keeps_an_administrators_decision_and_restores_undecided_defaults(a
     take_away_logins(app)
     assert app.test_cli_runner().invoke(args=["crm", "init"]).exit_code == 0
     assert "logins.view" in role_capabilities(app, AUDITOR)
+    # a cell an administrator ticked stays ticked too
     post_form(client, read_form(client), add=[f"{role_id(app, AUDITOR)}:api.docs"])
+    assert app.test_cli_runner().invoke(args=["crm", "init"]).exit_code == 0
+    assert "api.docs" in role_capabilities(app, AUDITOR)
 
 
 def take_away_logins(app):
