@@ -36,6 +36,7 @@ def init_command(admin_password_file):
     from crm.accountability.trail import start_trail
     from crm.security.service import (
         FIRST_ADMIN_USERNAME,
+        FirstAdminNameTaken,
         PasswordPolicyError,
         converge_builtin_roles,
         create_first_admin,
@@ -60,6 +61,11 @@ def init_command(admin_password_file):
         user, created, generated = create_first_admin(password)
     except PasswordPolicyError as error:
         raise click.ClickException(_("The administrator password is refused: %(problems)s", problems=str(error))) from None
+    except FirstAdminNameTaken:
+        raise click.ClickException(_(
+            "No account holds the Administrator role, and the user name '%(user)s' is taken by an account "
+            "without it: rename that account and run crm init again.",
+            user=FIRST_ADMIN_USERNAME)) from None
     if generated:
         click.echo(_("Created administrator '%(user)s' with password: %(password)s", user=FIRST_ADMIN_USERNAME, password=generated))
         click.echo(_("This password is shown once; store it now."))

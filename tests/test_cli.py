@@ -106,6 +106,15 @@ def test_init_creates_schema_roles_and_prints_generated_admin_password_once(fres
     assert third.returncode == 0 and "Administrator 'szef' jest gotowy." in third.stdout, third.stdout + third.stderr
     assert count(fresh_env["DATABASE_URL"], "SELECT count(*) FROM ab_user") == 2
 
+    # nobody holds the role and the colleague took the name 'admin': init says what to do, adds nobody
+    execute(fresh_env["DATABASE_URL"],
+            "DELETE FROM ab_user_role WHERE user_id = (SELECT id FROM ab_user WHERE username = 'szef')",
+            "UPDATE ab_user SET username = 'admin' WHERE username = 'jan'")
+    fourth = run_flask(["crm", "init"], fresh_env)
+    assert fourth.returncode == 1 and "Traceback" not in fourth.stderr, fourth.stderr
+    assert "Żadne konto nie ma roli Administrator, a nazwę użytkownika 'admin' ma konto bez tej roli" in fourth.stderr
+    assert count(fresh_env["DATABASE_URL"], "SELECT count(*) FROM ab_user") == 2
+
 
 def test_init_takes_admin_password_from_environment_or_file(fresh_env, tmp_path):
     password_file = tmp_path / "admin-password"

@@ -50,6 +50,8 @@ def create_first_admin(password: str | None = None) -> tuple[object, bool, str |
     for user in db.session.scalars(db.select(sm.user_model).order_by(sm.user_model.id)):
         if admin_role in user.roles:
             return user, False, None
+    if sm.find_user(username=FIRST_ADMIN_USERNAME) is not None:
+        raise FirstAdminNameTaken(FIRST_ADMIN_USERNAME)
     generated = password is None
     password = password or generate_password()
 
@@ -66,6 +68,10 @@ def create_first_admin(password: str | None = None) -> tuple[object, bool, str |
     if not user:
         raise RuntimeError("The first administrator could not be created.")
     return user, True, password if generated else None
+
+
+class FirstAdminNameTaken(RuntimeError):
+    """No account holds the administrator role, and the first administrator's user name is taken."""
 
 
 class PasswordPolicyError(ValueError):
