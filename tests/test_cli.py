@@ -100,8 +100,9 @@ def test_init_creates_schema_roles_and_prints_generated_admin_password_once(fres
     # the office renamed its administrator and added a colleague: init names the administrator, adds none
     execute(fresh_env["DATABASE_URL"],
             "UPDATE ab_user SET username = 'szef' WHERE username = 'admin'",
-            "INSERT INTO ab_user (first_name, last_name, username, active, email) "
-            "VALUES ('Jan', 'Kowalski', 'jan', true, 'jan@firma.pl')")
+            # FAB's models number accounts from a sequence of their own, not a column default
+            "INSERT INTO ab_user (id, first_name, last_name, username, active, email) "
+            "SELECT max(id) + 1, 'Jan', 'Kowalski', 'jan', true, 'jan@firma.pl' FROM ab_user")
     third = run_flask(["crm", "init"], fresh_env)
     assert third.returncode == 0 and "Administrator 'szef' jest gotowy." in third.stdout, third.stdout + third.stderr
     assert count(fresh_env["DATABASE_URL"], "SELECT count(*) FROM ab_user") == 2
