@@ -47,9 +47,11 @@ def create_first_admin(password: str | None = None) -> tuple[object, bool, str |
     """
     sm = appbuilder.sm
     admin_role = sm.find_role(ADMINISTRATOR)
-    for user in db.session.scalars(db.select(sm.user_model).order_by(sm.user_model.id)):
-        if admin_role in user.roles:
-            return user, False, None
+    administrator = db.session.scalars(
+        db.select(sm.user_model).where(sm.user_model.roles.contains(admin_role)).order_by(sm.user_model.id).limit(1)
+    ).first()
+    if administrator is not None:
+        return administrator, False, None
     if sm.find_user(username=FIRST_ADMIN_USERNAME) is not None:
         raise FirstAdminNameTaken(FIRST_ADMIN_USERNAME)
     generated = password is None
