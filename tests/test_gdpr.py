@@ -284,6 +284,8 @@ def register_request(client, card, kind="erasure", received_on=None):
 
 
 REASON = "Porządki w bazie: karta testowa"
+#: the suppression-list hash of " Jan.Kowalski@Example.COM " under the test key ring, as releases since 0012 wrote it
+PINNED_SUPPRESSION_DIGEST = "e9b2304c12358d29228d4c43b83ee8a4"
 
 
 def export_zip(client, card, request_id=None, reason=None):
@@ -669,6 +671,51 @@ def test_an_erased_persons_email_cannot_come_back_unnoticed(app, db_session, dpo
     body = {"kind": "company", "company_name": unique("Powrót "), "phone": data["phone"].replace("+48 ", ""), "status": "lead"}
     assert api.post("/api/v1/client/", json=body, headers=headers).status_code == 409
     assert api.post("/api/v1/client/", json={**body, "confirm_new_legal_basis": True}, headers=headers).status_code == 201
+
+
+def test_an_entry_from_before_per_value_hashes_stops_the_form_and_the_api(app, db_session, make_user):
+    """Migration 0012 kept the old entries (blind indexes of an email or phone) beside the new hashes:
+    a card written by hand or through the API must honour both kinds, and neither kind stands for the other."""
+    from crm.gdpr.models import Suppression
+    from crm.gdpr.suppression import digests_of
+    from crm.privacy.crypto import blind_index
+
+    old_email, old_phone = f"{unique('dawna')}@erase.pl", f"60{unique('')[-7:]}"
+    new_email = f"{unique('nowa')}@erase.pl"
+    [new_digest] = digests_of({"email": new_email})
+
+    def add(s):
+        s.add_all([Suppression(digest=blind_index(old_email, "email", "email"), under_index_key=True),
+                   Suppression(digest=blind_index(old_phone, "phone", "phone"), under_index_key=True),
+                   # a new hash stored as if it were an old index, and an old index as if it were a new hash:
+                   # each is looked up only among its own kind, so neither stops anyone
+                   Suppression(digest=new_digest, under_index_key=True)])
+        s.commit()
+
+    db_session(add)
+    admin, _ = signed_in(app)
+    for value in ({"email": old_email.upper()}, {"phone": f"+48 {old_phone[:3]} {old_phone[3:6]} {old_phone[6:]}"}):
+        form = company_form(**value)
+        assert "została usunięta na swoje żądanie" in add_client(admin, form).text
+        assert find_client(db_session, company_name=form["company_name"]) is None
+    form = company_form(email=new_email)
+    add_client(admin, form)
+    assert find_client(db_session, company_name=form["company_name"]) is not None, "an entry is read as its own kind only"
+
+    api = app.test_client()
+    headers = token_for(api, make_user(BACK_OFFICE))
+    body = {"kind": "company", "company_name": unique("Powrót "), "email": old_email, "status": "lead"}
+    assert api.post("/api/v1/client/", json=body, headers=headers).status_code == 409
+
+
+def test_the_suppression_hash_of_a_value_does_not_change_between_releases(app):
+    """The list outlives releases: an entry written by an earlier one must still match the same value.
+    The hash under the test key ring (config.TEST_ENCRYPTION_KEYS) is pinned: a change of its key
+    derivation, its normalisation or its length would let every erased person back in unnoticed."""
+    from crm.gdpr.suppression import digest
+
+    with app.app_context():
+        assert digest(" Jan.Kowalski@Example.COM ", "email") == PINNED_SUPPRESSION_DIGEST
 
 
 def test_erasure_through_the_api_and_the_command_line(app, db_session, dpo, make_user):
