@@ -307,6 +307,29 @@ def test_changing_ones_password_ends_the_old_api_tokens(app, make_user):
     assert api.get("/api/v1/client/", headers={"Authorization": f"Bearer {fresh['access_token']}"}).status_code == 200
 
 
+def test_an_api_token_stops_working_when_the_password_grows_too_old(app, make_user, db_session):
+    """Expiry moves no session epoch (nothing happens on the day): the token's own check must see it."""
+    from crm.extensions import appbuilder
+
+    username = make_user("Back office")
+    api = app.test_client()
+    tokens = api.post(
+        "/api/v1/security/login", json={"username": username, "password": STAFF_PASSWORD, "provider": "db", "refresh": True}
+    ).json
+    access = {"Authorization": f"Bearer {tokens['access_token']}"}
+    refresh = {"Authorization": f"Bearer {tokens['refresh_token']}"}
+    assert api.get("/api/v1/client/", headers=access).status_code == 200
+
+    def age_password(s):
+        state = s.get(AccountState, appbuilder.sm.find_user(username=username).id)
+        state.password_changed_at = utcnow() - timedelta(days=91)
+        s.commit()
+
+    db_session(age_password)
+    assert api.get("/api/v1/client/", headers=access).status_code == 401
+    assert api.post("/api/v1/security/refresh", headers=refresh).status_code == 401
+
+
 def test_a_first_login_that_chooses_a_password_is_not_a_failed_attempt(app, make_user, db_session):
     from crm.extensions import appbuilder
     from crm.security.models import LoginEvent
