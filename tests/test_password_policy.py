@@ -243,6 +243,18 @@ def test_api_users_and_cli_share_the_policy(app):
     with app.app_context():
         with pytest.raises(PasswordPolicyError):
             appbuilder.sm.add_user("cli_user", "Cli", "User", "cli@kartoteka.invalid", appbuilder.sm.find_role("Auditor"), password="abc")
+    # a new account's own words, each alone in an otherwise strong password: its user name, its email's
+    # name part, the person's names (FAB's `fab create-user` and `crm init` make accounts this way)
+    username = unique("teodor")
+    account = (username, "Jan", "Kowalczyk", f"brzozowska{username[-4:]}@kartoteka.invalid")
+    for word in (username, f"brzozowska{username[-4:]}", "Kowalczyk", "Jan"):
+        with app.app_context(), pytest.raises(PasswordPolicyError):
+            appbuilder.sm.add_user(*account, appbuilder.sm.find_role("Auditor"), password=f"Wiosenny-{word}-Deszcz-Pada-88")
+    with app.app_context():
+        assert appbuilder.sm.find_user(username=username) is None
+        assert appbuilder.sm.add_user(*account, appbuilder.sm.find_role("Auditor"), password="Wiosenny-Deszcz-Pada-Na-Dach-88")
+    page = Auth(app.test_client()).login(username, "Wiosenny-Deszcz-Pada-Na-Dach-88")
+    assert page.request.path == "/resetmypassword/form", "an account someone else made chooses its own password first"
     from tests.conftest import run_command, same_database_env
     from tests.test_cli import run_flask
 
