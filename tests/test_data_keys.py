@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -402,3 +403,30 @@ def test_a_long_ledger_is_checked_a_few_hundred_keys_a_query_and_none_is_missed(
         ledger.dispose()
     assert found == held
     assert len(queries) == 2 * 3, "a query of the cards and one of their versions per chunk"
+
+
+def test_a_failed_write_names_no_value_in_its_error_neither_in_the_key_store_nor_in_the_database(app, tmp_path):
+    """A database error is logged with its statement: the values bound to it (a wrapped data key, a
+    person's data) must not be in it, on either engine (`hide_parameters`)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from crm.extensions import db
+    from crm.privacy.crypto import key_ring
+    from crm.privacy.keystore import KeyStore, data_key_table
+
+    with app.app_context():
+        store = KeyStore(f"sqlite:///{tmp_path / 'keys.db'}", key_ring())
+        key_id = store.new_key()
+        wrapped = dict(store._pending[threading.get_ident()])[key_id]
+        store.save_pending()
+        with pytest.raises(IntegrityError) as failure, store.engine.begin() as connection:
+            connection.execute(data_key_table.insert(), [{"id": key_id, "wrapped": wrapped, "created_at": None}])
+        assert key_id not in str(failure.value) and wrapped not in str(failure.value)
+        store.engine.dispose()
+
+        secret = "Sekretna-Wartość-Osobowa"
+        with pytest.raises(IntegrityError) as failure:
+            db.session.execute(text("INSERT INTO ab_user (id, username) VALUES (:id, :name)"), {"id": 1, "name": secret})
+        db.session.rollback()
+        assert secret not in str(failure.value)
+        db.session.remove()
