@@ -176,6 +176,29 @@ def test_expired_password_is_changed_at_login_and_a_warning_comes_before(app, ma
     assert page.request.path == "/resetmypassword/form"
 
 
+def test_a_changed_password_starts_a_new_period_of_validity(app, make_user, db_session, monkeypatch):
+    """After the forced change the new password is valid for the whole period, not for ever: warned
+    of from the first day here (a warning period longer than the validity shows the days left)."""
+    from crm.extensions import appbuilder
+
+    username = make_user("Back office")
+
+    def age_password(s):
+        state = s.get(AccountState, appbuilder.sm.find_user(username=username).id)
+        state.password_changed_at = utcnow() - timedelta(days=91)
+        s.commit()
+
+    db_session(age_password)
+    client, page = signed_in(app, username)
+    assert page.request.path == "/resetmypassword/form"
+    monkeypatch.setitem(app.config, "CRM_PASSWORD_WARN_DAYS", app.config["CRM_PASSWORD_MAX_AGE_DAYS"] + 10)
+    change_own_password(client, STAFF_PASSWORD, NEW_PASSWORD)
+    _, page = signed_in(app, username, NEW_PASSWORD)
+    days = app.config["CRM_PASSWORD_MAX_AGE_DAYS"]
+    assert page.request.path == "/"
+    assert f"Twoje hasło wygasa za {days - 1} dni" in page.text or f"Twoje hasło wygasa za {days} dni" in page.text
+
+
 def test_flagged_account_cannot_get_an_api_token(app, make_user, db_session):
     username = make_user("Manager", must_change_password=True)
     client = app.test_client()
