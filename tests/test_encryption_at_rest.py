@@ -191,3 +191,19 @@ def test_every_personal_value_is_stored_sealed_to_its_own_column(app, db_session
         for ciphertext, _value in stored[context]:
             with pytest.raises(DecryptionError):
                 decrypt(ciphertext, other)
+
+
+def test_stored_search_hashes_do_not_change_between_releases(app):
+    """The blind indexes and word hashes stay in the database across releases: a card saved by an
+    earlier one must still be found. Pinned under the test key ring (config.TEST_ENCRYPTION_KEYS):
+    a change of their contexts, their normalising or their length would hide every stored card
+    from the searches until `crm reindex` ran."""
+    from crm.privacy.crypto import blind_index, word_tokens
+
+    with app.app_context():
+        assert blind_index(" Jan.Kowalski@Example.COM ", "client.email", "email") == "215657d5d110708366344b402dd928f7"
+        # the word in its context, the whole word and its starts of 3 and 4 letters for the search box
+        assert word_tokens({"client.last_name": "Wężyk"}, starts="client") == \
+            "396a5b4e625b33c1 54ebc767e7257ddf 661d072cba9abcae ae8002d494d1085b"
+        assert word_tokens({"client.last_name": None}, starts="client") is None
+        assert word_tokens({"client.last_name": ""}) is None
