@@ -177,6 +177,10 @@ def test_a_list_page_counts_its_matches_only_up_to_the_limit_and_the_api_counts_
     assert "Ponad 3 wyników: strony kończą się na tej liczbie." in first.text
     later = client.get(moved.headers["Location"] + "&psize_ClientModelView=2&page_ClientModelView=3")
     assert later.status_code == 200 and len(set(re.findall(r"/clientmodelview/show/(\d+)", later.text))) == 1
+    # exactly as many matches as the limit: all of them are counted, and nothing is said
+    monkeypatch.setitem(app.config, "CRM_LIST_COUNT_LIMIT", 7)
+    whole = client.get(moved.headers["Location"] + "&psize_ClientModelView=2&page_ClientModelView=3")
+    assert len(set(re.findall(r"/clientmodelview/show/(\d+)", whole.text))) == 1 and "Ponad 7" not in whole.text
 
     headers = token_for(app.test_client(), make_user("Back office"))
     query = {"filters": [{"col": "company_name", "opr": "has_word", "value": word}], "columns": ["id"]}
