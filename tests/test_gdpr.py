@@ -891,6 +891,13 @@ def test_a_restricted_card_can_be_viewed_but_not_changed_until_lifted(app, db_se
     show = manager.get(f"/notemodelview/show/{note_id}")
     manager.post(f"/notemodelview/delete/{note_id}", data={"csrf_token": csrf_token(show.text)})
     assert db_session(rows) == before
+    # nor is it put on another mailing list, though its consent to email marketing stands
+    from crm.mailing.models import Subscription
+
+    subscribed = post_form(manager, f"/subscriptionmodelview/add?_flt_0_client={card}",
+                           {"mailing_list": str(new_list(db_session)), "source": "manual"})
+    assert "jest ograniczone (art. 18)" in subscribed.text
+    assert db_session(lambda s: s.scalar(select(func.count()).select_from(Subscription).where(Subscription.client_id == card))) == 1
 
     restriction = db_session(lambda s: s.scalar(select(Restriction.id).where(Restriction.client_id == card)))
     page = client.get(f"/restrictionmodelview/edit/{restriction}")
