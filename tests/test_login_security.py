@@ -352,3 +352,20 @@ def test_attempts_for_unknown_names_count_against_no_account(app, make_user, db_
         try_login(app, unique("nikt_"), "wrong-password-123")
     after = db_session(lambda s: {state.user_id: state.failed_attempts for state in s.scalars(select(AccountState))})
     assert after == first and failures_of(db_session, username) == 2
+
+
+def test_a_deactivated_account_is_refused_like_any_other_and_recorded_as_such(app, make_user, db_session):
+    from crm.extensions import appbuilder
+
+    username = make_user("Back office")
+    _, page = try_login(app, f"{username}@kartoteka.invalid", STAFF_PASSWORD)
+    assert page.request.path == "/", "an account signs in by its email address as well as its user name"
+
+    def deactivate(s):
+        appbuilder.sm.find_user(username=username).active = False
+        s.commit()
+
+    db_session(deactivate)
+    _, page = try_login(app, username, STAFF_PASSWORD)
+    assert page.request.path == "/login/" and REFUSED in page.text
+    assert results_for(db_session, username)[-2:] == ["success", "inactive"]
