@@ -17,9 +17,10 @@ from sqlalchemy.engine import make_url
 from crm.backup import put_back
 from crm.gdpr.suppression import digests_of, is_suppressed
 from crm.privacy.crypto import DecryptionError, data_key_id_of, decrypt
+from tests.conftest import csrf_token
 from tests.test_cli import PROJECT_ROOT, count, fresh_env, run_flask  # noqa: F401  (fresh_env is a fixture)
 from tests.test_encryption_at_rest import database_bytes
-from tests.test_gdpr import REASON, dpo, erase_form, full_card, register_request, rows_about  # noqa: F401  (dpo is a fixture)
+from tests.test_gdpr import REASON, dpo, erase_form, full_card, register_request, rows_about, signed_in  # noqa: F401  (dpo is a fixture)
 
 TOKEN = re.compile(rb"v([12]):([A-Za-z0-9_-]{1,32}):([A-Za-z0-9_=-]{20,})")
 
@@ -430,3 +431,19 @@ def test_a_failed_write_names_no_value_in_its_error_neither_in_the_key_store_nor
         db.session.rollback()
         assert secret not in str(failure.value)
         db.session.remove()
+
+
+def test_a_deleted_card_keeps_every_copy_of_its_rows_under_its_own_key(app, db_session, dpo):
+    """Deleting a card writes the last versions of its contacts, notes and consents after the card's
+    row is gone; they must still be sealed under the card's key (found in its versions), so that
+    an erasure of the card, which destroys that key, leaves none of them readable."""
+    client, _ = dpo
+    card, _ = full_card(app, db_session, client)
+    key = client_row(db_session, card).data_key_id
+    admin, _ = signed_in(app)
+    show = admin.get(f"/clientmodelview/show/{card}")
+    admin.post(f"/clientmodelview/delete/{card}", data={"csrf_token": csrf_token(show.text)})
+    assert client_row(db_session, card) is None
+    sealed = sealed_values_of(app, card)
+    assert {"contact_person.email", "note.text"} <= sealed.keys()
+    assert {data_key_id_of(value) for values in sealed.values() for value in values} == {key}
