@@ -78,6 +78,9 @@ def test_role_requiring_two_factor_sets_it_up_then_asks_for_codes(app, make_user
         assert f'src="{segno.make(otpauth, error="m").svg_data_uri(scale=4)}"' in page.text
         assert secret not in decoded_session_cookie(client), "the secret being enrolled is sealed in the cookie"
         assert 'id="two-factor-required"' in page.text
+        # only that role's accounts: an account of another role signs in with its password alone
+        other = app.test_client()
+        assert Auth(other).login(make_user("Back office"), STAFF_PASSWORD).request.path == "/"
 
         wrong = post_code(client, "/two-factor/setup", "000000")
         assert "Ten kod jest nieprawidłowy" in wrong.text
