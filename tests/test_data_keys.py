@@ -427,7 +427,8 @@ def test_a_failed_write_names_no_value_in_its_error_neither_in_the_key_store_nor
 
         secret = "Sekretna-Wartość-Osobowa"
         with pytest.raises(IntegrityError) as failure:
-            db.session.execute(text("INSERT INTO ab_user (id, username) VALUES (:id, :name)"), {"id": 1, "name": secret})
+            # a role's number taken: PostgreSQL's own detail names the key alone (a NOT NULL failure would quote the row)
+            db.session.execute(text("INSERT INTO ab_role (id, name) VALUES (:id, :name)"), {"id": 1, "name": secret})
         db.session.rollback()
         assert secret not in str(failure.value)
         db.session.remove()
