@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -418,8 +417,9 @@ def test_a_failed_write_names_no_value_in_its_error_neither_in_the_key_store_nor
     with app.app_context():
         store = KeyStore(f"sqlite:///{tmp_path / 'keys.db'}", key_ring())
         key_id = store.new_key()
-        wrapped = dict(store._pending[threading.get_ident()])[key_id]
         store.save_pending()
+        with store.engine.connect() as connection:
+            wrapped = connection.scalar(select(data_key_table.c.wrapped).where(data_key_table.c.id == key_id))
         with pytest.raises(IntegrityError) as failure, store.engine.begin() as connection:
             connection.execute(data_key_table.insert(), [{"id": key_id, "wrapped": wrapped, "created_at": None}])
         assert key_id not in str(failure.value) and wrapped not in str(failure.value)

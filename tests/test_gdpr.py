@@ -687,8 +687,7 @@ def test_an_entry_from_before_per_value_hashes_stops_the_form_and_the_api(app, d
     def add(s):
         s.add_all([Suppression(digest=blind_index(old_email, "email", "email"), under_index_key=True),
                    Suppression(digest=blind_index(old_phone, "phone", "phone"), under_index_key=True),
-                   # a new hash stored as if it were an old index, and an old index as if it were a new hash:
-                   # each is looked up only among its own kind, so neither stops anyone
+                   # a new hash stored as if it were an old index: looked up among new hashes only, it stops nobody
                    Suppression(digest=new_digest, under_index_key=True)])
         s.commit()
 
