@@ -39,6 +39,26 @@ def state_of(db_session, username):
     return db_session(lambda s: s.get(AccountState, appbuilder.sm.find_user(username=username).id))
 
 
+def age_password(db_session, username, days):
+    """Make the account's password ``days`` old."""
+    from crm.extensions import appbuilder
+
+    def update(s):
+        state = s.get(AccountState, appbuilder.sm.find_user(username=username).id)
+        state.password_changed_at = utcnow() - timedelta(days=days)
+        s.commit()
+
+    db_session(update)
+
+
+def api_tokens(api, username, password=STAFF_PASSWORD):
+    """Authorization headers of a fresh access token and refresh token of the account."""
+    tokens = api.post(
+        "/api/v1/security/login", json={"username": username, "password": password, "provider": "db", "refresh": True}
+    ).json
+    return {"Authorization": f"Bearer {tokens['access_token']}"}, {"Authorization": f"Bearer {tokens['refresh_token']}"}
+
+
 def test_account_created_by_an_administrator_changes_its_password_first(app, client, auth, db_session):
     from crm.extensions import appbuilder
 
@@ -154,24 +174,14 @@ def test_administrator_asks_for_a_change_with_a_message_and_an_email(app, client
 
 
 def test_expired_password_is_changed_at_login_and_a_warning_comes_before(app, make_user, db_session):
-    from crm.extensions import appbuilder
-
     username = make_user("Back office")
 
-    def age_password(days):
-        def update(s):
-            state = s.get(AccountState, appbuilder.sm.find_user(username=username).id)
-            state.password_changed_at = utcnow() - timedelta(days=days)
-            s.commit()
-
-        db_session(update)
-
-    age_password(80)
+    age_password(db_session, username, 80)
     _, page = signed_in(app, username)
     assert page.request.path == "/"
     assert "Twoje hasło wygasa za 9 dni" in page.text or "Twoje hasło wygasa za 10 dni" in page.text
 
-    age_password(91)
+    age_password(db_session, username, 91)
     _, page = signed_in(app, username)
     assert page.request.path == "/resetmypassword/form"
 
@@ -179,16 +189,8 @@ def test_expired_password_is_changed_at_login_and_a_warning_comes_before(app, ma
 def test_a_changed_password_starts_a_new_period_of_validity(app, make_user, db_session, monkeypatch):
     """After the forced change the new password is valid for the whole period, not for ever: warned
     of from the first day here (a warning period longer than the validity shows the days left)."""
-    from crm.extensions import appbuilder
-
     username = make_user("Back office")
-
-    def age_password(s):
-        state = s.get(AccountState, appbuilder.sm.find_user(username=username).id)
-        state.password_changed_at = utcnow() - timedelta(days=91)
-        s.commit()
-
-    db_session(age_password)
+    age_password(db_session, username, 91)
     client, page = signed_in(app, username)
     assert page.request.path == "/resetmypassword/form"
     monkeypatch.setitem(app.config, "CRM_PASSWORD_WARN_DAYS", app.config["CRM_PASSWORD_MAX_AGE_DAYS"] + 10)
@@ -313,11 +315,7 @@ def test_signing_out_takes_a_post_with_its_csrf_token(app, make_user):
 def test_changing_ones_password_ends_the_old_api_tokens(app, make_user):
     username = make_user("Back office")
     api = app.test_client()
-    tokens = api.post(
-        "/api/v1/security/login", json={"username": username, "password": STAFF_PASSWORD, "provider": "db", "refresh": True}
-    ).json
-    access = {"Authorization": f"Bearer {tokens['access_token']}"}
-    refresh = {"Authorization": f"Bearer {tokens['refresh_token']}"}
+    access, refresh = api_tokens(api, username)
     assert api.get("/api/v1/client/", headers=access).status_code == 200
     assert api.post("/api/v1/security/refresh", headers=refresh).status_code == 200
 
@@ -332,23 +330,12 @@ def test_changing_ones_password_ends_the_old_api_tokens(app, make_user):
 
 def test_an_api_token_stops_working_when_the_password_grows_too_old(app, make_user, db_session):
     """Expiry moves no session epoch (nothing happens on the day): the token's own check must see it."""
-    from crm.extensions import appbuilder
-
     username = make_user("Back office")
     api = app.test_client()
-    tokens = api.post(
-        "/api/v1/security/login", json={"username": username, "password": STAFF_PASSWORD, "provider": "db", "refresh": True}
-    ).json
-    access = {"Authorization": f"Bearer {tokens['access_token']}"}
-    refresh = {"Authorization": f"Bearer {tokens['refresh_token']}"}
+    access, refresh = api_tokens(api, username)
     assert api.get("/api/v1/client/", headers=access).status_code == 200
 
-    def age_password(s):
-        state = s.get(AccountState, appbuilder.sm.find_user(username=username).id)
-        state.password_changed_at = utcnow() - timedelta(days=91)
-        s.commit()
-
-    db_session(age_password)
+    age_password(db_session, username, 91)
     assert api.get("/api/v1/client/", headers=access).status_code == 401
     assert api.post("/api/v1/security/refresh", headers=refresh).status_code == 401
 
