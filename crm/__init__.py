@@ -60,7 +60,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from crm.errors import register_error_handlers
     from crm.guards import init_guards
     from crm.jobs.queue import init_jobs
-    from crm.request_log import init_request_log
+    from crm.log_privacy import init_log_privacy
     from crm.security.sessions import init_sessions
     from crm.web_security import init_web_security
 
@@ -68,7 +68,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     init_guards(app)
     init_restore_guard(app)
     init_jobs(app)
-    init_request_log()
+    init_log_privacy()
     init_read_log(app)
     app.add_template_filter(shown_time, "when")
     app.add_template_filter(shortened, "shortened")

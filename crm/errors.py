@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import traceback
 
 from flask import current_app, g, jsonify, render_template, request
 from flask_appbuilder.exceptions import ApplyFilterException
@@ -75,13 +74,23 @@ def handle_http_error(error: HTTPException):
 def handle_unexpected_error(error: Exception):
     """Log the failure and answer a plain 500.
 
-    The log names the exception type, the route and the frames, not the
-    exception's message: a database error's message can quote the row's values.
+    The log names the route and the traceback, not the exception's message (a
+    database error's message can quote the row's values: crm.log_privacy).
     """
     original = getattr(error, "original_exception", None) or error
-    frames = "".join(traceback.format_list(traceback.extract_tb(original.__traceback__)))
-    log.error("unhandled %s on %s %s\n%s", type(original).__name__, request.method, request.url_rule, frames)
+    log.error("unhandled error on %s %s", request.method, request.url_rule, exc_info=original)
+    _roll_back()  # the page's menu reads the database, which refuses a session whose flush failed
     return _answer(500, str(MESSAGES[500]))
+
+
+def _roll_back() -> None:
+    """End the request's transaction, so that nothing a failed request wrote stays pending."""
+    from crm.extensions import db
+
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - the connection may be gone; the caller answers anyway
+        pass
 
 
 def unavailable_cause(error: BaseException | None) -> BaseException | None:
@@ -113,10 +122,7 @@ def handle_database_unavailable(error: Exception):
     """
     from crm.extensions import db
 
-    try:
-        db.session.rollback()
-    except Exception:  # noqa: BLE001 - the connection may be gone; the session is discarded below
-        pass
+    _roll_back()
     db.session.remove()
     log.error("database unavailable (%s) on %s %s", type(error).__name__, request.method, request.url_rule)
     message = gettext(UNAVAILABLE_MESSAGE)
