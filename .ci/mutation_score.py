@@ -2,8 +2,10 @@
 
 Killed and segfaulted mutants count as caught; survivors and "suspicious" ones as missed;
 timed-out ones are shown apart and left out of the score (on a busy machine a slow test run
-times out without the mutant having been caught); mutants not checked (outside the run's
-selection) are not counted, so a score is never computed over work that was not done.
+times out without the mutant having been caught); so are the known equivalents, which mutmut
+reports as "skipped" (tests/equivalent_mutants.toml: their sessions run no test); mutants not
+checked (outside the run's selection) are not counted, so a score is never computed over work
+that was not done.
 
 A mutant whose last pytest session stopped before its tests (an internal or usage error, in
 ``sessions.tsv`` of tests/mutation_scope.py, named as the first argument) was not tried:
@@ -49,20 +51,20 @@ def main(argv: list[str]) -> int:
         else:
             by_module[found["name"]][found["status"].strip()] += 1
     total = Counter()
-    print(f"{'module':40} {'caught':>7} {'missed':>7} {'no test':>8} {'timeout':>8} {'score':>7}")
+    print(f"{'module':40} {'caught':>7} {'missed':>7} {'no test':>8} {'equivalent':>11} {'timeout':>8} {'score':>7}")
     for module, counts in sorted(by_module.items()):
         caught = sum(counts[s] for s in CAUGHT)
         missed = sum(counts[s] for s in MISSED)
-        untested, timeout = counts["no tests"], counts["timeout"]
+        untested, equivalent, timeout = counts["no tests"], counts["skipped"], counts["timeout"]
         if not caught + missed + untested:
             continue
-        total.update(caught=caught, missed=missed, untested=untested, timeout=timeout)
+        total.update(caught=caught, missed=missed, untested=untested, equivalent=equivalent, timeout=timeout)
         score = 100 * caught / (caught + missed + untested)
-        print(f"{module:40} {caught:7d} {missed:7d} {untested:8d} {timeout:8d} {score:6.1f}%")
+        print(f"{module:40} {caught:7d} {missed:7d} {untested:8d} {equivalent:11d} {timeout:8d} {score:6.1f}%")
     checked = total["caught"] + total["missed"] + total["untested"]
     if checked:
         print(f"{'all checked':40} {total['caught']:7d} {total['missed']:7d} {total['untested']:8d} "
-              f"{total['timeout']:8d} {100 * total['caught'] / checked:6.1f}%")
+              f"{total['equivalent']:11d} {total['timeout']:8d} {100 * total['caught'] / checked:6.1f}%")
     if broken:
         print(f"\n{len(broken)} mutants were not tried: their session stopped before its tests "
               "(left out above; run them again with make mutate MUTANTS=NAME):")

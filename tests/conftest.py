@@ -31,7 +31,9 @@ from crm import create_app
 
 from tests import subprocess_reach, warm_app
 from tests.init_template import MUTANT_MARK, InitTemplate
-from tests.mutation_scope import CLEAN_RUN, first_of_each_file, guarding_files, notes, run_order, time_allowed
+from tests.mutation_scope import (
+    CLEAN_RUN, EQUIVALENT_EXIT, first_of_each_file, guarding_files, is_equivalent, notes, run_order, time_allowed,
+)
 
 ADMIN_PASSWORD = "Adm1n-Test-Passw0rd-Long"
 STAFF_PASSWORD = "Zielony-Kot-Pije-Mleko-2026"
@@ -270,7 +272,11 @@ def _mutant_session() -> str | None:
 
 
 def pytest_sessionstart(session):
+    """Under `make mutate`, a known equivalent mutant's session ends before collecting any test."""
     session.started = time.monotonic()  # a mutant's session's time, for MutationNotes
+    mutant = _mutant_session()
+    if mutant is not None and is_equivalent(mutant):
+        pytest.exit(f"{mutant} is a known equivalent (tests/equivalent_mutants.toml)", returncode=EQUIVALENT_EXIT)
 
 
 class MutantTookTooLong(Exception):
