@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from tests.mutation_scope import Change, change_in, equivalents
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@cache
 def source_of(function: str) -> tuple[Path, list[str]]:
     """The file and the stripped lines of ``function`` ("crm.locking.LockVersionField.__init__")
     in the code as written, its own name in its ``def`` line spelled FUNCTION."""

@@ -331,6 +331,34 @@ def test_failures_further_apart_than_the_window_do_not_add_up(app, make_user, db
     assert page.request.path == "/"
 
 
+def time_passes(db_session, username, minutes):
+    """Move the account's first failure back, as that many minutes passing would."""
+    first = state_of_account(db_session, username).first_failure_at
+    change_state(db_session, username, first_failure_at=first - timedelta(minutes=minutes))
+
+
+def test_after_an_unlock_the_failure_window_starts_with_the_next_failure(app, client, auth, make_user, db_session):
+    """An unlock forgets the failures before it, their count and when they began: failures after
+    it are counted in a window of their own, not cut short by one that began before the lock."""
+    from crm.extensions import appbuilder
+
+    username = make_user("Back office")
+    for _ in range(3):
+        try_login(app, username, "wrong-password-123")
+    time_passes(db_session, username, 14)
+    user_id = db_session(lambda s: appbuilder.sm.find_user(username=username).id)
+    auth.login()
+    for action in ("lock", "unlock"):
+        page = client.get(f"/users/show/{user_id}")
+        assert client.post(f"/users/action/{action}/{user_id}", data={"csrf_token": csrf_token(page.text)}).status_code == 302
+    try_login(app, username, "wrong-password-123")
+    time_passes(db_session, username, 2)
+    for _ in range(4):
+        try_login(app, username, "wrong-password-123")
+    _, page = try_login(app, username, STAFF_PASSWORD)
+    assert page.request.path == "/login/", "five failures within fifteen minutes of each other lock the account"
+
+
 def test_a_lock_without_an_end_lasts_until_an_administrator_unlocks_it(app, make_user, db_session, monkeypatch):
     username = make_user("Back office")
     monkeypatch.setitem(app.config, "CRM_LOCKOUT_MINUTES", 0)
