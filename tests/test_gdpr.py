@@ -454,6 +454,20 @@ def test_an_export_or_erasure_is_a_post_naming_its_request_or_reason(app, db_ses
     assert events == [("export", None, REASON), ("erasure", None, REASON)]
 
 
+def test_a_request_number_beyond_what_the_database_holds_is_no_request(app, db_session, dpo):
+    """A typed number too large for the database's integers names no request (rather than an error
+    of the database): the reason given stands, as for no number at all."""
+    from crm.gdpr.models import GdprEvent
+
+    client, _ = dpo
+    card, _data = full_card(app, db_session, client)
+    answer = export_zip(client, card, request_id=10**20, reason=REASON)
+    assert answer.status_code == 200 and answer.mimetype == "application/zip"
+    events = db_session(lambda s: [(e.request_id, e.reason) for e in s.scalars(
+        select(GdprEvent).where(GdprEvent.client_number == card))])
+    assert events == [(None, REASON)]
+
+
 def test_the_api_document_states_the_bodies_of_the_gdpr_operations(app, make_user):
     """An export or an erasure through the API takes a request id or a reason; the document says so,
     and every reference in it names a schema it defines."""
