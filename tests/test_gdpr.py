@@ -454,6 +454,17 @@ def test_an_export_or_erasure_is_a_post_naming_its_request_or_reason(app, db_ses
     assert events == [("export", None, REASON), ("erasure", None, REASON)]
 
 
+def test_a_reason_longer_than_the_record_keeps_is_refused_with_the_limit(app, db_session, dpo):
+    from crm.gdpr.models import GdprEvent
+
+    client, _ = dpo
+    card, _data = full_card(app, db_session, client)
+    refused = export_zip(client, card, reason="Porządki " + "x" * 492)
+    assert refused.status_code == 400 and "Przyczyna może mieć najwyżej 500 znaków." in refused.text
+    assert db_session(lambda s: s.scalars(select(GdprEvent).where(GdprEvent.client_number == card)).all()) == []
+    assert export_zip(client, card, reason="Porządki " + "x" * 491).mimetype == "application/zip"
+
+
 def test_a_request_number_beyond_what_the_database_holds_is_no_request(app, db_session, dpo):
     """A typed number too large for the database's integers names no request (rather than an error
     of the database): the reason given stands, as for no number at all."""
