@@ -123,6 +123,9 @@ def test_edit_and_delete_each_add_a_version(client, auth, db_session):
     page = client.get(f"/clientmodelview/edit/{saved.id}")
     form = edit_form_data(page.text)
     assert form["lock_version"] == "1"
+    # the counter travels hidden, with no row or label of its own on the page
+    assert 'type="hidden"' in re.search(r'<input[^>]*name="lock_version"[^>]*>', page.text)[0]
+    assert 'for="lock_version"' not in page.text
     form.update(city="Gdańsk", postal_code="80-001")
     response = client.post(
         f"/clientmodelview/edit/{saved.id}", data=form, environ_base={"REMOTE_ADDR": "198.51.100.4"}

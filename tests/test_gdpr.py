@@ -690,6 +690,10 @@ def test_an_erased_persons_email_cannot_come_back_unnoticed(app, db_session, dpo
     same_person = person_form(pesel=data["pesel"])
     assert "została usunięta na swoje żądanie" in add_client(admin, same_person).text
     assert find_client(db_session, last_name=same_person["last_name"]) is None
+    # known by the PESEL alone: no email or phone, of which the entries from before 0012 were made
+    by_pesel = person_form(pesel=data["pesel"], email="", phone="")
+    assert "została usunięta na swoje żądanie" in add_client(admin, by_pesel).text
+    assert find_client(db_session, last_name=by_pesel["last_name"]) is None
 
     api = app.test_client()
     headers = token_for(api, make_user(BACK_OFFICE))
