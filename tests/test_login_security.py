@@ -283,6 +283,23 @@ def test_an_api_token_stops_working_when_the_account_is_locked(app, make_user, d
     assert refresh.status_code == 401 and refresh.json == {"message": said}
 
 
+def test_an_api_token_is_refused_while_failed_attempts_keep_its_account_locked(app, make_user, db_session):
+    """A lock from failed attempts moves no session epoch: the token's own check of the lock refuses it,
+    for the lock's time only."""
+    username = make_user("Manager")
+    client = app.test_client()
+    tokens = client.post(
+        "/api/v1/security/login", json={"username": username, "password": STAFF_PASSWORD, "provider": "db"}
+    ).json
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get("/api/v1/client/", headers=headers).status_code == 200
+    for _ in range(5):
+        try_login(app, username, "wrong-password-123")
+    assert client.get("/api/v1/client/", headers=headers).status_code == 401
+    change_state(db_session, username, locked_until=utcnow() - timedelta(seconds=1))
+    assert client.get("/api/v1/client/", headers=headers).status_code == 200, "the lock has ended"
+
+
 def test_administrator_filters_the_login_history_by_the_name_typed(client, auth, app, make_user):
     first, second = make_user("Back office"), make_user("Back office")
     try_login(app, first, "wrong-password-123")

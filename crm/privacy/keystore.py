@@ -113,7 +113,6 @@ class KeyStore:
     """Data keys and the erasure ledger in their own database."""
 
     def __init__(self, url: str, ring: KeyRing):
-        self.url = url
         self.ring = ring
         options = {"hide_parameters": True}
         if url.startswith("sqlite"):
@@ -230,8 +229,9 @@ class KeyStore:
             with self.engine.connect() as connection:
                 connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             return
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql("VACUUM FULL data_key")
+        # PostgreSQL only, out of make mutate's reach (SQLite): the PostgreSQL run's erasure tests fail without it
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:  # pragma: no mutate
+            connection.exec_driver_sql("VACUUM FULL data_key")  # pragma: no mutate
 
     def ledger(self) -> list[LedgerEntry]:
         """Erasures in the ledger, oldest first."""
