@@ -253,6 +253,8 @@ def test_api_users_and_cli_share_the_policy(app):
     with app.app_context():
         assert appbuilder.sm.find_user(username=username) is None
         assert appbuilder.sm.add_user(*account, appbuilder.sm.find_role("Auditor"), password="Wiosenny-Deszcz-Pada-Na-Dach-88")
+        # the name is taken: FAB adds no account and says so with a false value, nothing is remembered
+        assert not appbuilder.sm.add_user(*account, appbuilder.sm.find_role("Auditor"), password="Jesienny-Wiatr-Wieje-77")
     page = Auth(app.test_client()).login(username, "Wiosenny-Deszcz-Pada-Na-Dach-88")
     assert page.request.path == "/resetmypassword/form", "an account someone else made chooses its own password first"
     from tests.conftest import run_command, same_database_env
@@ -293,3 +295,17 @@ def test_a_password_expires_on_the_day_its_age_is_reached_and_never_when_the_age
     assert password_expires_at(state, 0) is None and not must_change_password(state, changed + timedelta(days=3650), 0)
     assert must_change_password(SimpleNamespace(password_changed_at=changed, must_change_password=True), changed, 0)
     assert not must_change_password(None, changed, 90), "an account without a state row signs in"
+
+
+def test_the_configured_length_and_strength_are_the_ones_asked(app, make_user, monkeypatch):
+    """An operator who asks for longer or accepts weaker passwords gets what the settings say."""
+    from tests.conftest import run_command
+
+    username = make_user("Back office")
+    monkeypatch.setitem(app.config, "CRM_PASSWORD_MIN_LENGTH", 30)
+    refused = run_command(app, ["crm", "set-password", username, "--password", "Fioletowy-Parasol-Nad-Wisłą"])
+    assert refused.exit_code != 0 and "Użyj co najmniej 30 znaków." in refused.stderr
+    monkeypatch.setitem(app.config, "CRM_PASSWORD_MIN_LENGTH", 12)
+    monkeypatch.setitem(app.config, "CRM_PASSWORD_MIN_SCORE", 0)
+    accepted = run_command(app, ["crm", "set-password", username, "--password", "aaaaaaaaaaaaaa"])
+    assert accepted.exit_code == 0, accepted.stderr

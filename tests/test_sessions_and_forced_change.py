@@ -173,6 +173,28 @@ def test_administrator_asks_for_a_change_with_a_message_and_an_email(app, client
     assert body.rstrip("\n") == "Administrator Kartoteki prosi o zmianę hasła przy następnym logowaniu.", repr(body)
 
 
+def test_an_administrators_message_is_not_repeated_once_the_password_is_changed(app, client, auth, make_user, db_session):
+    """The message belongs to that one request: when the changed password expires in its time, the
+    account is asked in the usual words, not with the administrator's old reason."""
+    from crm.extensions import appbuilder
+
+    username = make_user("Back office")
+    auth.login()
+    user_id = db_session(lambda s: appbuilder.sm.find_user(username=username).id)
+    form = client.get("/password-change-requests/form")
+    client.post("/password-change-requests/form", data={
+        "csrf_token": csrf_token(form.text), "users": [str(user_id)], "message": "Audyt bezpieczeństwa, zmień hasło."})
+    colleague, page = signed_in(app, username)
+    assert "Audyt bezpieczeństwa, zmień hasło." in page.text
+    change_own_password(colleague, STAFF_PASSWORD, NEW_PASSWORD)
+
+    age_password(db_session, username, 91)
+    _, page = signed_in(app, username, NEW_PASSWORD)
+    assert page.request.path == "/resetmypassword/form"
+    assert "Wybierz nowe hasło, zanim przejdziesz dalej." in page.text
+    assert "Audyt bezpieczeństwa" not in page.text
+
+
 def test_expired_password_is_changed_at_login_and_a_warning_comes_before(app, make_user, db_session):
     username = make_user("Back office")
 

@@ -175,7 +175,7 @@ def blind_index(value: str | None, context: str, normalizer: str, ring: KeyRing 
 MIN_PREFIX = 3
 
 
-def word_tokens(values: dict[str, str | None], ring: KeyRing | None = None, starts: str | None = None) -> str | None:
+def word_tokens(values: dict[str, str | None], starts: str | None = None) -> str | None:
     """Space-separated keyed hashes of every word of the named values.
 
     ``values`` maps a context (``client.last_name``) to its text; a word is found
@@ -187,21 +187,21 @@ def word_tokens(values: dict[str, str | None], ring: KeyRing | None = None, star
     tokens = []
     for context, text in values.items():
         for word in re.findall(r"\w+", fold(text or "")):
-            tokens.append(word_token(word, context, ring))
+            tokens.append(word_token(word, context))
             if starts is not None:
-                tokens.append(start_token(word, starts, ring))
-                tokens += [start_token(word[:length], starts, ring) for length in range(MIN_PREFIX, len(word))]
+                tokens.append(start_token(word, starts))
+                tokens += [start_token(word[:length], starts) for length in range(MIN_PREFIX, len(word))]
     return " ".join(sorted(set(tokens))) or None
 
 
-def start_token(start: str, table: str, ring: KeyRing | None = None) -> str:
+def start_token(start: str, table: str) -> str:
     """The keyed hash of a word, or of a word's start, of any name of a record in ``table``.
 
     What these reveal to someone holding the database without the key: how many
     records have a name word that starts alike (the same hash), as whole-word
     hashes already reveal how many share a word; not the letters.
     """
-    return word_token(start, f"{table}:starts", ring)
+    return word_token(start, f"{table}:starts")
 
 
 def word_token(word: str, context: str, ring: KeyRing | None = None) -> str:

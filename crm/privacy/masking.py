@@ -173,7 +173,7 @@ def masking_formatter(model: type, column: str, formatter):
     def format_value(value):
         if not can_see(personal.category):
             value = _masked_value(kind, value)
-        return formatter(value) if formatter else value
+        return formatter(value)
 
     return format_value
 
