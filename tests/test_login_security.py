@@ -376,6 +376,22 @@ def test_after_an_unlock_the_failure_window_starts_with_the_next_failure(app, cl
     assert page.request.path == "/login/", "five failures within fifteen minutes of each other lock the account"
 
 
+def test_after_a_successful_login_the_failure_window_starts_with_the_next_failure(app, make_user, db_session):
+    """A successful login forgets the failures before it, their count and when they began."""
+    username = make_user("Back office")
+    for _ in range(3):
+        try_login(app, username, "wrong-password-123")
+    time_passes(db_session, username, 14)
+    _, page = try_login(app, username, STAFF_PASSWORD)
+    assert page.request.path == "/"
+    try_login(app, username, "wrong-password-123")
+    time_passes(db_session, username, 2)
+    for _ in range(4):
+        try_login(app, username, "wrong-password-123")
+    _, page = try_login(app, username, STAFF_PASSWORD)
+    assert page.request.path == "/login/", "five failures within fifteen minutes of each other lock the account"
+
+
 def test_a_lock_without_an_end_lasts_until_an_administrator_unlocks_it(app, make_user, db_session, monkeypatch):
     username = make_user("Back office")
     monkeypatch.setitem(app.config, "CRM_LOCKOUT_MINUTES", 0)
