@@ -132,8 +132,8 @@ def secret_in_a_message(statement: str) -> Exception:
     return ValueError(f"cannot store {SECRET_CITY}")
 
 
-def edit_city(client, db_session, headers=None):
-    """Save a card's city as the form and the API do; the saved card's id."""
+def edit_city(client, db_session):
+    """A new card and its edit form's data with the secret city: the card as saved, the data."""
     data = company_form()
     add_client(client, data)
     saved = find_client(db_session, company_name=data["company_name"])

@@ -286,12 +286,11 @@ def test_an_api_token_stops_working_when_the_account_is_locked(app, make_user, d
 def test_an_api_token_is_refused_while_failed_attempts_keep_its_account_locked(app, make_user, db_session):
     """A lock from failed attempts moves no session epoch: the token's own check of the lock refuses it,
     for the lock's time only."""
+    from tests.test_sessions_and_forced_change import api_tokens
+
     username = make_user("Manager")
     client = app.test_client()
-    tokens = client.post(
-        "/api/v1/security/login", json={"username": username, "password": STAFF_PASSWORD, "provider": "db"}
-    ).json
-    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    headers, _refresh = api_tokens(client, username)
     assert client.get("/api/v1/client/", headers=headers).status_code == 200
     for _ in range(5):
         try_login(app, username, "wrong-password-123")
@@ -354,6 +353,17 @@ def time_passes(db_session, username, minutes):
     change_state(db_session, username, first_failure_at=first - timedelta(minutes=minutes))
 
 
+def five_failures_in_a_fresh_window_lock(app, db_session, username) -> bool:
+    """One failure, two minutes, four more: whether the account is then locked (as five failures
+    within fifteen minutes of each other must lock it)."""
+    try_login(app, username, "wrong-password-123")
+    time_passes(db_session, username, 2)
+    for _ in range(4):
+        try_login(app, username, "wrong-password-123")
+    _, page = try_login(app, username, STAFF_PASSWORD)
+    return page.request.path == "/login/"
+
+
 def test_after_an_unlock_the_failure_window_starts_with_the_next_failure(app, client, auth, make_user, db_session):
     """An unlock forgets the failures before it, their count and when they began: failures after
     it are counted in a window of their own, not cut short by one that began before the lock."""
@@ -368,12 +378,7 @@ def test_after_an_unlock_the_failure_window_starts_with_the_next_failure(app, cl
     for action in ("lock", "unlock"):
         page = client.get(f"/users/show/{user_id}")
         assert client.post(f"/users/action/{action}/{user_id}", data={"csrf_token": csrf_token(page.text)}).status_code == 302
-    try_login(app, username, "wrong-password-123")
-    time_passes(db_session, username, 2)
-    for _ in range(4):
-        try_login(app, username, "wrong-password-123")
-    _, page = try_login(app, username, STAFF_PASSWORD)
-    assert page.request.path == "/login/", "five failures within fifteen minutes of each other lock the account"
+    assert five_failures_in_a_fresh_window_lock(app, db_session, username)
 
 
 def test_after_a_successful_login_the_failure_window_starts_with_the_next_failure(app, make_user, db_session):
@@ -384,12 +389,7 @@ def test_after_a_successful_login_the_failure_window_starts_with_the_next_failur
     time_passes(db_session, username, 14)
     _, page = try_login(app, username, STAFF_PASSWORD)
     assert page.request.path == "/"
-    try_login(app, username, "wrong-password-123")
-    time_passes(db_session, username, 2)
-    for _ in range(4):
-        try_login(app, username, "wrong-password-123")
-    _, page = try_login(app, username, STAFF_PASSWORD)
-    assert page.request.path == "/login/", "five failures within fifteen minutes of each other lock the account"
+    assert five_failures_in_a_fresh_window_lock(app, db_session, username)
 
 
 def test_a_lock_without_an_end_lasts_until_an_administrator_unlocks_it(app, make_user, db_session, monkeypatch):
