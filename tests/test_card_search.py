@@ -280,3 +280,22 @@ def test_a_filter_on_a_column_the_user_sees_masked_refuses_itself_however_it_was
                 assert refusal.value.kartoteka_message.startswith(
                     "Twoja rola widzi ten rodzaj danych osobowych zamaskowany"), column
             db.session.remove()
+
+
+def test_ciphertext_is_searched_only_through_its_index(app):
+    """An encrypted column is found by its blind or word index; one without an index is offered no
+    filter at all, whichever screen or API would name it: FAB's own text filters would compare the
+    random ciphertext with LIKE, finding nothing, or anything."""
+    from crm.privacy.filters import PrivacyAwareInterface
+    from crm.privacy.registry import declared
+
+    searched, unsearched = set(), set()
+    with app.app_context():
+        for model, declaration in declared().items():
+            encrypted = [column for column, personal in declaration.columns.items() if personal.encrypted]
+            offered = PrivacyAwareInterface(model).get_filters(encrypted).get_search_filters()
+            for column, filters in offered.items():
+                assert {type(found).__module__ for found in filters} == {"crm.privacy.filters"}, (model, column)
+            searched |= {f"{model.__name__}.{column}" for column in offered}
+            unsearched |= {f"{model.__name__}.{column}" for column in encrypted if column not in offered}
+    assert {"Client.email", "Client.company_name"} <= searched and {"Client.street", "Note.text"} <= unsearched

@@ -53,6 +53,15 @@ def sealed_values_of(app, card) -> dict[str, list[str]]:
     return found
 
 
+def narrowest_key_id_column() -> int:
+    """The fewest characters a column naming a data key holds."""
+    from crm.clients.models import Client
+    from crm.privacy.keystore import data_key_table, ledger_table
+
+    return min(column.type.length for column in (Client.__table__.c.data_key_id, data_key_table.c.id,
+                                                 ledger_table.c.data_key_id))
+
+
 def test_each_client_is_sealed_under_a_data_key_of_its_own_kept_outside_the_database(app, db_session, dpo):
     from crm.extensions import db
     from crm.privacy.keystore import key_store
@@ -62,6 +71,8 @@ def test_each_client_is_sealed_under_a_data_key_of_its_own_kept_outside_the_data
     second, _ = full_card(app, db_session, client)
     keys = {card: client_row(db_session, card).data_key_id for card in (first, second)}
     assert all(keys.values()) and keys[first] != keys[second]
+    assert all(len(key) <= narrowest_key_id_column() for key in keys.values()), \
+        "PostgreSQL refuses a longer id, SQLite (where make mutate runs) would keep it"
     for card in (first, second):
         sealed = sealed_values_of(app, card)
         assert {"client.email", "client.pesel", "contact_person.email", "note.text"} <= sealed.keys()
@@ -448,3 +459,69 @@ def test_a_deleted_card_keeps_every_copy_of_its_rows_under_its_own_key(app, db_s
     sealed = sealed_values_of(app, card)
     assert {"contact_person.email", "note.text"} <= sealed.keys()
     assert {data_key_id_of(value) for values in sealed.values() for value in values} == {key}
+
+
+def test_a_clients_value_written_past_the_registrys_binding_is_refused(app, db_session, dpo):
+    """A write that skips the binding of values to their client's key (a bulk UPDATE fires no
+    mapper event) is refused by the column type, not sealed under the master key, which an
+    erasure does not destroy; the card keeps its value."""
+    from sqlalchemy import update
+    from sqlalchemy.exc import StatementError
+
+    from crm.clients.models import Client
+    from crm.extensions import db
+    from crm.privacy.types import UnboundPersonalValue
+
+    client, _ = dpo
+    card, _ = full_card(app, db_session, client)
+    before = sealed_values_of(app, card)
+    with app.app_context():
+        with pytest.raises(StatementError) as refused:
+            db.session.execute(update(Client).where(Client.id == card).values(email="nowy.adres@example.pl"))
+        db.session.rollback()
+        db.session.remove()
+    assert isinstance(refused.value.orig, UnboundPersonalValue)
+    assert sealed_values_of(app, card) == before
+
+
+def test_two_writers_giving_an_old_card_a_key_at_once_agree_on_one(app, db_session):
+    """A card from before per-client keys gets its key when a row about it is first written. When
+    another writer gives it one first (its UPDATE lands between this writer's read and its own), this
+    writer takes the key that stuck, not the one it made: values under the other would be sealed
+    under a key the card does not name, and an erasure would leave them readable."""
+    from sqlalchemy import event
+
+    from crm.extensions import db
+    from crm.privacy.keystore import key_store
+    from crm.privacy.subjects import data_key_for
+    from tests.conftest import person_form
+    from tests.test_clients_forms import add_client, find_client
+
+    admin, _ = signed_in(app)
+    cards = []
+    for _ in range(2):
+        data = person_form()
+        add_client(admin, data)
+        cards.append(find_client(db_session, last_name=data["last_name"]).id)
+    card = cards[-1]
+    with app.app_context():
+        with db.engine.begin() as connection:
+            for table in ("client", "client_version"):
+                connection.execute(text(f"UPDATE {table} SET data_key_id = NULL WHERE id = {card}"))
+        winner = key_store().new_key()
+        key_store().save_pending()
+        with db.engine.begin() as connection:
+            mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+
+            came_first = []
+
+            def the_other_writer_first(conn, cursor, statement, parameters, context, executemany):
+                if statement.startswith("UPDATE client SET data_key_id") and not came_first:
+                    came_first.append(cursor.execute(f"UPDATE client SET data_key_id = {mark} WHERE id = {mark}",
+                                                     (winner, card)))
+
+            event.listen(connection, "before_cursor_execute", the_other_writer_first)
+            taken = data_key_for(connection, card, {})
+        db.session.remove()
+    assert came_first and taken == winner
+    assert client_row(db_session, card).data_key_id == winner

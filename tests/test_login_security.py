@@ -214,6 +214,20 @@ def test_login_history_keeps_address_and_browser_encrypted_and_logs_no_user_name
     del auth
 
 
+def test_an_attempt_with_an_overlong_name_and_browser_is_recorded_within_their_fields(app, db_session):
+    """The sign-in form takes a name of any length and a browser names itself as it likes: the history
+    keeps the first 256 and 512 characters (its fields' limits), and no browser where none was named."""
+    name, browser = unique("dlugi_") + "ż" * 300, "Przeglądarka " + "x" * 600
+    client = app.test_client()
+    for agent in (browser, ""):
+        page = client.get("/login/")
+        refused = client.post("/login/", data={"username": name, "password": "nope-nope-nope", "csrf_token": csrf_token(page.text)},
+                              environ_base={"HTTP_USER_AGENT": agent}, follow_redirects=True)
+        assert refused.status_code == 200 and refused.request.path == "/login/"
+    events = db_session(lambda s: s.scalars(select(LoginEvent).order_by(LoginEvent.id.desc()).limit(2)).all())
+    assert [(event.username_tried, event.user_agent) for event in events] == [(name[:256], None), (name[:256], browser[:512])]
+
+
 def test_staff_member_sees_own_logins_and_last_failed_attempt(app, make_user):
     username = make_user("Back office")
     try_login(app, username, "wrong-password-123")

@@ -10,6 +10,8 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
+
 from crm.security.models import AccountState
 from crm.timeutil import utcnow
 from tests.conftest import STAFF_PASSWORD, Auth, csrf_token, same_database_env, unique
@@ -320,6 +322,80 @@ def test_a_session_the_server_does_not_know_is_refused(app, make_user, db_sessio
 
     db_session(forget)
     assert client.get("/clientmodelview/list/", follow_redirects=True).request.path == "/login/"
+
+
+def _session_time_passes(client, db_session, username, minutes):
+    """Move the session's times back, in its cookie and in the server's record, as that many
+    minutes passing would."""
+    from crm.extensions import appbuilder
+    from crm.security.models import StaffSession
+    from crm.security.sessions import LAST_SEEN, STARTED
+
+    with client.session_transaction() as session:
+        for key in (STARTED, LAST_SEEN):
+            session[key] -= minutes * 60
+
+    def move(s):
+        user_id = appbuilder.sm.find_user(username=username).id
+        for row in s.query(StaffSession).filter(StaffSession.user_id == user_id):
+            row.started_at -= timedelta(minutes=minutes)
+            row.last_seen_at -= timedelta(minutes=minutes)
+        s.commit()
+
+    db_session(move)
+
+
+def test_a_session_the_server_saw_idle_ends_whatever_its_cookie_says(app, make_user, db_session):
+    """The server's record of a session's last use is what a copied or forged cookie cannot move."""
+    from crm.extensions import appbuilder
+    from crm.security.models import StaffSession
+
+    username = make_user("Back office")
+    client, _ = signed_in(app, username)
+
+    def idle_on_the_server(s):
+        user_id = appbuilder.sm.find_user(username=username).id
+        s.query(StaffSession).filter(StaffSession.user_id == user_id).update(
+            {StaffSession.last_seen_at: utcnow() - timedelta(minutes=31)})
+        s.commit()
+
+    db_session(idle_on_the_server)
+    assert client.get("/clientmodelview/list/", follow_redirects=True).request.path == "/login/"
+
+
+def test_a_session_in_use_stays_open_past_its_idle_limit(app, make_user, db_session):
+    """Forty minutes of work, a page every twenty: each use moves the server's "last seen" on."""
+    username = make_user("Back office")
+    client, _ = signed_in(app, username)
+    for _ in range(2):
+        _session_time_passes(client, db_session, username, 20)
+        assert client.get("/clientmodelview/list/").status_code == 200
+
+
+@pytest.mark.parametrize("missing", ["crm_sid", "crm_started_at", "crm_last_seen_at"])
+def test_a_session_cookie_without_the_servers_marks_is_asked_to_sign_in_again(app, make_user, missing):
+    """A cookie signed before the server recorded sessions (an upgrade keeps the key) carries no
+    session id or no times: it is asked to sign in again, not served, nor answered with an error."""
+    client, _ = signed_in(app, make_user("Back office"))
+    with client.session_transaction() as session:
+        del session[missing]
+    page = client.get("/clientmodelview/list/", follow_redirects=True)
+    assert page.status_code == 200 and page.request.path == "/login/"
+    assert "Zaloguj się ponownie." in page.text
+
+
+def test_the_expiry_warning_comes_once_a_sign_in(app, make_user, db_session):
+    """Warned on the first page after signing in, not on every page after it; the next sign-in
+    in the same browser is warned again."""
+    username = make_user("Back office")
+    age_password(db_session, username, 80)
+    client, page = signed_in(app, username)
+    assert "Twoje hasło wygasa za" in page.text
+    assert "Twoje hasło wygasa za" not in client.get("/clientmodelview/list/").text
+    Auth(client).logout()
+    page = Auth(client).login(username, STAFF_PASSWORD)
+    assert page.request.path == "/"
+    assert "Twoje hasło wygasa za" in page.text
 
 
 def test_signing_out_takes_a_post_with_its_csrf_token(app, make_user):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app, has_request_context, request
+from flask import current_app, request
 from flask_babel import gettext, ngettext
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -155,20 +155,19 @@ def unlock(session, user_id: int) -> None:
     update_state(session, user_id, is_locked_indefinitely=False, locked_until=None, failed_attempts=0, first_failure_at=None)
 
 
-def record_login(session, *, username_tried: str | None, user, result: str) -> None:
-    """Add an entry to the login history (address and browser from the request)."""
-    event = LoginEvent(
+def record_login(session, *, username_tried: str, user, result: str) -> None:
+    """Add an entry to the login history of this request's attempt, with its address and browser.
+
+    The name typed and the browser's own name are kept to their fields' lengths: a form takes any."""
+    session.add(LoginEvent(
         occurred_at=utcnow(),
-        username_tried=(username_tried or "")[:256] or None,
+        username_tried=username_tried[:256],
         user_id=user.id if user is not None else None,
         result=result,
-        channel="form",
-    )
-    if has_request_context():
-        event.channel = "api" if request.path.startswith("/api/") else "form"
-        event.ip_address = request.remote_addr
-        event.user_agent = (request.user_agent.string or "")[:512] or None
-    session.add(event)
+        channel="api" if request.path.startswith("/api/") else "form",
+        ip_address=request.remote_addr,
+        user_agent=request.user_agent.string[:512] or None,
+    ))
     session.commit()
 
 
