@@ -25,6 +25,7 @@ from tests.conftest import named_like, same_database_env, unique
 from tests.test_cli import FLASK, PROJECT_ROOT
 from tests.test_imports import clients_named, csv_bytes, failed, job_result, mapping_form, signed_in, upload
 from tests.test_public_pages import mailbox  # noqa: F401  (fixture: an SMTP server keeping what it gets)
+from tests.test_staff_management import group_made_by_administrator
 
 
 @pytest.fixture()
@@ -269,6 +270,9 @@ def test_the_handler_is_reminded_7_and_2_days_before_the_deadline_once_each(app,
     (week, two_days, later, closed), handler, officer = open_requests
     former = make_user(DATA_PROTECTION_OFFICER)
     db_session(lambda s: (setattr(appbuilder.sm.find_user(username=former), "active", False), s.commit()))
+    through_group = make_user(BACK_OFFICE)
+    group_made_by_administrator(app, db_session, [db_session(lambda s: appbuilder.sm.find_role(DATA_PROTECTION_OFFICER).id)],
+                                [db_session(lambda s: appbuilder.sm.find_user(username=through_group).id)])
     with app.app_context():
         jobs().scheduled["deadline-reminders"]()  # the scheduled task, run now (immediate queue)
     [reminder] = mails_about(mailbox, week)
@@ -278,6 +282,7 @@ def test_the_handler_is_reminded_7_and_2_days_before_the_deadline_once_each(app,
     assert f"Wniosek nr {week} (Dostęp (art. 15))" in body and "(zostało dni: 7)" in body
     told = [mail["To"] for mail in mails_about(mailbox, two_days)]
     assert officer in told, "no handler: the officers are told"
+    assert f"{through_group}@kartoteka.invalid" in told, "an officer through a group is an officer"
     assert handler not in told and f"{former}@kartoteka.invalid" not in told, "active officers only"
     assert mails_about(mailbox, later) == [] and mails_about(mailbox, closed) == []
 

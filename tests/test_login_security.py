@@ -113,6 +113,33 @@ def test_administrator_unlocks_a_locked_account(app, client, auth, make_user, db
         assert (page.request.path == "/") is signs_in, action
 
 
+def shown_value(page, label: str) -> str:
+    """The value a record's page shows beside ``label``."""
+    found = re.search(rf"<th[^>]*>{re.escape(label)}</th>\s*<td><span[^>]*>([^<]*)</span>", page.text)
+    assert found, label
+    return found[1].strip()
+
+
+def test_an_accounts_page_counts_its_sign_ins_and_failed_attempts(app, client, auth, make_user, db_session):
+    """FAB's statistics of the account, shown on its page: a wrong password is a failed attempt, a
+    sign-in counts and clears the failures."""
+    from crm.extensions import appbuilder
+
+    username = make_user("Back office")
+    user_id = db_session(lambda s: appbuilder.sm.find_user(username=username).id)
+    auth.login()
+
+    def counts():
+        page = client.get(f"/users/show/{user_id}")
+        return shown_value(page, "Liczba logowań"), shown_value(page, "Liczba nieudanych logowań")
+
+    for _ in range(2):
+        try_login(app, username, "wrong-password-123")
+    assert counts() == ("0", "2")
+    try_login(app, username, STAFF_PASSWORD)
+    assert counts() == ("1", "0")
+
+
 def test_the_users_list_shows_and_filters_locked_accounts(app, client, auth, make_user):
     locked, free = make_user("Back office"), make_user("Back office")
     for _ in range(5):

@@ -116,6 +116,13 @@ def test_a_phone_finds_the_same_card_in_any_spacing_and_with_the_country_code(nu
     assert blind_index(typed, "client.phone", "phone", RING) == blind_index(plain, "client.phone", "phone", RING)
 
 
+@given(st.lists(st.integers(0, 9), min_size=9, max_size=9), st.integers(10, 99).filter(lambda code: code != 48))
+def test_a_foreign_number_is_not_the_polish_number_its_last_nine_digits_make(number, code):
+    """+44 601 234 567 is someone else than 601 234 567: only the Polish code is taken off."""
+    plain = "".join(map(str, number))
+    assert blind_index(f"+{code} {plain}", "client.phone", "phone", RING) != blind_index(plain, "client.phone", "phone", RING)
+
+
 @given(st.text(min_size=1, max_size=30))
 def test_the_same_value_in_two_columns_has_two_indexes(value):
     if not fold(value):

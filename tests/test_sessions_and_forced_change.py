@@ -206,8 +206,10 @@ def test_expired_password_is_changed_at_login_and_a_warning_comes_before(app, ma
     assert "Twoje hasło wygasa za 9 dni" in page.text or "Twoje hasło wygasa za 10 dni" in page.text
 
     age_password(db_session, username, 91)
-    _, page = signed_in(app, username)
+    client, page = signed_in(app, username)
     assert page.request.path == "/resetmypassword/form"
+    change_own_password(client, STAFF_PASSWORD, NEW_PASSWORD)
+    assert "Hasło wygasło" in client.get("/my-logins/").text, "the history says why the change was asked"
 
 
 def test_a_changed_password_starts_a_new_period_of_validity(app, make_user, db_session, monkeypatch):
@@ -223,6 +225,14 @@ def test_a_changed_password_starts_a_new_period_of_validity(app, make_user, db_s
     days = app.config["CRM_PASSWORD_MAX_AGE_DAYS"]
     assert page.request.path == "/"
     assert f"Twoje hasło wygasa za {days - 1} dni" in page.text or f"Twoje hasło wygasa za {days} dni" in page.text
+
+
+def test_a_validity_of_one_day_is_one_day(app, make_user, db_session, monkeypatch):
+    monkeypatch.setitem(app.config, "CRM_PASSWORD_MAX_AGE_DAYS", 1)
+    username = make_user("Back office")
+    age_password(db_session, username, 2)
+    _, page = signed_in(app, username)
+    assert page.request.path == "/resetmypassword/form"
 
 
 def test_flagged_account_cannot_get_an_api_token(app, make_user, db_session):
@@ -396,6 +406,23 @@ def test_the_expiry_warning_comes_once_a_sign_in(app, make_user, db_session):
     page = Auth(client).login(username, STAFF_PASSWORD)
     assert page.request.path == "/"
     assert "Twoje hasło wygasa za" in page.text
+
+
+def test_an_account_without_a_state_row_signs_in(app, make_user, db_session):
+    """Accounts made before account states were kept (migration 0002 gave them none) have no state
+    row until they first sign in: such an account is neither locked nor held to a password change."""
+    from crm.extensions import appbuilder
+
+    username = make_user("Back office")
+
+    def forget_state(s):
+        s.query(AccountState).filter(AccountState.user_id == appbuilder.sm.find_user(username=username).id).delete()
+        s.commit()
+
+    db_session(forget_state)
+    client, page = signed_in(app, username)
+    assert page.request.path == "/"
+    assert client.get("/clientmodelview/list/").status_code == 200
 
 
 def test_signing_out_takes_a_post_with_its_csrf_token(app, make_user):

@@ -233,6 +233,24 @@ def group_made_by_administrator(app, db_session, role_ids, members):
     return name, group_id
 
 
+def test_an_account_holds_the_roles_of_its_own_groups_and_of_no_other(app, make_user, db_session, roles):
+    """The staff office held through a group lets its member add an account within it; the roles of
+    a group the member is not in (an administrators' group) are not the member's to hand out."""
+    office, viewer = roles
+    username = make_user(BACK_OFFICE)
+    group_made_by_administrator(app, db_session, [role_id(app, office)], [account(db_session, username).id])
+    group_made_by_administrator(app, db_session, [role_id(app, ADMINISTRATOR)], [account(db_session, make_user(BACK_OFFICE)).id])
+    client, _ = signed_in(app, username)
+    for role, given in ((viewer, True), (ADMINISTRATOR, False)):
+        newcomer = unique("przez_grupe_")
+        page = client.get("/users/add")
+        client.post("/users/add", data=user_form(
+            page.text, first_name="Nowa", last_name="Osoba", username=newcomer, email=f"{newcomer}@kartoteka.invalid",
+            roles=str(role_id(app, role)), password=STAFF_PASSWORD, conf_password=STAFF_PASSWORD,
+        ))
+        assert (account(db_session, newcomer) is not None) is given, role
+
+
 def test_staff_office_changes_a_group_only_where_every_account_it_touches_is_its_to_manage(
     app, make_user, db_session, roles
 ):

@@ -147,20 +147,24 @@ def test_account_with_two_factor_gets_no_api_token(app, make_user, db_session):
         undo_requirement(db_session, "Auditor")
 
 
-def test_an_account_that_chose_two_factor_gets_no_api_token_either(app, make_user, db_session):
+def test_an_account_that_chose_two_factor_is_asked_for_its_code_and_gets_no_api_token(app, make_user, db_session):
+    """Its role does not require a second factor; the account's own authenticator does."""
     from crm.extensions import appbuilder
     from crm.security.lockout import update_state
 
     username = make_user("Back office")
     user_id = db_session(lambda s: appbuilder.sm.find_user(username=username).id)
     db_session(lambda s: update_state(s, user_id, totp_secret=pyotp.random_base32()))
+    client = app.test_client()
+    assert Auth(client).login(username, STAFF_PASSWORD).request.path == "/two-factor/verify"
+    assert client.get("/clientmodelview/list/").headers["Location"] == "/two-factor/verify", "nothing opens before the code"
     response = app.test_client().post(
         "/api/v1/security/login", json={"username": username, "password": STAFF_PASSWORD, "provider": "db"}
     )
     assert response.status_code == 401
 
 
-def test_administrator_requires_two_factor_for_a_role_on_its_screen(client, auth, db_session):
+def test_administrator_requires_two_factor_for_a_role_on_its_screen(app, client, auth, make_user, db_session):
     from crm.extensions import appbuilder
 
     auth.login()
@@ -178,7 +182,28 @@ def test_administrator_requires_two_factor_for_a_role_on_its_screen(client, auth
                            data={"csrf_token": csrf_token(form.text), "role": str(role_id)})
     assert response.status_code == 302
     assert db_session(lambda s: s.get(RoleSecurityPolicy, role_id).requires_totp) is False
-    undo_requirement(db_session, "Manager")
+    try:
+        manager = app.test_client()
+        assert Auth(manager).login(make_user("Manager"), STAFF_PASSWORD).request.path == "/", "a cleared box asks nothing"
+    finally:
+        undo_requirement(db_session, "Manager")
+
+
+def test_a_role_held_through_a_group_requires_its_second_factor(app, make_user, db_session):
+    from crm.extensions import appbuilder
+    from tests.test_staff_management import group_made_by_administrator
+
+    require_for_role(db_session, "Data protection officer")
+    try:
+        username = make_user("Back office")
+        member = db_session(lambda s: appbuilder.sm.find_user(username=username).id)
+        officer = db_session(lambda s: appbuilder.sm.find_role("Data protection officer").id)
+        group_made_by_administrator(app, db_session, [officer], [member])
+        client = app.test_client()
+        assert Auth(client).login(username, STAFF_PASSWORD).request.path == "/two-factor/setup"
+        assert client.get("/clientmodelview/list/").headers["Location"] == "/two-factor/setup", "nothing opens before it is set up"
+    finally:
+        undo_requirement(db_session, "Data protection officer")
 
 
 def test_turning_two_factor_on_by_choice_does_not_say_the_role_requires_it(app, make_user):

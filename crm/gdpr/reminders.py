@@ -10,7 +10,7 @@ number, kind and deadline, never a person.
 from __future__ import annotations
 
 from flask import current_app
-from flask_appbuilder.security.sqla.models import Role, User
+from flask_appbuilder.security.sqla.models import User
 from flask_babel import force_locale, gettext
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +18,7 @@ from sqlalchemy.orm import selectinload
 
 from crm.gdpr.choices import OPEN_STATUSES, REQUEST_KIND_LABELS
 from crm.gdpr.models import DataSubjectRequest, DeadlineReminder
+from crm.security.grants import account_roles
 from crm.security.mail import public_url, send_mail
 from crm.security.roles import DATA_PROTECTION_OFFICER
 from crm.timeutil import office_today, shown_time
@@ -27,8 +28,10 @@ DAYS_BEFORE = (7, 2)
 
 
 def _officers(session) -> list[str]:
-    officers = session.scalars(select(User).join(User.roles).where(Role.name == DATA_PROTECTION_OFFICER, User.active))
-    return sorted({officer.email for officer in officers})
+    """The addresses of the active accounts holding the officer's role, their own or a group's."""
+    active = session.scalars(select(User).where(User.active))
+    return sorted({user.email for user in active
+                   if any(role.name == DATA_PROTECTION_OFFICER for role in account_roles(user))})
 
 
 def _link(endpoint: str, where, **values) -> str:

@@ -55,9 +55,8 @@ def key_ring() -> KeyRing:
 class Sealable(str):
     """A plaintext that knows the data key it is to be stored under (its data subject's).
 
-    The registry binds every personal value of a client's row before it is
-    written (:mod:`crm.privacy.subjects`); values read back carry their key, so
-    a version copied from them is sealed under the same one.
+    The registry binds every personal value of a client's row, and of its
+    versions, before it is written (:mod:`crm.privacy.subjects`).
     """
 
     data_key_id: str | None

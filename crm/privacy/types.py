@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import String, Text
 from sqlalchemy.types import TypeDecorator
 
-from crm.privacy.crypto import Sealable, data_key_id_of, decrypt, encrypt, encrypt_for_subject
+from crm.privacy.crypto import Sealable, decrypt, encrypt, encrypt_for_subject
 from crm.privacy.subjects import is_subject_context
 
 
@@ -43,11 +43,8 @@ class EncryptedString(TypeDecorator):
         return encrypt(str(value), self.context)
 
     def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        data_key_id = data_key_id_of(value)
-        plaintext = decrypt(value, self.context)
-        return Sealable(plaintext, data_key_id) if data_key_id else plaintext
+        # a value read back is bound again, to its row's client, before it is written anywhere (crm.privacy.subjects)
+        return None if value is None else decrypt(value, self.context)
 
     def copy(self, **kwargs):  # pragma: no mutate block (runs at import or app creation)
         return type(self)(self.context, self.length)

@@ -159,8 +159,7 @@ def record_login(session, *, username_tried: str, user, result: str) -> None:
     """Add an entry to the login history of this request's attempt, with its address and browser.
 
     The name typed and the browser's own name are kept to their fields' lengths: a form takes any."""
-    session.add(LoginEvent(
-        occurred_at=utcnow(),
+    session.add(LoginEvent(  # at the time of its insert, by default
         username_tried=username_tried[:256],
         user_id=user.id if user is not None else None,
         result=result,

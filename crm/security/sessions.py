@@ -68,12 +68,11 @@ def start_session(sender, user, **extra) -> None:
     from crm.security.two_factor import needs_second_factor
 
     state = lockout.state_of(db.session, user.id)
-    now = utcnow()
     session_id = secrets.token_urlsafe(32)
-    db.session.add(StaffSession(user_id=user.id, token_hash=_token_hash(session_id), started_at=now, last_seen_at=now))
+    db.session.add(StaffSession(user_id=user.id, token_hash=_token_hash(session_id)))  # started and seen now, by default
     db.session.commit()
     session[SESSION_ID] = session_id
-    session[STARTED] = session[LAST_SEEN] = _stamp(now)
+    session[STARTED] = session[LAST_SEEN] = _stamp(utcnow())
     session[EPOCH] = state.session_epoch if state else 0
     session.pop(WARNED, None)
     if needs_second_factor(db.session, user, state):

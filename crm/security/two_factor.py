@@ -11,6 +11,7 @@ import pyotp
 import segno
 from sqlalchemy import select
 
+from crm.security.grants import account_roles
 from crm.security.lockout import update_state
 from crm.security.models import AccountState, RoleSecurityPolicy
 
@@ -45,10 +46,8 @@ def current_step(now_timestamp: float) -> int:
 
 
 def is_required(session, user) -> bool:
-    """True when one of the user's roles requires a second factor."""
-    role_ids = [role.id for role in user.roles]
-    if not role_ids:
-        return False
+    """True when one of the user's roles, its own or its groups', requires a second factor."""
+    role_ids = {role.id for role in account_roles(user)}
     found = session.scalar(
         select(RoleSecurityPolicy.role_id).where(
             RoleSecurityPolicy.role_id.in_(role_ids), RoleSecurityPolicy.requires_totp.is_(True)
