@@ -416,7 +416,7 @@ class RoleModelView(RequestFilters, NoFileDownload, fab.RoleModelView):
     copy_role = None
 
 
-class UserGroupModelView(RequestFilters, NoFileDownload, fab.UserGroupModelView):
+class UserGroupModelView(RequestFilters, NoFileDownload, ShownColumns, fab.UserGroupModelView):
     """Groups of staff accounts: a group's roles give permissions, so they are bounded like an account's."""
 
     label_columns = {
