@@ -10,7 +10,7 @@ number, kind and deadline, never a person.
 from __future__ import annotations
 
 from flask import current_app
-from flask_appbuilder.security.sqla.models import User
+from flask_appbuilder.security.sqla.models import Group, User
 from flask_babel import force_locale, gettext
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -29,7 +29,8 @@ DAYS_BEFORE = (7, 2)
 
 def _officers(session) -> list[str]:
     """The addresses of the active accounts holding the officer's role, their own or a group's."""
-    active = session.scalars(select(User).where(User.active))
+    active = session.scalars(select(User).where(User.active).options(
+        selectinload(User.roles), selectinload(User.groups).selectinload(Group.roles)))
     return sorted({user.email for user in active
                    if any(role.name == DATA_PROTECTION_OFFICER for role in account_roles(user))})
 
