@@ -63,9 +63,9 @@ def init_command(admin_password_file):
         raise click.ClickException(_("The administrator password is refused: %(problems)s", problems=str(error))) from None
     except FirstAdminNameTaken:
         raise click.ClickException(_(
-            "No account holds the Administrator role, and the user name '%(user)s' is taken by an account "
-            "without it: rename that account and run crm init again.",
-            user=FIRST_ADMIN_USERNAME)) from None
+            "No account holds the Administrator role, and an account without it has the user name '%(user)s' "
+            "or the address %(email)s: rename it or change its address, and run crm init again.",
+            user=FIRST_ADMIN_USERNAME, email=current_app.config["CRM_ADMIN_EMAIL"])) from None
     if generated:
         click.echo(_("Created administrator '%(user)s' with password: %(password)s", user=FIRST_ADMIN_USERNAME, password=generated))
         click.echo(_("This password is shown once; store it now."))

@@ -8,8 +8,9 @@ mutate target does), the first session without a mutant keeps a copy of its
 initialised SQLite database and instance folder there; mutmut's fork server
 builds its warm app on a copy (tests/warm_app.py), and a session without one
 starts from a copy instead of initialising. A slip in the built-in roles or the
-first administrator is tried by the tests that run `crm init` themselves, in a
-process of their own (tests/subprocess_reach.py).
+first administrator is tried by the tests that run `crm init` themselves: on the
+shared app (test_staff_management) or in a process of their own
+(test_cli, tests/subprocess_reach.py).
 """
 
 from __future__ import annotations

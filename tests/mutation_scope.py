@@ -59,7 +59,8 @@ GUARDED_BY: dict[str, tuple[str, ...]] = {
     "crm.security.matrix_views": ROLES,
     "crm.security.passwords": ("password_policy", "sessions_and_forced_change", "properties"),
     "crm.security.roles": ROLES,
-    # `crm init` makes the first administrator and the built-in roles: test_cli runs it as a user does
+    # `crm init` makes the first administrator and the built-in roles: test_staff_management runs it in
+    # the app's process (2 s a mutant), test_cli as a user does (14 s: a process of its own from scratch)
     "crm.security.service": ("password_policy", "staff_management", "sessions_and_forced_change", "login_security",
                              "cli"),
     # a session waiting for its second factor is the sessions' rule, stated in the two-factor tests

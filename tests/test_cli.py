@@ -113,7 +113,7 @@ def test_init_creates_schema_roles_and_prints_generated_admin_password_once(fres
             "UPDATE ab_user SET username = 'admin' WHERE username = 'jan'")
     fourth = run_flask(["crm", "init"], fresh_env)
     assert fourth.returncode == 1 and "Traceback" not in fourth.stderr, fourth.stderr
-    assert "Żadne konto nie ma roli Administrator, a nazwę użytkownika 'admin' ma konto bez tej roli" in fourth.stderr
+    assert "Żadne konto nie ma roli Administrator, a konto bez tej roli ma nazwę użytkownika 'admin'" in fourth.stderr
     assert count(fresh_env["DATABASE_URL"], "SELECT count(*) FROM ab_user") == 2
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from crm.security.capabilities import CAPABILITIES
 from crm.security.roles import ADMINISTRATOR, BACK_OFFICE
@@ -493,3 +493,113 @@ def test_the_role_of_anonymous_requests_is_nobodys_to_hold(app, db_session, form
               "rolesecuritypolicyview": dict(role=str(public_id), requires_totp="y")}[form.split("/")[1]]
     assert client.post(form, data=user_form(page.text, **values), follow_redirects=True).status_code == 200
     assert db_session(lambda s: _holders_of(s, public_id)) == []
+
+
+def _first_administrator(session) -> tuple:
+    """The account named as `crm init` names its first administrator: names, email, roles, whether
+    it must choose a new password, and the hash of its password."""
+    from crm.extensions import appbuilder
+    from crm.security.models import AccountState
+    from crm.security.service import FIRST_ADMIN_USERNAME
+
+    user = appbuilder.sm.find_user(username=FIRST_ADMIN_USERNAME)
+    state = session.get(AccountState, user.id)
+    return (user.first_name, user.last_name, user.email, sorted(role.name for role in user.roles),
+            state.must_change_password, user.password)
+
+
+def _step_aside(session, username: str, new_name: str, keep_role: bool = False, keep_email: bool = False) -> None:
+    """The account ``username`` renamed to ``new_name`` (its address too, unless kept), without the
+    administrator role (unless kept)."""
+    from crm.extensions import appbuilder
+
+    user = appbuilder.sm.find_user(username=username)
+    user.username = new_name
+    if not keep_email:
+        user.email = f"{new_name}@kartoteka.invalid"
+    if not keep_role:
+        user.roles = [role for role in user.roles if role.name != ADMINISTRATOR]
+    session.commit()
+
+
+def test_init_makes_the_first_administrator_only_while_no_account_holds_the_role(app, db_session, monkeypatch):
+    """`crm init` in the app's own process (tests/test_cli.py runs it as a process): the shared base's
+    administrators step aside for it, and get their names and role back afterwards."""
+    from werkzeug.security import check_password_hash
+
+    from crm.extensions import appbuilder
+    from tests.conftest import run_command
+
+    def holders(session):
+        return {user.id: (user.username, user.email) for user in session.scalars(select(appbuilder.sm.user_model))
+                if any(role.name == ADMINISTRATOR for role in user.roles)}
+
+    originals = db_session(holders)
+    assert "admin" in [name for name, _ in originals.values()]
+    made = []
+    try:
+        for name, _ in originals.values():
+            db_session(lambda s, n=name: _step_aside(s, n, unique("admin_przed_")))
+        monkeypatch.delenv("CRM_ADMIN_PASSWORD", raising=False)
+
+        generated = run_command(app, ["crm", "init"])
+        assert generated.exit_code == 0, generated.output
+        shown = re.search(r"Utworzono administratora 'admin' z hasłem: (\S+)", generated.output)
+        assert shown and len(shown.group(1)) >= 20, generated.output
+        first, last, email, held, must_change, hashed = db_session(_first_administrator)
+        assert (first, last, email, held, must_change) == (
+            "Administrator", "Kartoteka", app.config["CRM_ADMIN_EMAIL"], [ADMINISTRATOR], True), \
+            "an administrator who replaces the password shown on the screen"
+        assert check_password_hash(hashed, shown.group(1))
+
+        # run again with a password: the role is held, nobody is added and the password stays
+        monkeypatch.setenv("CRM_ADMIN_PASSWORD", NEW_PASSWORD)
+        again = run_command(app, ["crm", "init"])
+        assert again.exit_code == 0 and "już istnieje; jego hasło nie zostało zmienione" in again.output, again.output
+        assert db_session(_first_administrator)[5] == hashed
+
+        # the administrator renamed itself: init finds it by its role, not by its name
+        made.append(unique("szef_"))
+        db_session(lambda s: _step_aside(s, "admin", made[-1], keep_role=True))
+        renamed = run_command(app, ["crm", "init"])
+        assert renamed.exit_code == 0 and f"Administrator '{made[-1]}' jest gotowy." in renamed.output, renamed.output
+
+        # nobody holds the role and the name is taken by an account without it: refused, nobody added
+        db_session(lambda s: _step_aside(s, made[-1], "admin"))
+        accounts = db_session(lambda s: s.scalar(select(func.count()).select_from(appbuilder.sm.user_model)))
+        taken = run_command(app, ["crm", "init"])
+        assert taken.exit_code == 1 and "a konto bez tej roli ma nazwę użytkownika 'admin'" in taken.output, taken.output
+        assert db_session(lambda s: s.scalar(select(func.count()).select_from(appbuilder.sm.user_model))) == accounts
+
+        # the name freed, but the account without the role kept the administrators' address: refused too
+        made.append(unique("bez_roli_"))
+        db_session(lambda s: _step_aside(s, "admin", made[-1], keep_email=True))
+        address = run_command(app, ["crm", "init"])
+        assert address.exit_code == 1 and "Traceback" not in address.output, address.output
+        assert f"lub adres {app.config['CRM_ADMIN_EMAIL']}" in address.output, address.output
+        assert db_session(lambda s: s.scalar(select(func.count()).select_from(appbuilder.sm.user_model))) == accounts
+
+        # the name and the address freed, a password given: the administrator keeps it
+        db_session(lambda s: _step_aside(s, made[-1], made[-1]))
+        chosen = run_command(app, ["crm", "init"])
+        assert chosen.exit_code == 0 and "Administrator 'admin' jest gotowy." in chosen.output, chosen.output
+        assert "z hasłem" not in chosen.output and NEW_PASSWORD not in chosen.output
+        first, last, email, held, must_change, hashed = db_session(_first_administrator)
+        assert (held, must_change) == ([ADMINISTRATOR], False) and check_password_hash(hashed, NEW_PASSWORD)
+    finally:
+        def give_back(session):
+            for user_id, (name, email) in originals.items():
+                current = session.get(appbuilder.sm.user_model, user_id)
+                if (current.username, current.email) != (name, email):
+                    for newcomer in {appbuilder.sm.find_user(username=name), appbuilder.sm.find_user(email=email)}:
+                        if newcomer is not None and newcomer.id != user_id:
+                            newcomer.username = newcomer.email = unique("admin_z_testu_")
+                            newcomer.roles = []
+                            newcomer.active = False
+                    session.flush()
+                    current.username, current.email = name, email
+                if all(role.name != ADMINISTRATOR for role in current.roles):
+                    current.roles = [*current.roles, appbuilder.sm.find_role(ADMINISTRATOR)]
+            session.commit()
+
+        db_session(give_back)

@@ -52,7 +52,9 @@ def create_first_admin(password: str | None = None) -> tuple[object, bool, str |
     ).first()
     if administrator is not None:
         return administrator, False, None
-    if sm.find_user(username=FIRST_ADMIN_USERNAME) is not None:
+    email = current_app.config["CRM_ADMIN_EMAIL"]
+    # both are unique: an account without the role holding either would make add_user fail
+    if sm.find_user(username=FIRST_ADMIN_USERNAME) is not None or sm.find_user(email=email) is not None:
         raise FirstAdminNameTaken(FIRST_ADMIN_USERNAME)
     generated = password is None
     password = password or generate_password()
@@ -61,7 +63,7 @@ def create_first_admin(password: str | None = None) -> tuple[object, bool, str |
         username=FIRST_ADMIN_USERNAME,
         first_name="Administrator",
         last_name="Kartoteka",
-        email=current_app.config["CRM_ADMIN_EMAIL"],
+        email=email,
         role=admin_role,
         password=password,
         # a generated password was shown on a screen: the administrator replaces it
@@ -73,7 +75,7 @@ def create_first_admin(password: str | None = None) -> tuple[object, bool, str |
 
 
 class FirstAdminNameTaken(RuntimeError):
-    """No account holds the administrator role, and the first administrator's user name is taken."""
+    """No account holds the administrator role, and the first administrator's user name or address is taken."""
 
 
 class PasswordPolicyError(ValueError):
