@@ -484,6 +484,22 @@ def test_a_clients_value_written_past_the_registrys_binding_is_refused(app, db_s
     assert sealed_values_of(app, card) == before
 
 
+def name_key_of(card: int, key_id: str | None) -> None:
+    """The card and its versions name ``key_id`` (None: as in a base from before per-client keys),
+    the versions linked in the trail as they now read, as that base had linked them."""
+    from sqlalchemy_continuum import version_class
+
+    from crm.accountability import trail
+    from crm.clients.models import Client
+    from crm.extensions import db
+
+    versions = version_class(Client).__table__
+    with db.engine.begin() as connection:
+        for table in ("client", "client_version"):
+            connection.execute(text(f"UPDATE {table} SET data_key_id = :key WHERE id = {card}"), {"key": key_id})
+        trail.append(connection, trail.rewritten(connection, versions, versions.c.id == card))
+
+
 def test_two_writers_giving_an_old_card_a_key_at_once_agree_on_one(app, db_session):
     """A card from before per-client keys gets its key when a row about it is first written. When
     another writer gives it one first (its UPDATE lands between this writer's read and its own), this
@@ -506,13 +522,8 @@ def test_two_writers_giving_an_old_card_a_key_at_once_agree_on_one(app, db_sessi
     card = cards[-1]
     original = client_row(db_session, card).data_key_id
 
-    def key_the_card(key_id):
-        with db.engine.begin() as connection:
-            for table in ("client", "client_version"):
-                connection.execute(text(f"UPDATE {table} SET data_key_id = :key WHERE id = {card}"), {"key": key_id})
-
     with app.app_context():
-        key_the_card(None)
+        name_key_of(card, None)
         winner = key_store().new_key()
         key_store().save_pending()
         with db.engine.begin() as connection:
@@ -532,9 +543,9 @@ def test_two_writers_giving_an_old_card_a_key_at_once_agree_on_one(app, db_sessi
         assert came_first and taken == winner
         assert client_row(db_session, card).data_key_id == winner
     finally:
-        # the card's rows as they were: its versions are links of the history's trail
+        # the card's rows as they were: its values are sealed under the original key
         with app.app_context():
-            key_the_card(original)
+            name_key_of(card, original)
             db.session.remove()
 
 
@@ -593,3 +604,37 @@ def test_a_new_key_is_found_before_it_is_saved_after_the_cache_let_it_go(app):
             assert store.key(first) == key
         finally:
             store.save_pending()
+
+
+def test_a_card_from_before_per_client_keys_given_its_key_still_proves_its_history(app, db_session):
+    """A card from before per-client keys gets its key when a row about it is first sealed (a key
+    rotation does it for each row of such a card), and its versions name the key (a deleted card
+    finds it there). The versions are links of the accountability trail: the key written into them
+    is linked too, and `crm audit verify` still finds the trail intact."""
+    from sqlalchemy_continuum import version_class
+
+    from crm.clients.models import Client
+    from crm.extensions import db
+    from crm.privacy.crypto import key_ring
+    from crm.privacy.keystore import key_store
+    from crm.privacy.subjects import data_key_for
+    from tests.conftest import person_form, run_command
+    from tests.test_clients_forms import add_client, find_client
+    from tests.test_key_rotation import make_legacy
+
+    admin, _ = signed_in(app)
+    data = person_form()
+    add_client(admin, data)
+    card = find_client(db_session, last_name=data["last_name"]).id
+    versions = version_class(Client).__table__
+    with app.app_context():
+        make_legacy(app.config["SQLALCHEMY_DATABASE_URI"], key_store(), key_ring(), [card])
+        name_key_of(card, None)
+        with db.engine.begin() as connection:
+            key = data_key_for(connection, card, {})
+        db.session.remove()
+    named = db_session(lambda s: set(s.scalars(select(versions.c.data_key_id).where(versions.c.id == card))))
+    assert client_row(db_session, card).data_key_id == key and named == {key}, \
+        "the card and each of its versions name the key it was given"
+    verified = run_command(app, ["crm", "audit", "verify"])
+    assert verified.exit_code == 0, verified.output

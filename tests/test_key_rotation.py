@@ -12,7 +12,7 @@ from flask_appbuilder import Model
 from sqlalchemy import Text, create_engine, select, text, type_coerce, update
 
 from crm.privacy import subjects
-from crm.privacy.crypto import data_key_id_of, decrypt, encrypt, key_id_of
+from crm.privacy.crypto import bind_key_ring, data_key_id_of, decrypt, encrypt, key_id_of, key_ring
 from crm.privacy.keys import append_key, parse_keys, write_new_key_file
 from crm.privacy.keystore import KeyStore, bind_key_store, forget_unwrapped_keys, key_store, master_key_of
 from crm.privacy.rotation import encrypted_tables, rotate
@@ -177,13 +177,16 @@ def only_the_new_key_reads_everything(base: RotationBase) -> None:
 
 
 def rotate_with(base: RotationBase, ring, **options) -> int:
+    """``rotate`` as `crm keys rotate` runs it in the base's own app: its key store and key ring bound."""
     engine = create_engine(base.env["DATABASE_URL"])
-    previous = key_store()
+    previous_store, previous_ring = key_store(), key_ring()
     bind_key_store(base.store)
+    bind_key_ring(ring)
     try:
         return rotate(engine, encrypted_tables(Model.metadata), ring, **options)
     finally:
-        bind_key_store(previous)
+        bind_key_store(previous_store)
+        bind_key_ring(previous_ring)
         engine.dispose()
 
 

@@ -89,15 +89,29 @@ def data_key_for(connection, client_id: int, known: dict | None = None) -> str:
             )
         if key_id is None:
             key_id = key_store().new_key()
-            for holder in (table, versions):
-                if holder is not None:
-                    connection.execute(
-                        sa.update(holder).where(holder.c.id == client_id, holder.c[DATA_KEY_COLUMN].is_(None))
-                        .values({DATA_KEY_COLUMN: key_id})
-                    )
+            connection.execute(
+                sa.update(table).where(table.c.id == client_id, table.c[DATA_KEY_COLUMN].is_(None))
+                .values({DATA_KEY_COLUMN: key_id})
+            )
+            if versions is not None:
+                _name_key_in_versions(connection, versions, client_id, key_id)
             key_id = connection.scalar(sa.select(table.c[DATA_KEY_COLUMN]).where(table.c.id == client_id)) or key_id
         known[client_id] = key_id
     return key_id
+
+
+def _name_key_in_versions(connection, versions: sa.Table, client_id: int, key_id: str) -> None:
+    """The client's versions that name no key name ``key_id`` (a deleted card finds its key there).
+
+    Versions are links of the accountability trail, their key column included: each one
+    changed gets its "changed" link, or the trail would report it changed behind Kartoteka's back.
+    """
+    from crm.accountability import trail  # the trail's models import the registry, which imports this module
+
+    unnamed = trail.keys_of(connection, versions, (versions.c.id == client_id) & versions.c[DATA_KEY_COLUMN].is_(None))
+    connection.execute(sa.update(versions).where(unnamed, versions.c[DATA_KEY_COLUMN].is_(None))
+                       .values({DATA_KEY_COLUMN: key_id}))
+    trail.append(connection, trail.rewritten(connection, versions, unnamed))
 
 
 def bind_values(values: dict, spec: SubjectTable, key_id: str | None) -> None:
