@@ -13,6 +13,10 @@ error it answers 500 to), so every record any logger of the process makes goes
 through :func:`without_exception_messages`: an exception in it, logged or an
 argument, keeps its type, its frames and what names the schema (the SQLSTATE,
 the constraint), not its message.
+
+FAB's security manager names accounts in its own lines: "Updated user Jan Kowalski" at
+every sign-in, "Added user jan", "Multiple results found for user jan". A record of its
+loggers keeps its words and loses its arguments (:data:`NAMING_LOGGERS`).
 """
 
 from __future__ import annotations
@@ -20,9 +24,13 @@ from __future__ import annotations
 import logging
 import re
 import traceback
+from collections import defaultdict
 
 _QUERY = re.compile(r"\?\S*")
 WITHHELD = "message withheld: it can quote personal data"
+#: loggers whose arguments name staff accounts (a user name, a full name, an address)
+NAMING_LOGGERS = ("flask_appbuilder.security.",)
+WITHHELD_ARGUMENT = "(withheld)"
 
 
 def without_query(text: str) -> str:
@@ -81,7 +89,11 @@ def traceback_without_messages(error: BaseException) -> str:
 
 def without_exception_messages(record: logging.LogRecord) -> logging.LogRecord:
     """``record`` with every exception in it (its message, an argument, its ``exc_info``) described
-    by :func:`described` and its traceback by :func:`traceback_without_messages`."""
+    by :func:`described` and its traceback by :func:`traceback_without_messages`; a record of
+    :data:`NAMING_LOGGERS` without its arguments."""
+    if record.name.startswith(NAMING_LOGGERS) and record.args:
+        record.args = (tuple(WITHHELD_ARGUMENT for _ in record.args) if isinstance(record.args, tuple)
+                       else defaultdict(lambda: WITHHELD_ARGUMENT))
     if isinstance(record.msg, BaseException):
         record.msg = described(record.msg)
     if isinstance(record.args, tuple):

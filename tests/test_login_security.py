@@ -216,6 +216,20 @@ def test_api_login_counts_and_is_recorded(app, make_user, db_session):
     assert events[0] == ("locked", "api") and set(events[1:]) == {("bad_password", "api")}
 
 
+def test_no_log_line_names_an_account_that_is_made_or_signs_in(app, make_user, caplog):
+    """FAB's security manager names accounts in its own log lines ("Added user jan", "Updated user
+    Jan Kowalski" at every sign-in); at any level, they reach the log without the names."""
+    with caplog.at_level(logging.DEBUG):
+        username = make_user("Auditor", first_name="Zenobia", last_name=unique("Dziennikowa"))
+        client = app.test_client()
+        assert Auth(client).login(username, STAFF_PASSWORD).status_code == 200
+    full_name = next(record for record in caplog.records if record.getMessage().startswith("Updated user"))
+    assert full_name.getMessage() == "Updated user (withheld)", "the sign-in's own line is kept, without the name"
+    named = [record.getMessage() for record in caplog.records
+             if username in record.getMessage() or "Dziennikowa" in record.getMessage()]
+    assert named == []
+
+
 def test_login_history_keeps_address_and_browser_encrypted_and_logs_no_user_name(app, make_user, db_session, caplog):
     username = make_user("Auditor")
     client = app.test_client()
