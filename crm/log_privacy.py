@@ -14,9 +14,10 @@ through :func:`without_exception_messages`: an exception in it, logged or an
 argument, keeps its type, its frames and what names the schema (the SQLSTATE,
 the constraint), not its message.
 
-FAB's security manager names accounts in its own lines: "Updated user Jan Kowalski" at
-every sign-in, "Added user jan", "Multiple results found for user jan". A record of its
-loggers keeps its words and loses its arguments (:data:`NAMING_LOGGERS`).
+Two libraries name people in their own lines: FAB's security manager names accounts
+("Updated user Jan Kowalski" at every sign-in, "Added user jan"), Flask-Limiter the
+client's address its key holds ("ratelimit 3 per hour (address:192.0.2.7) exceeded"). A
+record of their loggers keeps its words and loses its arguments (:data:`NAMING_LOGGERS`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from collections import defaultdict
 
 _QUERY = re.compile(r"\?\S*")
 WITHHELD = "message withheld: it can quote personal data"
-#: loggers whose arguments name staff accounts (a user name, a full name, an address)
-NAMING_LOGGERS = ("flask_appbuilder.security.",)
+#: loggers whose arguments name people: staff accounts (FAB), a client's network address (the limiter's key)
+NAMING_LOGGERS = ("flask_appbuilder.security.", "flask-limiter")
 WITHHELD_ARGUMENT = "(withheld)"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import re
 import secrets
 
@@ -156,7 +157,7 @@ def test_bad_input_is_refused_in_polish(app, mailbox):
     assert mailbox.messages == []
 
 
-def test_a_flood_of_requests_is_throttled_per_address_and_per_email(app, mailbox, monkeypatch):
+def test_a_flood_of_requests_is_throttled_per_address_and_per_email(app, mailbox, monkeypatch, caplog):
     monkeypatch.setitem(app.config, "CRM_PUBLIC_MESSAGES_PER_ADDRESS", "2 per day")
     target = f"{unique('ofiara')}@public.pl"
     answers = [ask(visitor(app), target).status_code for _ in range(3)]
@@ -164,8 +165,11 @@ def test_a_flood_of_requests_is_throttled_per_address_and_per_email(app, mailbox
     assert len(mailbox.messages) == 2
     monkeypatch.setitem(app.config, "CRM_PUBLIC_RATE_LIMIT", "3 per hour")
     flooder = visitor(app)
-    answers = [ask(flooder, f"{unique('adres')}@public.pl").status_code for _ in range(4)]
+    with caplog.at_level(logging.DEBUG):
+        answers = [ask(flooder, f"{unique('adres')}@public.pl").status_code for _ in range(4)]
     assert answers == [200, 200, 200, 429]
+    assert "exceeded" in caplog.text and flooder.environ_base["REMOTE_ADDR"] not in caplog.text, \
+        "the limiter's line says a limit was hit, not whose address hit it"
     assert "Zbyt wiele prób" in ask(flooder, f"{unique('adres')}@public.pl").text
     # and pages opened (a status link guessed again and again)
     monkeypatch.setitem(app.config, "CRM_PUBLIC_PAGE_RATE_LIMIT", "5 per minute")
