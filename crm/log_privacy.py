@@ -16,7 +16,7 @@ the constraint), not its message.
 
 Two libraries name people in their own lines: FAB's security manager names accounts
 ("Updated user Jan Kowalski" at every sign-in, "Added user jan"), Flask-Limiter the
-client's address its key holds ("ratelimit 3 per hour (address:192.0.2.7) exceeded"). A
+client's address its key holds ("ratelimit 3 per 1 hour (192.0.2.7) exceeded"). A
 record of their loggers keeps its words and loses its arguments (:data:`NAMING_LOGGERS`).
 """
 
