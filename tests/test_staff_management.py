@@ -508,15 +508,14 @@ def _first_administrator(session) -> tuple:
             state.must_change_password, user.password)
 
 
-def _step_aside(session, username: str, new_name: str, keep_role: bool = False, keep_email: bool = False) -> None:
-    """The account ``username`` renamed to ``new_name`` (its address too, unless kept), without the
-    administrator role (unless kept)."""
+def _step_aside(session, username: str, new_name: str, keep_role: bool = False, email: str | None = None) -> None:
+    """The account ``username`` renamed to ``new_name``, its address ``email`` (by default one of its
+    new name), without the administrator role (unless kept)."""
     from crm.extensions import appbuilder
 
     user = appbuilder.sm.find_user(username=username)
     user.username = new_name
-    if not keep_email:
-        user.email = f"{new_name}@kartoteka.invalid"
+    user.email = email or f"{new_name}@kartoteka.invalid"
     if not keep_role:
         user.roles = [role for role in user.roles if role.name != ADMINISTRATOR]
     session.commit()
@@ -565,7 +564,7 @@ def test_init_makes_the_first_administrator_only_while_no_account_holds_the_role
         assert renamed.exit_code == 0 and f"Administrator '{made[-1]}' jest gotowy." in renamed.output, renamed.output
 
         # nobody holds the role and the name is taken by an account without it: refused, nobody added
-        db_session(lambda s: _step_aside(s, made[-1], "admin"))
+        db_session(lambda s: _step_aside(s, made[-1], "admin", email=f"{made[-1]}@kartoteka.invalid"))
         accounts = db_session(lambda s: s.scalar(select(func.count()).select_from(appbuilder.sm.user_model)))
         taken = run_command(app, ["crm", "init"])
         assert taken.exit_code == 1 and "a konto bez tej roli ma nazwę użytkownika 'admin'" in taken.output, taken.output
@@ -573,7 +572,7 @@ def test_init_makes_the_first_administrator_only_while_no_account_holds_the_role
 
         # the name freed, but the account without the role kept the administrators' address: refused too
         made.append(unique("bez_roli_"))
-        db_session(lambda s: _step_aside(s, "admin", made[-1], keep_email=True))
+        db_session(lambda s: _step_aside(s, "admin", made[-1], email=app.config["CRM_ADMIN_EMAIL"]))
         address = run_command(app, ["crm", "init"])
         assert address.exit_code == 1 and "Traceback" not in address.output, address.output
         assert f"lub adres {app.config['CRM_ADMIN_EMAIL']}" in address.output, address.output
