@@ -193,6 +193,32 @@ def test_every_personal_value_is_stored_sealed_to_its_own_column(app, db_session
                 decrypt(ciphertext, other)
 
 
+def test_a_value_of_no_client_is_sealed_under_the_key_files_key_and_reads_back_as_written(app, db_session):
+    """What is no client's (a sign-in's address and browser) is sealed under the key file's key,
+    and the login history reads back what was written."""
+    from sqlalchemy import select, text
+
+    from crm.privacy.crypto import DecryptionError, data_key_id_of, decrypt, key_id_of, key_ring
+    from crm.security.models import LoginEvent
+
+    address, browser = "192.0.2.10", f"Przeglądarka {unique('p')}"
+    client = app.test_client()
+    page = client.get("/login/")
+    client.post("/login/", data={"username": unique("nikt_"), "password": "zle-haslo-123", "csrf_token": csrf_token(page.text)},
+                environ_base={"REMOTE_ADDR": address, "HTTP_USER_AGENT": browser})
+    event = db_session(lambda s: s.scalars(select(LoginEvent).order_by(LoginEvent.id.desc()).limit(1)).one())
+    assert (event.ip_address, event.user_agent) == (address, browser)
+    stored = db_session(lambda s: s.execute(text("SELECT ip_address FROM login_event WHERE id = :id"), {"id": event.id}).scalar())
+    with app.app_context():
+        assert key_id_of(stored) == key_ring().current_id and data_key_id_of(stored) is None
+        # a stored value with anything put after it is no ciphertext of Kartoteka's: refused, not read in
+        # part (this address's ciphertext ends in padding, where a lenient decoder stops)
+        assert stored.endswith("=")
+        context = LoginEvent.__table__.c.ip_address.type.context
+        with pytest.raises(DecryptionError):
+            decrypt(f"{stored}:QUFBQUFB", context)
+
+
 def test_stored_search_hashes_do_not_change_between_releases(app):
     """The blind indexes and word hashes stay in the database across releases: a card saved by an
     earlier one must still be found. Pinned under the test key ring (config.TEST_ENCRYPTION_KEYS):

@@ -201,6 +201,10 @@ def test_the_refusal_names_the_lock_it_leads_to_and_whom_to_ask(app, make_user, 
     client.get("/lang/en")
     english = Auth(client).login(username, "wrong-password-123")
     assert "After 3 failed attempts within 15 minutes the account is locked until an administrator unlocks it." in english.text
+    # the shortest lock there is: one minute, not "until an administrator unlocks it"
+    monkeypatch.setitem(app.config, "CRM_LOCKOUT_MINUTES", 1)
+    _, page = try_login(app, username, "wrong-password-123")
+    assert "konto zostaje zablokowane na 1 minutę." in page.text
 
 
 def test_api_login_counts_and_is_recorded(app, make_user, db_session):

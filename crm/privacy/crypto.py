@@ -113,7 +113,8 @@ def decrypt(token: str, context: str, ring: KeyRing | None = None, store=None) -
         if key is None:
             raise DecryptionError(f"A value in {context} needs key '{key_id}', which is not configured.")
     try:
-        raw = base64.urlsafe_b64decode(token.split(":", 2)[2].encode())
+        # strict: the lenient decoder stops at the padding, and would read a value with anything put after it
+        raw = base64.b64decode(token.split(":", 2)[2], altchars=b"-_", validate=True)
         return AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode()).decode("utf-8")
     except (InvalidTag, ValueError) as error:
         raise DecryptionError(f"A value in {context} failed authentication.") from error

@@ -100,7 +100,7 @@ def _unwrap(ring: KeyRing, key_id: str, wrapped: str) -> bytes:
     master = ring.keys.get(master_id)
     if master is None:
         raise UnknownDataKey(f"Data key {key_id} is wrapped by master key '{master_id}', which is not configured.")
-    raw = base64.urlsafe_b64decode(encoded.encode())
+    raw = base64.b64decode(encoded, altchars=b"-_", validate=True)  # strict, as crm.privacy.crypto.decrypt reads
     return AESGCM(master).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], f"data_key.{key_id}".encode())
 
 
