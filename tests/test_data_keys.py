@@ -589,6 +589,47 @@ def test_a_new_card_waits_for_another_writer_of_the_key_store_instead_of_failing
     assert card is not None and key_store().existing([card.data_key_id]) == {card.data_key_id}
 
 
+def test_a_key_store_file_opened_anew_waits_for_another_writer_too(app, tmp_path):
+    """Each process opens the key store file itself (the app, a command, a worker): a store opened
+    on a SQLite file waits for another writer past SQLite's default patience of five seconds."""
+    import sqlite3
+    import threading
+    import time
+
+    from crm.privacy.crypto import key_ring
+    from crm.privacy.keystore import KeyStore
+
+    path = tmp_path / "keystore.db"
+    with app.app_context():
+        store = KeyStore(f"sqlite:///{path}", key_ring())
+    held, done = threading.Event(), threading.Event()
+
+    def another_writer():
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            held.set()
+            done.wait(6)
+            other.execute("COMMIT")
+        finally:
+            other.close()
+
+    writer = threading.Thread(target=another_writer)
+    writer.start()
+    try:
+        assert held.wait(30)
+        started = time.monotonic()
+        key_id = store.new_key()
+        store.save_pending()
+        waited = time.monotonic() - started
+    finally:
+        done.set()
+        writer.join()
+        store.engine.dispose()
+    assert waited >= 5.5, "the save came while the other writer held the store"
+    assert KeyStore(f"sqlite:///{path}", store.ring).existing([key_id]) == {key_id}
+
+
 def test_a_new_key_is_found_before_it_is_saved_after_the_cache_let_it_go(app):
     """A large import gives more new cards keys in one transaction than a process caches: the first
     of them, let go by the cache, are found among the keys waiting to be saved, not refused as erased."""
