@@ -7,6 +7,9 @@ import json
 import re
 import subprocess
 import sys
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -549,41 +552,46 @@ def test_two_writers_giving_an_old_card_a_key_at_once_agree_on_one(app, db_sessi
             db.session.remove()
 
 
+@contextmanager
+def held_by_another_writer(connect, lock_statement: str, seconds: float = 6):
+    """Another writer holding the key store (a DB-API connection from ``connect``, locked by
+    ``lock_statement``) from entry for ``seconds``, or until the block is left."""
+    held, done = threading.Event(), threading.Event()
+
+    def hold():
+        raw = connect()
+        try:
+            raw.cursor().execute(lock_statement)
+            held.set()
+            done.wait(seconds)
+            raw.commit()
+        finally:
+            raw.close()
+
+    writer = threading.Thread(target=hold)
+    writer.start()
+    try:
+        assert held.wait(30)
+        yield
+    finally:
+        done.set()
+        writer.join()
+
+
 def test_a_new_card_waits_for_another_writer_of_the_key_store_instead_of_failing(app, db_session):
     """Several workers write new data keys to one key store; a save that finds it held by another
     (here for six seconds, longer than SQLite's default patience of five) waits, then succeeds."""
-    import threading
-    import time
-
     from crm.privacy.keystore import key_store
     from tests.conftest import person_form
     from tests.test_clients_forms import add_client, find_client
 
     admin, _ = signed_in(app)
-    held, done = threading.Event(), threading.Event()
-
-    def another_writer():
-        raw = key_store().engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            cursor.execute("BEGIN IMMEDIATE" if key_store().is_sqlite else "LOCK TABLE data_key IN EXCLUSIVE MODE")
-            held.set()
-            done.wait(6)
-            raw.commit()
-        finally:
-            raw.close()
-
-    writer = threading.Thread(target=another_writer)
-    writer.start()
-    try:
-        assert held.wait(30)
+    lock = "BEGIN IMMEDIATE" if key_store().is_sqlite else "LOCK TABLE data_key IN EXCLUSIVE MODE"
+    with held_by_another_writer(key_store().engine.raw_connection, lock):
         started = time.monotonic()
         data = person_form()
         response = add_client(admin, data)
         waited = time.monotonic() - started
-    finally:
-        done.set()
-        writer.join()
     assert response.status_code == 200 and waited >= 5.5, "the save came while the other writer held the store"
     card = find_client(db_session, last_name=data["last_name"])
     assert card is not None and key_store().existing([card.data_key_id]) == {card.data_key_id}
@@ -593,8 +601,6 @@ def test_a_key_store_file_opened_anew_waits_for_another_writer_too(app, tmp_path
     """Each process opens the key store file itself (the app, a command, a worker): a store opened
     on a SQLite file waits for another writer past SQLite's default patience of five seconds."""
     import sqlite3
-    import threading
-    import time
 
     from crm.privacy.crypto import key_ring
     from crm.privacy.keystore import KeyStore
@@ -602,29 +608,13 @@ def test_a_key_store_file_opened_anew_waits_for_another_writer_too(app, tmp_path
     path = tmp_path / "keystore.db"
     with app.app_context():
         store = KeyStore(f"sqlite:///{path}", key_ring())
-    held, done = threading.Event(), threading.Event()
-
-    def another_writer():
-        other = sqlite3.connect(path, isolation_level=None)
-        try:
-            other.execute("BEGIN IMMEDIATE")
-            held.set()
-            done.wait(6)
-            other.execute("COMMIT")
-        finally:
-            other.close()
-
-    writer = threading.Thread(target=another_writer)
-    writer.start()
     try:
-        assert held.wait(30)
-        started = time.monotonic()
-        key_id = store.new_key()
-        store.save_pending()
-        waited = time.monotonic() - started
+        with held_by_another_writer(lambda: sqlite3.connect(path), "BEGIN IMMEDIATE"):
+            started = time.monotonic()
+            key_id = store.new_key()
+            store.save_pending()
+            waited = time.monotonic() - started
     finally:
-        done.set()
-        writer.join()
         store.engine.dispose()
     assert waited >= 5.5, "the save came while the other writer held the store"
     assert KeyStore(f"sqlite:///{path}", store.ring).existing([key_id]) == {key_id}
